@@ -1,0 +1,24 @@
+// Per-environment state of the addon (constructors, the JS error class), so nothing JS-facing
+// lives in a static and the addon loads in several environments (Electron windows, workers).
+#pragma once
+
+#include <napi.h>
+
+namespace strata {
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports);
+  ~Addon();
+  static Addon& Of(Napi::Env env) { return *env.GetInstanceData<Addon>(); }
+
+  Napi::FunctionReference connectionClass;
+  Napi::FunctionReference domainClass;
+  Napi::FunctionReference snapshotClass;
+  Napi::FunctionReference libvirtErrorClass;
+
+ private:
+  Napi::Value SetErrorClass(const Napi::CallbackInfo& info);
+};
+
+}  // namespace strata

@@ -1,0 +1,313 @@
+#include "connection.h"
+
+#include <libvirt/virterror.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "addon.h"
+#include "args.h"
+#include "domain.h"
+#include "events.h"
+#include "worker.h"
+
+namespace strata {
+
+namespace {
+
+const napi_type_tag kConnectionTag = {0x5a1c0e3b7d2f4a91ULL, 0x8e6b13c2f0d94a57ULL};
+
+struct OpenedConnection {
+  ConnRef ref;
+  bool readOnly;
+};
+
+Napi::Value MakeConnection(Napi::Env env, OpenedConnection& opened) {
+  return Addon::Of(env).connectionClass.New({Napi::External<OpenedConnection>::New(env, &opened)});
+}
+
+std::vector<DomRef> TakeDomainList(virDomainPtr* list, int count) {
+  std::vector<DomRef> domains;
+  domains.reserve(static_cast<size_t>(count));
+  for (int i = 0; i < count; i++) domains.push_back(DomRef::Adopt(list[i]));
+  free(list);
+  return domains;
+}
+
+}  // namespace
+
+Napi::Function Connection::Define(Napi::Env env) {
+  return DefineClass(env, "Connection",
+                     {
+                         InstanceMethod<&Connection::Close>("close"),
+                         InstanceMethod<&Connection::IsAlive>("isAlive"),
+                         InstanceMethod<&Connection::IsClosed>("isClosed"),
+                         InstanceMethod<&Connection::GetURI>("getURI"),
+                         InstanceMethod<&Connection::GetHostname>("getHostname"),
+                         InstanceMethod<&Connection::GetLibVersion>("getLibVersion"),
+                         InstanceMethod<&Connection::GetVersion>("getVersion"),
+                         InstanceMethod<&Connection::SetKeepAlive>("setKeepAlive"),
+                         InstanceMethod<&Connection::RegisterCloseCallback>("registerCloseCallback"),
+                         InstanceMethod<&Connection::UnregisterCloseCallback>("unregisterCloseCallback"),
+                         InstanceMethod<&Connection::ListAllDomains>("listAllDomains"),
+                         InstanceMethod<&Connection::LookupByName>("lookupByName"),
+                         InstanceMethod<&Connection::LookupByUUIDString>("lookupByUUIDString"),
+                         InstanceMethod<&Connection::CreateXML>("createXML"),
+                         InstanceMethod<&Connection::DomainEventRegisterAny>("domainEventRegisterAny"),
+                         InstanceMethod<&Connection::DomainEventDeregisterAny>("domainEventDeregisterAny"),
+                     });
+}
+
+Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connection>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    throw Napi::TypeError::New(info.Env(), "Connection objects come from open() or openReadOnly()");
+  }
+  auto* opened = info[0].As<Napi::External<OpenedConnection>>().Data();
+  state_ = std::make_shared<ConnState>();
+  state_->ref = std::move(opened->ref);
+  state_->readOnly = opened->readOnly;
+  info.This().As<Napi::Object>().TypeTag(&kConnectionTag);
+}
+
+std::shared_ptr<ConnState> Connection::StateOf(const Napi::Value& value) {
+  if (!value.IsObject() || !value.As<Napi::Object>().CheckTypeTag(&kConnectionTag)) return nullptr;
+  return Unwrap(value.As<Napi::Object>())->state_;
+}
+
+Napi::Value Connection::Open(const Napi::CallbackInfo& info) { return OpenWith(info, false); }
+Napi::Value Connection::OpenReadOnly(const Napi::CallbackInfo& info) { return OpenWith(info, true); }
+
+Napi::Value Connection::OpenWith(const Napi::CallbackInfo& info, bool readOnly) {
+  auto uri = args::OptionalString(info, 0, "uri");
+  return RunAsync(
+      info.Env(), readOnly ? "virConnectOpenReadOnly" : "virConnectOpen",
+      [uri, readOnly]() {
+        virConnectPtr c = readOnly ? virConnectOpenReadOnly(args::CStr(uri)) : virConnectOpen(args::CStr(uri));
+        if (c == nullptr) ThrowLastError("virConnectOpen");
+        return OpenedConnection{ConnRef::Adopt(c), readOnly};
+      },
+      MakeConnection);
+}
+
+Napi::Promise Connection::RejectClosed(Napi::Env env) const {
+  return Rejected(env, UsageFailure(VIR_ERR_INVALID_CONN, "this connection is closed: open a new one"));
+}
+
+Napi::Value Connection::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable()) {
+    auto d = Napi::Promise::Deferred::New(env);
+    d.Resolve(Napi::Number::New(env, 0));
+    return d.Promise();
+  }
+  state_->closed = true;
+  // Domains of this connection become unusable at once; their libvirt references go now so the
+  // connection really closes instead of lingering until the garbage collector runs.
+  for (auto& weak : state_->domains) {
+    if (auto dom = weak.lock()) dom->ref.Reset();
+  }
+  state_->domains.clear();
+  std::vector<int> callbacks(state_->eventCallbacks.begin(), state_->eventCallbacks.end());
+  state_->eventCallbacks.clear();
+  bool hadCloseCallback = std::exchange(state_->closeCallbackRegistered, false);
+  return RunAsync(
+      env, "virConnectClose",
+      [ref = std::move(state_->ref), callbacks, hadCloseCallback]() mutable {
+        for (int id : callbacks) virConnectDomainEventDeregisterAny(ref.get(), id);
+        if (hadCloseCallback) virConnectUnregisterCloseCallback(ref.get(), CloseCallbackTrampoline());
+        virResetLastError();
+        // The last reference goes here, off the JS thread: closing a remote connection talks
+        // to the daemon.
+        ref.Reset();
+        return 0;
+      },
+      [](Napi::Env e, int& v) { return Napi::Number::New(e, v); });
+}
+
+Napi::Value Connection::IsAlive(const Napi::CallbackInfo& info) {
+  if (!Usable()) return Napi::Boolean::New(info.Env(), false);
+  return Napi::Boolean::New(info.Env(), virConnectIsAlive(state_->ref.get()) == 1);
+}
+
+Napi::Value Connection::IsClosed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !Usable());
+}
+
+Napi::Value Connection::GetURI(const Napi::CallbackInfo& info) {
+  if (!Usable()) return RejectClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virConnectGetURI",
+      [ref = state_->ref.Share()]() {
+        char* uri = virConnectGetURI(ref.get());
+        if (uri == nullptr) ThrowLastError("virConnectGetURI");
+        std::string s(uri);
+        free(uri);
+        return s;
+      },
+      [](Napi::Env e, std::string& s) { return Napi::String::New(e, s); });
+}
+
+Napi::Value Connection::GetHostname(const Napi::CallbackInfo& info) {
+  if (!Usable()) return RejectClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virConnectGetHostname",
+      [ref = state_->ref.Share()]() {
+        char* host = virConnectGetHostname(ref.get());
+        if (host == nullptr) ThrowLastError("virConnectGetHostname");
+        std::string s(host);
+        free(host);
+        return s;
+      },
+      [](Napi::Env e, std::string& s) { return Napi::String::New(e, s); });
+}
+
+Napi::Value Connection::GetLibVersion(const Napi::CallbackInfo& info) {
+  if (!Usable()) return RejectClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virConnectGetLibVersion",
+      [ref = state_->ref.Share()]() {
+        unsigned long v = 0;
+        if (virConnectGetLibVersion(ref.get(), &v) < 0) ThrowLastError("virConnectGetLibVersion");
+        return v;
+      },
+      [](Napi::Env e, unsigned long& v) { return Napi::Number::New(e, static_cast<double>(v)); });
+}
+
+Napi::Value Connection::GetVersion(const Napi::CallbackInfo& info) {
+  if (!Usable()) return RejectClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virConnectGetVersion",
+      [ref = state_->ref.Share()]() {
+        unsigned long v = 0;
+        if (virConnectGetVersion(ref.get(), &v) < 0) ThrowLastError("virConnectGetVersion");
+        return v;
+      },
+      [](Napi::Env e, unsigned long& v) { return Napi::Number::New(e, static_cast<double>(v)); });
+}
+
+Napi::Value Connection::SetKeepAlive(const Napi::CallbackInfo& info) {
+  int interval = static_cast<int>(args::Int(info, 0, "interval", -1, 86400));
+  auto count = static_cast<unsigned int>(args::Int(info, 1, "count", 0, 1000));
+  if (!Usable()) return RejectClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virConnectSetKeepAlive",
+      [ref = state_->ref.Share(), interval, count]() {
+        int r = virConnectSetKeepAlive(ref.get(), interval, count);
+        if (r < 0) ThrowLastError("virConnectSetKeepAlive");
+        return r;
+      },
+      [](Napi::Env e, int& v) { return Napi::Number::New(e, v); });
+}
+
+Napi::Value Connection::RegisterCloseCallback(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Function callback = args::Function(info, 0, "callback");
+  if (!Usable()) throw Napi::Error::New(env, "this connection is closed: open a new one");
+  if (state_->closeCallbackRegistered) {
+    throw Napi::Error::New(env, "a close callback is already registered: unregister it first");
+  }
+  if (!RegisterCloseCallbackFor(env, state_->ref.get(), callback)) throw ToJsError(env, CaptureLastError("virConnectRegisterCloseCallback"));
+  state_->closeCallbackRegistered = true;
+  return env.Undefined();
+}
+
+Napi::Value Connection::UnregisterCloseCallback(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable() || !state_->closeCallbackRegistered) return Napi::Boolean::New(env, false);
+  if (virConnectUnregisterCloseCallback(state_->ref.get(), CloseCallbackTrampoline()) < 0) {
+    throw ToJsError(env, CaptureLastError("virConnectUnregisterCloseCallback"));
+  }
+  state_->closeCallbackRegistered = false;
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Value Connection::ListAllDomains(const Napi::CallbackInfo& info) {
+  unsigned int flags = args::Flags(info, 0, "virConnectListAllDomainsFlags");
+  if (!Usable()) return RejectClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virConnectListAllDomains",
+      [ref = state_->ref.Share(), flags]() {
+        virDomainPtr* list = nullptr;
+        int n = virConnectListAllDomains(ref.get(), &list, flags);
+        if (n < 0) ThrowLastError("virConnectListAllDomains");
+        return TakeDomainList(list, n);
+      },
+      [state = state_](Napi::Env e, std::vector<DomRef>& domains) -> Napi::Value {
+        Napi::Array out = Napi::Array::New(e, domains.size());
+        for (size_t i = 0; i < domains.size(); i++) out.Set(i, Domain::Wrap(e, std::move(domains[i]), state));
+        return out;
+      });
+}
+
+Napi::Value Connection::LookupByName(const Napi::CallbackInfo& info) {
+  std::string name = args::String(info, 0, "name");
+  if (!Usable()) return RejectClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virDomainLookupByName",
+      [ref = state_->ref.Share(), name]() {
+        virDomainPtr d = virDomainLookupByName(ref.get(), name.c_str());
+        if (d == nullptr) ThrowLastError("virDomainLookupByName");
+        return DomRef::Adopt(d);
+      },
+      [state = state_](Napi::Env e, DomRef& d) { return Domain::Wrap(e, std::move(d), state); });
+}
+
+Napi::Value Connection::LookupByUUIDString(const Napi::CallbackInfo& info) {
+  std::string uuid = args::String(info, 0, "uuid");
+  if (!Usable()) return RejectClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virDomainLookupByUUIDString",
+      [ref = state_->ref.Share(), uuid]() {
+        virDomainPtr d = virDomainLookupByUUIDString(ref.get(), uuid.c_str());
+        if (d == nullptr) ThrowLastError("virDomainLookupByUUIDString");
+        return DomRef::Adopt(d);
+      },
+      [state = state_](Napi::Env e, DomRef& d) { return Domain::Wrap(e, std::move(d), state); });
+}
+
+Napi::Value Connection::CreateXML(const Napi::CallbackInfo& info) {
+  std::string xml = args::String(info, 0, "xml");
+  unsigned int flags = args::Flags(info, 1, "virDomainCreateFlags");
+  if (!Usable()) return RejectClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virDomainCreateXML",
+      [ref = state_->ref.Share(), xml, flags]() {
+        virDomainPtr d = virDomainCreateXML(ref.get(), xml.c_str(), flags);
+        if (d == nullptr) ThrowLastError("virDomainCreateXML");
+        return DomRef::Adopt(d);
+      },
+      [state = state_](Napi::Env e, DomRef& d) { return Domain::Wrap(e, std::move(d), state); });
+}
+
+Napi::Value Connection::DomainEventRegisterAny(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<DomState> dom;
+  if (!info[0].IsNull() && !info[0].IsUndefined()) {
+    dom = Domain::StateOf(info[0]);
+    if (!dom) throw Napi::TypeError::New(env, "dom must be a Domain of this connection, or null for every domain");
+    if (dom->conn != state_) throw Napi::TypeError::New(env, "dom belongs to another connection");
+  }
+  int eventID = static_cast<int>(args::Int(info, 1, "eventID", 0, 1 << 20));
+  Napi::Function callback = args::Function(info, 2, "callback");
+  CheckEventIsBound(env, eventID);
+  if (!Usable()) return RejectClosed(env);
+  if (dom && !dom->usable()) return RejectClosed(env);
+  return RegisterDomainEvent(env, state_, dom ? dom->ref.Share() : DomRef(), eventID, callback);
+}
+
+Napi::Value Connection::DomainEventDeregisterAny(const Napi::CallbackInfo& info) {
+  int id = static_cast<int>(args::Int(info, 0, "callbackID", 0, 1LL << 31));
+  if (!Usable()) return RejectClosed(info.Env());
+  state_->eventCallbacks.erase(id);
+  return RunAsync(
+      info.Env(), "virConnectDomainEventDeregisterAny",
+      [ref = state_->ref.Share(), id]() {
+        int r = virConnectDomainEventDeregisterAny(ref.get(), id);
+        if (r < 0) ThrowLastError("virConnectDomainEventDeregisterAny");
+        return r;
+      },
+      [](Napi::Env e, int& v) { return Napi::Number::New(e, v); });
+}
+
+}  // namespace strata

@@ -1,0 +1,234 @@
+#include "events.h"
+
+#include <libvirt/virterror.h>
+
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "errors.h"
+#include "worker.h"
+
+namespace strata {
+
+namespace {
+
+using FieldValue = std::variant<std::nullptr_t, long long, unsigned long long, double, bool, std::string>;
+
+struct EventPayload {
+  int eventID = 0;
+  std::string domainName;
+  std::string domainUUID;
+  std::vector<std::pair<std::string, FieldValue>> fields;
+};
+
+Napi::Value FieldToJs(Napi::Env env, const FieldValue& v) {
+  return std::visit(
+      [env](const auto& x) -> Napi::Value {
+        using X = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<X, std::nullptr_t>) {
+          return env.Null();
+        } else if constexpr (std::is_same_v<X, std::string>) {
+          return Napi::String::New(env, x);
+        } else if constexpr (std::is_same_v<X, bool>) {
+          return Napi::Boolean::New(env, x);
+        } else {
+          return Napi::Number::New(env, static_cast<double>(x));
+        }
+      },
+      v);
+}
+
+void CallJs(Napi::Env env, Napi::Function callback, std::nullptr_t*, EventPayload* payload) {
+  std::unique_ptr<EventPayload> owned(payload);
+  if (env == nullptr || callback.IsEmpty()) return;
+  Napi::Object event = Napi::Object::New(env);
+  event.Set("eventID", payload->eventID);
+  event.Set("domainName", payload->domainName);
+  event.Set("domainUUID", payload->domainUUID);
+  for (const auto& [key, value] : payload->fields) event.Set(key, FieldToJs(env, value));
+  callback.Call({event});
+}
+
+using EventTsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, EventPayload, CallJs>;
+
+// BLOCK_JOB names the disk by the active layer's path, BLOCK_JOB_2 by its target ("vda"); both
+// share libvirt's callback signature, so the event ID travels in the registration.
+struct EventRegistrationData {
+  EventTsfn tsfn;
+  int eventID = 0;
+};
+
+FieldValue Str(const char* s) { return s != nullptr ? FieldValue(std::string(s)) : FieldValue(nullptr); }
+
+EventPayload Begin(virDomainPtr dom, int eventID) {
+  EventPayload p;
+  p.eventID = eventID;
+  if (const char* name = virDomainGetName(dom)) p.domainName = name;
+  char uuid[VIR_UUID_STRING_BUFLEN];
+  if (virDomainGetUUIDString(dom, uuid) == 0) p.domainUUID = uuid;
+  return p;
+}
+
+void Deliver(void* opaque, EventPayload payload) {
+  auto* data = static_cast<EventRegistrationData*>(opaque);
+  auto* heap = new EventPayload(std::move(payload));
+  if (data->tsfn.NonBlockingCall(heap) != napi_ok) delete heap;
+}
+
+void OnLifecycle(virConnectPtr, virDomainPtr dom, int event, int detail, void* opaque) {
+  EventPayload p = Begin(dom, VIR_DOMAIN_EVENT_ID_LIFECYCLE);
+  p.fields = {{"event", static_cast<long long>(event)}, {"detail", static_cast<long long>(detail)}};
+  Deliver(opaque, std::move(p));
+}
+
+void OnBlockJob(virConnectPtr, virDomainPtr dom, const char* disk, int type, int status, void* opaque) {
+  auto* data = static_cast<EventRegistrationData*>(opaque);
+  EventPayload p = Begin(dom, data->eventID);
+  p.fields = {{"disk", Str(disk)}, {"type", static_cast<long long>(type)}, {"status", static_cast<long long>(status)}};
+  Deliver(opaque, std::move(p));
+}
+
+void OnDiskChange(virConnectPtr, virDomainPtr dom, const char* oldSrcPath, const char* newSrcPath,
+                  const char* devAlias, int reason, void* opaque) {
+  EventPayload p = Begin(dom, VIR_DOMAIN_EVENT_ID_DISK_CHANGE);
+  p.fields = {{"oldSrcPath", Str(oldSrcPath)},
+              {"newSrcPath", Str(newSrcPath)},
+              {"devAlias", Str(devAlias)},
+              {"reason", static_cast<long long>(reason)}};
+  Deliver(opaque, std::move(p));
+}
+
+void OnDeviceRemoved(virConnectPtr, virDomainPtr dom, const char* devAlias, void* opaque) {
+  EventPayload p = Begin(dom, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED);
+  p.fields = {{"devAlias", Str(devAlias)}};
+  Deliver(opaque, std::move(p));
+}
+
+void OnBlockThreshold(virConnectPtr, virDomainPtr dom, const char* dev, const char* path,
+                      unsigned long long threshold, unsigned long long excess, void* opaque) {
+  EventPayload p = Begin(dom, VIR_DOMAIN_EVENT_ID_BLOCK_THRESHOLD);
+  p.fields = {{"dev", Str(dev)}, {"path", Str(path)}, {"threshold", threshold}, {"excess", excess}};
+  Deliver(opaque, std::move(p));
+}
+
+FieldValue TypedParamValue(const virTypedParameter& tp) {
+  switch (tp.type) {
+    case VIR_TYPED_PARAM_INT: return static_cast<long long>(tp.value.i);
+    case VIR_TYPED_PARAM_UINT: return static_cast<unsigned long long>(tp.value.ui);
+    case VIR_TYPED_PARAM_LLONG: return tp.value.l;
+    case VIR_TYPED_PARAM_ULLONG: return tp.value.ul;
+    case VIR_TYPED_PARAM_DOUBLE: return tp.value.d;
+    case VIR_TYPED_PARAM_BOOLEAN: return tp.value.b != 0;
+    case VIR_TYPED_PARAM_STRING: return Str(tp.value.s);
+    default: return nullptr;
+  }
+}
+
+void OnJobCompleted(virConnectPtr, virDomainPtr dom, virTypedParameterPtr params, int nparams, void* opaque) {
+  EventPayload p = Begin(dom, VIR_DOMAIN_EVENT_ID_JOB_COMPLETED);
+  for (int i = 0; i < nparams; i++) p.fields.emplace_back(params[i].field, TypedParamValue(params[i]));
+  Deliver(opaque, std::move(p));
+}
+
+struct BoundEvent {
+  int id;
+  virConnectDomainEventGenericCallback callback;
+};
+
+const std::vector<BoundEvent>& BoundEvents() {
+  static const std::vector<BoundEvent> events = {
+      {VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(OnLifecycle)},
+      {VIR_DOMAIN_EVENT_ID_BLOCK_JOB, VIR_DOMAIN_EVENT_CALLBACK(OnBlockJob)},
+      {VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2, VIR_DOMAIN_EVENT_CALLBACK(OnBlockJob)},
+      {VIR_DOMAIN_EVENT_ID_DISK_CHANGE, VIR_DOMAIN_EVENT_CALLBACK(OnDiskChange)},
+      {VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED, VIR_DOMAIN_EVENT_CALLBACK(OnDeviceRemoved)},
+      {VIR_DOMAIN_EVENT_ID_BLOCK_THRESHOLD, VIR_DOMAIN_EVENT_CALLBACK(OnBlockThreshold)},
+      {VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, VIR_DOMAIN_EVENT_CALLBACK(OnJobCompleted)},
+  };
+  return events;
+}
+
+virConnectDomainEventGenericCallback CallbackFor(int eventID) {
+  for (const auto& e : BoundEvents()) {
+    if (e.id == eventID) return e.callback;
+  }
+  return nullptr;
+}
+
+// Runs on whichever thread libvirt drops the registration from; releasing a thread-safe function
+// is allowed from any thread.
+void FreeRegistration(void* opaque) {
+  auto* data = static_cast<EventRegistrationData*>(opaque);
+  data->tsfn.Release();
+  delete data;
+}
+
+struct CloseRegistrationData {
+  Napi::ThreadSafeFunction tsfn;
+};
+
+void OnClose(virConnectPtr, int reason, void* opaque) {
+  auto* data = static_cast<CloseRegistrationData*>(opaque);
+  data->tsfn.NonBlockingCall([reason](Napi::Env env, Napi::Function callback) {
+    Napi::Object event = Napi::Object::New(env);
+    event.Set("reason", reason);
+    callback.Call({event});
+  });
+}
+
+void FreeClose(void* opaque) {
+  auto* data = static_cast<CloseRegistrationData*>(opaque);
+  data->tsfn.Release();
+  delete data;
+}
+
+}  // namespace
+
+void CheckEventIsBound(Napi::Env env, int eventID) {
+  if (CallbackFor(eventID) == nullptr) {
+    throw Napi::RangeError::New(env, "event ID " + std::to_string(eventID) +
+                                         " is not delivered by this binding; native/COVERAGE.md lists the bound ones");
+  }
+}
+
+Napi::Promise RegisterDomainEvent(Napi::Env env, const std::shared_ptr<ConnState>& conn, DomRef dom, int eventID,
+                                  Napi::Function callback) {
+  auto* data = new EventRegistrationData();
+  data->eventID = eventID;
+  data->tsfn = EventTsfn::New(env, callback, "strata-libvirt-event", 0, 1);
+  return RunAsync(
+      env, "virConnectDomainEventRegisterAny",
+      [ref = conn->ref.Share(), dom = std::move(dom), eventID, data]() {
+        int id = virConnectDomainEventRegisterAny(ref.get(), dom.get(), eventID, CallbackFor(eventID), data,
+                                                  FreeRegistration);
+        if (id < 0) {
+          // libvirt calls the free callback only for registrations that succeeded.
+          LibvirtFailure failure = CaptureLastError("virConnectDomainEventRegisterAny");
+          data->tsfn.Release();
+          delete data;
+          throw failure;
+        }
+        return id;
+      },
+      [conn](Napi::Env e, int& id) {
+        conn->eventCallbacks.insert(id);
+        return Napi::Number::New(e, id);
+      });
+}
+
+bool RegisterCloseCallbackFor(Napi::Env env, virConnectPtr conn, Napi::Function callback) {
+  auto* data = new CloseRegistrationData();
+  data->tsfn = Napi::ThreadSafeFunction::New(env, callback, "strata-libvirt-close", 0, 1);
+  if (virConnectRegisterCloseCallback(conn, OnClose, data, FreeClose) < 0) {
+    data->tsfn.Release();
+    delete data;
+    return false;
+  }
+  return true;
+}
+
+virConnectCloseFunc CloseCallbackTrampoline() { return OnClose; }
+
+}  // namespace strata

@@ -1,0 +1,26 @@
+// libvirt callbacks (run on the event-loop thread) copy what they are given into plain data and
+// hand it to JS through a thread-safe function; libvirt's free callback releases that function.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "state.h"
+
+namespace strata {
+
+// Throws a RangeError for an event ID this binding does not deliver.
+void CheckEventIsBound(Napi::Env env, int eventID);
+
+// virConnectDomainEventRegisterAny off the JS thread; resolves with the callback ID.
+Napi::Promise RegisterDomainEvent(Napi::Env env, const std::shared_ptr<ConnState>& conn, DomRef dom, int eventID,
+                                  Napi::Function callback);
+
+// virConnectRegisterCloseCallback (local to the client, so it runs on the JS thread).
+bool RegisterCloseCallbackFor(Napi::Env env, virConnectPtr conn, Napi::Function callback);
+
+// The C callback passed to virConnectRegisterCloseCallback, needed again to unregister it.
+virConnectCloseFunc CloseCallbackTrampoline();
+
+}  // namespace strata

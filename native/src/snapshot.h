@@ -1,0 +1,28 @@
+// virDomainSnapshotPtr as a JS class: the basics the lab and chain operations need.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "state.h"
+
+namespace strata {
+
+class Snapshot : public Napi::ObjectWrap<Snapshot> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  static Napi::Object Wrap(Napi::Env env, SnapshotRef ref, const std::shared_ptr<DomState>& dom);
+  explicit Snapshot(const Napi::CallbackInfo& info);
+
+ private:
+  bool Usable() const { return ref_ && dom_->conn && !dom_->conn->closed; }
+  Napi::Value GetName(const Napi::CallbackInfo& info);
+  Napi::Value GetXMLDesc(const Napi::CallbackInfo& info);
+  Napi::Value Delete(const Napi::CallbackInfo& info);
+
+  SnapshotRef ref_;
+  std::shared_ptr<DomState> dom_;
+};
+
+}  // namespace strata
