@@ -1,0 +1,229 @@
+// Types of the libvirt addon. Names and argument order follow libvirt-python; anything that
+// talks to libvirtd returns a Promise. Sizes and counters are JS numbers (exact below 2^53).
+
+/** An error reported by libvirt (or refused by the binding before reaching it). */
+export declare class LibvirtError extends Error {
+  name: 'LibvirtError';
+  /** libvirt's error code name, e.g. 'VIR_ERR_NO_DOMAIN'. */
+  code: string;
+  /** libvirt's error domain name, e.g. 'VIR_FROM_QEMU'. */
+  domain: string;
+  /** 'VIR_ERR_NONE' | 'VIR_ERR_WARNING' | 'VIR_ERR_ERROR'. */
+  level: string;
+  codeNumber: number;
+  domainNumber: number;
+  levelNumber: number;
+  str1: string | null;
+  str2: string | null;
+  str3: string | null;
+  int1: number;
+  int2: number;
+}
+
+export interface DomainInfo {
+  state: number;
+  maxMemKiB: number;
+  memoryKiB: number;
+  nrVirtCpu: number;
+  cpuTimeNs: number;
+}
+
+export interface BlockInfo {
+  capacity: number;
+  allocation: number;
+  physical: number;
+}
+
+/** virDomainGetBlockJobInfo's result; an empty object when the disk has no job. */
+export type BlockJobInfo =
+  | Record<string, never>
+  | {
+      type: number;
+      /** MiB/s, or bytes/s with VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES. */
+      bandwidth: number;
+      cur: number;
+      end: number;
+    };
+
+/** Typed parameters of blockCopy, keyed like libvirt's VIR_DOMAIN_BLOCK_COPY_* strings. */
+export interface BlockCopyParams {
+  /** bytes/s, always. */
+  bandwidth?: number | bigint;
+  granularity?: number;
+  'buf-size'?: number | bigint;
+}
+
+export interface DomainEventBase {
+  eventID: number;
+  domainName: string;
+  domainUUID: string;
+}
+export interface LifecycleEvent extends DomainEventBase {
+  event: number;
+  detail: number;
+}
+export interface BlockJobEvent extends DomainEventBase {
+  /** The disk's target ("vda") for BLOCK_JOB_2, the active layer's path for BLOCK_JOB. */
+  disk: string | null;
+  type: number;
+  status: number;
+}
+export interface DiskChangeEvent extends DomainEventBase {
+  oldSrcPath: string | null;
+  newSrcPath: string | null;
+  devAlias: string | null;
+  reason: number;
+}
+export interface DeviceRemovedEvent extends DomainEventBase {
+  devAlias: string | null;
+}
+export interface BlockThresholdEvent extends DomainEventBase {
+  dev: string | null;
+  path: string | null;
+  threshold: number;
+  excess: number;
+}
+/** JOB_COMPLETED carries the job's typed statistics as plain fields. */
+export type JobCompletedEvent = DomainEventBase & Record<string, string | number | boolean | null>;
+
+export interface DomainEventMap {
+  0: LifecycleEvent;
+  8: BlockJobEvent;
+  9: DiskChangeEvent;
+  15: DeviceRemovedEvent;
+  16: BlockJobEvent;
+  21: JobCompletedEvent;
+  24: BlockThresholdEvent;
+}
+export type BoundEventID = keyof DomainEventMap;
+
+export interface CloseEvent {
+  /** A VIR_CONNECT_CLOSE_REASON_* value. */
+  reason: number;
+}
+
+export declare class Connection {
+  private constructor();
+  /** Deregisters this connection's callbacks, releases its domains, and closes it. */
+  close(): Promise<number>;
+  isAlive(): boolean;
+  isClosed(): boolean;
+  getURI(): Promise<string>;
+  getHostname(): Promise<string>;
+  getLibVersion(): Promise<number>;
+  getVersion(): Promise<number>;
+  setKeepAlive(interval: number, count: number): Promise<number>;
+  registerCloseCallback(callback: (event: CloseEvent) => void): void;
+  unregisterCloseCallback(): boolean;
+  listAllDomains(flags?: number): Promise<Domain[]>;
+  lookupByName(name: string): Promise<Domain>;
+  lookupByUUIDString(uuid: string): Promise<Domain>;
+  createXML(xmlDesc: string, flags?: number): Promise<Domain>;
+  domainEventRegisterAny<K extends BoundEventID>(
+    dom: Domain | null,
+    eventID: K,
+    callback: (event: DomainEventMap[K]) => void,
+  ): Promise<number>;
+  domainEventDeregisterAny(callbackID: number): Promise<number>;
+}
+
+export declare class Domain {
+  private constructor();
+  name(): string;
+  UUIDString(): string;
+  /** [state, reason] */
+  state(): Promise<[number, number]>;
+  info(): Promise<DomainInfo>;
+  XMLDesc(flags?: number): Promise<string>;
+  blockInfo(disk: string, flags?: 0): Promise<BlockInfo>;
+  destroy(flags?: number): Promise<number>;
+  snapshotCreateXML(xmlDesc: string, flags?: number): Promise<DomainSnapshot>;
+  blockPull(disk: string, bandwidth?: number | bigint, flags?: number): Promise<number>;
+  blockRebase(disk: string, base: string | null, bandwidth?: number | bigint, flags?: number): Promise<number>;
+  blockCommit(
+    disk: string,
+    base: string | null,
+    top: string | null,
+    bandwidth?: number | bigint,
+    flags?: number,
+  ): Promise<number>;
+  blockCopy(disk: string, destxml: string, params?: BlockCopyParams | null, flags?: number): Promise<number>;
+  blockJobInfo(disk: string, flags?: number): Promise<BlockJobInfo>;
+  blockJobAbort(disk: string, flags?: number): Promise<number>;
+  blockJobSetSpeed(disk: string, bandwidth: number | bigint, flags?: number): Promise<number>;
+  setBlockThreshold(dev: string, threshold: number | bigint, flags?: 0): Promise<number>;
+}
+
+export declare class DomainSnapshot {
+  private constructor();
+  getName(): string;
+  getXMLDesc(flags?: number): Promise<string>;
+  delete(flags?: number): Promise<number>;
+}
+
+export declare function open(uri?: string | null): Promise<Connection>;
+export declare function openReadOnly(uri?: string | null): Promise<Connection>;
+
+/** Every exported constant by its C name. */
+export declare const constants: Readonly<Record<string, number | string>>;
+/** The constants grouped by their libvirt enum type, e.g. enums.virDomainBlockJobType. */
+export declare const enums: Readonly<Record<string, Readonly<Record<string, number>>>>;
+
+export declare const VIR_DOMAIN_BLOCK_JOB_TYPE_UNKNOWN: 0;
+export declare const VIR_DOMAIN_BLOCK_JOB_TYPE_PULL: 1;
+export declare const VIR_DOMAIN_BLOCK_JOB_TYPE_COPY: 2;
+export declare const VIR_DOMAIN_BLOCK_JOB_TYPE_COMMIT: 3;
+export declare const VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT: 4;
+export declare const VIR_DOMAIN_BLOCK_JOB_TYPE_BACKUP: 5;
+export declare const VIR_DOMAIN_BLOCK_JOB_COMPLETED: 0;
+export declare const VIR_DOMAIN_BLOCK_JOB_FAILED: 1;
+export declare const VIR_DOMAIN_BLOCK_JOB_CANCELED: 2;
+export declare const VIR_DOMAIN_BLOCK_JOB_READY: 3;
+export declare const VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES: 1;
+export declare const VIR_DOMAIN_BLOCK_JOB_ABORT_ASYNC: 1;
+export declare const VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT: 2;
+export declare const VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES: 1;
+export declare const VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES: 64;
+export declare const VIR_DOMAIN_BLOCK_REBASE_SHALLOW: 1;
+export declare const VIR_DOMAIN_BLOCK_REBASE_REUSE_EXT: 2;
+export declare const VIR_DOMAIN_BLOCK_REBASE_COPY_RAW: 4;
+export declare const VIR_DOMAIN_BLOCK_REBASE_COPY: 8;
+export declare const VIR_DOMAIN_BLOCK_REBASE_RELATIVE: 16;
+export declare const VIR_DOMAIN_BLOCK_REBASE_COPY_DEV: 32;
+export declare const VIR_DOMAIN_BLOCK_REBASE_BANDWIDTH_BYTES: 64;
+export declare const VIR_DOMAIN_BLOCK_COMMIT_SHALLOW: 1;
+export declare const VIR_DOMAIN_BLOCK_COMMIT_DELETE: 2;
+export declare const VIR_DOMAIN_BLOCK_COMMIT_ACTIVE: 4;
+export declare const VIR_DOMAIN_BLOCK_COMMIT_RELATIVE: 8;
+export declare const VIR_DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES: 16;
+export declare const VIR_DOMAIN_BLOCK_COPY_SHALLOW: 1;
+export declare const VIR_DOMAIN_BLOCK_COPY_REUSE_EXT: 2;
+export declare const VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB: 4;
+export declare const VIR_DOMAIN_BLOCK_COPY_SYNCHRONOUS_WRITES: 8;
+export declare const VIR_DOMAIN_BLOCK_COPY_BANDWIDTH: 'bandwidth';
+export declare const VIR_DOMAIN_BLOCK_COPY_GRANULARITY: 'granularity';
+export declare const VIR_DOMAIN_BLOCK_COPY_BUF_SIZE: 'buf-size';
+export declare const VIR_DOMAIN_EVENT_ID_LIFECYCLE: 0;
+export declare const VIR_DOMAIN_EVENT_ID_BLOCK_JOB: 8;
+export declare const VIR_DOMAIN_EVENT_ID_DISK_CHANGE: 9;
+export declare const VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED: 15;
+export declare const VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2: 16;
+export declare const VIR_DOMAIN_EVENT_ID_JOB_COMPLETED: 21;
+export declare const VIR_DOMAIN_EVENT_ID_BLOCK_THRESHOLD: 24;
+export declare const VIR_CONNECT_CLOSE_REASON_ERROR: 0;
+export declare const VIR_CONNECT_CLOSE_REASON_EOF: 1;
+export declare const VIR_CONNECT_CLOSE_REASON_KEEPALIVE: 2;
+export declare const VIR_CONNECT_CLOSE_REASON_CLIENT: 3;
+export declare const VIR_CONNECT_LIST_DOMAINS_ACTIVE: 1;
+export declare const VIR_CONNECT_LIST_DOMAINS_INACTIVE: 2;
+export declare const VIR_DOMAIN_XML_SECURE: 1;
+export declare const VIR_DOMAIN_XML_INACTIVE: 2;
+export declare const VIR_DOMAIN_NONE: 0;
+export declare const VIR_DOMAIN_START_AUTODESTROY: 2;
+export declare const VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA: 4;
+export declare const VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY: 16;
+export declare const VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT: 32;
+export declare const VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE: 64;
+export declare const VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC: 128;
+export declare const VIR_DOMAIN_RUNNING: 1;
+export declare const VIR_DOMAIN_SHUTOFF: 5;

@@ -1,0 +1,11 @@
+// What the preload exposes to the renderer: one object, never ipcRenderer itself.
+import type { Bridge } from '../shared/bridge.ts';
+
+declare global {
+  interface Window {
+    /** Present in the desktop app; absent in a browser, which uses the WebSocket instead. */
+    strata?: Bridge;
+  }
+}
+
+export {};
