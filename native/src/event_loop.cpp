@@ -14,7 +14,9 @@ std::mutex mutex;
 int holders = 0;
 bool registered = false;
 std::atomic<bool> running{false};
-std::thread loopThread;
+// Heap-allocated so no static destructor runs at exit(): process.exit() skips the environment's
+// cleanup, and destroying a joinable std::thread would abort the process.
+std::thread* loopThread = nullptr;
 
 void Wake(int timer, void*) { virEventRemoveTimeout(timer); }
 
@@ -34,7 +36,7 @@ bool Acquire() {
   }
   if (holders++ == 0) {
     running = true;
-    loopThread = std::thread(Run);
+    loopThread = new std::thread(Run);
   }
   return true;
 }
@@ -45,7 +47,11 @@ void Release() {
   running = false;
   // A zero timeout makes the blocked poll() return, so the loop sees `running` is false.
   virEventAddTimeout(0, Wake, nullptr, nullptr);
-  if (loopThread.joinable()) loopThread.join();
+  if (loopThread != nullptr) {
+    loopThread->join();
+    delete loopThread;
+    loopThread = nullptr;
+  }
 }
 
 }  // namespace strata::event_loop

@@ -1,0 +1,47 @@
+// Turns what the addon throws into Strata's error envelope, keeping libvirt's own code.
+import { StrataError, type ErrorKind } from '../../shared/errors.ts';
+import { native } from './native.ts';
+
+const kindByCode: Record<string, ErrorKind> = {
+  VIR_ERR_NO_DOMAIN: 'not-found',
+  VIR_ERR_INVALID_ARG: 'invalid-request',
+  VIR_ERR_BLOCK_COPY_ACTIVE: 'conflict',
+  VIR_ERR_OPERATION_INVALID: 'conflict',
+  VIR_ERR_OPERATION_FAILED: 'libvirt',
+  VIR_ERR_NO_CONNECT: 'unavailable',
+  VIR_ERR_SYSTEM_ERROR: 'unavailable',
+  VIR_ERR_RPC: 'unavailable',
+  VIR_ERR_INVALID_CONN: 'unavailable',
+  VIR_ERR_AUTH_FAILED: 'unavailable',
+};
+
+export function isLibvirtError(err: unknown): err is InstanceType<typeof native.LibvirtError> {
+  return err instanceof native.LibvirtError;
+}
+
+export function libvirtCode(err: unknown): string | null {
+  return isLibvirtError(err) ? err.code : null;
+}
+
+/** Wraps any error as a StrataError; `action` says what was being done, for the message. */
+export function toStrataError(err: unknown, action?: string): StrataError {
+  if (err instanceof StrataError) return err;
+  if (isLibvirtError(err)) {
+    const message = action ? `${action}: ${err.message}` : err.message;
+    return new StrataError(kindByCode[err.code] ?? 'libvirt', message, {
+      libvirt: {
+        code: err.code,
+        domain: err.domain,
+        level: err.level,
+        codeNumber: err.codeNumber,
+        domainNumber: err.domainNumber,
+      },
+      cause: err,
+    });
+  }
+  if (err instanceof TypeError || err instanceof RangeError) {
+    return new StrataError('invalid-request', err.message, { cause: err });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new StrataError('internal', action ? `${action}: ${message}` : message, { cause: err });
+}

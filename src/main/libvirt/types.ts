@@ -1,0 +1,27 @@
+// The facade's own vocabulary: libvirt's numbers turned into names, bandwidth always bytes/s.
+import type { JobType } from '../../shared/model.ts';
+
+export interface RawDomain {
+  name: string;
+  uuid: string;
+  state: string;
+  active: boolean;
+}
+
+export interface RawBlockJob {
+  type: JobType;
+  bandwidthBytesPerSec: number;
+  cur: number;
+  end: number;
+}
+
+export type BlockJobStatus = 'completed' | 'failed' | 'cancelled' | 'ready';
+
+export interface BlockJobNotice {
+  domain: string;
+  disk: string;
+  type: JobType;
+  status: BlockJobStatus;
+}
+
+export type CloseReason = 'error' | 'eof' | 'keepalive' | 'client' | 'unknown';

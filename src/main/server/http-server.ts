@@ -1,0 +1,128 @@
+// The headless mode: the renderer over HTTP and the contract over a WebSocket, on loopback only,
+// behind a token. It is a thin adapter: every request goes to the core's dispatcher.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { ClientMessage, ServerMessage } from '../../shared/contract.ts';
+import type { StrataCore } from '../core/app.ts';
+import { readStatic } from './static-files.ts';
+import { authorise, cookieName, newToken } from './token.ts';
+
+export interface HeadlessServer {
+  url: string;
+  port: number;
+  token: string;
+  close(): Promise<void>;
+}
+
+const loopback = '127.0.0.1';
+const maxMessageBytes = 1 << 20;
+
+function refuse(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function parseClientMessage(raw: string): ClientMessage | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null) return null;
+  const m = v as Record<string, unknown>;
+  if (m['type'] !== 'request' || typeof m['id'] !== 'number' || !Number.isSafeInteger(m['id'])) return null;
+  return { type: 'request', id: m['id'], method: m['method'] as string, params: m['params'] };
+}
+
+// Browsers send Origin with WebSocket handshakes; only pages served by this server may connect,
+// so another site open in the same browser cannot drive libvirt through it.
+function sameOrigin(req: IncomingMessage, port: number): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  return origin === `http://${loopback}:${port}` || origin === `http://localhost:${port}`;
+}
+
+export async function startHeadlessServer(
+  core: Pick<StrataCore, 'dispatcher' | 'hub'>,
+  options: { port: number; staticDir: string; token?: string },
+): Promise<HeadlessServer> {
+  const token = options.token ?? newToken();
+  let port = options.port;
+
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', `http://${loopback}`);
+      const how = authorise(req, url, token);
+      if (!how) {
+        refuse(res, 403, 'Forbidden: open the full URL that `npm run serve` printed; it carries the access token.\n');
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        refuse(res, 405, 'Method not allowed\n');
+        return;
+      }
+      const file = await readStatic(options.staticDir, url.pathname);
+      if (!file) {
+        refuse(res, 404, 'Not found\n');
+        return;
+      }
+      const headers: Record<string, string> = {
+        'content-type': file.contentType,
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'referrer-policy': 'no-referrer',
+      };
+      if (how === 'query') headers['set-cookie'] = `${cookieName}=${token}; HttpOnly; SameSite=Strict; Path=/`;
+      res.writeHead(200, headers);
+      res.end(req.method === 'HEAD' ? undefined : file.body);
+    })();
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: maxMessageBytes });
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', `http://${loopback}`);
+    if (url.pathname !== '/ws' || !authorise(req, url, token) || !sameOrigin(req, port)) {
+      socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => serveSocket(ws));
+  });
+
+  function serveSocket(ws: WebSocket): void {
+    const send = (m: ServerMessage): void => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(m));
+    };
+    const stop = core.hub.on((event, data) => send({ type: 'event', event, data }));
+    ws.on('close', stop);
+    ws.on('message', (raw) => {
+      const text = Array.isArray(raw) ? Buffer.concat(raw).toString('utf8') : raw.toString();
+      const msg = parseClientMessage(text);
+      if (!msg) {
+        ws.close(1003, 'expected {"type":"request","id":<integer>,"method":…,"params":…}');
+        return;
+      }
+      void core.dispatcher.handle(msg.method, msg.params).then((reply) => send({ type: 'response', id: msg.id, ...reply }));
+    });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, loopback, () => resolve());
+  });
+  port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://${loopback}:${port}/?token=${token}`,
+    port,
+    token,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const client of wss.clients) client.terminate();
+        wss.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
