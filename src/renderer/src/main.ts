@@ -1,4 +1,8 @@
 import { mount } from 'svelte';
+import './app.css';
 import App from './App.svelte';
+import { Strata } from './lib/strata.svelte.ts';
 
-mount(App, { target: document.getElementById('app')! });
+const strata = new Strata();
+mount(App, { target: document.getElementById('app')!, props: { strata } });
+void strata.start();
