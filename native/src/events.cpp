@@ -221,6 +221,10 @@ Napi::Promise RegisterDomainEvent(Napi::Env env, const std::shared_ptr<ConnState
 bool RegisterCloseCallbackFor(Napi::Env env, virConnectPtr conn, Napi::Function callback) {
   auto* data = new CloseRegistrationData();
   data->tsfn = Napi::ThreadSafeFunction::New(env, callback, "strata-libvirt-close", 0, 1);
+  // Drivers without close-callback support (test:///, other in-process ones) accept the
+  // registration but never call the free callback, so this function must not keep the process
+  // alive: a close callback, like the connection itself, is no reason to stay running.
+  data->tsfn.Unref(env);
   if (virConnectRegisterCloseCallback(conn, OnClose, data, FreeClose) < 0) {
     data->tsfn.Release();
     delete data;

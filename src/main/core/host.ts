@@ -4,7 +4,7 @@
 import { StrataError } from '../../shared/errors.ts';
 import type { DomainDetail, DomainSummary, HostInfo, HostState, Job } from '../../shared/model.ts';
 import { LibvirtConnection } from '../libvirt/connection.ts';
-import { toStrataError } from '../libvirt/errors.ts';
+import { libvirtCode, toStrataError } from '../libvirt/errors.ts';
 import type { CloseReason } from '../libvirt/types.ts';
 import { backoffMs } from './backoff.ts';
 import { parseDomainXml } from './domain-xml.ts';
@@ -204,7 +204,7 @@ export class Host {
     let conn: LibvirtConnection | null = null;
     try {
       conn = await LibvirtConnection.open(this.uri);
-      if (this.#keepAlive > 0) await conn.setKeepAlive(this.#keepAlive, 3);
+      if (this.#keepAlive > 0) await this.#enableKeepAlive(conn);
       const opened = conn;
       conn.onClose((reason) => this.#lost(opened, closeWords[reason]));
       await conn.onBlockJob((n) => this.jobs.notice(n));
@@ -222,6 +222,15 @@ export class Host {
       if (this.#conn === conn) this.#conn = null;
       const e = toStrataError(err);
       this.#scheduleRetry(`cannot connect to ${this.uri}: ${e.message}`);
+    }
+  }
+
+  // In-process drivers (test:///, some local ones) have no daemon to probe and say so.
+  async #enableKeepAlive(conn: LibvirtConnection): Promise<void> {
+    try {
+      await conn.setKeepAlive(this.#keepAlive, 3);
+    } catch (err) {
+      if (libvirtCode(err) !== 'VIR_ERR_NO_SUPPORT') throw err;
     }
   }
 

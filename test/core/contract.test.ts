@@ -1,0 +1,111 @@
+// The contract end to end over the in-memory transport, against libvirt's own test driver
+// (test:///default): listing, reading chains, and every kind of bad request.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { StrataClient } from '../../src/shared/bridge.ts';
+import { StrataError } from '../../src/shared/errors.ts';
+import { createCore, defaultHostId, type StrataCore } from '../../src/main/core/app.ts';
+import { inMemoryBridge } from '../../src/main/core/in-memory-bridge.ts';
+
+async function rejection(p: Promise<unknown>): Promise<StrataError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof StrataError, `expected a StrataError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('expected the call to fail');
+}
+
+describe('contract over test:///default', () => {
+  let core: StrataCore;
+  let client: StrataClient;
+  let bridge: ReturnType<typeof inMemoryBridge>;
+  const hostId = defaultHostId;
+
+  before(async () => {
+    core = await createCore({ uri: 'test:///default' });
+    bridge = inMemoryBridge(core);
+    client = new StrataClient(bridge);
+  });
+  after(async () => {
+    bridge.close();
+    await core.close();
+  });
+
+  it('lists the connected host', async () => {
+    const hosts = await client.call('hosts.list', {});
+    assert.deepEqual(hosts, [{ id: hostId, uri: 'test:///default', label: 'test:///default', state: 'connected', reason: null }]);
+  });
+
+  it('lists domains and reads one with its disks', async () => {
+    const domains = await client.call('domains.list', { hostId });
+    assert.deepEqual(
+      domains.map((d) => [d.name, d.state]),
+      [['test', 'running']],
+    );
+    const detail = await client.call('domain.get', { hostId, domain: 'test' });
+    assert.equal(detail.name, 'test');
+    assert.equal(detail.state, 'running');
+    assert.ok(Array.isArray(detail.disks));
+  });
+
+  it('refuses a negative, fractional or non-numeric bandwidth before libvirt sees it', async () => {
+    for (const bandwidthBytesPerSec of [-1, 1.5, '5', Number.NaN, null]) {
+      const err = await rejection(
+        client.call('job.pull', { hostId, domain: 'test', disk: 'vda', bandwidthBytesPerSec: bandwidthBytesPerSec as number }),
+      );
+      assert.equal(err.kind, 'invalid-request');
+      assert.equal(err.issues[0]?.path, 'bandwidthBytesPerSec');
+      assert.match(err.message, /bandwidthBytesPerSec/);
+    }
+  });
+
+  it('refuses malformed names, unknown fields and unknown methods', async () => {
+    const badDisk = await rejection(client.call('job.pull', { hostId, domain: 'test', disk: '../etc' }));
+    assert.equal(badDisk.kind, 'invalid-request');
+    assert.match(badDisk.message, /target name such as 'vda'/);
+    const badDomain = await rejection(client.call('domain.get', { hostId, domain: 'a/b' }));
+    assert.match(badDomain.message, /cannot contain "\/"/);
+    const extra = await bridge.request('domains.list', { hostId, surprise: 1 });
+    assert.equal(extra.ok, false);
+    const unknown = await bridge.request('domain.delete', { hostId });
+    assert.ok(!unknown.ok && unknown.error.kind === 'invalid-request' && /unknown method/.test(unknown.error.message));
+  });
+
+  it('reports a missing domain as not-found, keeping libvirt’s code', async () => {
+    const err = await rejection(client.call('domain.get', { hostId, domain: 'no-such-domain' }));
+    assert.equal(err.kind, 'not-found');
+    assert.equal(err.libvirt?.code, 'VIR_ERR_NO_DOMAIN');
+    assert.match(err.message, /no-such-domain/);
+  });
+
+  it('reports a missing disk by name, with the disks that exist', async () => {
+    const err = await rejection(client.call('job.pull', { hostId, domain: 'test', disk: 'vdz' }));
+    assert.equal(err.kind, 'not-found');
+    assert.match(err.message, /test has no disk 'vdz'/);
+  });
+
+  it('reports an unknown host', async () => {
+    const err = await rejection(client.call('domains.list', { hostId: 'nope' }));
+    assert.equal(err.kind, 'not-found');
+    assert.match(err.hint ?? '', /default/);
+  });
+});
+
+describe('an unreachable URI', () => {
+  it('leaves the host retrying with libvirt’s reason, and calls fail as unavailable', async () => {
+    const core = await createCore({ uri: 'qemu+tcp://127.0.0.1:1/system' });
+    try {
+      const client = new StrataClient(inMemoryBridge(core));
+      const [host] = await client.call('hosts.list', {});
+      assert.equal(host?.state, 'retrying');
+      assert.match(host?.reason ?? '', /cannot connect to qemu\+tcp:\/\/127\.0\.0\.1:1\/system/);
+      const err = await rejection(client.call('domains.list', { hostId: defaultHostId }));
+      assert.equal(err.kind, 'unavailable');
+      assert.match(err.message, /not connected/);
+    } finally {
+      await core.close();
+    }
+  });
+});

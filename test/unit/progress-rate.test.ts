@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { progressOf } from '../../src/main/core/progress.ts';
+import { RateEstimator } from '../../src/main/core/rate.ts';
+
+describe('progressOf', () => {
+  it('is cur/end when end is a size', () => {
+    assert.equal(progressOf(256, 1024), 0.25);
+  });
+  it('is unknown when libvirt cannot tell yet (cur=0, end=1)', () => {
+    assert.equal(progressOf(0, 1), null);
+    assert.equal(progressOf(0, 0), null);
+  });
+  it('is complete for an empty job ready to pivot (cur=1, end=1)', () => {
+    assert.equal(progressOf(1, 1), 1);
+  });
+  it('never leaves 0..1 even if cur overtakes a shrinking end', () => {
+    assert.equal(progressOf(2048, 1024), 1);
+  });
+});
+
+describe('RateEstimator', () => {
+  it('measures bytes per second between samples and smooths them', () => {
+    const r = new RateEstimator(0.5);
+    r.sample(0, 0, 1000_000);
+    assert.equal(r.bytesPerSec, null);
+    r.sample(1000, 100_000, 1000_000);
+    assert.equal(r.bytesPerSec, 100_000);
+    r.sample(2000, 300_000, 1000_000);
+    assert.equal(r.bytesPerSec, 150_000);
+    assert.equal(r.etaSeconds(300_000, 1000_000), 5);
+  });
+  it('resets instead of going negative when progress moves back or end changes', () => {
+    const r = new RateEstimator();
+    r.sample(0, 500, 1000);
+    r.sample(1000, 600, 1000);
+    r.sample(2000, 400, 1000);
+    assert.equal(r.bytesPerSec, null);
+    r.sample(3000, 500, 2000);
+    assert.equal(r.bytesPerSec, null);
+  });
+  it('gives no ETA while end is not a size', () => {
+    const r = new RateEstimator();
+    r.sample(0, 0, 1);
+    r.sample(1000, 0, 1);
+    assert.equal(r.etaSeconds(0, 1), null);
+  });
+});
