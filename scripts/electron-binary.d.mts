@@ -1,0 +1,3 @@
+export declare const repoRoot: string;
+/** The Electron executable's path, or null when this machine has none. */
+export declare function electronBinary(): string | null;
