@@ -38,9 +38,10 @@ const backoffMs = [500, 1000, 2000, 4000, 8000, 15000, 30000];
 
 /** The WebSocket URL of the server that served this page, with the page's token. */
 export function serverUrl(loc: Pick<Location, 'protocol' | 'host' | 'search'> = location): string {
-  const token = new URLSearchParams(loc.search).get('token') ?? '';
+  const token = new URLSearchParams(loc.search).get('token');
   const scheme = loc.protocol === 'https:' ? 'wss' : 'ws';
-  return `${scheme}://${loc.host}/ws?token=${encodeURIComponent(token)}`;
+  // Without a token in the address, the server may still know the page by its cookie.
+  return `${scheme}://${loc.host}/ws${token === null ? '' : `?token=${encodeURIComponent(token)}`}`;
 }
 
 export class WebSocketBridge implements Bridge {
