@@ -13,7 +13,8 @@
         "src/errors.cpp",
         "src/event_loop.cpp",
         "src/events.cpp",
-        "src/snapshot.cpp"
+        "src/snapshot.cpp",
+        "src/typed_params.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],

@@ -116,6 +116,12 @@ export declare class Connection {
   registerCloseCallback(callback: (event: CloseEvent) => void): void;
   unregisterCloseCallback(): boolean;
   listAllDomains(flags?: number): Promise<Domain[]>;
+  /**
+   * virConnectGetAllDomainStats: [domain, stats] pairs, stats keyed like libvirt's typed
+   * parameters ('block.0.capacity', …). With VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING the block
+   * stats cover every layer of every backing chain.
+   */
+  getAllDomainStats(stats?: number, flags?: number): Promise<[Domain, Record<string, string | number | boolean | null>][]>;
   lookupByName(name: string): Promise<Domain>;
   lookupByUUIDString(uuid: string): Promise<Domain>;
   createXML(xmlDesc: string, flags?: number): Promise<Domain>;
@@ -226,4 +232,7 @@ export declare const VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT: 32;
 export declare const VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE: 64;
 export declare const VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC: 128;
 export declare const VIR_DOMAIN_RUNNING: 1;
+export declare const VIR_DOMAIN_STATS_STATE: 1;
+export declare const VIR_DOMAIN_STATS_BLOCK: 32;
+export declare const VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING: 1073741824;
 export declare const VIR_DOMAIN_SHUTOFF: 5;

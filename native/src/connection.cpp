@@ -10,6 +10,7 @@
 #include "args.h"
 #include "domain.h"
 #include "events.h"
+#include "typed_params.h"
 #include "worker.h"
 
 namespace strata {
@@ -51,6 +52,7 @@ Napi::Function Connection::Define(Napi::Env env) {
                          InstanceMethod<&Connection::RegisterCloseCallback>("registerCloseCallback"),
                          InstanceMethod<&Connection::UnregisterCloseCallback>("unregisterCloseCallback"),
                          InstanceMethod<&Connection::ListAllDomains>("listAllDomains"),
+                         InstanceMethod<&Connection::GetAllDomainStats>("getAllDomainStats"),
                          InstanceMethod<&Connection::LookupByName>("lookupByName"),
                          InstanceMethod<&Connection::LookupByUUIDString>("lookupByUUIDString"),
                          InstanceMethod<&Connection::CreateXML>("createXML"),
@@ -236,6 +238,45 @@ Napi::Value Connection::ListAllDomains(const Napi::CallbackInfo& info) {
       [state = state_](Napi::Env e, std::vector<DomRef>& domains) -> Napi::Value {
         Napi::Array out = Napi::Array::New(e, domains.size());
         for (size_t i = 0; i < domains.size(); i++) out.Set(i, Domain::Wrap(e, std::move(domains[i]), state));
+        return out;
+      });
+}
+
+namespace {
+struct StatsRecord {
+  DomRef domain;
+  Fields stats;
+};
+}  // namespace
+
+Napi::Value Connection::GetAllDomainStats(const Napi::CallbackInfo& info) {
+  unsigned int stats = args::Flags(info, 0, "virDomainStatsTypes");
+  unsigned int flags = args::Flags(info, 1, "virConnectGetAllDomainStatsFlags");
+  if (!Usable()) return RejectClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virConnectGetAllDomainStats",
+      [ref = state_->ref.Share(), stats, flags]() {
+        virDomainStatsRecordPtr* records = nullptr;
+        int n = virConnectGetAllDomainStats(ref.get(), stats, &records, flags);
+        if (n < 0) ThrowLastError("virConnectGetAllDomainStats");
+        std::vector<StatsRecord> out;
+        out.reserve(static_cast<size_t>(n));
+        for (int i = 0; i < n; i++) {
+          out.push_back({DomRef::Share(records[i]->dom), CopyTypedParams(records[i]->params, records[i]->nparams)});
+        }
+        virDomainStatsRecordListFree(records);
+        return out;
+      },
+      [state = state_](Napi::Env e, std::vector<StatsRecord>& records) -> Napi::Value {
+        Napi::Array out = Napi::Array::New(e, records.size());
+        for (size_t i = 0; i < records.size(); i++) {
+          Napi::Object stats = Napi::Object::New(e);
+          SetFields(stats, records[i].stats);
+          Napi::Array pair = Napi::Array::New(e, 2);
+          pair.Set(0u, Domain::Wrap(e, std::move(records[i].domain), state));
+          pair.Set(1u, stats);
+          out.Set(i, pair);
+        }
         return out;
       });
 }

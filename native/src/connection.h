@@ -34,6 +34,7 @@ class Connection : public Napi::ObjectWrap<Connection> {
   Napi::Value RegisterCloseCallback(const Napi::CallbackInfo& info);
   Napi::Value UnregisterCloseCallback(const Napi::CallbackInfo& info);
   Napi::Value ListAllDomains(const Napi::CallbackInfo& info);
+  Napi::Value GetAllDomainStats(const Napi::CallbackInfo& info);
   Napi::Value LookupByName(const Napi::CallbackInfo& info);
   Napi::Value LookupByUUIDString(const Napi::CallbackInfo& info);
   Napi::Value CreateXML(const Napi::CallbackInfo& info);

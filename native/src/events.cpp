@@ -4,41 +4,22 @@
 
 #include <string>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "errors.h"
+#include "typed_params.h"
 #include "worker.h"
 
 namespace strata {
 
 namespace {
 
-using FieldValue = std::variant<std::nullptr_t, long long, unsigned long long, double, bool, std::string>;
-
 struct EventPayload {
   int eventID = 0;
   std::string domainName;
   std::string domainUUID;
-  std::vector<std::pair<std::string, FieldValue>> fields;
+  Fields fields;
 };
-
-Napi::Value FieldToJs(Napi::Env env, const FieldValue& v) {
-  return std::visit(
-      [env](const auto& x) -> Napi::Value {
-        using X = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<X, std::nullptr_t>) {
-          return env.Null();
-        } else if constexpr (std::is_same_v<X, std::string>) {
-          return Napi::String::New(env, x);
-        } else if constexpr (std::is_same_v<X, bool>) {
-          return Napi::Boolean::New(env, x);
-        } else {
-          return Napi::Number::New(env, static_cast<double>(x));
-        }
-      },
-      v);
-}
 
 void CallJs(Napi::Env env, Napi::Function callback, std::nullptr_t*, EventPayload* payload) {
   std::unique_ptr<EventPayload> owned(payload);
@@ -47,7 +28,7 @@ void CallJs(Napi::Env env, Napi::Function callback, std::nullptr_t*, EventPayloa
   event.Set("eventID", payload->eventID);
   event.Set("domainName", payload->domainName);
   event.Set("domainUUID", payload->domainUUID);
-  for (const auto& [key, value] : payload->fields) event.Set(key, FieldToJs(env, value));
+  SetFields(event, payload->fields);
   callback.Call({event});
 }
 
@@ -113,22 +94,9 @@ void OnBlockThreshold(virConnectPtr, virDomainPtr dom, const char* dev, const ch
   Deliver(opaque, std::move(p));
 }
 
-FieldValue TypedParamValue(const virTypedParameter& tp) {
-  switch (tp.type) {
-    case VIR_TYPED_PARAM_INT: return static_cast<long long>(tp.value.i);
-    case VIR_TYPED_PARAM_UINT: return static_cast<unsigned long long>(tp.value.ui);
-    case VIR_TYPED_PARAM_LLONG: return tp.value.l;
-    case VIR_TYPED_PARAM_ULLONG: return tp.value.ul;
-    case VIR_TYPED_PARAM_DOUBLE: return tp.value.d;
-    case VIR_TYPED_PARAM_BOOLEAN: return tp.value.b != 0;
-    case VIR_TYPED_PARAM_STRING: return Str(tp.value.s);
-    default: return nullptr;
-  }
-}
-
 void OnJobCompleted(virConnectPtr, virDomainPtr dom, virTypedParameterPtr params, int nparams, void* opaque) {
   EventPayload p = Begin(dom, VIR_DOMAIN_EVENT_ID_JOB_COMPLETED);
-  for (int i = 0; i < nparams; i++) p.fields.emplace_back(params[i].field, TypedParamValue(params[i]));
+  p.fields = CopyTypedParams(params, nparams);
   Deliver(opaque, std::move(p));
 }
 
