@@ -1,0 +1,153 @@
+// The walking skeleton's whole story in a real browser: `npm run serve` against the real
+// libvirtd, Debian's Chromium driven by Playwright, a lab domain on a 3-layer qcow2 chain.
+// What the page shows is checked against libvirt itself with virsh.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { repoRoot } from '../../scripts/electron-binary.mjs';
+import {
+  createTestLab,
+  diskChain,
+  libvirt,
+  sweepStaleLabDomains,
+  TEST_URI,
+  virsh,
+  virshBlockJobInfo,
+  waitFor,
+  type Connection,
+  type TestLab,
+} from '../lab/harness.ts';
+
+const MiB = 1024 * 1024;
+const chromiumPath = process.env['STRATA_CHROMIUM'] ?? '/usr/bin/chromium';
+
+/** Starts `npm run serve` and resolves with the URL from its `Listening: ` line. */
+function serve(): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn('npm', ['run', 'serve', '--', '--uri', TEST_URI, '--port', '0'], {
+    cwd: repoRoot,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`npm run serve printed no Listening line in 60 s:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      const m = /^Listening: (http:\/\/\S+)$/m.exec(output);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve({ url: m[1], child });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`npm run serve exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+function stop(child: ChildProcess | undefined): void {
+  // npm runs the server in a child of its own: end the whole process group.
+  if (child?.pid) {
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+describe('walking skeleton in Chromium against npm run serve', { timeout: 240_000 }, () => {
+  let conn: Connection;
+  let lab: TestLab;
+  let server: { url: string; child: ChildProcess } | undefined;
+  let browser: Browser;
+  let page: Page;
+  let label: string;
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    await sweepStaleLabDomains();
+    conn = await libvirt.open(TEST_URI);
+    lab = await createTestLab(conn, { tag: 'e2e' });
+    label = `${lab.name}/vda`;
+    server = await serve();
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage();
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+  });
+
+  after(async () => {
+    await browser?.close();
+    stop(server?.child);
+    await lab?.dispose();
+    await conn?.close();
+  });
+
+  it('refuses requests without the token', async () => {
+    const base = new URL(server!.url);
+    const res = await fetch(`${base.origin}/`);
+    assert.equal(res.status, 403);
+  });
+
+  it('lists the lab domain and shows its chain, active layer first', async () => {
+    await page.goto(server!.url);
+    await page.getByRole('list', { name: 'Domains' }).getByRole('button', { name: new RegExp(lab.name) }).click();
+    const chain = page.getByRole('list', { name: `Backing chain of ${label}` });
+    await chain.waitFor();
+    const items = chain.getByRole('listitem');
+    assert.equal(await items.count(), 3);
+    const [base, mid, active] = lab.layers;
+    assert.match((await items.nth(0).textContent()) ?? '', new RegExp(escape(active!)));
+    assert.match((await items.nth(1).textContent()) ?? '', new RegExp(escape(mid!)));
+    assert.match((await items.nth(2).textContent()) ?? '', new RegExp(escape(base!)));
+    assert.match((await items.nth(0).textContent()) ?? '', /qcow2/);
+  });
+
+  it('starts a pull with a limit; the progress bar moves and virsh shows the limit', async () => {
+    await page.getByLabel(`Pull bandwidth limit for ${label}`).fill('1');
+    await page.getByRole('button', { name: `Start pull on ${label}` }).click();
+    const bar = page.getByRole('progressbar', { name: `Pull on ${label}` });
+    await bar.waitFor();
+    const info = await virshBlockJobInfo(lab.name, 'vda');
+    assert.equal(info['bandwidth'], String(1 * MiB), `virsh blockjob --info: ${JSON.stringify(info)}`);
+    const first = Number(await waitFor(() => bar.getAttribute('aria-valuenow'), { timeoutMs: 20_000, what: 'a known progress' }));
+    await waitFor(async () => Number(await bar.getAttribute('aria-valuenow')) > first, { timeoutMs: 30_000, what: 'the bar to move' });
+  });
+
+  it('changes the running job’s limit from the slider at once', async () => {
+    await page.getByRole('slider', { name: `Bandwidth limit for ${label}` }).fill('3');
+    await waitFor(async () => (await virshBlockJobInfo(lab.name, 'vda'))['bandwidth'] === String(3 * MiB), {
+      timeoutMs: 5_000,
+      what: 'virsh blockjob --info to show 3 MiB/s',
+    });
+  });
+
+  it('aborts the pull; libvirt has no job and the chain is intact', async () => {
+    await page.getByRole('button', { name: `Abort pull on ${label}` }).click();
+    await page.getByRole('progressbar', { name: `Pull on ${label}` }).waitFor({ state: 'detached', timeout: 15_000 });
+    assert.deepEqual(await virshBlockJobInfo(lab.name, 'vda'), {});
+    assert.equal(diskChain(await virsh(['dumpxml', lab.name]), 'vda').length, 3);
+    assert.equal(await page.getByRole('list', { name: `Backing chain of ${label}` }).getByRole('listitem').count(), 3);
+  });
+
+  it('pulls without a limit; on completion the chain collapses to one layer without a reload', async () => {
+    await page.getByLabel(`Pull bandwidth limit for ${label}`).fill('');
+    await page.getByRole('button', { name: `Start pull on ${label}` }).click();
+    const items = page.getByRole('list', { name: `Backing chain of ${label}` }).getByRole('listitem');
+    await waitFor(async () => (await items.count()) === 1, { timeoutMs: 60_000, what: 'the chain to collapse on screen' });
+    assert.match((await items.nth(0).textContent()) ?? '', new RegExp(escape(lab.layers[2]!)));
+    assert.deepEqual(diskChain(await virsh(['dumpxml', lab.name]), 'vda'), [lab.layers[2]]);
+    assert.deepEqual(pageErrors, []);
+  });
+});
+
+function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
