@@ -25,6 +25,8 @@ export class DomainEntry {
         this.error = null;
       } catch (error) {
         this.error = toShownError(error);
+        // A domain that no longer exists has no disks to show; other failures keep the last read.
+        if (this.error.kind === 'not-found') this.detail = null;
       } finally {
         this.loading = false;
       }

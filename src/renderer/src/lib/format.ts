@@ -61,7 +61,9 @@ export function toPercent(progress: number): number {
   return Math.max(0, Math.min(100, Math.floor(progress * 100)));
 }
 
-const jobWords: Record<JobType, string> = {
+// Keyed by string, not Record<JobType>/Record<JobPhase>, so a type or phase added to the model
+// shows as its own name here instead of breaking the build.
+const jobWords: Record<string, string> = {
   pull: 'Pull',
   copy: 'Copy',
   commit: 'Commit',
@@ -81,7 +83,8 @@ export function jobWordLower(type: JobType): string {
   return word.charAt(0).toLowerCase() + word.slice(1);
 }
 
-const phaseWords: Record<JobPhase, string> = {
+const phaseWords: Record<string, string> = {
+  queued: 'Queued',
   running: 'Running',
   ready: 'Ready to pivot',
   pivoting: 'Pivoting',
