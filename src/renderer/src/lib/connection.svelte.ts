@@ -8,7 +8,7 @@ export class Connection {
   readonly client: StrataClient;
   readonly transport: 'electron' | 'websocket';
   /** Null in the desktop app, where there is no connection to lose. */
-  state = $state<ConnectionState | null>(null);
+  state = $state.raw<ConnectionState | null>(null);
   /** Whether the page's address carries a token (the headless server requires one). */
   readonly hasToken: boolean;
   readonly #ws: WebSocketBridge | null;
