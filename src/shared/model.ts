@@ -3,13 +3,24 @@
 
 export type HostState = 'connecting' | 'connected' | 'lost' | 'retrying' | 'closed';
 
+export interface HostLimits {
+  /** How many block jobs may run at once on the host; 0 for no limit. Others wait in a queue. */
+  maxConcurrentJobs: number;
+  /** Shared by the host's running jobs, re-divided as they start and end; 0 for no budget. */
+  bandwidthBudgetBytesPerSec: number;
+}
+
 export interface HostInfo {
   id: string;
   uri: string;
   label: string;
+  readOnly: boolean;
+  /** Saved in the app's data folder (false for the default host of this run). */
+  saved: boolean;
   state: HostState;
   /** Why the host is in this state, e.g. libvirt's close reason; null when connected. */
   reason: string | null;
+  limits: HostLimits;
 }
 
 export interface DomainSummary {
@@ -21,6 +32,16 @@ export interface DomainSummary {
 
 export type LayerType = 'file' | 'block' | 'network' | 'volume' | 'dir' | 'nvme' | 'vhostuser' | 'unknown';
 
+/** Sizes of one image in bytes, as libvirt reports them for a running domain. */
+export interface LayerSizes {
+  /** The guest-visible (virtual) size. */
+  capacity: number;
+  /** Bytes in use inside the image. */
+  allocation: number;
+  /** The image file's size on the host. */
+  physical: number;
+}
+
 /** One image of a backing chain. */
 export interface Layer {
   /** libvirt's `index` attribute in the live XML (names the layer as `vda[N]`); null if absent. */
@@ -30,6 +51,8 @@ export interface Layer {
   path: string;
   /** The image format (qcow2, raw, …); null when libvirt does not say. */
   format: string | null;
+  /** Null when libvirt has none to give (a stopped domain, a driver without stats). */
+  sizes?: LayerSizes | null;
 }
 
 export interface Disk {
@@ -49,9 +72,16 @@ export interface DomainDetail extends DomainSummary {
 
 export type JobType = 'pull' | 'copy' | 'commit' | 'active-commit' | 'backup' | 'unknown';
 
-export type JobPhase = 'running' | 'ready' | 'pivoting' | 'aborting' | 'completed' | 'failed' | 'cancelled';
+/**
+ * 'unknown': the job ended while Strata could not see it (the daemon was away) and its effect on
+ * the chain does not tell whether it was cancelled or failed.
+ */
+export type JobPhase = 'queued' | 'running' | 'ready' | 'pivoting' | 'aborting' | 'completed' | 'failed' | 'cancelled' | 'unknown';
 
-export const finishedPhases: readonly JobPhase[] = ['completed', 'failed', 'cancelled'];
+/** What a copy or an active commit does once it is ready: switch to the new image, or not. */
+export type AfterReady = 'pivot' | 'keep' | 'wait';
+
+export const finishedPhases: readonly JobPhase[] = ['completed', 'failed', 'cancelled', 'unknown'];
 
 export interface Job {
   /** Unique per job: host, domain, disk and start time. */
@@ -66,8 +96,12 @@ export interface Job {
   end: number;
   /** cur/end in 0..1, or null while libvirt cannot tell (end ≤ 1). */
   progress: number | null;
-  /** The limit, 0 meaning unlimited. */
+  /** The limit in force, 0 meaning unlimited (the host's budget may set it below the request). */
   bandwidthBytesPerSec: number;
+  /** The limit the user asked for, 0 meaning none. */
+  requestedBandwidthBytesPerSec: number;
+  /** For copies and active commits started by Strata: what happens at ready. */
+  afterReady: AfterReady | null;
   /** Smoothed measured progress rate; null until two samples exist. */
   rateBytesPerSec: number | null;
   etaSeconds: number | null;
@@ -80,6 +114,32 @@ export interface Job {
   /** How it ended, in words, when it has ended. */
   outcome: string | null;
 }
+
+export interface ChainPreview {
+  /** One sentence: what the operation will do. */
+  summary: string;
+  before: Layer[];
+  /** The chain once the operation has completed (after a pivot, where there is one). */
+  after: Layer[];
+  /** Layers no longer used by the disk afterwards (their files stay unless deleted). */
+  unused: Layer[];
+  /** Layers whose files the operation deletes. */
+  deleted: Layer[];
+  /** Image the operation creates, if any. */
+  created: { path: string; format: string } | null;
+  /** Confirmations the request must carry to run (see Confirmation). */
+  needs: Confirmation[];
+  warnings: string[];
+}
+
+/**
+ * What a request must say it accepts before Strata runs something that loses data:
+ * 'drop-layers': a commit leaves layers out of the chain (their data moves down, the files stay
+ *   but no longer form a usable image);
+ * 'delete-files': the files of dropped layers are deleted;
+ * 'reuse-existing-file': a copy writes into an existing file.
+ */
+export type Confirmation = 'drop-layers' | 'delete-files' | 'reuse-existing-file';
 
 export function isFinished(job: Pick<Job, 'phase'>): boolean {
   return finishedPhases.includes(job.phase);

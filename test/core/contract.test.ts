@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { StrataClient } from '../../src/shared/bridge.ts';
 import { StrataError } from '../../src/shared/errors.ts';
-import { createCore, defaultHostId, type StrataCore } from '../../src/main/core/app.ts';
-import { inMemoryBridge } from '../../src/main/core/in-memory-bridge.ts';
+import { defaultHostId } from '../../src/main/core/app.ts';
+import { startTestCore, type TestCore } from './core-harness.ts';
 
 async function rejection(p: Promise<unknown>): Promise<StrataError> {
   try {
@@ -18,24 +18,31 @@ async function rejection(p: Promise<unknown>): Promise<StrataError> {
 }
 
 describe('contract over test:///default', () => {
-  let core: StrataCore;
+  let t: TestCore;
   let client: StrataClient;
-  let bridge: ReturnType<typeof inMemoryBridge>;
   const hostId = defaultHostId;
+  const raw = (method: string, params: unknown) => t.core.dispatcher.handle(method, params);
 
   before(async () => {
-    core = await createCore({ uri: 'test:///default' });
-    bridge = inMemoryBridge(core);
-    client = new StrataClient(bridge);
+    t = await startTestCore({ uri: 'test:///default' });
+    client = t.client;
   });
-  after(async () => {
-    bridge.close();
-    await core.close();
-  });
+  after(() => t.close());
 
   it('lists the connected host', async () => {
     const hosts = await client.call('hosts.list', {});
-    assert.deepEqual(hosts, [{ id: hostId, uri: 'test:///default', label: 'test:///default', state: 'connected', reason: null }]);
+    assert.deepEqual(hosts, [
+      {
+        id: hostId,
+        uri: 'test:///default',
+        label: 'test:///default',
+        readOnly: false,
+        saved: false,
+        state: 'connected',
+        reason: null,
+        limits: { maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 },
+      },
+    ]);
   });
 
   it('lists domains and reads one with its disks', async () => {
@@ -67,9 +74,9 @@ describe('contract over test:///default', () => {
     assert.match(badDisk.message, /target name such as 'vda'/);
     const badDomain = await rejection(client.call('domain.get', { hostId, domain: 'a/b' }));
     assert.match(badDomain.message, /cannot contain "\/"/);
-    const extra = await bridge.request('domains.list', { hostId, surprise: 1 });
+    const extra = await raw('domains.list', { hostId, surprise: 1 });
     assert.equal(extra.ok, false);
-    const unknown = await bridge.request('domain.delete', { hostId });
+    const unknown = await raw('domain.delete', { hostId });
     assert.ok(!unknown.ok && unknown.error.kind === 'invalid-request' && /unknown method/.test(unknown.error.message));
   });
 
@@ -95,9 +102,9 @@ describe('contract over test:///default', () => {
 
 describe('an unreachable URI', () => {
   it('leaves the host retrying with libvirt’s reason, and calls fail as unavailable', async () => {
-    const core = await createCore({ uri: 'qemu+tcp://127.0.0.1:1/system' });
+    const t = await startTestCore({ uri: 'qemu+tcp://127.0.0.1:1/system' });
     try {
-      const client = new StrataClient(inMemoryBridge(core));
+      const client = t.client;
       const [host] = await client.call('hosts.list', {});
       assert.equal(host?.state, 'retrying');
       assert.match(host?.reason ?? '', /cannot connect to qemu\+tcp:\/\/127\.0\.0\.1:1\/system/);
@@ -105,7 +112,7 @@ describe('an unreachable URI', () => {
       assert.equal(err.kind, 'unavailable');
       assert.match(err.message, /not connected/);
     } finally {
-      await core.close();
+      await t.close();
     }
   });
 });

@@ -6,8 +6,8 @@ import { StrataClient } from '../../src/shared/bridge.ts';
 import type { Events } from '../../src/shared/contract.ts';
 import { StrataError } from '../../src/shared/errors.ts';
 import type { Job } from '../../src/shared/model.ts';
-import { createCore, defaultHostId as hostId, type StrataCore } from '../../src/main/core/app.ts';
-import { inMemoryBridge } from '../../src/main/core/in-memory-bridge.ts';
+import { defaultHostId as hostId } from '../../src/main/core/app.ts';
+import { startTestCore, type TestCore } from './core-harness.ts';
 import { createTestLab, diskChain, libvirt, sweepStaleLabDomains, TEST_URI, virsh, virshBlockJobInfo, waitFor, type Connection, type TestLab } from '../lab/harness.ts';
 
 const MiB = 1024 * 1024;
@@ -15,7 +15,7 @@ const MiB = 1024 * 1024;
 describe('block jobs through the contract', { timeout: 180_000 }, () => {
   let conn: Connection;
   let lab: TestLab;
-  let core: StrataCore;
+  let core: TestCore;
   let client: StrataClient;
   const jobs: Job[] = [];
   const changed: Events['domain.changed'][] = [];
@@ -24,8 +24,8 @@ describe('block jobs through the contract', { timeout: 180_000 }, () => {
     await sweepStaleLabDomains();
     conn = await libvirt.open(TEST_URI);
     lab = await createTestLab(conn, { tag: 'core-jobs' });
-    core = await createCore({ uri: TEST_URI });
-    client = new StrataClient(inMemoryBridge(core));
+    core = await startTestCore({ uri: TEST_URI });
+    client = core.client;
     client.on('job', (j) => jobs.push(j));
     client.on('domain.changed', (c) => changed.push(c));
   });

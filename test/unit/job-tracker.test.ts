@@ -36,7 +36,7 @@ const settle = () => new Promise((r) => setTimeout(r, 60));
 describe('JobTracker', () => {
   it('tracks a job Strata started, measures its rate, and ends it on the event', async () => {
     const h = harness({ type: 'pull', bandwidthBytesPerSec: 1 << 20, cur: 0, end: 1 << 30 });
-    const job = h.tracker.begin('lab', 'vda', 'pull', 1 << 20);
+    const job = h.tracker.begin('lab', 'vda', 'pull', { bandwidthBytesPerSec: 1 << 20 });
     assert.equal(job.origin, 'strata');
     h.tracker.observe('lab', 'vda', { type: 'pull', bandwidthBytesPerSec: 1 << 20, cur: 0, end: 1 << 30 });
     h.tick(1000);
@@ -62,7 +62,7 @@ describe('JobTracker', () => {
 
   it('settles a job that vanished without an event, after a grace period', async () => {
     const h = harness({ type: 'pull', bandwidthBytesPerSec: 0, cur: 1, end: 2 });
-    h.tracker.begin('lab', 'vda', 'pull', 0);
+    h.tracker.begin('lab', 'vda', 'pull', { bandwidthBytesPerSec: 0 });
     h.set(null);
     await settle();
     assert.equal(h.ended.length, 1);
@@ -72,7 +72,7 @@ describe('JobTracker', () => {
 
   it('ignores a sighting of a job right after its end event (libvirt 9.0 lingering jobs)', () => {
     const h = harness(null);
-    h.tracker.begin('lab', 'vda', 'pull', 0);
+    h.tracker.begin('lab', 'vda', 'pull', { bandwidthBytesPerSec: 0 });
     h.tracker.notice({ domain: 'lab', disk: 'vda', type: 'pull', status: 'completed' });
     h.tracker.observe('lab', 'vda', { type: 'pull', bandwidthBytesPerSec: 0, cur: 2, end: 2 });
     assert.equal(h.tracker.active('lab', 'vda'), undefined);
@@ -84,7 +84,7 @@ describe('JobTracker', () => {
 
   it('moves to ready on the ready event and keeps the job', () => {
     const h = harness(null);
-    h.tracker.begin('lab', 'vda', 'copy', 0);
+    h.tracker.begin('lab', 'vda', 'copy', { bandwidthBytesPerSec: 0 });
     h.tracker.notice({ domain: 'lab', disk: 'vda', type: 'copy', status: 'ready' });
     assert.equal(h.tracker.active('lab', 'vda')?.phase, 'ready');
     h.tracker.dispose();

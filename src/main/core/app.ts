@@ -1,7 +1,10 @@
 // Builds the core both shells share (the Electron main process and the headless server): the
-// event hub, the service with its default host, and the validating dispatcher.
+// event hub, the service with its hosts, and the validating dispatcher.
+import { defaultLabRoot } from './data-dir.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { EventHub } from './event-hub.ts';
+import { JobHistory } from './history.ts';
+import { HostStore, noLimits } from './host-store.ts';
 import { StrataService } from './service.ts';
 
 export interface StrataCore {
@@ -13,10 +16,34 @@ export interface StrataCore {
 
 export const defaultHostId = 'default';
 
-export async function createCore(options: { uri: string }): Promise<StrataCore> {
+export interface CoreOptions {
+  /** The default host of this run (from --uri, LIBVIRT_DEFAULT_URI, or libvirt's default). */
+  uri: string;
+  /** The app's data folder: saved hosts, job history, practice labs. */
+  dataDir: string;
+  labRoot?: string | null;
+  keepAliveIntervalSeconds?: number;
+  discoveryIntervalMs?: number;
+}
+
+export async function createCore(options: CoreOptions): Promise<StrataCore> {
   const hub = new EventHub();
-  const service = new StrataService(hub);
-  // An unreachable host does not stop the app: it shows as retrying, with libvirt's reason.
-  await service.addHost({ id: defaultHostId, uri: options.uri, label: options.uri });
+  const store = new HostStore(options.dataDir);
+  const history = new JobHistory(options.dataDir);
+  const saved = await store.load();
+  await history.load();
+  const service = new StrataService({
+    hub,
+    store,
+    history,
+    labRoot: options.labRoot === undefined ? defaultLabRoot(options.dataDir) : options.labRoot,
+    ...(options.keepAliveIntervalSeconds !== undefined ? { keepAliveIntervalSeconds: options.keepAliveIntervalSeconds } : {}),
+    ...(options.discoveryIntervalMs !== undefined ? { discoveryIntervalMs: options.discoveryIntervalMs } : {}),
+  });
+  // Unreachable hosts do not stop the app: they show as retrying, with libvirt's reason.
+  await Promise.all([
+    service.addHost({ id: defaultHostId, uri: options.uri, label: options.uri, readOnly: false, saved: false, limits: noLimits }),
+    ...saved.filter((h) => h.uri !== options.uri).map((h) => service.addHost({ ...h, saved: true })),
+  ]);
   return { hub, service, dispatcher: new Dispatcher(service), close: () => service.close() };
 }

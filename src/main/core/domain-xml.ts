@@ -108,10 +108,18 @@ function parseDisk(d: Node): Disk | null {
   };
 }
 
+/** A copy or active commit in progress on a disk, as the live XML shows it. */
+export interface Mirror {
+  job: string | null;
+  ready: boolean;
+}
+
 export interface ParsedDomain {
   name: string;
   uuid: string;
   disks: Disk[];
+  /** By disk target: disks with a <mirror>, i.e. a copy or active commit under way. */
+  mirrors: Map<string, Mirror>;
 }
 
 export function parseDomainXml(xml: string): ParsedDomain {
@@ -119,8 +127,13 @@ export function parseDomainXml(xml: string): ParsedDomain {
   if (!root) throw new Error('not a libvirt domain XML document: it has no <domain> element');
   const name = root['name'];
   const uuid = root['uuid'];
-  const disks = list(node(root['devices'])?.['disk'])
-    .map(parseDisk)
-    .filter((d): d is Disk => d !== null);
-  return { name: typeof name === 'string' ? name : '', uuid: typeof uuid === 'string' ? uuid : '', disks };
+  const diskNodes = list(node(root['devices'])?.['disk']);
+  const disks = diskNodes.map(parseDisk).filter((d): d is Disk => d !== null);
+  const mirrors = new Map<string, Mirror>();
+  for (const d of diskNodes) {
+    const mirror = node(d['mirror']);
+    const target = attr(node(d['target']), 'dev');
+    if (mirror && target) mirrors.set(target, { job: attr(mirror, 'job'), ready: attr(mirror, 'ready') === 'yes' });
+  }
+  return { name: typeof name === 'string' ? name : '', uuid: typeof uuid === 'string' ? uuid : '', disks, mirrors };
 }

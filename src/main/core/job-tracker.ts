@@ -1,7 +1,7 @@
 // Every block job of one host, from the first event or poll to its end. One record per disk is
 // the single source of truth: polls update progress, libvirt's block-job-2 events end phases at
 // once, and a job that vanishes without an event is settled by asking the host what happened.
-import { isFinished, type Job, type JobPhase, type JobType } from '../../shared/model.ts';
+import { isFinished, type AfterReady, type Job, type JobPhase, type JobType } from '../../shared/model.ts';
 import type { BlockJobNotice, RawBlockJob } from '../libvirt/types.ts';
 import { progressOf } from './progress.ts';
 import { RateEstimator } from './rate.ts';
@@ -14,6 +14,8 @@ export interface JobTrackerDeps {
   emit(job: Job): void;
   /** Called once when a job has ended, so the host can re-read the disk's chain. */
   ended(job: Job): void;
+  /** Called when a copy or active commit reaches ready, so the host can pivot or keep. */
+  ready?(job: Job): void;
   watched(): boolean;
   now?: () => number;
   /** How often a running job is polled: keeps shown progress at most this old. */
@@ -25,6 +27,16 @@ interface Tracked {
   rate: RateEstimator;
   /** Polls that found no job while no end event had come yet. */
   missing: number;
+  /** Strata aborted a ready mirror on purpose to keep the current chain: a success. */
+  keeping: boolean;
+}
+
+export interface BeginOptions {
+  bandwidthBytesPerSec: number;
+  requestedBandwidthBytesPerSec?: number;
+  afterReady?: AfterReady | null;
+  /** Keeps the id a queued job was announced with. */
+  id?: string;
 }
 
 const key = (domain: string, disk: string): string => `${domain}/${disk}`;
@@ -56,6 +68,11 @@ export class JobTracker {
     this.#interval = deps.pollIntervalMs ?? 200;
   }
 
+  /** Jobs with a libvirt job behind them (running, ready, pivoting, aborting). */
+  running(): Job[] {
+    return [...this.#active.values()].map((t) => ({ ...t.job }));
+  }
+
   /** Running jobs, then the last finished job of each disk that has no running one. */
   list(): Job[] {
     const active = [...this.#active.values()].map((t) => t.job);
@@ -68,9 +85,13 @@ export class JobTracker {
   }
 
   /** A job Strata just started; known before the first poll. */
-  begin(domain: string, disk: string, type: JobType, bandwidthBytesPerSec: number): Job {
+  begin(domain: string, disk: string, type: JobType, options: BeginOptions): Job {
     const tracked = this.#track(domain, disk, type, 'strata');
-    tracked.job.bandwidthBytesPerSec = bandwidthBytesPerSec;
+    const job = tracked.job;
+    if (options.id) job.id = options.id;
+    job.bandwidthBytesPerSec = options.bandwidthBytesPerSec;
+    job.requestedBandwidthBytesPerSec = options.requestedBandwidthBytesPerSec ?? options.bandwidthBytesPerSec;
+    job.afterReady = options.afterReady ?? null;
     this.#emit(tracked);
     this.#schedule();
     return { ...tracked.job };
@@ -115,13 +136,35 @@ export class JobTracker {
     const k = key(n.domain, n.disk);
     const tracked = this.#active.get(k) ?? this.#track(n.domain, n.disk, n.type, 'external');
     if (n.status === 'ready') {
-      tracked.job.phase = 'ready';
-      tracked.job.progress = 1;
-      tracked.job.updatedAt = this.#now();
-      this.#emit(tracked);
+      this.markReady(tracked);
       return;
     }
-    this.#end(tracked, n.status, endWords[n.status]);
+    this.#end(tracked, n.status, this.#outcome(tracked, n.status));
+  }
+
+  /** Ready, from the event or (after a reconnect) from the live XML's <mirror ready='yes'>. */
+  markReady(target: Tracked | { domain: string; disk: string }): void {
+    const tracked = 'job' in target ? target : this.#active.get(key(target.domain, target.disk));
+    if (!tracked || tracked.job.phase !== 'running') return;
+    tracked.job.phase = 'ready';
+    tracked.job.progress = 1;
+    tracked.job.etaSeconds = null;
+    tracked.job.updatedAt = this.#now();
+    this.#emit(tracked);
+    this.#deps.ready?.({ ...tracked.job });
+  }
+
+  /** The abort that follows is Strata keeping the current chain after ready, not a cancel. */
+  markKeeping(domain: string, disk: string): void {
+    const tracked = this.#active.get(key(domain, disk));
+    if (!tracked) return;
+    tracked.keeping = true;
+    this.setPhase(domain, disk, 'aborting');
+  }
+
+  #outcome(tracked: Tracked, status: 'completed' | 'failed' | 'cancelled'): string {
+    if (status === 'completed' && tracked.job.phase === 'pivoting') return 'completed: the disk now uses the new image';
+    return endWords[status];
   }
 
   setPhase(domain: string, disk: string, phase: JobPhase): void {
@@ -132,12 +175,21 @@ export class JobTracker {
     this.#emit(tracked);
   }
 
-  setBandwidth(domain: string, disk: string, bandwidthBytesPerSec: number): Job | undefined {
+  setBandwidth(domain: string, disk: string, bandwidthBytesPerSec: number, requested?: number): Job | undefined {
     const tracked = this.#active.get(key(domain, disk));
     if (!tracked) return undefined;
     tracked.job.bandwidthBytesPerSec = bandwidthBytesPerSec;
+    if (requested !== undefined) tracked.job.requestedBandwidthBytesPerSec = requested;
     this.#emit(tracked);
     return { ...tracked.job };
+  }
+
+  /** Settles a job at once, without the grace period: its end event is known to be lost. */
+  settleNow(domain: string, disk: string): void {
+    const tracked = this.#active.get(key(domain, disk));
+    if (!tracked) return;
+    tracked.missing = graceMisses - 1;
+    this.#missing(tracked);
   }
 
   /** Polling resumes when someone starts watching again. */
@@ -164,6 +216,8 @@ export class JobTracker {
       end: 0,
       progress: null,
       bandwidthBytesPerSec: 0,
+      requestedBandwidthBytesPerSec: 0,
+      afterReady: null,
       rateBytesPerSec: null,
       etaSeconds: null,
       startedAt: now,
@@ -172,7 +226,7 @@ export class JobTracker {
       origin,
       outcome: null,
     };
-    const tracked: Tracked = { job, rate: new RateEstimator(), missing: 0 };
+    const tracked: Tracked = { job, rate: new RateEstimator(), missing: 0, keeping: false };
     this.#active.set(key(domain, disk), tracked);
     return tracked;
   }
@@ -198,6 +252,10 @@ export class JobTracker {
   #end(tracked: Tracked, phase: JobPhase, outcome: string): void {
     const job = tracked.job;
     if (isFinished(job)) return;
+    if (tracked.keeping && phase === 'cancelled') {
+      phase = 'completed';
+      outcome = 'completed: the disk kept its current chain (no pivot)';
+    }
     const k = key(job.domain, job.disk);
     if (this.#active.get(k) === tracked) this.#active.delete(k);
     const now = this.#now();

@@ -1,24 +1,50 @@
-// The contract's implementation: hosts, domains and jobs behind the typed API.
+// The contract's implementation: hosts (the default one and the saved ones), domains, chains,
+// previews, jobs, the practice lab and the history, behind the typed API.
 import type { Result, StrataApi, ValidParams } from '../../shared/contract.ts';
 import { StrataError } from '../../shared/errors.ts';
 import type { EventHub } from './event-hub.ts';
-import { Host } from './host.ts';
+import type { JobHistory } from './history.ts';
+import { Host, type HostConfig } from './host.ts';
+import { noLimits, type HostStore } from './host-store.ts';
+
+export interface ServiceEnv {
+  hub: EventHub;
+  store: HostStore;
+  history: JobHistory;
+  labRoot: string | null;
+  keepAliveIntervalSeconds?: number;
+  discoveryIntervalMs?: number;
+}
 
 export class StrataService implements StrataApi {
   readonly #hosts = new Map<string, Host>();
+  readonly #env: ServiceEnv;
 
-  constructor(readonly hub: EventHub) {
+  constructor(env: ServiceEnv) {
+    this.#env = env;
     // A new watcher (a window, a browser tab) wants live progress: resume polling.
-    hub.onWatch(() => {
-      for (const host of this.#hosts.values()) host.jobs.wake();
+    env.hub.onWatch(() => {
+      for (const host of this.#hosts.values()) host.wake();
     });
   }
 
-  async addHost(options: { id: string; uri: string; label?: string }): Promise<Host> {
-    if (this.#hosts.has(options.id)) throw new StrataError('conflict', `a host with id '${options.id}' exists already`);
-    const host = new Host(options, this.hub);
+  get hub(): EventHub {
+    return this.#env.hub;
+  }
+
+  /** Adds and connects a host; an unreachable one is kept, retrying, with libvirt's reason. */
+  async addHost(config: HostConfig): Promise<Host> {
+    if (this.#hosts.has(config.id)) throw new StrataError('conflict', `a host with id '${config.id}' exists already`);
+    const host = new Host(config, {
+      hub: this.#env.hub,
+      history: this.#env.history,
+      labRoot: this.#env.labRoot,
+      ...(this.#env.keepAliveIntervalSeconds !== undefined ? { keepAliveIntervalSeconds: this.#env.keepAliveIntervalSeconds } : {}),
+      ...(this.#env.discoveryIntervalMs !== undefined ? { discoveryIntervalMs: this.#env.discoveryIntervalMs } : {}),
+    });
     this.#hosts.set(host.id, host);
     await host.start();
+    this.#env.hub.emit('host', host.info());
     return host;
   }
 
@@ -41,6 +67,39 @@ export class StrataService implements StrataApi {
     return [...this.#hosts.values()].map((h) => h.info());
   }
 
+  async 'hosts.add'(p: ValidParams<'hosts.add'>): Promise<Result<'hosts.add'>> {
+    const existing = [...this.#hosts.values()].find((h) => h.uri === p.uri && h.readOnly === p.readOnly);
+    if (existing) {
+      throw new StrataError('conflict', `${p.uri} is already a host ('${existing.label}')`, { hint: 'Each URI is added once.' });
+    }
+    const saved = await this.#env.store.add({ uri: p.uri, label: p.label ?? p.uri, readOnly: p.readOnly, limits: noLimits });
+    const host = await this.addHost({ ...saved, saved: true });
+    return host.info();
+  }
+
+  async 'hosts.remove'(p: ValidParams<'hosts.remove'>): Promise<Result<'hosts.remove'>> {
+    const host = this.#host(p.hostId);
+    if (!host.saved) throw new StrataError('conflict', `${host.label} is this run's default host and cannot be removed`);
+    const running = host.jobs.running();
+    if (running.length > 0) {
+      throw new StrataError('conflict', `${host.label} has ${running.length} job(s) running that Strata would stop tracking`, {
+        hint: 'Wait for them to finish, or abort them, then remove the host.',
+      });
+    }
+    await host.stop();
+    this.#hosts.delete(host.id);
+    await this.#env.store.remove(host.id);
+    this.#env.hub.emit('host.removed', { hostId: host.id });
+    return { removed: host.id };
+  }
+
+  async 'hosts.setLimits'(p: ValidParams<'hosts.setLimits'>): Promise<Result<'hosts.setLimits'>> {
+    const host = this.#host(p.hostId);
+    const limits = { maxConcurrentJobs: p.maxConcurrentJobs, bandwidthBudgetBytesPerSec: p.bandwidthBudgetBytesPerSec };
+    if (host.saved) await this.#env.store.update(host.id, { limits });
+    return host.setLimits(limits);
+  }
+
   async 'domains.list'(p: ValidParams<'domains.list'>): Promise<Result<'domains.list'>> {
     return this.#host(p.hostId).listDomains();
   }
@@ -50,11 +109,24 @@ export class StrataService implements StrataApi {
   }
 
   async 'jobs.list'(p: ValidParams<'jobs.list'>): Promise<Result<'jobs.list'>> {
-    return this.#host(p.hostId).jobs.list();
+    const hosts = p.hostId === undefined ? [...this.#hosts.values()] : [this.#host(p.hostId)];
+    return hosts.flatMap((h) => h.allJobs());
+  }
+
+  async 'operation.preview'(p: ValidParams<'operation.preview'>): Promise<Result<'operation.preview'>> {
+    return this.#host(p.hostId).preview(p.domain, p.disk, p.operation);
+  }
+
+  async 'job.start'(p: ValidParams<'job.start'>): Promise<Result<'job.start'>> {
+    return this.#host(p.hostId).startJob(p.domain, p.disk, p.operation, p.bandwidthBytesPerSec, p.confirm, p.whenBusy);
   }
 
   async 'job.pull'(p: ValidParams<'job.pull'>): Promise<Result<'job.pull'>> {
     return this.#host(p.hostId).pull(p.domain, p.disk, p.bandwidthBytesPerSec);
+  }
+
+  async 'job.pivot'(p: ValidParams<'job.pivot'>): Promise<Result<'job.pivot'>> {
+    return this.#host(p.hostId).pivot(p.domain, p.disk);
   }
 
   async 'job.setSpeed'(p: ValidParams<'job.setSpeed'>): Promise<Result<'job.setSpeed'>> {
@@ -63,5 +135,25 @@ export class StrataService implements StrataApi {
 
   async 'job.abort'(p: ValidParams<'job.abort'>): Promise<Result<'job.abort'>> {
     return this.#host(p.hostId).abort(p.domain, p.disk);
+  }
+
+  async 'disk.snapshot'(p: ValidParams<'disk.snapshot'>): Promise<Result<'disk.snapshot'>> {
+    return this.#host(p.hostId).snapshot(p.domain, p.disk, p.destination);
+  }
+
+  async 'lab.create'(p: ValidParams<'lab.create'>): Promise<Result<'lab.create'>> {
+    return this.#host(p.hostId).createLab();
+  }
+
+  async 'lab.remove'(p: ValidParams<'lab.remove'>): Promise<Result<'lab.remove'>> {
+    return this.#host(p.hostId).removeLab(p.domain);
+  }
+
+  async 'history.list'(): Promise<Result<'history.list'>> {
+    return this.#env.history.list();
+  }
+
+  async 'history.export'(): Promise<Result<'history.export'>> {
+    return this.#env.history.export();
   }
 }

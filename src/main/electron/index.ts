@@ -39,7 +39,7 @@ if (!app.requestSingleInstanceLock()) {
     void core?.close();
   });
   void app.whenReady().then(async () => {
-    core = await createCore({ uri: defaultUri(cliUri()) });
+    core = await createCore({ uri: defaultUri(cliUri()), dataDir: app.getPath('userData') });
     await openWindow();
   });
 }

@@ -3,7 +3,8 @@
 import type { JobType } from '../../shared/model.ts';
 import { libvirtCode } from './errors.ts';
 import { native, type NativeConnection, type NativeDomain } from './native.ts';
-import type { BlockJobNotice, BlockJobStatus, CloseReason, RawBlockJob, RawDomain } from './types.ts';
+import type { BlockJobNotice, BlockJobStatus, CloseReason, LayerStats, RawBlockJob, RawDomain } from './types.ts';
+import { xmlEscape } from './xml.ts';
 
 const jobTypes: Record<number, JobType> = {
   [native.VIR_DOMAIN_BLOCK_JOB_TYPE_PULL]: 'pull',
@@ -45,9 +46,14 @@ export class LibvirtConnection {
     this.#conn = conn;
   }
 
-  static async open(uri: string): Promise<LibvirtConnection> {
-    const conn = await native.open(uri);
+  static async open(uri: string, options: { readOnly?: boolean } = {}): Promise<LibvirtConnection> {
+    const conn = options.readOnly ? await native.openReadOnly(uri) : await native.open(uri);
     return new LibvirtConnection(uri, conn);
+  }
+
+  /** The addon's own connection, for the practice lab (which creates domains from XML). */
+  labConnection(): Pick<NativeConnection, 'createXML' | 'lookupByName'> {
+    return this.#conn;
   }
 
   get closed(): boolean {
@@ -89,9 +95,16 @@ export class LibvirtConnection {
 
   async listDomains(): Promise<RawDomain[]> {
     const domains = await this.#conn.listAllDomains(0);
-    return Promise.all(
-      domains.map(async (d) => {
-        const [state] = await d.state();
+    const read = await Promise.all(
+      domains.map(async (d): Promise<RawDomain | null> => {
+        let state: number;
+        try {
+          [state] = await d.state();
+        } catch (err) {
+          // Transient domains can vanish between the listing and this call: skip them.
+          if (libvirtCode(err) === 'VIR_ERR_NO_DOMAIN') return null;
+          throw err;
+        }
         this.#domains.set(d.name(), d);
         return {
           name: d.name(),
@@ -101,6 +114,7 @@ export class LibvirtConnection {
         };
       }),
     );
+    return read.filter((d): d is RawDomain => d !== null);
   }
 
   async domainState(name: string): Promise<string> {
@@ -126,6 +140,77 @@ export class LibvirtConnection {
     await this.#withDomain(name, (d) =>
       d.blockJobSetSpeed(disk, bandwidthBytesPerSec, native.VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES),
     );
+  }
+
+  /** A partial pull: data above `base` (a `vda[N]` name) moves into the active layer. */
+  async blockRebase(name: string, disk: string, base: string | null, bandwidthBytesPerSec: number): Promise<void> {
+    await this.#withDomain(name, (d) =>
+      d.blockRebase(disk, base, bandwidthBytesPerSec, native.VIR_DOMAIN_BLOCK_REBASE_BANDWIDTH_BYTES),
+    );
+  }
+
+  async blockCommit(
+    name: string,
+    disk: string,
+    options: { base: string; top: string; active: boolean; deleteLayers: boolean; bandwidthBytesPerSec: number },
+  ): Promise<void> {
+    const flags =
+      native.VIR_DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES |
+      (options.active ? native.VIR_DOMAIN_BLOCK_COMMIT_ACTIVE : 0) |
+      (options.deleteLayers ? native.VIR_DOMAIN_BLOCK_COMMIT_DELETE : 0);
+    await this.#withDomain(name, (d) => d.blockCommit(disk, options.base, options.top, options.bandwidthBytesPerSec, flags));
+  }
+
+  async blockCopy(
+    name: string,
+    disk: string,
+    options: { destination: string; format: string; shallow: boolean; reuseExisting: boolean; synchronousWrites: boolean; bandwidthBytesPerSec: number },
+  ): Promise<void> {
+    const destxml = `<disk type='file'><source file='${xmlEscape(options.destination)}'/><driver type='${xmlEscape(options.format)}'/></disk>`;
+    const flags =
+      (options.shallow ? native.VIR_DOMAIN_BLOCK_COPY_SHALLOW : 0) |
+      (options.reuseExisting ? native.VIR_DOMAIN_BLOCK_COPY_REUSE_EXT : 0) |
+      (options.synchronousWrites ? native.VIR_DOMAIN_BLOCK_COPY_SYNCHRONOUS_WRITES : 0);
+    const params = options.bandwidthBytesPerSec > 0 ? { [native.VIR_DOMAIN_BLOCK_COPY_BANDWIDTH]: options.bandwidthBytesPerSec } : null;
+    await this.#withDomain(name, (d) => d.blockCopy(disk, destxml, params, flags));
+  }
+
+  /** An external disk-only snapshot of one disk: a new qcow2 layer on top, no libvirt metadata. */
+  async snapshotDisk(name: string, disk: string, destination: string, otherDisks: readonly string[]): Promise<void> {
+    const others = otherDisks.map((t) => `<disk name='${xmlEscape(t)}' snapshot='no'/>`).join('');
+    const xml =
+      `<domainsnapshot><description>Strata: new layer for ${xmlEscape(disk)}</description><disks>` +
+      `<disk name='${xmlEscape(disk)}' snapshot='external' type='file'><driver type='qcow2'/><source file='${xmlEscape(destination)}'/></disk>` +
+      `${others}</disks></domainsnapshot>`;
+    const flags =
+      native.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | native.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA | native.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC;
+    await this.#withDomain(name, (d) => d.snapshotCreateXML(xml, flags));
+  }
+
+  /** Sizes of every layer of every disk of a running domain, by target and layer index. */
+  async layerStats(name: string): Promise<LayerStats[]> {
+    const all = await this.#conn.getAllDomainStats(native.VIR_DOMAIN_STATS_BLOCK, native.VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING);
+    const entry = all.find(([d]) => d.name() === name);
+    if (!entry) return [];
+    const stats = entry[1];
+    const count = Number(stats['block.count'] ?? 0);
+    const out: LayerStats[] = [];
+    for (let i = 0; i < count; i++) {
+      const get = (k: string): unknown => stats[`block.${i}.${k}`];
+      const target = get('name');
+      if (typeof target !== 'string') continue;
+      const index = get('backingIndex');
+      const path = get('path');
+      out.push({
+        target,
+        index: typeof index === 'number' ? index : null,
+        path: typeof path === 'string' ? path : null,
+        capacity: Number(get('capacity') ?? 0),
+        allocation: Number(get('allocation') ?? 0),
+        physical: Number(get('physical') ?? 0),
+      });
+    }
+    return out;
   }
 
   /** `async` returns at once and the end comes as a 'cancelled' event (needed for pulls). */

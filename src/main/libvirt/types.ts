@@ -25,3 +25,13 @@ export interface BlockJobNotice {
 }
 
 export type CloseReason = 'error' | 'eof' | 'keepalive' | 'client' | 'unknown';
+
+export interface LayerStats {
+  target: string;
+  /** libvirt's backingIndex, the N of vda[N]. */
+  index: number | null;
+  path: string | null;
+  capacity: number;
+  allocation: number;
+  physical: number;
+}

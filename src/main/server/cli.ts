@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createCore } from '../core/app.ts';
+import { defaultDataDir } from '../core/data-dir.ts';
 import { defaultUri } from '../core/default-uri.ts';
 import { startHeadlessServer } from './http-server.ts';
 
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
   const staticDir = resolve(process.env['STRATA_RENDERER_DIR'] ?? join(here, '../renderer'));
   if (!existsSync(join(staticDir, 'index.html'))) fail(`the UI is not built (no ${staticDir}/index.html): run \`npm run build\``);
 
-  const core = await createCore({ uri });
+  const core = await createCore({ uri, dataDir: defaultDataDir() });
   const server = await startHeadlessServer(core, { port, staticDir });
   console.log(`Listening: ${server.url}`);
   const host = (await core.service['hosts.list']())[0];

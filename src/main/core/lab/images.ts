@@ -113,20 +113,22 @@ export function runTool(tool: string, args: readonly string[], timeoutMs = 120_0
  */
 export async function makeTraversable(dir: string): Promise<void> {
   const absolute = resolve(dir);
-  await mkdir(absolute, { recursive: true });
-  const info = await stat(absolute);
-  if ((info.mode & 0o011) !== 0o011) await chmod(absolute, (info.mode & 0o777) | 0o711);
+  // Check the existing ancestors first, so a refused directory is not left behind half-made.
   for (let parent = dirname(absolute); ; parent = dirname(parent)) {
-    const mode = (await stat(parent)).mode;
-    if ((mode & 0o001) === 0) {
+    const info = await stat(parent).catch(() => null);
+    if (info !== null && (info.mode & 0o001) === 0) {
       throw new LabError(
         `QEMU cannot reach images under ${absolute}: ${parent} is not searchable by other users ` +
-          `(mode ${(mode & 0o777).toString(8)}); choose a directory such as /tmp or /var/lib/libvirt/images`,
+          `(mode ${(info.mode & 0o777).toString(8)}); choose a directory such as /tmp or /var/lib/libvirt/images`,
         'NOT_TRAVERSABLE',
       );
     }
     if (parent === dirname(parent)) break;
   }
+  // Directories mkdir adds on the way get 0777 & ~umask; the lab directory itself gets 0711.
+  await mkdir(absolute, { recursive: true });
+  const info = await stat(absolute);
+  if ((info.mode & 0o011) !== 0o011) await chmod(absolute, (info.mode & 0o777) | 0o711);
 }
 
 /**

@@ -83,7 +83,7 @@ export function jobWordLower(type: JobType): string {
   return word.charAt(0).toLowerCase() + word.slice(1);
 }
 
-const phaseWords: Record<string, string> = {
+const phaseWords: Record<JobPhase, string> = {
   queued: 'Queued',
   running: 'Running',
   ready: 'Ready to pivot',
@@ -92,10 +92,11 @@ const phaseWords: Record<string, string> = {
   completed: 'Completed',
   failed: 'Failed',
   cancelled: 'Cancelled',
+  unknown: 'Ended, outcome unknown',
 };
 
 export function phaseWord(phase: JobPhase): string {
-  return phaseWords[phase] ?? phase;
+  return phaseWords[phase];
 }
 
 /** "12:04:31" for an epoch-ms time today, with the date otherwise. */

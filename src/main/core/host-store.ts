@@ -1,0 +1,69 @@
+// The saved connections (URI, label, read-only, limits), kept in the app's data folder.
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { HostLimits } from '../../shared/model.ts';
+import { readJson, writeJson } from './json-file.ts';
+
+export interface SavedHost {
+  id: string;
+  uri: string;
+  label: string;
+  readOnly: boolean;
+  limits: HostLimits;
+}
+
+export const noLimits: HostLimits = { maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 };
+
+const savedHostSchema = z.object({
+  id: z.string().min(1),
+  uri: z.string().min(1),
+  label: z.string().min(1),
+  readOnly: z.boolean(),
+  limits: z.object({ maxConcurrentJobs: z.number().int().min(0), bandwidthBudgetBytesPerSec: z.number().int().min(0) }),
+});
+const fileSchema = z.object({ version: z.literal(1), hosts: z.array(savedHostSchema) });
+
+export class HostStore {
+  readonly path: string;
+  #hosts: SavedHost[] = [];
+
+  constructor(dataDir: string) {
+    this.path = join(dataDir, 'hosts.json');
+  }
+
+  async load(): Promise<SavedHost[]> {
+    const raw = await readJson(this.path);
+    if (raw === undefined) return (this.#hosts = []);
+    const parsed = fileSchema.safeParse(raw);
+    if (!parsed.success) throw new Error(`${this.path} is not a Strata hosts file (${parsed.error.issues[0]?.message}); move it aside to start afresh`);
+    return (this.#hosts = parsed.data.hosts);
+  }
+
+  list(): SavedHost[] {
+    return this.#hosts.map((h) => ({ ...h, limits: { ...h.limits } }));
+  }
+
+  async add(host: Omit<SavedHost, 'id'>): Promise<SavedHost> {
+    const saved = { ...host, id: `host-${randomUUID().slice(0, 8)}` };
+    this.#hosts.push(saved);
+    await this.#save();
+    return saved;
+  }
+
+  async update(id: string, change: Partial<Omit<SavedHost, 'id'>>): Promise<void> {
+    const host = this.#hosts.find((h) => h.id === id);
+    if (!host) return;
+    Object.assign(host, change);
+    await this.#save();
+  }
+
+  async remove(id: string): Promise<void> {
+    this.#hosts = this.#hosts.filter((h) => h.id !== id);
+    await this.#save();
+  }
+
+  #save(): Promise<void> {
+    return writeJson(this.path, { version: 1, hosts: this.#hosts });
+  }
+}
