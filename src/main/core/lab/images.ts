@@ -125,10 +125,19 @@ export async function makeTraversable(dir: string): Promise<void> {
     }
     if (parent === dirname(parent)) break;
   }
-  // Directories mkdir adds on the way get 0777 & ~umask; the lab directory itself gets 0711.
-  await mkdir(absolute, { recursive: true });
-  const info = await stat(absolute);
-  if ((info.mode & 0o011) !== 0o011) await chmod(absolute, (info.mode & 0o777) | 0o711);
+  // Directories made here (the lab directory and any missing parents: 0777 & ~umask, so 0700
+  // under umask 077) get search permission for everyone; the lab directory at least 0711.
+  const firstMade = await mkdir(absolute, { recursive: true });
+  const made: string[] = [];
+  if (firstMade !== undefined) {
+    for (let d = absolute; d.length >= firstMade.length; d = dirname(d)) made.push(d);
+  } else {
+    made.push(absolute);
+  }
+  for (const d of made) {
+    const mode = (await stat(d)).mode & 0o777;
+    if ((mode & 0o011) !== 0o011) await chmod(d, mode | 0o711);
+  }
 }
 
 /**
