@@ -30,6 +30,13 @@ import { makeTraversable, runTool } from '../../src/main/core/lab/images.ts';
 export type NativeModule = typeof Native;
 export type Connection = Native.Connection;
 export type Domain = Native.Domain;
+/** blockJobInfo's answer when the disk has a job. */
+export type ActiveBlockJobInfo = Exclude<Native.BlockJobInfo, Record<string, never>>;
+
+/** True when blockJobInfo found a job (it resolves to {} when there is none). */
+export function hasJob(info: Native.BlockJobInfo): info is ActiveBlockJobInfo {
+  return 'type' in info;
+}
 
 /** The addon, loaded from the repository's native/ folder. */
 export const libvirt: NativeModule = createRequire(import.meta.url)('../../native/index.js') as NativeModule;
