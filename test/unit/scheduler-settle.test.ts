@@ -1,0 +1,95 @@
+// The queue and budget rules and the judging of out-of-sight endings, with plain data: the
+// real-daemon side of both is in test/core.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Job } from '../../src/shared/model.ts';
+import { Scheduler } from '../../src/main/core/scheduler.ts';
+import { judgeVanished } from '../../src/main/core/settle.ts';
+
+const MiB = 1 << 20;
+
+function job(domain: string, disk: string, requested = 0, bandwidth = 0): Job {
+  return {
+    id: `${domain}/${disk}`,
+    hostId: 'h',
+    domain,
+    disk,
+    type: 'pull',
+    phase: 'running',
+    cur: 0,
+    end: 0,
+    progress: null,
+    bandwidthBytesPerSec: bandwidth,
+    requestedBandwidthBytesPerSec: requested,
+    afterReady: null,
+    rateBytesPerSec: null,
+    etaSeconds: null,
+    startedAt: 0,
+    updatedAt: 0,
+    endedAt: null,
+    origin: 'strata',
+    outcome: null,
+  };
+}
+
+describe('Scheduler', () => {
+  it('divides the budget evenly, keeping a lower limit a job asked for', () => {
+    const s = new Scheduler({ maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 4 * MiB }, { running: () => [], setSpeed: async () => {}, emit: () => {} });
+    assert.equal(s.effectiveLimit(0, 2), 2 * MiB);
+    assert.equal(s.effectiveLimit(MiB, 2), MiB);
+    assert.equal(s.effectiveLimit(8 * MiB, 1), 4 * MiB);
+  });
+
+  it('without a budget, a job gets what it asked for', () => {
+    const s = new Scheduler({ maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 }, { running: () => [], setSpeed: async () => {}, emit: () => {} });
+    assert.equal(s.effectiveLimit(0, 5), 0);
+    assert.equal(s.effectiveLimit(3 * MiB, 5), 3 * MiB);
+  });
+
+  it('re-divides among running jobs, touching only those whose limit changes', async () => {
+    const running = [job('a', 'vda', 0, 4 * MiB), job('b', 'vda', MiB, MiB)];
+    const set: [string, number][] = [];
+    const s = new Scheduler(
+      { maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 4 * MiB },
+      { running: () => running, setSpeed: async (j, n) => void set.push([j.domain, n]), emit: () => {} },
+    );
+    await s.rebalance();
+    assert.deepEqual(set, [['a', 2 * MiB]]);
+  });
+
+  it('queues first come, first served, and says why a job waits', async () => {
+    const running = [job('a', 'vda')];
+    const started: string[] = [];
+    const s = new Scheduler({ maxConcurrentJobs: 1, bandwidthBudgetBytesPerSec: 0 }, { running: () => running, setSpeed: async () => {}, emit: () => {} });
+    assert.match(s.whyWaiting('b', 'vda') ?? '', /runs 1 of at most 1 jobs/);
+    assert.match(s.whyWaiting('a', 'vda') ?? '', /already has a job/);
+    s.enqueue({ job: { ...job('b', 'vda'), phase: 'queued' }, launch: async () => void started.push('b') });
+    assert.equal(s.canStart('c', 'vda'), false, 'a newcomer does not jump the queue');
+    await s.pump();
+    assert.deepEqual(started, []);
+    running.length = 0;
+    await s.pump();
+    assert.deepEqual(started, ['b']);
+    assert.deepEqual(s.queued(), []);
+  });
+});
+
+describe('judgeVanished', () => {
+  const expected = { before: ['/t', '/m', '/b'], after: ['/t'] };
+  const j = { phase: 'running' as const, type: 'pull' as const, domain: 'd', disk: 'vda' };
+  it('completed when the chain is what the job would make', () => {
+    assert.equal(judgeVanished(j, ['/t'], expected).phase, 'completed');
+  });
+  it('unknown when the chain did not change: cancelled and failed look the same', () => {
+    const r = judgeVanished(j, ['/t', '/m', '/b'], expected);
+    assert.equal(r.phase, 'unknown');
+    assert.match(r.outcome, /cancelled or failed/);
+  });
+  it('cancelled when Strata had asked for the abort', () => {
+    assert.equal(judgeVanished({ ...j, phase: 'aborting' }, ['/t', '/m', '/b'], expected).phase, 'cancelled');
+  });
+  it('an external pull is judged by the chain alone', () => {
+    assert.equal(judgeVanished(j, ['/t'], undefined).phase, 'completed');
+    assert.equal(judgeVanished(j, ['/t', '/b'], undefined).phase, 'unknown');
+  });
+});
