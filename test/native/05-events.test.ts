@@ -1,0 +1,223 @@
+// Domain events: LIFECYCLE and BLOCK_JOB_2 reach JS callbacks; after domainEventDeregisterAny, or
+// once the connection is closed, they stop; and a process that lets its registrations go exits on
+// its own (checked in a child process).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { EventRecorder, hasJob, libvirt, sweepStaleLabDomains, TEST_URI, useLabDomain, type Connection, type TestLab } from '../lab/harness.ts';
+
+const MiB = 1024 * 1024;
+const { VIR_DOMAIN_EVENT_ID_LIFECYCLE: LIFECYCLE, VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2: BLOCK_JOB_2, VIR_DOMAIN_BLOCK_JOB_CANCELED: CANCELED } = libvirt;
+const STARTED = libvirt.constants['VIR_DOMAIN_EVENT_STARTED'];
+const STOPPED = libvirt.constants['VIR_DOMAIN_EVENT_STOPPED'];
+/** VIR_DOMAIN_EVENT_STOPPED_DESTROYED (the addon exports no event details). */
+const STOPPED_DESTROYED = 1;
+
+/** Time to let a callback that should not come arrive anyway, after one that should has. */
+const SETTLE_MS = 300;
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, SETTLE_MS));
+
+/** Starts a throttled pull and cancels it, so the domain emits one BLOCK_JOB_2 CANCELED. */
+async function pullAndCancel(lab: TestLab): Promise<void> {
+  await lab.domain.blockPull('vda', MiB, libvirt.VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES);
+  await lab.domain.blockJobAbort('vda', libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_ASYNC);
+}
+
+describe(`events on ${TEST_URI}`, () => {
+  let conn: Connection;
+  before(async () => {
+    await sweepStaleLabDomains();
+    conn = await libvirt.open(TEST_URI);
+  });
+  after(() => conn.close());
+
+  test('LIFECYCLE for every domain reports STARTED and STOPPED/DESTROYED; a closed connection gets no more', async (t) => {
+    const conn2 = await libvirt.open(TEST_URI);
+    t.after(() => conn2.close());
+    const all = await EventRecorder.register(conn, null, LIFECYCLE);
+    t.after(() => all.dispose());
+    const onConn2 = await EventRecorder.register(conn2, null, LIFECYCLE);
+
+    const lab = await useLabDomain(t, conn, { baseDataBytes: MiB, overlayDataBytes: MiB });
+    const mine = (event: number) => (e: { domainName: string; event: number }) => e.domainName === lab.name && e.event === event;
+    const started = await all.waitFor(mine(STARTED as number), 10_000, 'STARTED');
+    assert.equal(started.eventID, LIFECYCLE);
+    assert.equal(started.domainUUID, lab.domain.UUIDString());
+    assert.equal(started.detail, 0 /* VIR_DOMAIN_EVENT_STARTED_BOOTED */);
+    await onConn2.waitFor(mine(STARTED as number), 10_000, 'STARTED on the second connection');
+
+    // Closing a connection deregisters its callbacks.
+    assert.equal(await conn2.close(), 0);
+    await lab.domain.destroy();
+    const stopped = await all.waitFor(mine(STOPPED as number), 10_000, 'STOPPED');
+    assert.equal(stopped.detail, STOPPED_DESTROYED);
+    await settle();
+    assert.equal(onConn2.events.filter(mine(STOPPED as number)).length, 0, 'no event after close()');
+  });
+
+  test('after domainEventDeregisterAny, callbacks stop (another registration still gets the events)', async (t) => {
+    // Two registrations of each kind: a probe we deregister and a control we keep. The control
+    // receiving an event proves libvirt sent it; the probe must then have nothing new. They are
+    // on two connections: one connection cannot hold both (see the todo test below).
+    const probeConn = await libvirt.open(TEST_URI);
+    t.after(() => probeConn.close());
+    const probeLife = await EventRecorder.register(probeConn, null, LIFECYCLE);
+    const controlLife = await EventRecorder.register(conn, null, LIFECYCLE);
+    t.after(() => controlLife.dispose());
+    const lab = await useLabDomain(t, conn, { baseDataBytes: 16 * MiB, overlayDataBytes: MiB });
+    const mine = (event: number) => (e: { domainName: string; event: number }) => e.domainName === lab.name && e.event === event;
+    await probeLife.waitFor(mine(STARTED as number), 10_000, 'STARTED (probe)');
+    await controlLife.waitFor(mine(STARTED as number), 10_000, 'STARTED (control)');
+
+    const probeDomain = await probeConn.lookupByName(lab.name);
+    const probeJob = await EventRecorder.register(probeConn, probeDomain, BLOCK_JOB_2);
+    const controlJob = await EventRecorder.register(conn, lab.domain, BLOCK_JOB_2);
+    t.after(() => controlJob.dispose());
+    await pullAndCancel(lab);
+    const first = await probeJob.waitFor((e) => e.status === CANCELED, 15_000, 'CANCELED (probe)');
+    assert.equal(first.disk, 'vda');
+    await controlJob.waitFor((e) => e.status === CANCELED, 15_000, 'CANCELED (control)');
+    // libvirt 9.0.0 may list the cancelled job a little longer (see 04-block-jobs): wait for it
+    // to go before starting the next one.
+    await waitNoJob(lab);
+
+    const jobID = probeJob.callbackID;
+    assert.ok(jobID !== null);
+    await probeJob.dispose(); // domainEventDeregisterAny
+    assert.equal(await probeConn.domainEventDeregisterAny(probeLife.callbackID ?? -1), 0);
+    // An ID that is no longer registered is refused.
+    const err = await probeConn.domainEventDeregisterAny(jobID).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof libvirt.LibvirtError, String(err));
+    assert.equal(err.code, 'VIR_ERR_INVALID_ARG');
+
+    await pullAndCancel(lab);
+    await waitForCount(controlJob, 2);
+    await lab.domain.destroy();
+    await controlLife.waitFor(mine(STOPPED as number), 10_000, 'STOPPED (control)');
+    await settle();
+    assert.equal(probeJob.events.length, 1, `probe got ${JSON.stringify(probeJob.events)}`);
+    assert.equal(probeLife.events.filter(mine(STOPPED as number)).length, 0, 'no STOPPED after deregistering');
+  });
+
+  // Addon limitation (reported): every registration of one event ID passes libvirt the same C
+  // callback, and libvirt refuses a second registration of the same (connection, event ID,
+  // domain, callback function) with VIR_ERR_INVALID_ARG "event callback already tracked". So a
+  // second JS listener for BLOCK_JOB_2 on one connection (say the job tracker and a UI panel)
+  // is refused. Fix in native/src/events.cpp: keep one libvirt registration per (event ID,
+  // domain) and fan events out to a list of JS callbacks, each with its own ID.
+  test('two callbacks for the same event and domain on one connection both get events', { todo: 'addon limitation: libvirt refuses the second as "already tracked"' }, async (t) => {
+    const testConn = await libvirt.open('test:///default');
+    t.after(() => testConn.close());
+    const first = await EventRecorder.register(testConn, null, LIFECYCLE);
+    const second = await EventRecorder.register(testConn, null, LIFECYCLE);
+    await testConn.createXML("<domain type='test'><name>two-listeners</name><memory>1024</memory><os><type>hvm</type></os></domain>");
+    await first.waitFor((e) => e.event === STARTED, 5000, 'STARTED (first)');
+    await second.waitFor((e) => e.event === STARTED, 5000, 'STARTED (second)');
+  });
+});
+
+async function waitNoJob(lab: TestLab): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (hasJob(await lab.domain.blockJobInfo('vda'))) {
+    if (Date.now() > deadline) throw new Error('the cancelled job did not go');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function waitForCount(recorder: EventRecorder<typeof BLOCK_JOB_2>, n: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (recorder.events.length < n) {
+    if (Date.now() > deadline) throw new Error(`expected ${n} events, got ${JSON.stringify(recorder.events)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+// ---- process exit ---------------------------------------------------------------------------
+
+const CHILD = fileURLToPath(new URL('./fixtures/events-child.ts', import.meta.url));
+
+interface ChildOutcome {
+  /** The lines the child printed, parsed. */
+  said: Record<string, unknown>[];
+  /** ms from the "closed" line to the process's exit, or null if it did not exit in time. */
+  exitAfterCloseMs: number | null;
+  code: number | null;
+  stderr: string;
+}
+
+/** Runs the child; kills it if it has not exited `graceMs` after printing "closed". */
+function runChild(mode: string, uri: string, graceMs: number): Promise<ChildOutcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, mode, uri], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const said: Record<string, unknown>[] = [];
+    let stderr = '';
+    let closedAt: number | null = null;
+    let killed = false;
+    let buffer = '';
+    const overall = setTimeout(() => {
+      killed = true;
+      child.kill('SIGKILL');
+    }, 30_000);
+    let grace: NodeJS.Timeout | undefined;
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      buffer += chunk;
+      for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
+        const line = buffer.slice(0, i);
+        buffer = buffer.slice(i + 1);
+        const msg = JSON.parse(line) as Record<string, unknown>;
+        said.push(msg);
+        if (msg['what'] === 'closed') {
+          closedAt = Date.now();
+          grace = setTimeout(() => {
+            killed = true;
+            child.kill('SIGKILL');
+          }, graceMs);
+        }
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(overall);
+      clearTimeout(grace);
+      resolve({ said, code, stderr, exitAfterCloseMs: killed || closedAt === null ? null : Date.now() - closedAt });
+    });
+  });
+}
+
+describe('a process that lets its event registrations go exits on its own', () => {
+  const GRACE_MS = 5000;
+  for (const uri of ['test:///default', TEST_URI]) {
+    for (const mode of ['deregister-then-close', 'close-only']) {
+      test(`${mode} on ${uri}`, async () => {
+        const out = await runChild(mode, uri, GRACE_MS);
+        assert.equal(out.code, 0, `exit code ${out.code}; stderr: ${out.stderr}`);
+        assert.ok(out.exitAfterCloseMs !== null, `still running ${GRACE_MS} ms after closing: ${JSON.stringify(out.said)}`);
+        assert.ok(out.exitAfterCloseMs < GRACE_MS);
+        if (uri.startsWith('test:')) {
+          const ev = out.said.find((m) => m['what'] === 'event');
+          assert.ok(Array.isArray(ev?.['events']) && ev['events'].includes(STARTED), `the registration was live: ${JSON.stringify(out.said)}`);
+        }
+      });
+    }
+  }
+
+  // Addon bug (reported, not fixed here: native/ is not ours). When close() runs while a
+  // domainEventRegisterAny() is still in flight, the registration completes on libvirt's side
+  // after close() has taken the list of callbacks to deregister: the promise resolves with an ID
+  // on a closed connection, the callback is never deregistered (libvirt's callback entry keeps
+  // the virConnect alive), its thread-safe function is never released, and the process never
+  // exits. Fix in native/src/events.cpp RegisterDomainEvent: when the convert step finds
+  // conn->closed, deregister the ID on a worker (with the connection reference the register
+  // worker held) and reject with VIR_ERR_INVALID_CONN; or make close() wait for registrations
+  // in flight.
+  test('close() while a registration is in flight', { todo: 'addon bug: the registration outlives close() and the process never exits' }, async () => {
+    const out = await runChild('close-while-registering', 'test:///default', 3000);
+    assert.ok(out.exitAfterCloseMs !== null, `still running 3 s after closing: ${JSON.stringify(out.said)}`);
+    assert.equal(out.code, 0);
+  });
+});
