@@ -234,7 +234,7 @@ export class Host {
       throw new StrataError('conflict', `${domain} is ${detail.state}: block jobs run only on a running domain`);
     }
     const preview = previewOperation(disk, op);
-    requireConfirmations(preview, confirm);
+    requireConfirmations(preview, confirm, op);
     if (op.kind === 'copy') this.#checkDestination(op);
     await this.#observeLive(domain, target);
     const why = this.#scheduler.whyWaiting(domain, target);
@@ -298,7 +298,7 @@ export class Host {
           // The chain may have changed while the job waited: preview and confirm it again.
           const { disk: current } = await this.#disk(domain, disk.target);
           const preview = previewOperation(current, op);
-          requireConfirmations(preview, confirm);
+          requireConfirmations(preview, confirm, op);
           await this.#launch(domain, current, op, requested, preview, job.id);
         } catch (err) {
           const e = toStrataError(err);

@@ -177,14 +177,17 @@ export function previewOperation(disk: Disk, op: Operation, now = new Date()): C
   }
 }
 
-/** Refuses a request that lacks a confirmation its preview needs, naming each one. */
-export function requireConfirmations(preview: ChainPreview, given: readonly Confirmation[]): void {
+/**
+ * Refuses a request that lacks a confirmation its preview needs, naming each one. `op` names the
+ * file a reusing copy writes over (its preview creates nothing, so `created` is null then).
+ */
+export function requireConfirmations(preview: ChainPreview, given: readonly Confirmation[], op?: Operation): void {
   const missing = preview.needs.filter((n) => !given.includes(n));
   if (missing.length === 0) return;
   const words: Record<Confirmation, string> = {
     'drop-layers': `${plural(preview.unused.length, 'layer')} leave the chain: ${preview.unused.map((l) => l.path).join(', ')}`,
     'delete-files': `the files ${preview.deleted.map((l) => l.path).join(', ')} are deleted`,
-    'reuse-existing-file': `the existing file ${preview.created?.path ?? 'at the destination'} is written over`,
+    'reuse-existing-file': `the existing file ${op?.kind === 'copy' ? op.destination : 'at the destination'} is written over`,
   };
   throw new StrataError('conflict', `Not run: this would lose data unless confirmed — ${missing.map((m) => words[m]).join('; ')}.`, {
     hint: `Preview the operation, then send it again with confirm: ${JSON.stringify(missing)}.`,
