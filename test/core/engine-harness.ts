@@ -1,0 +1,146 @@
+// Helpers for the engine tests (test/core/NN-*.test.ts): the core over the in-memory transport
+// against real libvirtd + QEMU, with lab domains made by test/lab/harness.ts.
+import assert from 'node:assert/strict';
+import type { StrataClient } from '../../src/shared/bridge.ts';
+import type { Events, Params } from '../../src/shared/contract.ts';
+import { StrataError } from '../../src/shared/errors.ts';
+import { isFinished, type ChainPreview, type Disk, type HostInfo, type Job, type Layer } from '../../src/shared/model.ts';
+import { findMissingWrites, type LayerWrite } from '../../src/main/core/lab/images.ts';
+import { removeLabDomain } from '../../src/main/core/lab/lab.ts';
+import type { TestCore } from './core-harness.ts';
+import {
+  createTestLab,
+  diskChain,
+  libvirt,
+  TEST_URI,
+  virsh,
+  waitFor,
+  type Connection,
+  type TestLab,
+  type TestLabOptions,
+  type WaitOptions,
+} from '../lab/harness.ts';
+
+export const MiB = 1024 * 1024;
+
+/** A 3-layer chain that every job finishes in well under a second when unthrottled. */
+export const smallChain = { virtualSize: 64 * MiB, baseDataBytes: 2 * MiB, overlayDataBytes: MiB } as const satisfies TestLabOptions;
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The StrataError a call fails with (fails the test if it succeeds). */
+export async function rejection(p: Promise<unknown>): Promise<StrataError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof StrataError, `expected a StrataError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('expected the call to fail');
+}
+
+/** Every `job` event the core sent, in order (optionally of one domain). */
+export function jobEvents(t: TestCore, domain?: string): Job[] {
+  return t.events
+    .filter((e): e is { event: 'job'; data: Events['job'] } => e.event === 'job')
+    .map((e) => e.data)
+    .filter((j) => domain === undefined || j.domain === domain);
+}
+
+/** Every `host` event the core sent for one host, in order. */
+export function hostEvents(t: TestCore, hostId: string): HostInfo[] {
+  return t.events
+    .filter((e): e is { event: 'host'; data: Events['host'] } => e.event === 'host')
+    .map((e) => e.data)
+    .filter((h) => h.id === hostId);
+}
+
+/** The first job event (already sent or still to come) that matches. */
+export function waitForJob(t: TestCore, match: (j: Job) => boolean, options: WaitOptions = {}): Promise<Job> {
+  return waitFor(() => jobEvents(t).find(match), { timeoutMs: 30_000, ...options });
+}
+
+/** The event that ends job `id` (completed, failed, cancelled or unknown). */
+export function waitForEnd(t: TestCore, id: string, options: WaitOptions = {}): Promise<Job> {
+  return waitForJob(t, (j) => j.id === id && isFinished(j), { what: `job ${id} to end`, ...options });
+}
+
+/** The image paths of a disk's chain as libvirt's live XML shows it now (virsh dumpxml). */
+export async function liveChain(domain: string, target = 'vda', uri = TEST_URI): Promise<string[]> {
+  return diskChain(await virsh(['dumpxml', domain], uri), target);
+}
+
+export const paths = (layers: readonly Pick<Layer, 'path'>[]): string[] => layers.map((l) => l.path);
+
+/** A disk as `domain.get` reports it. */
+export async function diskOf(client: StrataClient, hostId: string, domain: string, target = 'vda'): Promise<Disk> {
+  const detail = await client.call('domain.get', { hostId, domain });
+  const disk = detail.disks.find((d) => d.target === target);
+  assert.ok(disk, `${domain} has no disk ${target}`);
+  return disk;
+}
+
+/** libvirt's index of each layer of the disk, active layer first (all must have one). */
+export async function layerIndexes(client: StrataClient, hostId: string, domain: string, target = 'vda'): Promise<number[]> {
+  const disk = await diskOf(client, hostId, domain, target);
+  return disk.chain.map((l) => {
+    assert.ok(l.index !== null, `layer ${l.path} has no index`);
+    return l.index;
+  });
+}
+
+type StartParams = Omit<Params<'job.start'>, 'hostId' | 'domain' | 'disk' | 'operation'>;
+
+/** `operation.preview`, then `job.start` of the same operation: resolves to both answers. */
+export async function previewAndStart(
+  client: StrataClient,
+  ref: { hostId: string; domain: string; disk: string },
+  operation: Params<'job.start'>['operation'],
+  extra: StartParams = {},
+): Promise<{ preview: ChainPreview; job: Job }> {
+  const preview = await client.call('operation.preview', { ...ref, operation });
+  const job = await client.call('job.start', { ...ref, operation, ...extra });
+  return { preview, job };
+}
+
+/**
+ * A lab domain that outlives a libvirtd restart: test labs are autodestroyed with the connection
+ * that made them, and a daemon restart ends that connection (measured: the domain is destroyed),
+ * so this one is not autodestroyed, and is removed through a fresh connection. A test process
+ * killed before dispose() leaves it to sweepStaleLabDomains() (its name carries the pid).
+ */
+export async function createDurableLab(conn: Connection, options: TestLabOptions = {}): Promise<TestLab> {
+  const lab = await createTestLab(conn, { ...options, autoDestroy: false });
+  let disposed: Promise<void> | null = null;
+  const dispose = (): Promise<void> => {
+    disposed ??= (async () => {
+      const fresh = await libvirt.open(TEST_URI);
+      try {
+        await removeLabDomain(fresh, { name: lab.name, dir: lab.dir });
+      } finally {
+        await fresh.close();
+      }
+    })();
+    return disposed;
+  };
+  return { ...lab, dispose, [Symbol.asyncDispose]: dispose };
+}
+
+/**
+ * The writes of the lab's layers that `image` (read through its chain) does not hold, read after
+ * stopping the domain: QEMU keeps qcow2 metadata in memory, so a live read of an image it writes
+ * (`qemu-io -U`) can miss data that is there (measured: a partial pull's data shows only after
+ * the domain stops). `virsh destroy --graceful` lets QEMU flush and close its images.
+ */
+export async function missingAfterStop(lab: Pick<TestLab, 'name' | 'chain'>, image: string): Promise<LayerWrite[]> {
+  await virsh(['destroy', lab.name, '--graceful']);
+  return findMissingWrites(image, lab.chain.writes);
+}
+
+/** Rates from virsh's `cur` over a window: bytes/s for each domain's vda job. */
+export async function measureRates(domains: readonly string[], windowMs: number, readCur: (domain: string) => Promise<number>): Promise<number[]> {
+  const start = await Promise.all(domains.map(async (d) => ({ at: Date.now(), cur: await readCur(d) })));
+  await sleep(windowMs);
+  const end = await Promise.all(domains.map(async (d) => ({ at: Date.now(), cur: await readCur(d) })));
+  return domains.map((_, i) => ((end[i]!.cur - start[i]!.cur) * 1000) / (end[i]!.at - start[i]!.at));
+}
