@@ -41,9 +41,11 @@ export async function createCore(options: CoreOptions): Promise<StrataCore> {
     ...(options.discoveryIntervalMs !== undefined ? { discoveryIntervalMs: options.discoveryIntervalMs } : {}),
   });
   // Unreachable hosts do not stop the app: they show as retrying, with libvirt's reason.
+  // A saved host is the default host again only if it is also writable: hosts.add keeps a
+  // read-only host of the default URI apart from it, so it is restored too.
   await Promise.all([
     service.addHost({ id: defaultHostId, uri: options.uri, label: options.uri, readOnly: false, saved: false, limits: noLimits }),
-    ...saved.filter((h) => h.uri !== options.uri).map((h) => service.addHost({ ...h, saved: true })),
+    ...saved.filter((h) => h.uri !== options.uri || h.readOnly).map((h) => service.addHost({ ...h, saved: true })),
   ]);
   return { hub, service, dispatcher: new Dispatcher(service), close: () => service.close() };
 }
