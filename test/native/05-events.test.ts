@@ -75,9 +75,16 @@ describe(`events on ${TEST_URI}`, () => {
     const controlJob = await EventRecorder.register(conn, lab.domain, BLOCK_JOB_2);
     t.after(() => controlJob.dispose());
     await pullAndCancel(lab);
-    const first = await probeJob.waitFor((e) => e.status === CANCELED, 15_000, 'CANCELED (probe)');
+    const [first] = await Promise.all([
+      probeJob.waitFor((e) => e.status === CANCELED, 15_000, 'CANCELED (probe)'),
+      controlJob.waitFor((e) => e.status === CANCELED, 15_000, 'CANCELED (control)'),
+    ]).catch(async (err: unknown) => {
+      const info = await lab.domain.blockJobInfo('vda');
+      throw new Error(
+        `${String(err)}; probe got ${JSON.stringify(probeJob.events)}, control got ${JSON.stringify(controlJob.events)}, job now ${JSON.stringify(info)}`,
+      );
+    });
     assert.equal(first.disk, 'vda');
-    await controlJob.waitFor((e) => e.status === CANCELED, 15_000, 'CANCELED (control)');
     // libvirt 9.0.0 may list the cancelled job a little longer (see 04-block-jobs): wait for it
     // to go before starting the next one.
     await waitNoJob(lab);
