@@ -16,6 +16,8 @@ export class JobDiscovery {
   readonly #deps: DiscoveryDeps;
   /** Running domains and their disk targets. */
   #disks = new Map<string, string[]>();
+  /** The names of the running domains at the last read. */
+  #running = new Set<string>();
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
 
@@ -37,10 +39,17 @@ export class JobDiscovery {
     }, this.#deps.intervalMs);
   }
 
-  /** Reads every running domain's disks again (after lifecycle changes). */
+  /**
+   * Reads every running domain's disks again (after lifecycle changes), and settles the jobs of
+   * domains that no longer run: a job dies with its domain, and libvirt sends no job event then.
+   */
   async refresh(): Promise<void> {
     const conn = this.#deps.connection();
-    if (conn) await this.#read(conn, false);
+    if (!conn) return;
+    await this.#read(conn, false);
+    for (const job of this.#deps.jobs.running()) {
+      if (!this.#running.has(job.domain)) this.#deps.jobs.settleNow(job.domain, job.disk);
+    }
   }
 
   /**
@@ -61,6 +70,7 @@ export class JobDiscovery {
     const seen = new Set<string>();
     const disks = new Map<string, string[]>();
     const domains = (await conn.listDomains()).filter((d) => d.active);
+    this.#running = new Set(domains.map((d) => d.name));
     await Promise.all(
       domains.map(async (d) => {
         try {
