@@ -91,4 +91,18 @@ describe('jobs started outside Strata', { timeout: 120_000 }, () => {
     assert.equal(ended.phase, 'cancelled', ended.outcome ?? '');
     assert.deepEqual(await liveChain(l.name), [...l.layers].reverse());
   });
+
+  it('a job whose domain is destroyed under it ends, instead of counting as running forever', async (ctx) => {
+    const l = await lab(ctx);
+    await new Promise((r) => setTimeout(r, 300));
+    await virsh(['blockpull', l.name, 'vda', '--bandwidth', '1']);
+    const found = await waitForJob(t, (j) => j.domain === l.name, { what: 'the virsh pull to appear' });
+    // libvirt sends no block-job event when the domain goes: only its lifecycle event.
+    await virsh(['destroy', l.name]);
+    const ended = await waitForEnd(t, found.id, { timeoutMs: 5_000 });
+    assert.equal(ended.phase, 'unknown');
+    assert.match(ended.outcome ?? '', /can no longer be read/);
+    const listed = await t.client.call('jobs.list', { hostId });
+    assert.ok(!listed.some((j) => j.domain === l.name && j.phase === 'running'), JSON.stringify(listed));
+  });
 });
