@@ -1,0 +1,132 @@
+// libvirtd restarts under running jobs: QEMU keeps running them, Strata loses its connection and
+// its events, reconnects, and must still track every job to its right end, including one that
+// ended while nobody could see it. These tests stop this machine's libvirtd for a few seconds
+// (other test files talking to it then see it restart, as they would in real life).
+//
+// Lab domains here are not autodestroyed (a daemon restart would destroy those, measured) and
+// are removed through a fresh connection, since the one that made them dies with the daemon.
+import assert from 'node:assert/strict';
+import { before, describe, it, type TestContext } from 'node:test';
+import { defaultHostId as hostId } from '../../src/main/core/app.ts';
+import type { HostState } from '../../src/shared/model.ts';
+import { startTestCore, type TestCore } from './core-harness.ts';
+import { createDurableLab, hostEvents, liveChain, MiB, paths, previewAndStart, waitForEnd, waitForJob } from './engine-harness.ts';
+import { libvirt, sweepStaleLabDomains, TEST_URI, virshBlockJobInfo, waitFor, type TestLabOptions } from '../lab/harness.ts';
+import { restartLibvirtd } from '../lab/daemon.ts';
+
+/** The host states seen from event `from` on, with repeats folded. */
+function statesSince(t: TestCore, from: number): HostState[] {
+  const states = hostEvents(t, hostId)
+    .slice(from)
+    .map((h) => h.state);
+  return states.filter((s, i) => s !== states[i - 1]);
+}
+
+describe('libvirtd restarts under running jobs', { timeout: 180_000 }, () => {
+  before(() => sweepStaleLabDomains());
+
+  // Made through a connection of its own, closed at once: a connection does not outlive a
+  // restart, and these domains do not depend on the one that made them.
+  const durableLab = async (ctx: TestContext, options: TestLabOptions) => {
+    const conn = await libvirt.open(TEST_URI);
+    try {
+      const lab = await createDurableLab(conn, { tag: ctx.name, virtualSize: 64 * MiB, ...options });
+      ctx.after(() => lab.dispose());
+      return lab;
+    } finally {
+      await conn.close();
+    }
+  };
+
+  it('a throttled pull and an active commit survive a restart: tracked throughout, and end right', async (ctx) => {
+    const t = await startTestCore({ uri: TEST_URI });
+    ctx.after(() => t.close());
+    const pullLab = await durableLab(ctx, { baseDataBytes: 16 * MiB, overlayDataBytes: MiB });
+    const commitLab = await durableLab(ctx, { baseDataBytes: 2 * MiB, overlayDataBytes: 8 * MiB });
+    const pullRef = { hostId, domain: pullLab.name, disk: 'vda' };
+    const commitRef = { hostId, domain: commitLab.name, disk: 'vda' };
+
+    const pull = await previewAndStart(t.client, pullRef, { kind: 'pull' }, { bandwidthBytesPerSec: MiB });
+    const commit = await previewAndStart(
+      t.client,
+      commitRef,
+      { kind: 'commit', afterReady: 'wait' },
+      { bandwidthBytesPerSec: MiB, confirm: ['drop-layers'] },
+    );
+    assert.equal(commit.job.type, 'active-commit');
+    await waitForJob(t, (j) => j.id === pull.job.id && j.end > 1, { what: 'the pull to show progress' });
+    const beforeRestart = await t.client.call('jobs.list', { hostId });
+    assert.equal(beforeRestart.find((j) => j.id === pull.job.id)?.phase, 'running');
+    assert.equal(beforeRestart.find((j) => j.id === commit.job.id)?.phase, 'running', 'the commit is not ready before the restart');
+
+    const eventsBefore = hostEvents(t, hostId).length;
+    const times = await restartLibvirtd();
+    ctx.diagnostic(`libvirtd stopped in ${times.stoppedAt - times.stoppingAt} ms, answered ${times.upAt - times.stoppedAt} ms later`);
+
+    // The host was lost, retried, and is connected again.
+    await waitFor(() => statesSince(t, eventsBefore).at(-1) === 'connected' && statesSince(t, eventsBefore).length > 1, {
+      timeoutMs: 40_000,
+      what: 'the host to reconnect',
+    });
+    const states = statesSince(t, eventsBefore);
+    assert.ok(states.includes('lost') || states.includes('retrying'), `host states: ${states.join(' → ')}`);
+    assert.equal(states.at(-1), 'connected');
+    ctx.diagnostic(`host states: ${states.join(' → ')}`);
+    const lostEvent = hostEvents(t, hostId)
+      .slice(eventsBefore)
+      .find((h) => h.state === 'lost' || h.state === 'retrying');
+    assert.match(lostEvent?.reason ?? '', /libvirtd|connection/);
+
+    // Both jobs are still tracked, under the same ids, and still running in QEMU.
+    const afterRestart = await t.client.call('jobs.list', { hostId });
+    const pullNow = afterRestart.find((j) => j.id === pull.job.id);
+    const commitNow = afterRestart.find((j) => j.id === commit.job.id);
+    assert.equal(pullNow?.phase, 'running', JSON.stringify(pullNow));
+    assert.ok(commitNow && (commitNow.phase === 'running' || commitNow.phase === 'ready'), JSON.stringify(commitNow));
+    assert.equal(afterRestart.filter((j) => j.domain === pullLab.name || j.domain === commitLab.name).length, 2, 'no duplicate');
+    assert.equal((await virshBlockJobInfo(pullLab.name, 'vda'))['type'], 'Block Pull');
+
+    // Steered through the new connection: lift both limits.
+    await t.client.call('job.setSpeed', { ...pullRef, bandwidthBytesPerSec: 0 });
+    if (commitNow.phase === 'running') await t.client.call('job.setSpeed', { ...commitRef, bandwidthBytesPerSec: 0 });
+
+    const pulled = await waitForEnd(t, pull.job.id);
+    assert.equal(pulled.phase, 'completed', pulled.outcome ?? '');
+    assert.deepEqual(await liveChain(pullLab.name), paths(pull.preview.after));
+    assert.equal(paths(pull.preview.after).length, 1);
+
+    const ready = await waitForJob(t, (j) => j.id === commit.job.id && j.phase === 'ready', { what: 'the commit to be ready' });
+    ctx.diagnostic(`commit ready ${ready.updatedAt - times.upAt} ms after libvirtd answered`);
+    await t.client.call('job.pivot', commitRef);
+    const committed = await waitForEnd(t, commit.job.id);
+    assert.equal(committed.phase, 'completed', committed.outcome ?? '');
+    assert.deepEqual(await liveChain(commitLab.name), paths(commit.preview.after));
+    assert.deepEqual(paths(commit.preview.after), [commitLab.layers[0]]);
+  });
+
+  it('a pull that completes while libvirtd is down is reported completed, judged from the chain', async (ctx) => {
+    const t = await startTestCore({ uri: TEST_URI });
+    ctx.after(() => t.close());
+    // About 5 MiB to copy at 1 MiB/s: it outlasts libvirtd's shutdown, not the 10 s outage.
+    const lab = await durableLab(ctx, { baseDataBytes: 4 * MiB, overlayDataBytes: MiB });
+    const ref = { hostId, domain: lab.name, disk: 'vda' };
+    const { preview, job } = await previewAndStart(t.client, ref, { kind: 'pull' }, { bandwidthBytesPerSec: MiB });
+
+    const times = await restartLibvirtd({ downMs: 10_000 });
+    ctx.diagnostic(`libvirtd stopped in ${times.stoppedAt - times.stoppingAt} ms, answered ${times.upAt - times.stoppedAt} ms later`);
+    const ended = await waitForEnd(t, job.id, { timeoutMs: 60_000 });
+    assert.equal(ended.phase, 'completed', ended.outcome ?? '');
+    assert.match(ended.outcome ?? '', /seen from the chain/);
+    assert.ok((ended.endedAt ?? 0) >= times.upAt, 'settled once the daemon was back');
+    assert.deepEqual(await liveChain(lab.name), paths(preview.after));
+    assert.equal(paths(preview.after).length, 1);
+
+    // One job, one ending: no second record of it (for instance from a late event).
+    await new Promise((r) => setTimeout(r, 1_000));
+    const history = (await t.client.call('history.list', {})).filter((j) => j.domain === lab.name);
+    assert.deepEqual(
+      history.map((j) => [j.id, j.phase]),
+      [[job.id, 'completed']],
+    );
+  });
+});
