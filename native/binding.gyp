@@ -11,6 +11,7 @@
         "src/domain.cpp",
         "src/domain_blockjob.cpp",
         "src/errors.cpp",
+        "src/event_fanout.cpp",
         "src/event_loop.cpp",
         "src/events.cpp",
         "src/snapshot.cpp",

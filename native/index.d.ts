@@ -125,6 +125,11 @@ export declare class Connection {
   lookupByName(name: string): Promise<Domain>;
   lookupByUUIDString(uuid: string): Promise<Domain>;
   createXML(xmlDesc: string, flags?: number): Promise<Domain>;
+  /**
+   * Resolves with an ID of this listener. Several listeners of one event and domain share one
+   * libvirt registration. A registered listener keeps the process alive until it is
+   * deregistered or the connection is closed, like an open socket.
+   */
   domainEventRegisterAny<K extends BoundEventID>(
     dom: Domain | null,
     eventID: K,

@@ -9,6 +9,7 @@
 #include "addon.h"
 #include "args.h"
 #include "domain.h"
+#include "event_fanout.h"
 #include "events.h"
 #include "typed_params.h"
 #include "worker.h"
@@ -110,8 +111,7 @@ Napi::Value Connection::Close(const Napi::CallbackInfo& info) {
     if (auto dom = weak.lock()) dom->ref.Reset();
   }
   state_->domains.clear();
-  std::vector<int> callbacks(state_->eventCallbacks.begin(), state_->eventCallbacks.end());
-  state_->eventCallbacks.clear();
+  std::vector<int> callbacks = DetachAllEvents(*state_);
   bool hadCloseCallback = std::exchange(state_->closeCallbackRegistered, false);
   return RunAsync(
       env, "virConnectClose",
@@ -205,7 +205,7 @@ Napi::Value Connection::SetKeepAlive(const Napi::CallbackInfo& info) {
 Napi::Value Connection::RegisterCloseCallback(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Function callback = args::Function(info, 0, "callback");
-  if (!Usable()) throw Napi::Error::New(env, "this connection is closed: open a new one");
+  if (!Usable()) throw ToJsError(env, UsageFailure(VIR_ERR_INVALID_CONN, "this connection is closed: open a new one"));
   if (state_->closeCallbackRegistered) {
     throw Napi::Error::New(env, "a close callback is already registered: unregister it first");
   }
@@ -338,17 +338,9 @@ Napi::Value Connection::DomainEventRegisterAny(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Connection::DomainEventDeregisterAny(const Napi::CallbackInfo& info) {
-  int id = static_cast<int>(args::Int(info, 0, "callbackID", 0, 1LL << 31));
+  int id = static_cast<int>(args::Int(info, 0, "callbackID", 0, 2147483647));
   if (!Usable()) return RejectClosed(info.Env());
-  state_->eventCallbacks.erase(id);
-  return RunAsync(
-      info.Env(), "virConnectDomainEventDeregisterAny",
-      [ref = state_->ref.Share(), id]() {
-        int r = virConnectDomainEventDeregisterAny(ref.get(), id);
-        if (r < 0) ThrowLastError("virConnectDomainEventDeregisterAny");
-        return r;
-      },
-      [](Napi::Env e, int& v) { return Napi::Number::New(e, v); });
+  return DeregisterDomainEvent(info.Env(), state_, id);
 }
 
 }  // namespace strata

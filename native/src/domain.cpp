@@ -71,19 +71,22 @@ std::shared_ptr<DomState> Domain::StateOf(const Napi::Value& value) {
   return Unwrap(value.As<Napi::Object>())->state_;
 }
 
-Napi::Promise Domain::RejectUnusable(Napi::Env env) const {
-  return Rejected(env, UsageFailure(VIR_ERR_INVALID_DOMAIN,
-                                    "this domain's connection is closed: look the domain up again on an open connection"));
+namespace {
+LibvirtFailure ClosedDomain() {
+  return UsageFailure(VIR_ERR_INVALID_DOMAIN, "this domain's connection is closed: look the domain up again on an open connection");
 }
+}  // namespace
+
+Napi::Promise Domain::RejectUnusable(Napi::Env env) const { return Rejected(env, ClosedDomain()); }
 
 Napi::Value Domain::Name(const Napi::CallbackInfo& info) {
-  if (!Usable()) throw Napi::Error::New(info.Env(), "this domain's connection is closed");
+  if (!Usable()) throw ToJsError(info.Env(), ClosedDomain());
   // The name is cached in the handle: no round trip to the daemon.
   return Napi::String::New(info.Env(), virDomainGetName(state_->ref.get()));
 }
 
 Napi::Value Domain::UUIDString(const Napi::CallbackInfo& info) {
-  if (!Usable()) throw Napi::Error::New(info.Env(), "this domain's connection is closed");
+  if (!Usable()) throw ToJsError(info.Env(), ClosedDomain());
   char uuid[VIR_UUID_STRING_BUFLEN];
   if (virDomainGetUUIDString(state_->ref.get(), uuid) < 0) {
     throw ToJsError(info.Env(), CaptureLastError("virDomainGetUUIDString"));

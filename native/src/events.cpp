@@ -7,39 +7,12 @@
 #include <vector>
 
 #include "errors.h"
+#include "event_fanout.h"
 #include "typed_params.h"
-#include "worker.h"
 
 namespace strata {
 
 namespace {
-
-struct EventPayload {
-  int eventID = 0;
-  std::string domainName;
-  std::string domainUUID;
-  Fields fields;
-};
-
-void CallJs(Napi::Env env, Napi::Function callback, std::nullptr_t*, EventPayload* payload) {
-  std::unique_ptr<EventPayload> owned(payload);
-  if (env == nullptr || callback.IsEmpty()) return;
-  Napi::Object event = Napi::Object::New(env);
-  event.Set("eventID", payload->eventID);
-  event.Set("domainName", payload->domainName);
-  event.Set("domainUUID", payload->domainUUID);
-  SetFields(event, payload->fields);
-  callback.Call({event});
-}
-
-using EventTsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, EventPayload, CallJs>;
-
-// BLOCK_JOB names the disk by the active layer's path, BLOCK_JOB_2 by its target ("vda"); both
-// share libvirt's callback signature, so the event ID travels in the registration.
-struct EventRegistrationData {
-  EventTsfn tsfn;
-  int eventID = 0;
-};
 
 FieldValue Str(const char* s) { return s != nullptr ? FieldValue(std::string(s)) : FieldValue(nullptr); }
 
@@ -52,11 +25,7 @@ EventPayload Begin(virDomainPtr dom, int eventID) {
   return p;
 }
 
-void Deliver(void* opaque, EventPayload payload) {
-  auto* data = static_cast<EventRegistrationData*>(opaque);
-  auto* heap = new EventPayload(std::move(payload));
-  if (data->tsfn.NonBlockingCall(heap) != napi_ok) delete heap;
-}
+void Deliver(void* opaque, const EventPayload& payload) { static_cast<Fanout*>(opaque)->Deliver(payload); }
 
 void OnLifecycle(virConnectPtr, virDomainPtr dom, int event, int detail, void* opaque) {
   EventPayload p = Begin(dom, VIR_DOMAIN_EVENT_ID_LIFECYCLE);
@@ -65,8 +34,9 @@ void OnLifecycle(virConnectPtr, virDomainPtr dom, int event, int detail, void* o
 }
 
 void OnBlockJob(virConnectPtr, virDomainPtr dom, const char* disk, int type, int status, void* opaque) {
-  auto* data = static_cast<EventRegistrationData*>(opaque);
-  EventPayload p = Begin(dom, data->eventID);
+  // BLOCK_JOB names the disk by the active layer's path, BLOCK_JOB_2 by its target ("vda"); both
+  // share libvirt's callback signature, so the event ID travels in the registration.
+  EventPayload p = Begin(dom, static_cast<Fanout*>(opaque)->eventID);
   p.fields = {{"disk", Str(disk)}, {"type", static_cast<long long>(type)}, {"status", static_cast<long long>(status)}};
   Deliver(opaque, std::move(p));
 }
@@ -118,21 +88,6 @@ const std::vector<BoundEvent>& BoundEvents() {
   return events;
 }
 
-virConnectDomainEventGenericCallback CallbackFor(int eventID) {
-  for (const auto& e : BoundEvents()) {
-    if (e.id == eventID) return e.callback;
-  }
-  return nullptr;
-}
-
-// Runs on whichever thread libvirt drops the registration from; releasing a thread-safe function
-// is allowed from any thread.
-void FreeRegistration(void* opaque) {
-  auto* data = static_cast<EventRegistrationData*>(opaque);
-  data->tsfn.Release();
-  delete data;
-}
-
 struct CloseRegistrationData {
   Napi::ThreadSafeFunction tsfn;
 };
@@ -154,36 +109,18 @@ void FreeClose(void* opaque) {
 
 }  // namespace
 
+virConnectDomainEventGenericCallback CallbackFor(int eventID) {
+  for (const auto& e : BoundEvents()) {
+    if (e.id == eventID) return e.callback;
+  }
+  return nullptr;
+}
+
 void CheckEventIsBound(Napi::Env env, int eventID) {
   if (CallbackFor(eventID) == nullptr) {
     throw Napi::RangeError::New(env, "event ID " + std::to_string(eventID) +
                                          " is not delivered by this binding; native/COVERAGE.md lists the bound ones");
   }
-}
-
-Napi::Promise RegisterDomainEvent(Napi::Env env, const std::shared_ptr<ConnState>& conn, DomRef dom, int eventID,
-                                  Napi::Function callback) {
-  auto* data = new EventRegistrationData();
-  data->eventID = eventID;
-  data->tsfn = EventTsfn::New(env, callback, "strata-libvirt-event", 0, 1);
-  return RunAsync(
-      env, "virConnectDomainEventRegisterAny",
-      [ref = conn->ref.Share(), dom = std::move(dom), eventID, data]() {
-        int id = virConnectDomainEventRegisterAny(ref.get(), dom.get(), eventID, CallbackFor(eventID), data,
-                                                  FreeRegistration);
-        if (id < 0) {
-          // libvirt calls the free callback only for registrations that succeeded.
-          LibvirtFailure failure = CaptureLastError("virConnectDomainEventRegisterAny");
-          data->tsfn.Release();
-          delete data;
-          throw failure;
-        }
-        return id;
-      },
-      [conn](Napi::Env e, int& id) {
-        conn->eventCallbacks.insert(id);
-        return Napi::Number::New(e, id);
-      });
 }
 
 bool RegisterCloseCallbackFor(Napi::Env env, virConnectPtr conn, Napi::Function callback) {

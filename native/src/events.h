@@ -13,10 +13,6 @@ namespace strata {
 // Throws a RangeError for an event ID this binding does not deliver.
 void CheckEventIsBound(Napi::Env env, int eventID);
 
-// virConnectDomainEventRegisterAny off the JS thread; resolves with the callback ID.
-Napi::Promise RegisterDomainEvent(Napi::Env env, const std::shared_ptr<ConnState>& conn, DomRef dom, int eventID,
-                                  Napi::Function callback);
-
 // virConnectRegisterCloseCallback (local to the client, so it runs on the JS thread).
 bool RegisterCloseCallbackFor(Napi::Env env, virConnectPtr conn, Napi::Function callback);
 

@@ -110,13 +110,9 @@ describe(`events on ${TEST_URI}`, () => {
     assert.equal(probeLife.events.filter(mine(STOPPED as number)).length, 0, 'no STOPPED after deregistering');
   });
 
-  // Addon limitation (reported): every registration of one event ID passes libvirt the same C
-  // callback, and libvirt refuses a second registration of the same (connection, event ID,
-  // domain, callback function) with VIR_ERR_INVALID_ARG "event callback already tracked". So a
-  // second JS listener for BLOCK_JOB_2 on one connection (say the job tracker and a UI panel)
-  // is refused. Fix in native/src/events.cpp: keep one libvirt registration per (event ID,
-  // domain) and fan events out to a list of JS callbacks, each with its own ID.
-  test('two callbacks for the same event and domain on one connection both get events', { todo: 'addon limitation: libvirt refuses the second as "already tracked"' }, async (t) => {
+  // libvirt refuses a second registration of the same C callback for the same event and domain
+  // ("event callback already tracked"); the addon keeps one registration and fans events out.
+  test('two callbacks for the same event and domain on one connection both get events', async (t) => {
     const testConn = await libvirt.open('test:///default');
     t.after(() => testConn.close());
     const first = await EventRecorder.register(testConn, null, LIFECYCLE);
@@ -124,6 +120,11 @@ describe(`events on ${TEST_URI}`, () => {
     await testConn.createXML("<domain type='test'><name>two-listeners</name><memory>1024</memory><os><type>hvm</type></os></domain>");
     await first.waitFor((e) => e.event === STARTED, 5000, 'STARTED (first)');
     await second.waitFor((e) => e.event === STARTED, 5000, 'STARTED (second)');
+    assert.notEqual(first.callbackID, second.callbackID);
+    await first.dispose();
+    await testConn.createXML("<domain type='test'><name>two-listeners-2</name><memory>1024</memory><os><type>hvm</type></os></domain>");
+    await second.waitFor((e) => e.event === STARTED && e.domainName === 'two-listeners-2', 5000, 'STARTED after the first left');
+    assert.ok(!first.events.some((e) => e.domainName === 'two-listeners-2'), 'no events after deregistering');
   });
 });
 
@@ -213,18 +214,12 @@ describe('a process that lets its event registrations go exits on its own', () =
     }
   }
 
-  // Addon bug (reported, not fixed here: native/ is not ours). When close() runs while a
-  // domainEventRegisterAny() is still in flight, the registration completes on libvirt's side
-  // after close() has taken the list of callbacks to deregister: the promise resolves with an ID
-  // on a closed connection, the callback is never deregistered (libvirt's callback entry keeps
-  // the virConnect alive), its thread-safe function is never released, and the process never
-  // exits. Fix in native/src/events.cpp RegisterDomainEvent: when the convert step finds
-  // conn->closed, deregister the ID on a worker (with the connection reference the register
-  // worker held) and reject with VIR_ERR_INVALID_CONN; or make close() wait for registrations
-  // in flight.
-  test('close() while a registration is in flight', { todo: 'addon bug: the registration outlives close() and the process never exits' }, async () => {
+  // A registration still in flight when close() runs lands on libvirt's side afterwards: the
+  // addon drops it again and rejects, so nothing outlives the connection.
+  test('close() while a registration is in flight', async () => {
     const out = await runChild('close-while-registering', 'test:///default', 3000);
     assert.ok(out.exitAfterCloseMs !== null, `still running 3 s after closing: ${JSON.stringify(out.said)}`);
     assert.equal(out.code, 0);
+    assert.match(JSON.stringify(out.said), /rejected VIR_ERR_INVALID_CONN/);
   });
 });
