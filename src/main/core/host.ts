@@ -255,7 +255,14 @@ export class Host {
   async #launch(domain: string, disk: Disk, op: JobOperation, requested: number, preview: ChainPreview, id?: string): Promise<Job> {
     const running = this.jobs.running().length + 1;
     const limit = this.#scheduler.effectiveLimit(requested, running);
-    const type = await this.#call(`start a ${op.kind} on ${domain}/${disk.target}`, (c) => launchJob(c, domain, disk, op, limit));
+    this.jobs.expect(domain, disk.target);
+    let type: JobType;
+    try {
+      type = await this.#call(`start a ${op.kind} on ${domain}/${disk.target}`, (c) => launchJob(c, domain, disk, op, limit));
+    } catch (err) {
+      this.jobs.unexpect(domain, disk.target);
+      throw err;
+    }
     const afterReady = op.kind === 'copy' || type === 'active-commit' ? ((op.kind !== 'pull' ? op.afterReady : undefined) ?? 'wait') : null;
     const job = this.jobs.begin(domain, disk.target, type, {
       bandwidthBytesPerSec: limit,
@@ -263,7 +270,10 @@ export class Host {
       afterReady,
       ...(id ? { id } : {}),
     });
-    this.#expected.set(job.id, { before: paths(preview.before), after: paths(preview.after) });
+    // (A job that was over before the call above returned has already ended in begin().)
+    if (this.jobs.active(domain, disk.target)?.id === job.id) {
+      this.#expected.set(job.id, { before: paths(preview.before), after: paths(preview.after) });
+    }
     await this.#scheduler.rebalance();
     return this.jobs.active(domain, disk.target) ?? job;
   }

@@ -41,6 +41,12 @@ export interface BeginOptions {
 
 const key = (domain: string, disk: string): string => `${domain}/${disk}`;
 
+/** What libvirt said about a job Strata is starting, before begin() could track it. */
+interface Early {
+  ready: boolean;
+  ended: 'completed' | 'failed' | 'cancelled' | null;
+}
+
 // A vanished job is given this many polls for its end event to arrive before it is settled.
 const graceMisses = 3;
 
@@ -58,6 +64,8 @@ export class JobTracker {
   readonly #interval: number;
   readonly #active = new Map<string, Tracked>();
   readonly #finished = new Map<string, Job>();
+  /** Disks Strata is starting a job on (see expect()). */
+  readonly #starting = new Map<string, Early>();
   #timer: NodeJS.Timeout | null = null;
   #polling = false;
   #disposed = false;
@@ -84,8 +92,25 @@ export class JobTracker {
     return this.#active.get(key(domain, disk))?.job;
   }
 
+  /**
+   * Strata is about to start a job on the disk. A fast job can be ready or over before the call
+   * that starts it returns, and its events come first: until begin() (or unexpect()), events and
+   * sightings of the disk's job are kept for it instead of making an 'external' job of it.
+   */
+  expect(domain: string, disk: string): void {
+    this.#starting.set(key(domain, disk), { ready: false, ended: null });
+  }
+
+  /** The start failed: nothing is coming. */
+  unexpect(domain: string, disk: string): void {
+    this.#starting.delete(key(domain, disk));
+  }
+
   /** A job Strata just started; known before the first poll. */
   begin(domain: string, disk: string, type: JobType, options: BeginOptions): Job {
+    const k = key(domain, disk);
+    const early = this.#starting.get(k);
+    this.#starting.delete(k);
     const tracked = this.#track(domain, disk, type, 'strata');
     const job = tracked.job;
     if (options.id) job.id = options.id;
@@ -93,6 +118,8 @@ export class JobTracker {
     job.requestedBandwidthBytesPerSec = options.requestedBandwidthBytesPerSec ?? options.bandwidthBytesPerSec;
     job.afterReady = options.afterReady ?? null;
     this.#emit(tracked);
+    if (early?.ended) this.#end(tracked, early.ended, this.#outcome(tracked, early.ended));
+    else if (early?.ready) this.markReady(tracked);
     this.#schedule();
     return { ...tracked.job };
   }
@@ -106,7 +133,7 @@ export class JobTracker {
       return;
     }
     if (!tracked) {
-      if (this.#justEnded(k, info.type)) return;
+      if (this.#starting.has(k) || this.#justEnded(k, info.type)) return;
       tracked = this.#track(domain, disk, info.type, 'external');
     }
     this.#update(tracked, info);
@@ -134,6 +161,12 @@ export class JobTracker {
   /** libvirt's block-job-2 event: ends a phase at once. */
   notice(n: BlockJobNotice): void {
     const k = key(n.domain, n.disk);
+    const early = this.#active.has(k) ? undefined : this.#starting.get(k);
+    if (early) {
+      if (n.status === 'ready') early.ready = true;
+      else early.ended = n.status;
+      return;
+    }
     const tracked = this.#active.get(k) ?? this.#track(n.domain, n.disk, n.type, 'external');
     if (n.status === 'ready') {
       this.markReady(tracked);
