@@ -7,7 +7,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/app.ts';
 import { runTool } from '../../src/main/core/lab/images.ts';
 import { startTestCore, type TestCore } from './core-harness.ts';
-import { diskOf, layerIndexes, liveChain, MiB, missingAfterStop, paths, previewAndStart, rejection, smallChain, waitForEnd, waitForJob } from './engine-harness.ts';
+import { diskOf, jobEvents, layerIndexes, liveChain, MiB, missingAfterStop, paths, previewAndStart, rejection, smallChain, waitForEnd, waitForJob } from './engine-harness.ts';
 import { libvirt, sweepStaleLabDomains, TEST_URI, useLabDomain, virshBlockJobInfo, type Connection, type TestLabOptions } from '../lab/harness.ts';
 
 describe('operations: preview, then job.start, on real QEMU', { timeout: 180_000 }, () => {
@@ -94,6 +94,25 @@ describe('operations: preview, then job.start, on real QEMU', { timeout: 180_000
     assert.match(ended.outcome ?? '', /new image/);
     assert.deepEqual(await liveChain(l.name), paths(preview.after));
     assert.deepEqual(await missingAfterStop(l, l.layers[0]!), []);
+  });
+
+  it("active commits ready at once (empty top layers) still pivot by themselves, as Strata's own jobs", async (ctx) => {
+    // Ready can come before the call that starts the job returns: its event must not be lost.
+    const labs = await Promise.all([1, 2].map((n) => lab(ctx, { baseDataBytes: 0, overlayDataBytes: 0, tag: `instant-ready-${n}` })));
+    await Promise.all(
+      labs.map(async (l) => {
+        const ref = refOf(l.name);
+        const { preview, job } = await previewAndStart(t.client, ref, { kind: 'commit', afterReady: 'pivot' }, { confirm: ['drop-layers'] });
+        const ended = await waitForEnd(t, job.id, { timeoutMs: 15_000 });
+        assert.equal(ended.phase, 'completed', ended.outcome ?? '');
+        assert.deepEqual(await liveChain(l.name), paths(preview.after));
+        const events = jobEvents(t, l.name);
+        assert.ok(
+          events.every((j) => j.origin === 'strata' && j.id === job.id),
+          `only Strata's job, under one id: ${JSON.stringify(events.map((j) => [j.origin, j.phase]))}`,
+        );
+      }),
+    );
   });
 
   it("active commit with afterReady 'wait': job.pivot is refused before ready, and works after", async (ctx) => {
