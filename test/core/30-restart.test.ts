@@ -13,6 +13,7 @@ import { startTestCore, type TestCore } from './core-harness.ts';
 import { createDurableLab, hostEvents, liveChain, MiB, paths, previewAndStart, waitForEnd, waitForJob } from './engine-harness.ts';
 import { libvirt, sweepStaleLabDomains, TEST_URI, virshBlockJobInfo, waitFor, type TestLabOptions } from '../lab/harness.ts';
 import { restartLibvirtd } from '../lab/daemon.ts';
+import { readBackingChain } from '../../src/main/core/lab/images.ts';
 
 /** The host states seen from event `from` on, with repeats folded. */
 function statesSince(t: TestCore, from: number): HostState[] {
@@ -41,7 +42,9 @@ describe('libvirtd restarts under running jobs', { timeout: 180_000 }, () => {
   it('a throttled pull and an active commit survive a restart: tracked throughout, and end right', async (ctx) => {
     const t = await startTestCore({ uri: TEST_URI });
     ctx.after(() => t.close());
-    const pullLab = await durableLab(ctx, { baseDataBytes: 16 * MiB, overlayDataBytes: MiB });
+    // 33 MiB at 1 MiB/s and 16 MiB at 1 MiB/s: both still at work after even a slow shutdown of
+    // libvirtd (it waits up to 30 s for its workers); their limits are lifted once it is back.
+    const pullLab = await durableLab(ctx, { baseDataBytes: 32 * MiB, overlayDataBytes: MiB });
     const commitLab = await durableLab(ctx, { baseDataBytes: 2 * MiB, overlayDataBytes: 8 * MiB });
     const pullRef = { hostId, domain: pullLab.name, disk: 'vda' };
     const commitRef = { hostId, domain: commitLab.name, disk: 'vda' };
@@ -107,13 +110,28 @@ describe('libvirtd restarts under running jobs', { timeout: 180_000 }, () => {
   it('a pull that completes while libvirtd is down is reported completed, judged from the chain', async (ctx) => {
     const t = await startTestCore({ uri: TEST_URI });
     ctx.after(() => t.close());
-    // About 5 MiB to copy at 1 MiB/s: it outlasts libvirtd's shutdown, not the 10 s outage.
-    const lab = await durableLab(ctx, { baseDataBytes: 4 * MiB, overlayDataBytes: MiB });
+    // About 11 MiB to copy at 1 MiB/s: it outlasts libvirtd's shutdown (1 to 5 s here), and the
+    // daemon stays down until QEMU has finished it (about 10 s).
+    const lab = await durableLab(ctx, { baseDataBytes: 10 * MiB, overlayDataBytes: MiB });
     const ref = { hostId, domain: lab.name, disk: 'vda' };
+    const active = lab.layers[2]!;
     const { preview, job } = await previewAndStart(t.client, ref, { kind: 'pull' }, { bandwidthBytesPerSec: MiB });
 
-    const times = await restartLibvirtd({ downMs: 10_000 });
-    ctx.diagnostic(`libvirtd stopped in ${times.stoppedAt - times.stoppingAt} ms, answered ${times.upAt - times.stoppedAt} ms later`);
+    let finishedDownMs = 0;
+    const times = await restartLibvirtd({
+      whileDown: async () => {
+        const downAt = Date.now();
+        // QEMU rewrites the active layer's backing file when the pull completes: read it there.
+        const backing = async () => (await readBackingChain(active, { forceShare: true })).length;
+        assert.equal(await backing(), 3, 'the pull was still running when libvirtd had stopped');
+        await waitFor(async () => (await backing()) === 1, { timeoutMs: 40_000, intervalMs: 250, what: 'QEMU to finish the pull' });
+        finishedDownMs = Date.now() - downAt;
+      },
+    });
+    ctx.diagnostic(
+      `libvirtd stopped in ${times.stoppedAt - times.stoppingAt} ms; the pull completed ${finishedDownMs} ms into the outage; ` +
+        `libvirtd answered ${times.upAt - times.stoppedAt} ms after it stopped`,
+    );
     const ended = await waitForEnd(t, job.id, { timeoutMs: 60_000 });
     assert.equal(ended.phase, 'completed', ended.outcome ?? '');
     assert.match(ended.outcome ?? '', /seen from the chain/);

@@ -43,11 +43,19 @@ export async function startLibvirtd(): Promise<void> {
   await runTool('bash', [startDaemons], 60_000);
 }
 
+export interface RestartOptions {
+  /** How long to stay down once the old daemon has exited. */
+  downMs?: number;
+  /** Runs once the old daemon has exited, before `downMs` and the start: the daemon is down meanwhile. */
+  whileDown?: () => Promise<void>;
+  exitTimeoutMs?: number;
+}
+
 /**
- * Stops libvirtd (SIGTERM, waits for it to exit), stays down `downMs` more, then starts it
- * again and resolves when it answers. If stopping fails, the daemon is started again anyway.
+ * Stops libvirtd (SIGTERM, waits for it to exit), runs `whileDown`, stays down `downMs` more,
+ * then starts it again and resolves when it answers. Whatever fails, the daemon is started again.
  */
-export async function restartLibvirtd(options: { downMs?: number; exitTimeoutMs?: number } = {}): Promise<RestartTimes> {
+export async function restartLibvirtd(options: RestartOptions = {}): Promise<RestartTimes> {
   const pids = await libvirtdPids();
   if (pids.length === 0) throw new Error('no libvirtd is running: nothing to restart');
   const stoppingAt = Date.now();
@@ -63,7 +71,11 @@ export async function restartLibvirtd(options: { downMs?: number; exitTimeoutMs?
     throw err;
   }
   const stoppedAt = Date.now();
-  if (options.downMs) await sleep(options.downMs);
-  await startLibvirtd();
+  try {
+    await options.whileDown?.();
+    if (options.downMs) await sleep(options.downMs);
+  } finally {
+    await startLibvirtd();
+  }
   return { stoppingAt, stoppedAt, upAt: Date.now() };
 }
