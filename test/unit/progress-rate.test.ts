@@ -20,8 +20,8 @@ describe('progressOf', () => {
 });
 
 describe('RateEstimator', () => {
-  it('measures bytes per second between samples and smooths them', () => {
-    const r = new RateEstimator(0.5);
+  it('measures progress per second over the window', () => {
+    const r = new RateEstimator(3000);
     r.sample(0, 0, 1000_000);
     assert.equal(r.bytesPerSec, null);
     r.sample(1000, 100_000, 1000_000);
@@ -29,6 +29,20 @@ describe('RateEstimator', () => {
     r.sample(2000, 300_000, 1000_000);
     assert.equal(r.bytesPerSec, 150_000);
     assert.equal(r.etaSeconds(300_000, 1000_000), 5);
+  });
+  it('is not biased by bursty polls: a burst then a stall average out', () => {
+    const r = new RateEstimator(10_000);
+    r.sample(0, 0, 10_000_000);
+    r.sample(200, 1_000_000, 10_000_000);
+    for (let t = 400; t <= 2000; t += 200) r.sample(t, 1_000_000, 10_000_000);
+    assert.equal(r.bytesPerSec, 500_000);
+  });
+  it('forgets samples older than the window', () => {
+    const r = new RateEstimator(1000);
+    r.sample(0, 0, 10_000_000);
+    r.sample(500, 5_000_000, 10_000_000);
+    for (let t = 1000; t <= 3000; t += 500) r.sample(t, 5_000_000 + (t - 500) * 100, 10_000_000);
+    assert.equal(r.bytesPerSec, 100_000);
   });
   it('resets instead of going negative when progress moves back or end changes', () => {
     const r = new RateEstimator();

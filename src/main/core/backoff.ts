@@ -1,5 +1,6 @@
-// Reconnect delays: quick at first (a restarting libvirtd is back within seconds), then capped so
-// a host that is down for long is still retried every half minute.
-export function backoffMs(attempt: number, baseMs = 500, capMs = 30_000): number {
+// Reconnect delays: quick at first (a restarting libvirtd is back within seconds), then capped
+// low, since a retry costs one connection attempt and a user waiting on a restarted daemon
+// should not wait half a minute more.
+export function backoffMs(attempt: number, baseMs = 500, capMs = 5_000): number {
   return Math.min(capMs, baseMs * 2 ** Math.max(0, attempt));
 }

@@ -1,33 +1,37 @@
-// Measured progress rate, smoothed so one slow or fast poll does not make the ETA jump.
-// Progress counters can move backwards (a mirror's `end` grows, see docs/block-jobs.md), so a
-// sample that goes back resets the estimate instead of producing a negative rate.
+// Measured progress rate over a sliding window of recent polls: steady enough for an ETA, and
+// unbiased (an average of per-poll rates overweights the polls that caught a burst). It is the
+// rate of progress through libvirt's cur/end, which runs ahead of the bytes copied where the
+// chain has holes. Counters can move backwards (a mirror's `end` grows, see docs/block-jobs.md):
+// such a sample restarts the window instead of producing a negative rate.
 export class RateEstimator {
-  readonly #alpha: number;
-  #last: { at: number; cur: number; end: number } | null = null;
-  #rate: number | null = null;
+  readonly #windowMs: number;
+  readonly #minSpanMs: number;
+  #samples: { at: number; cur: number; end: number }[] = [];
 
-  constructor(alpha = 0.3) {
-    this.#alpha = alpha;
+  constructor(windowMs = 3000, minSpanMs = 500) {
+    this.#windowMs = windowMs;
+    this.#minSpanMs = minSpanMs;
   }
 
   sample(at: number, cur: number, end: number): void {
-    const last = this.#last;
-    this.#last = { at, cur, end };
-    if (!last || at <= last.at) return;
-    if (cur < last.cur || end !== last.end) {
-      this.#rate = null;
-      return;
-    }
-    const instant = ((cur - last.cur) * 1000) / (at - last.at);
-    this.#rate = this.#rate === null ? instant : this.#alpha * instant + (1 - this.#alpha) * this.#rate;
+    const last = this.#samples.at(-1);
+    if (last && at <= last.at) return;
+    if (last && (cur < last.cur || end !== last.end)) this.#samples = [];
+    this.#samples.push({ at, cur, end });
+    // Keep one sample at or beyond the window's start, so the span covers the whole window.
+    while (this.#samples.length > 2 && this.#samples[1]!.at <= at - this.#windowMs) this.#samples.shift();
   }
 
   get bytesPerSec(): number | null {
-    return this.#rate === null ? null : Math.round(this.#rate);
+    const first = this.#samples[0];
+    const last = this.#samples.at(-1);
+    if (!first || !last || last.at - first.at < this.#minSpanMs) return null;
+    return Math.round(((last.cur - first.cur) * 1000) / (last.at - first.at));
   }
 
   etaSeconds(cur: number, end: number): number | null {
-    if (this.#rate === null || this.#rate <= 0 || end <= 1) return null;
-    return Math.max(0, Math.round((end - cur) / this.#rate));
+    const rate = this.bytesPerSec;
+    if (rate === null || rate <= 0 || end <= 1) return null;
+    return Math.max(0, Math.round((end - cur) / rate));
   }
 }

@@ -32,8 +32,12 @@ export class StrataService implements StrataApi {
     return this.#env.hub;
   }
 
-  /** Adds and connects a host; an unreachable one is kept, retrying, with libvirt's reason. */
-  async addHost(config: HostConfig): Promise<Host> {
+  /**
+   * Adds and connects a host; an unreachable one is kept, retrying, with libvirt's reason. Waits
+   * for the first attempt at most `waitMs`: a remote host that hangs (ssh, a dead network) must
+   * not hold up the app's start; its state arrives later as a `host` event.
+   */
+  async addHost(config: HostConfig, waitMs = 3000): Promise<Host> {
     if (this.#hosts.has(config.id)) throw new StrataError('conflict', `a host with id '${config.id}' exists already`);
     const host = new Host(config, {
       hub: this.#env.hub,
@@ -43,7 +47,9 @@ export class StrataService implements StrataApi {
       ...(this.#env.discoveryIntervalMs !== undefined ? { discoveryIntervalMs: this.#env.discoveryIntervalMs } : {}),
     });
     this.#hosts.set(host.id, host);
-    await host.start();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([host.start(), new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    clearTimeout(timer);
     this.#env.hub.emit('host', host.info());
     return host;
   }
