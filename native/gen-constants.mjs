@@ -23,11 +23,13 @@ export const exportedEnumTypes = [
 
 export function readEnums(xml) {
   const enums = [];
-  for (const m of xml.matchAll(/<enum name='([A-Z0-9_]+)' file='[^']*' value='(-?\d+)'[^>]*type='([A-Za-z]+)'/g)) {
+  // A value may be a number or another constant's name (VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE =
+  // VIR_CONNECT_LIST_DOMAINS_ACTIVE): the generated code uses names only, so both work.
+  for (const m of xml.matchAll(/<enum name='([A-Z0-9_]+)' file='[^']*' value='([^']+)'[^>]*type='([A-Za-z]+)'/g)) {
     const [, name, value, type] = m;
     // *_LAST sentinels are only declared under VIR_ENUM_SENTINELS and change between releases.
     if (name.endsWith('_LAST')) continue;
-    enums.push({ name, value: Number(value), type });
+    enums.push({ name, value, type });
   }
   return enums;
 }

@@ -113,8 +113,10 @@ export declare class Connection {
   getLibVersion(): Promise<number>;
   getVersion(): Promise<number>;
   setKeepAlive(interval: number, count: number): Promise<number>;
-  registerCloseCallback(callback: (event: CloseEvent) => void): void;
-  unregisterCloseCallback(): boolean;
+  /** One close callback per connection; a second is refused until the first is unregistered. */
+  registerCloseCallback(callback: (event: CloseEvent) => void): Promise<void>;
+  /** Resolves true when a callback was registered and is now gone. */
+  unregisterCloseCallback(): Promise<boolean>;
   listAllDomains(flags?: number): Promise<Domain[]>;
   /**
    * virConnectGetAllDomainStats: [domain, stats] pairs, stats keyed like libvirt's typed

@@ -107,6 +107,10 @@ Napi::Value Connection::Close(const Napi::CallbackInfo& info) {
   state_->closed = true;
   // Domains of this connection become unusable at once; their libvirt references go now so the
   // connection really closes instead of lingering until the garbage collector runs.
+  for (auto& weak : state_->snapshots) {
+    if (auto snapshot = weak.lock()) snapshot->ref.Reset();
+  }
+  state_->snapshots.clear();
   for (auto& weak : state_->domains) {
     if (auto dom = weak.lock()) dom->ref.Reset();
   }
@@ -205,23 +209,38 @@ Napi::Value Connection::SetKeepAlive(const Napi::CallbackInfo& info) {
 Napi::Value Connection::RegisterCloseCallback(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Function callback = args::Function(info, 0, "callback");
-  if (!Usable()) throw ToJsError(env, UsageFailure(VIR_ERR_INVALID_CONN, "this connection is closed: open a new one"));
+  if (!Usable()) return RejectClosed(env);
   if (state_->closeCallbackRegistered) {
-    throw Napi::Error::New(env, "a close callback is already registered: unregister it first");
+    return Rejected(env, UsageFailure(VIR_ERR_OPERATION_INVALID, "a close callback is already registered: unregister it first"));
   }
-  if (!RegisterCloseCallbackFor(env, state_->ref.get(), callback)) throw ToJsError(env, CaptureLastError("virConnectRegisterCloseCallback"));
+  // Marked at once, so a second registration is refused while this one is in flight.
   state_->closeCallbackRegistered = true;
-  return env.Undefined();
+  Napi::Promise registered = RegisterCloseCallbackFor(env, state_->ref.Share(), callback);
+  std::weak_ptr<ConnState> weak = state_;
+  auto onFailure = Napi::Function::New(env, [weak](const Napi::CallbackInfo& i) -> Napi::Value {
+    if (auto state = weak.lock()) state->closeCallbackRegistered = false;
+    throw Napi::Error(i.Env(), i[0]);
+  });
+  return registered.Get("then").As<Napi::Function>().Call(registered, {env.Undefined(), onFailure}).As<Napi::Promise>();
 }
 
 Napi::Value Connection::UnregisterCloseCallback(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!Usable() || !state_->closeCallbackRegistered) return Napi::Boolean::New(env, false);
-  if (virConnectUnregisterCloseCallback(state_->ref.get(), CloseCallbackTrampoline()) < 0) {
-    throw ToJsError(env, CaptureLastError("virConnectUnregisterCloseCallback"));
+  if (!Usable() || !state_->closeCallbackRegistered) {
+    auto d = Napi::Promise::Deferred::New(env);
+    d.Resolve(Napi::Boolean::New(env, false));
+    return d.Promise();
   }
   state_->closeCallbackRegistered = false;
-  return Napi::Boolean::New(env, true);
+  return RunAsync(
+      env, "virConnectUnregisterCloseCallback",
+      [ref = state_->ref.Share()]() {
+        if (virConnectUnregisterCloseCallback(ref.get(), CloseCallbackTrampoline()) < 0) {
+          ThrowLastError("virConnectUnregisterCloseCallback");
+        }
+        return true;
+      },
+      [](Napi::Env e, bool& v) { return Napi::Boolean::New(e, v); });
 }
 
 Napi::Value Connection::ListAllDomains(const Napi::CallbackInfo& info) {

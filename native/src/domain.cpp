@@ -60,9 +60,7 @@ Domain::Domain(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Domain>(info) 
   state_ = std::make_shared<DomState>();
   state_->ref = std::move(init->ref);
   state_->conn = init->conn;
-  auto& list = state_->conn->domains;
-  std::erase_if(list, [](const std::weak_ptr<DomState>& w) { return w.expired(); });
-  list.push_back(state_);
+  TrackWeak(state_->conn->domains, state_->conn->domainsPruneAt, state_);
   info.This().As<Napi::Object>().TypeTag(&kDomainTag);
 }
 

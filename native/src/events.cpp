@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "event_fanout.h"
 #include "typed_params.h"
+#include "worker.h"
 
 namespace strata {
 
@@ -123,19 +124,26 @@ void CheckEventIsBound(Napi::Env env, int eventID) {
   }
 }
 
-bool RegisterCloseCallbackFor(Napi::Env env, virConnectPtr conn, Napi::Function callback) {
+Napi::Promise RegisterCloseCallbackFor(Napi::Env env, ConnRef conn, Napi::Function callback) {
   auto* data = new CloseRegistrationData();
   data->tsfn = Napi::ThreadSafeFunction::New(env, callback, "strata-libvirt-close", 0, 1);
   // Drivers without close-callback support (test:///, other in-process ones) accept the
   // registration but never call the free callback, so this function must not keep the process
   // alive: a close callback, like the connection itself, is no reason to stay running.
   data->tsfn.Unref(env);
-  if (virConnectRegisterCloseCallback(conn, OnClose, data, FreeClose) < 0) {
-    data->tsfn.Release();
-    delete data;
-    return false;
-  }
-  return true;
+  // The remote driver asks the daemon to register it: an RPC, so off the JS thread.
+  return RunAsync(
+      env, "virConnectRegisterCloseCallback",
+      [ref = std::move(conn), data]() {
+        if (virConnectRegisterCloseCallback(ref.get(), OnClose, data, FreeClose) < 0) {
+          LibvirtFailure failure = CaptureLastError("virConnectRegisterCloseCallback");
+          data->tsfn.Release();
+          delete data;
+          throw failure;
+        }
+        return 0;
+      },
+      [](Napi::Env e, int&) { return e.Undefined(); });
 }
 
 virConnectCloseFunc CloseCallbackTrampoline() { return OnClose; }

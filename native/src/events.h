@@ -13,8 +13,8 @@ namespace strata {
 // Throws a RangeError for an event ID this binding does not deliver.
 void CheckEventIsBound(Napi::Env env, int eventID);
 
-// virConnectRegisterCloseCallback (local to the client, so it runs on the JS thread).
-bool RegisterCloseCallbackFor(Napi::Env env, virConnectPtr conn, Napi::Function callback);
+// virConnectRegisterCloseCallback off the JS thread (the remote driver asks the daemon).
+Napi::Promise RegisterCloseCallbackFor(Napi::Env env, ConnRef conn, Napi::Function callback);
 
 // The C callback passed to virConnectRegisterCloseCallback, needed again to unregister it.
 virConnectCloseFunc CloseCallbackTrampoline();

@@ -43,13 +43,16 @@ Snapshot::Snapshot(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Snapshot>(
     throw Napi::TypeError::New(info.Env(), "DomainSnapshot objects come from Domain.snapshotCreateXML()");
   }
   auto* init = info[0].As<Napi::External<SnapshotInit>>().Data();
-  ref_ = std::move(init->ref);
-  dom_ = init->dom;
+  state_ = std::make_shared<SnapshotState>();
+  state_->ref = std::move(init->ref);
+  state_->dom = init->dom;
+  ConnState& conn = *state_->dom->conn;
+  TrackWeak(conn.snapshots, conn.snapshotsPruneAt, state_);
 }
 
 Napi::Value Snapshot::GetName(const Napi::CallbackInfo& info) {
   if (!Usable()) throw ToJsError(info.Env(), Closed());
-  return Napi::String::New(info.Env(), virDomainSnapshotGetName(ref_.get()));
+  return Napi::String::New(info.Env(), virDomainSnapshotGetName(state_->ref.get()));
 }
 
 Napi::Value Snapshot::GetXMLDesc(const Napi::CallbackInfo& info) {
@@ -57,7 +60,7 @@ Napi::Value Snapshot::GetXMLDesc(const Napi::CallbackInfo& info) {
   if (!Usable()) return Rejected(info.Env(), Closed());
   return RunAsync(
       info.Env(), "virDomainSnapshotGetXMLDesc",
-      [ref = ref_.Share(), flags]() {
+      [ref = state_->ref.Share(), flags]() {
         char* xml = virDomainSnapshotGetXMLDesc(ref.get(), flags);
         if (xml == nullptr) ThrowLastError("virDomainSnapshotGetXMLDesc");
         std::string s(xml);
@@ -72,7 +75,7 @@ Napi::Value Snapshot::Delete(const Napi::CallbackInfo& info) {
   if (!Usable()) return Rejected(info.Env(), Closed());
   return RunAsync(
       info.Env(), "virDomainSnapshotDelete",
-      [ref = ref_.Share(), flags]() {
+      [ref = state_->ref.Share(), flags]() {
         if (virDomainSnapshotDelete(ref.get(), flags) < 0) ThrowLastError("virDomainSnapshotDelete");
         return 0;
       },

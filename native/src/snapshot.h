@@ -16,13 +16,12 @@ class Snapshot : public Napi::ObjectWrap<Snapshot> {
   explicit Snapshot(const Napi::CallbackInfo& info);
 
  private:
-  bool Usable() const { return ref_ && dom_->conn && !dom_->conn->closed; }
+  bool Usable() const { return state_->ref && !state_->dom->conn->closed; }
   Napi::Value GetName(const Napi::CallbackInfo& info);
   Napi::Value GetXMLDesc(const Napi::CallbackInfo& info);
   Napi::Value Delete(const Napi::CallbackInfo& info);
 
-  SnapshotRef ref_;
-  std::shared_ptr<DomState> dom_;
+  std::shared_ptr<SnapshotState> state_;
 };
 
 }  // namespace strata

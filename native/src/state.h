@@ -2,6 +2,7 @@
 // get their own libvirt references taken from them on the JS thread.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -14,13 +15,19 @@ namespace strata {
 
 struct DomState;
 struct Fanout;
+struct SnapshotState;
 
 struct ConnState {
   ConnRef ref;
   // Atomic: a registration landing on a worker thread checks whether close() came meanwhile.
   std::atomic<bool> closed{false};
   bool readOnly = false;
-  std::vector<std::weak_ptr<DomState>> domains;  // released when the connection closes
+  std::vector<std::weak_ptr<DomState>> domains;        // released when the connection closes
+  std::vector<std::weak_ptr<SnapshotState>> snapshots;  // likewise: a snapshot holds its domain
+  // Dead weak entries are pruned when a list has doubled since the last pruning, so adding a
+  // handle stays cheap with many alive.
+  size_t domainsPruneAt = 64;
+  size_t snapshotsPruneAt = 64;
   // Event listeners: one libvirt registration per "eventID:uuid" key, fanned out to JS IDs.
   std::map<std::string, Fanout*> fanouts;
   std::map<int, std::string> listenerKeys;
@@ -33,5 +40,20 @@ struct DomState {
   std::shared_ptr<ConnState> conn;
   bool usable() const { return ref && !conn->closed; }
 };
+
+struct SnapshotState {
+  SnapshotRef ref;
+  std::shared_ptr<DomState> dom;
+};
+
+// Prunes expired entries when the list has doubled since the last time.
+template <typename T>
+void TrackWeak(std::vector<std::weak_ptr<T>>& list, size_t& pruneAt, const std::shared_ptr<T>& item) {
+  if (list.size() >= pruneAt) {
+    std::erase_if(list, [](const std::weak_ptr<T>& w) { return w.expired(); });
+    pruneAt = std::max<size_t>(64, list.size() * 2);
+  }
+  list.push_back(item);
+}
 
 }  // namespace strata

@@ -91,7 +91,7 @@ export class HostConnection {
       conn = await LibvirtConnection.open(this.#deps.uri, { readOnly: this.#deps.readOnly });
       if (this.#deps.keepAliveIntervalSeconds > 0) await this.#enableKeepAlive(conn);
       const opened = conn;
-      conn.onClose((reason) => this.#lost(opened, closeWords[reason]));
+      await conn.onClose((reason) => this.#lost(opened, closeWords[reason]));
       await conn.onBlockJob((n) => this.#deps.blockJob(n));
       await conn.onLifecycle((domain) => this.#deps.lifecycle(domain));
       if (this.#stopped) {

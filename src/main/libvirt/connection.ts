@@ -74,8 +74,8 @@ export class LibvirtConnection {
     await this.#conn.setKeepAlive(intervalSeconds, count);
   }
 
-  onClose(listener: (reason: CloseReason) => void): void {
-    this.#conn.registerCloseCallback((e) => listener(closeReasons[e.reason] ?? 'unknown'));
+  async onClose(listener: (reason: CloseReason) => void): Promise<void> {
+    await this.#conn.registerCloseCallback((e) => listener(closeReasons[e.reason] ?? 'unknown'));
   }
 
   async onBlockJob(listener: (notice: BlockJobNotice) => void): Promise<number> {
