@@ -72,6 +72,42 @@ interface Sample {
   seconds: number;
   perSecond: number;
   noJob: number;
+  /** CPU time of the calling process (all its threads) during the timed calls. */
+  clientCpuSeconds: number;
+  /** CPU time of libvirtd and the domains' QEMU processes during the timed calls. */
+  serverCpuSeconds: number;
+}
+
+/** libvirtd's pid and the lab domains' QEMU pids, whose CPU time the samples report. */
+let serverPids: number[] = [];
+
+function procCpu(pids: readonly number[]): number {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      total += (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+    } catch {
+      // gone: counts nothing
+    }
+  }
+  return total;
+}
+
+/** Runs `body` and adds the client's and the server's CPU time to its counts. */
+async function withCpu(body: () => Promise<{ calls: number; noJob: number; seconds: number }>): Promise<Sample> {
+  const server0 = procCpu(serverPids);
+  const client0 = process.cpuUsage();
+  const { calls, noJob, seconds } = await body();
+  const client = process.cpuUsage(client0);
+  return {
+    calls,
+    noJob,
+    seconds,
+    perSecond: calls / seconds,
+    clientCpuSeconds: (client.user + client.system) / 1e6,
+    serverCpuSeconds: procCpu(serverPids) - server0,
+  };
 }
 
 type ModeKey = 'strataSeq' | 'strata8' | 'pythonSeq' | 'python8' | 'pythonSeqLoop';
@@ -123,40 +159,42 @@ function isJob(info: object): boolean {
 }
 
 /** (a): await each call, round-robin over the domains. */
-async function strataSeq(doms: readonly libvirtDomain[], seconds: number): Promise<Sample> {
-  let calls = 0;
-  let noJob = 0;
-  const start = performance.now();
-  const deadline = start + seconds * 1000;
-  while (performance.now() < deadline) {
-    const dom = doms[calls % doms.length];
-    if (dom === undefined) throw new Error('no domain');
-    const info = await dom.blockJobInfo(DISK, INFO_BYTES);
-    calls++;
-    if (!isJob(info)) noJob++;
-  }
-  const elapsed = (performance.now() - start) / 1000;
-  return { calls, seconds: elapsed, perSecond: calls / elapsed, noJob };
-}
-
-/** (b): `width` loops, loop k awaiting calls on domain k mod N: `width` calls always in flight. */
-async function strataInFlight(doms: readonly libvirtDomain[], seconds: number, width: number): Promise<Sample> {
-  let calls = 0;
-  let noJob = 0;
-  const start = performance.now();
-  const deadline = start + seconds * 1000;
-  const loop = async (k: number): Promise<void> => {
-    const dom = doms[k % doms.length];
-    if (dom === undefined) throw new Error('no domain');
+function strataSeq(doms: readonly libvirtDomain[], seconds: number): Promise<Sample> {
+  return withCpu(async () => {
+    let calls = 0;
+    let noJob = 0;
+    const start = performance.now();
+    const deadline = start + seconds * 1000;
     while (performance.now() < deadline) {
+      const dom = doms[calls % doms.length];
+      if (dom === undefined) throw new Error('no domain');
       const info = await dom.blockJobInfo(DISK, INFO_BYTES);
       calls++;
       if (!isJob(info)) noJob++;
     }
-  };
-  await Promise.all(Array.from({ length: width }, (_, k) => loop(k)));
-  const elapsed = (performance.now() - start) / 1000;
-  return { calls, seconds: elapsed, perSecond: calls / elapsed, noJob };
+    return { calls, noJob, seconds: (performance.now() - start) / 1000 };
+  });
+}
+
+/** (b): `width` loops, loop k awaiting calls on domain k mod N: `width` calls always in flight. */
+function strataInFlight(doms: readonly libvirtDomain[], seconds: number, width: number): Promise<Sample> {
+  return withCpu(async () => {
+    let calls = 0;
+    let noJob = 0;
+    const start = performance.now();
+    const deadline = start + seconds * 1000;
+    const loop = async (k: number): Promise<void> => {
+      const dom = doms[k % doms.length];
+      if (dom === undefined) throw new Error('no domain');
+      while (performance.now() < deadline) {
+        const info = await dom.blockJobInfo(DISK, INFO_BYTES);
+        calls++;
+        if (!isJob(info)) noJob++;
+      }
+    };
+    await Promise.all(Array.from({ length: width }, (_, k) => loop(k)));
+    return { calls, noJob, seconds: (performance.now() - start) / 1000 };
+  });
 }
 
 type libvirtDomain = Domain;
@@ -175,6 +213,7 @@ function python(
 ): Promise<PythonResult> {
   const args = [join(here, 'blockjobinfo.py'), '--uri', extra.uri ?? URI, '--domains', names.join(','), '--mode', mode, '--seconds', String(seconds), '--warmup', String(warmup)];
   if (extra.eventLoop) args.push('--event-loop');
+  if (serverPids.length > 0 && !extra.uri) args.push('--server-pids', serverPids.join(','));
   return new Promise((resolve, reject) => {
     execFile(PYTHON, args, { timeout: (seconds + warmup + 60) * 1000 }, (error, stdout, stderr) => {
       if (error) {
@@ -292,6 +331,11 @@ async function main(): Promise<number> {
       for (const name of names) doms.push(await conn.lookupByName(name));
     };
     await reconnect();
+    const qemuPid = (name: string): number => Number(readFileSync(`/run/libvirt/qemu/${name}.pid`, 'utf8').trim());
+    const refreshPids = (): void => {
+      serverPids = [Number(daemonPid()), ...names.map(qemuPid)].filter((p) => p > 0);
+    };
+    refreshPids();
 
     const libVersion = versionString(await conn.getLibVersion());
     const qemuVersion = versionString(await conn.getVersion());
@@ -330,6 +374,7 @@ async function main(): Promise<number> {
         if (++interrupted > 5) throw new Disturbed(`libvirtd went away ${interrupted} times`);
         console.log(`round ${r + 1} interrupted (libvirtd restarted by someone else?): measuring it again`);
         await reconnect();
+        refreshPids();
         const dead = await checkJobsAlive(doms);
         if (dead.length > 0) throw new Disturbed(`jobs ended while libvirtd was away: ${dead.join(', ')}`);
       }
@@ -346,7 +391,19 @@ async function main(): Promise<number> {
       const med = median(rates);
       const min = Math.min(...rates);
       const max = Math.max(...rates);
-      return { key, label, median: med, min, max, spreadPct: ((max - min) / med) * 100, usPerCall: 1e6 / med };
+      const cpuPerCall = (f: (x: Sample) => number): number =>
+        median(samples[key].map((x) => (f(x) / x.calls) * 1e6));
+      return {
+        key,
+        label,
+        median: med,
+        min,
+        max,
+        spreadPct: ((max - min) / med) * 100,
+        usPerCall: 1e6 / med,
+        clientCpuUs: cpuPerCall((x) => x.clientCpuSeconds),
+        serverCpuUs: cpuPerCall((x) => x.serverCpuSeconds),
+      };
     });
     const byKey = (k: ModeKey): number => rows.find((row) => row.key === k)?.median ?? NaN;
     const seqRatio = byKey('strataSeq') / byKey('pythonSeq');
@@ -356,11 +413,12 @@ async function main(): Promise<number> {
     const verdict = (met: boolean, ratio: number): string => (Number.isNaN(ratio) ? 'not measured (--only)' : met ? 'met' : 'MISSED');
 
     console.log('');
-    console.log(`| mode | median calls/s | min–max | spread | µs/call |`);
-    console.log(`|---|---:|---:|---:|---:|`);
+    console.log(`| mode | median calls/s | min–max | spread | µs/call | client CPU µs/call | libvirtd+QEMU CPU µs/call |`);
+    console.log(`|---|---:|---:|---:|---:|---:|---:|`);
     for (const row of rows) {
       console.log(
-        `| ${row.label} | ${Math.round(row.median)} | ${Math.round(row.min)}–${Math.round(row.max)} | ${row.spreadPct.toFixed(1)} % | ${row.usPerCall.toFixed(0)} |`,
+        `| ${row.label} | ${Math.round(row.median)} | ${Math.round(row.min)}–${Math.round(row.max)} | ${row.spreadPct.toFixed(1)} % | ` +
+          `${row.usPerCall.toFixed(0)} | ${row.clientCpuUs.toFixed(0)} | ${row.serverCpuUs.toFixed(0)} |`,
       );
     }
     console.log('');

@@ -16,6 +16,7 @@ JSON object. Needs Debian's python3-libvirt (import libvirt). By hand:
 """
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -83,6 +84,20 @@ def threaded_loop(doms, disk, flags, seconds):
     return sum(counts), sum(no_jobs), elapsed
 
 
+def proc_cpu(pids):
+    """CPU seconds (user + system, all threads) used so far by these processes."""
+    total = 0.0
+    hz = os.sysconf('SC_CLK_TCK')
+    for pid in pids:
+        try:
+            with open(f'/proc/{pid}/stat') as f:
+                fields = f.read().rsplit(') ', 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / hz
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--uri', default='qemu:///system')
@@ -92,6 +107,7 @@ def main():
     ap.add_argument('--seconds', type=float, default=3.0)
     ap.add_argument('--warmup', type=float, default=1.0)
     ap.add_argument('--event-loop', action='store_true')
+    ap.add_argument('--server-pids', default='', help='libvirtd and QEMU pids whose CPU time to report')
     args = ap.parse_args()
 
     if args.event_loop:
@@ -110,7 +126,12 @@ def main():
         run = {'seq': seq_loop, 'threads': threaded_loop, 'state': state_loop}[args.mode]
         if args.warmup > 0:
             run(doms, args.disk, flags, args.warmup)
+        server_pids = [int(p) for p in args.server_pids.split(',') if p]
+        server0 = proc_cpu(server_pids)
+        client0 = time.process_time()
         calls, no_job, elapsed = run(doms, args.disk, flags, args.seconds)
+        client_cpu = time.process_time() - client0
+        server_cpu = proc_cpu(server_pids) - server0
     finally:
         conn.close()
     json.dump({
@@ -120,6 +141,8 @@ def main():
         'noJob': no_job,
         'seconds': elapsed,
         'perSecond': calls / elapsed,
+        'clientCpuSeconds': client_cpu,
+        'serverCpuSeconds': server_cpu,
         'libvirtPython': getattr(libvirt, '__version__', None) or str(libvirt.getVersion()),
         'python': sys.version.split()[0],
     }, sys.stdout)
