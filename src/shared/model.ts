@@ -36,7 +36,10 @@ export type LayerType = 'file' | 'block' | 'network' | 'volume' | 'dir' | 'nvme'
 export interface LayerSizes {
   /** The guest-visible (virtual) size. */
   capacity: number;
-  /** Bytes in use inside the image. */
+  /**
+   * libvirt's allocation: for a running qcow2 layer, the highest offset QEMU has written through
+   * it (0 for layers it has not written since start); not the data the image holds.
+   */
   allocation: number;
   /** The image file's size on the host. */
   physical: number;
