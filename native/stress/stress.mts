@@ -13,6 +13,17 @@
 //   STRATA_STRESS_ONLY, STRATA_STRESS_SKIP  comma-separated phase names to run only / to skip
 //                        (an unknown name lists them), to narrow down a sanitizer report.
 //
+// Phases (scale 1): open-test / open-qemu (open/close × 1000 / × 300, each with a list, a lookup
+// hit and miss), calls-test / calls-qemu (2000 calls on one connection, then 8 in flight),
+// events-qemu / events-test (register/deregister × 300 over every bound event ID, registrations
+// left for close()), closecb-qemu / closecb-test (close callbacks × 200, racing, left for close()),
+// delivered (lifecycle events really delivered, fan-out, a throwing listener), misuse (calls on
+// closed connections and their domains, double close, wrong arguments, constructors and
+// receivers, close() racing calls in flight), dropped (wrappers dropped and collected, sockets
+// closed by finalizers), pull (a lab domain's pull at 1 MiB/s: 2000 blockJobInfo +
+// blockJobSetSpeed one at a time and 2000 with 8 in flight, then abort and the CANCELED event),
+// dropped-listener (a child process: connections collected with a listener registered).
+//
 // Prints a table of counts and exits 0 only when every call did what was expected.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
