@@ -2,9 +2,9 @@
 // jobs. Starts N lab domains (each its own small backing chain), pulls on all of them throttled to
 // 1 MiB/s so the jobs stay alive for the whole run, then measures, in interleaved rounds:
 //   (a) Strata, one call at a time (await each), round-robin over the domains
-//   (b) Strata, 8 calls in flight, one loop per domain
+//   (b) Strata, 8 calls in flight, loop k on domain k mod N
 //   (c) libvirt-python, one call at a time, round-robin   (bench/blockjobinfo.py --mode seq)
-//   (d) libvirt-python, 8 threads, one per domain          (bench/blockjobinfo.py --mode threads)
+//   (d) libvirt-python, 8 threads, thread k on domain k mod N (bench/blockjobinfo.py --mode threads)
 // all with VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES, and prints the medians, the spread and the
 // ratios against the targets. Two diagnostic rows explain the gap:
 //   (e) libvirt-python one at a time with libvirt's event loop running in a thread, as the addon
@@ -209,10 +209,11 @@ function python(
   mode: 'seq' | 'threads' | 'state',
   seconds: number,
   warmup: number,
-  extra: { eventLoop?: boolean; uri?: string } = {},
+  extra: { eventLoop?: boolean; uri?: string; threads?: number } = {},
 ): Promise<PythonResult> {
   const args = [join(here, 'blockjobinfo.py'), '--uri', extra.uri ?? URI, '--domains', names.join(','), '--mode', mode, '--seconds', String(seconds), '--warmup', String(warmup)];
   if (extra.eventLoop) args.push('--event-loop');
+  if (extra.threads) args.push('--threads', String(extra.threads));
   if (serverPids.length > 0 && !extra.uri) args.push('--server-pids', serverPids.join(','));
   return new Promise((resolve, reject) => {
     execFile(PYTHON, args, { timeout: (seconds + warmup + 60) * 1000 }, (error, stdout, stderr) => {
@@ -361,7 +362,7 @@ async function main(): Promise<number> {
           strataSeq: () => strataSeq(doms, SECONDS),
           strata8: () => strataInFlight(doms, SECONDS, IN_FLIGHT),
           pythonSeq: () => python(names, 'seq', SECONDS, WARMUP),
-          python8: () => python(names, 'threads', SECONDS, WARMUP),
+          python8: () => python(names, 'threads', SECONDS, WARMUP, { threads: IN_FLIGHT }),
           pythonSeqLoop: () => python(names, 'seq', SECONDS, WARMUP, { eventLoop: true }),
         };
         const round: Partial<Record<ModeKey, Sample>> = {};

@@ -7,8 +7,9 @@ JSON object. Needs Debian's python3-libvirt (import libvirt). By hand:
   /usr/bin/python3 bench/blockjobinfo.py --domains dom1,dom2 --mode seq --seconds 3
 
 --mode seq:     one call at a time, round-robin over the domains (like Strata's await-each).
---mode threads: one thread per domain, each calling in a loop on its own domain, all sharing one
-                connection (libvirt-python releases the GIL during the C call).
+--mode threads: --threads threads (default one per domain), thread k calling in a loop on domain
+                k mod N, all sharing one connection (libvirt-python releases the GIL during the C
+                call).
 --mode state:   virDomainGetState one at a time (with --uri test:///default --domains test: the
                 cost of a call that never leaves the process).
 --event-loop:   first register libvirt's default event loop and run it in a thread, as the Strata
@@ -50,15 +51,15 @@ def state_loop(doms, disk, flags, seconds):
     return calls, 0, time.perf_counter() - start
 
 
-def threaded_loop(doms, disk, flags, seconds):
-    counts = [0] * len(doms)
-    no_jobs = [0] * len(doms)
+def threaded_loop(doms, disk, flags, seconds, threads):
+    counts = [0] * threads
+    no_jobs = [0] * threads
     errors = []
-    barrier = threading.Barrier(len(doms) + 1)
+    barrier = threading.Barrier(threads + 1)
     times = {}
 
     def worker(k):
-        dom = doms[k]
+        dom = doms[k % len(doms)]
         barrier.wait()
         deadline = times['deadline']
         try:
@@ -70,13 +71,13 @@ def threaded_loop(doms, disk, flags, seconds):
         except libvirt.libvirtError as e:  # reported, not raised in a thread
             errors.append(str(e))
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(len(doms))]
-    for t in threads:
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    for t in pool:
         t.start()
     times['start'] = time.perf_counter()
     times['deadline'] = times['start'] + seconds
     barrier.wait()
-    for t in threads:
+    for t in pool:
         t.join()
     elapsed = time.perf_counter() - times['start']
     if errors:
@@ -106,6 +107,7 @@ def main():
     ap.add_argument('--mode', choices=['seq', 'threads', 'state'], required=True)
     ap.add_argument('--seconds', type=float, default=3.0)
     ap.add_argument('--warmup', type=float, default=1.0)
+    ap.add_argument('--threads', type=int, default=0, help='--mode threads: how many (default one per domain)')
     ap.add_argument('--event-loop', action='store_true')
     ap.add_argument('--server-pids', default='', help='libvirtd and QEMU pids whose CPU time to report')
     args = ap.parse_args()
@@ -123,7 +125,12 @@ def main():
     try:
         doms = [conn.lookupByName(name) for name in args.domains.split(',')]
         flags = libvirt.VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES
-        run = {'seq': seq_loop, 'threads': threaded_loop, 'state': state_loop}[args.mode]
+        threads = args.threads or len(doms)
+        run = {
+            'seq': seq_loop,
+            'threads': lambda d, k, f, s: threaded_loop(d, k, f, s, threads),
+            'state': state_loop,
+        }[args.mode]
         if args.warmup > 0:
             run(doms, args.disk, flags, args.warmup)
         server_pids = [int(p) for p in args.server_pids.split(',') if p]
