@@ -57,6 +57,25 @@ describe('Scheduler', () => {
     assert.deepEqual(set, [['a', 2 * MiB]]);
   });
 
+  it('without a budget leaves every job’s limit alone; lifting a budget gives limits back', async () => {
+    const running = [{ ...job('virsh', 'vda', 3 * MiB, 3 * MiB), origin: 'external' as const }, job('a', 'vda', 0, 0)];
+    const set: [string, number][] = [];
+    const s = new Scheduler(
+      { maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 },
+      { running: () => running, setSpeed: async (j, n) => void set.push([j.domain, n]), emit: () => {} },
+    );
+    await s.rebalance();
+    assert.deepEqual(set, []);
+    await s.setLimits({ maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 2 * MiB });
+    await s.rebalance();
+    assert.deepEqual(set, [['virsh', MiB], ['a', MiB]]);
+    running[0]!.bandwidthBytesPerSec = MiB;
+    running[1]!.bandwidthBytesPerSec = MiB;
+    set.length = 0;
+    await s.setLimits({ maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 });
+    assert.deepEqual(set, [['virsh', 3 * MiB], ['a', 0]]);
+  });
+
   it('queues first come, first served, and says why a job waits', async () => {
     const running = [job('a', 'vda')];
     const started: string[] = [];

@@ -159,7 +159,7 @@ export class Host {
   }
 
   async setLimits(limits: HostLimits): Promise<HostInfo> {
-    this.#scheduler.setLimits(limits);
+    await this.#scheduler.setLimits(limits);
     this.#env.hub.emit('host', this.info());
     await this.#scheduler.pump();
     await this.#scheduler.rebalance();

@@ -29,6 +29,8 @@ interface Tracked {
   missing: number;
   /** Strata aborted a ready mirror on purpose to keep the current chain: a success. */
   keeping: boolean;
+  /** A poll or scan has reported this job at least once. */
+  observed: boolean;
 }
 
 export interface BeginOptions {
@@ -141,6 +143,10 @@ export class JobTracker {
 
   #update(tracked: Tracked, info: RawBlockJob): void {
     const job = tracked.job;
+    // A job started elsewhere asked for the limit it had when first seen: a budget may lower it
+    // for a while, and lifting the budget gives it back.
+    if (!tracked.observed && job.origin === 'external') job.requestedBandwidthBytesPerSec = info.bandwidthBytesPerSec;
+    tracked.observed = true;
     const at = this.#now();
     tracked.missing = 0;
     tracked.rate.sample(at, info.cur, info.end);
@@ -259,7 +265,7 @@ export class JobTracker {
       origin,
       outcome: null,
     };
-    const tracked: Tracked = { job, rate: new RateEstimator(), missing: 0, keeping: false };
+    const tracked: Tracked = { job, rate: new RateEstimator(), missing: 0, keeping: false, observed: false };
     this.#active.set(key(domain, disk), tracked);
     return tracked;
   }

@@ -32,8 +32,11 @@ export class Scheduler {
     return { ...this.#limits };
   }
 
-  setLimits(limits: HostLimits): void {
+  /** Resolves once the running jobs' limits follow the new budget. */
+  async setLimits(limits: HostLimits): Promise<void> {
+    const hadBudget = this.#limits.bandwidthBudgetBytesPerSec > 0;
     this.#limits = { ...limits };
+    if (hadBudget && limits.bandwidthBudgetBytesPerSec === 0) await this.#restoreRequested();
   }
 
   queued(): Job[] {
@@ -110,13 +113,28 @@ export class Scheduler {
     return requestedBytesPerSec === 0 ? share : Math.min(requestedBytesPerSec, share);
   }
 
-  /** Applies each running job's current share; only jobs whose limit changes are touched. */
+  /**
+   * Applies each running job's current share; only jobs whose limit changes are touched. Without
+   * a budget nothing is touched: a job's limit, whoever set it (virsh, another client), is its own.
+   */
   async rebalance(): Promise<void> {
+    if (this.#limits.bandwidthBudgetBytesPerSec === 0) return;
     const running = this.#deps.running();
     await Promise.all(
       running.map(async (job) => {
         const limit = this.effectiveLimit(job.requestedBandwidthBytesPerSec, running.length);
         if (limit !== job.bandwidthBytesPerSec) await this.#deps.setSpeed(job, limit).catch(() => undefined);
+      }),
+    );
+  }
+
+  // The budget is gone: every job goes back to the limit it had or asked for.
+  async #restoreRequested(): Promise<void> {
+    await Promise.all(
+      this.#deps.running().map(async (job) => {
+        if (job.requestedBandwidthBytesPerSec !== job.bandwidthBytesPerSec) {
+          await this.#deps.setSpeed(job, job.requestedBandwidthBytesPerSec).catch(() => undefined);
+        }
       }),
     );
   }
