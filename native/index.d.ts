@@ -129,8 +129,8 @@ export declare class Connection {
   createXML(xmlDesc: string, flags?: number): Promise<Domain>;
   /**
    * Resolves with an ID of this listener. Several listeners of one event and domain share one
-   * libvirt registration. A registered listener keeps the process alive until it is
-   * deregistered or the connection is closed, like an open socket.
+   * libvirt registration. A listener does not keep the process alive (like an unref'd timer):
+   * keep it running by other means (a server, a timer, an awaited promise) while waiting for events.
    */
   domainEventRegisterAny<K extends BoundEventID>(
     dom: Domain | null,

@@ -3,12 +3,14 @@
 #include <libvirt/virterror.h>
 
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "addon.h"
 #include "args.h"
 #include "domain.h"
+#include "close_callback.h"
 #include "event_fanout.h"
 #include "events.h"
 #include "typed_params.h"
@@ -38,6 +40,19 @@ std::vector<DomRef> TakeDomainList(virDomainPtr* list, int count) {
 }
 
 }  // namespace
+
+ConnState::ConnState() : closeOps(std::make_shared<OpSequence>()) {}
+
+ConnState::~ConnState() {
+  if (!closeCallback || !ref) return;
+  // No JS thread work may block here (a finalizer): unregister on a thread of its own, after
+  // any operation already queued on this connection.
+  std::thread([ref = std::move(ref), callback = std::move(closeCallback), ops = closeOps, ticket = closeOps->Take()]() {
+    ops->Wait(ticket);
+    DropCloseCallback(ref.get(), callback);
+    ops->Done();
+  }).detach();
+}
 
 Napi::Function Connection::Define(Napi::Env env) {
   return DefineClass(env, "Connection",
@@ -116,12 +131,15 @@ Napi::Value Connection::Close(const Napi::CallbackInfo& info) {
   }
   state_->domains.clear();
   std::vector<int> callbacks = DetachAllEvents(*state_);
-  bool hadCloseCallback = std::exchange(state_->closeCallbackRegistered, false);
+  std::shared_ptr<CloseCallback> closeCallback = std::exchange(state_->closeCallback, nullptr);
+  uint64_t ticket = state_->closeOps->Take();
   return RunAsync(
       env, "virConnectClose",
-      [ref = std::move(state_->ref), callbacks, hadCloseCallback]() mutable {
+      [ref = std::move(state_->ref), callbacks, closeCallback, ops = state_->closeOps, ticket]() mutable {
         for (int id : callbacks) virConnectDomainEventDeregisterAny(ref.get(), id);
-        if (hadCloseCallback) virConnectUnregisterCloseCallback(ref.get(), CloseCallbackTrampoline());
+        ops->Wait(ticket);
+        DropCloseCallback(ref.get(), closeCallback);
+        ops->Done();
         virResetLastError();
         // The last reference goes here, off the JS thread: closing a remote connection talks
         // to the daemon.
@@ -207,40 +225,19 @@ Napi::Value Connection::SetKeepAlive(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Connection::RegisterCloseCallback(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   Napi::Function callback = args::Function(info, 0, "callback");
-  if (!Usable()) return RejectClosed(env);
-  if (state_->closeCallbackRegistered) {
-    return Rejected(env, UsageFailure(VIR_ERR_OPERATION_INVALID, "a close callback is already registered: unregister it first"));
-  }
-  // Marked at once, so a second registration is refused while this one is in flight.
-  state_->closeCallbackRegistered = true;
-  Napi::Promise registered = RegisterCloseCallbackFor(env, state_->ref.Share(), callback);
-  std::weak_ptr<ConnState> weak = state_;
-  auto onFailure = Napi::Function::New(env, [weak](const Napi::CallbackInfo& i) -> Napi::Value {
-    if (auto state = weak.lock()) state->closeCallbackRegistered = false;
-    throw Napi::Error(i.Env(), i[0]);
-  });
-  return registered.Get("then").As<Napi::Function>().Call(registered, {env.Undefined(), onFailure}).As<Napi::Promise>();
+  if (!Usable()) return RejectClosed(info.Env());
+  return strata::RegisterCloseCallback(info.Env(), state_, callback);
 }
 
 Napi::Value Connection::UnregisterCloseCallback(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!Usable() || !state_->closeCallbackRegistered) {
+  if (!Usable()) {
     auto d = Napi::Promise::Deferred::New(env);
     d.Resolve(Napi::Boolean::New(env, false));
     return d.Promise();
   }
-  state_->closeCallbackRegistered = false;
-  return RunAsync(
-      env, "virConnectUnregisterCloseCallback",
-      [ref = state_->ref.Share()]() {
-        if (virConnectUnregisterCloseCallback(ref.get(), CloseCallbackTrampoline()) < 0) {
-          ThrowLastError("virConnectUnregisterCloseCallback");
-        }
-        return true;
-      },
-      [](Napi::Env e, bool& v) { return Napi::Boolean::New(e, v); });
+  return strata::UnregisterCloseCallback(env, state_);
 }
 
 Napi::Value Connection::ListAllDomains(const Napi::CallbackInfo& info) {

@@ -149,6 +149,9 @@ Napi::Promise RegisterDomainEvent(Napi::Env env, const std::shared_ptr<ConnState
   std::string key = KeyOf(eventID, dom);
   int listenerId = conn->nextListenerId++;
   EventTsfn tsfn = EventTsfn::New(env, callback, "strata-libvirt-event", 0, 1);
+  // Listening is no reason for the process to stay alive (as with an unref'd timer): a process
+  // that forgot a listener, or whose Connection was collected with one, still exits.
+  tsfn.Unref(env);
   auto deferred = Napi::Promise::Deferred::New(env);
   Napi::Promise promise = deferred.Promise();
 

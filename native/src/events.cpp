@@ -89,25 +89,6 @@ const std::vector<BoundEvent>& BoundEvents() {
   return events;
 }
 
-struct CloseRegistrationData {
-  Napi::ThreadSafeFunction tsfn;
-};
-
-void OnClose(virConnectPtr, int reason, void* opaque) {
-  auto* data = static_cast<CloseRegistrationData*>(opaque);
-  data->tsfn.NonBlockingCall([reason](Napi::Env env, Napi::Function callback) {
-    Napi::Object event = Napi::Object::New(env);
-    event.Set("reason", reason);
-    callback.Call({event});
-  });
-}
-
-void FreeClose(void* opaque) {
-  auto* data = static_cast<CloseRegistrationData*>(opaque);
-  data->tsfn.Release();
-  delete data;
-}
-
 }  // namespace
 
 virConnectDomainEventGenericCallback CallbackFor(int eventID) {
@@ -123,29 +104,5 @@ void CheckEventIsBound(Napi::Env env, int eventID) {
                                          " is not delivered by this binding; native/COVERAGE.md lists the bound ones");
   }
 }
-
-Napi::Promise RegisterCloseCallbackFor(Napi::Env env, ConnRef conn, Napi::Function callback) {
-  auto* data = new CloseRegistrationData();
-  data->tsfn = Napi::ThreadSafeFunction::New(env, callback, "strata-libvirt-close", 0, 1);
-  // Drivers without close-callback support (test:///, other in-process ones) accept the
-  // registration but never call the free callback, so this function must not keep the process
-  // alive: a close callback, like the connection itself, is no reason to stay running.
-  data->tsfn.Unref(env);
-  // The remote driver asks the daemon to register it: an RPC, so off the JS thread.
-  return RunAsync(
-      env, "virConnectRegisterCloseCallback",
-      [ref = std::move(conn), data]() {
-        if (virConnectRegisterCloseCallback(ref.get(), OnClose, data, FreeClose) < 0) {
-          LibvirtFailure failure = CaptureLastError("virConnectRegisterCloseCallback");
-          data->tsfn.Release();
-          delete data;
-          throw failure;
-        }
-        return 0;
-      },
-      [](Napi::Env e, int&) { return e.Undefined(); });
-}
-
-virConnectCloseFunc CloseCallbackTrampoline() { return OnClose; }
 
 }  // namespace strata

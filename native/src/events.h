@@ -13,10 +13,4 @@ namespace strata {
 // Throws a RangeError for an event ID this binding does not deliver.
 void CheckEventIsBound(Napi::Env env, int eventID);
 
-// virConnectRegisterCloseCallback off the JS thread (the remote driver asks the daemon).
-Napi::Promise RegisterCloseCallbackFor(Napi::Env env, ConnRef conn, Napi::Function callback);
-
-// The C callback passed to virConnectRegisterCloseCallback, needed again to unregister it.
-virConnectCloseFunc CloseCallbackTrampoline();
-
 }  // namespace strata

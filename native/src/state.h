@@ -13,6 +13,8 @@
 
 namespace strata {
 
+struct CloseCallback;
+class OpSequence;
 struct DomState;
 struct Fanout;
 struct SnapshotState;
@@ -32,7 +34,14 @@ struct ConnState {
   std::map<std::string, Fanout*> fanouts;
   std::map<int, std::string> listenerKeys;
   int nextListenerId = 1;
-  bool closeCallbackRegistered = false;
+  std::shared_ptr<CloseCallback> closeCallback;
+  std::shared_ptr<OpSequence> closeOps;
+
+  ConnState();
+  // A connection collected without close(): its close callback is dropped on a thread of its own.
+  ~ConnState();
+  ConnState(const ConnState&) = delete;
+  ConnState& operator=(const ConnState&) = delete;
 };
 
 struct DomState {
