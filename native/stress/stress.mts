@@ -654,14 +654,15 @@ async function droppedListener(uri: string): Promise<void> {
   totalCalls += 8;
   if (collected === undefined) {
     fail('dropped-listener child', `exit ${result.code}: ${result.stderr.trim().slice(0, 500)}`);
-  } else if (collected.length === 0 && !hung && result.code === 0) {
-    ok('connection with a listener stays reachable', 4);
-    ok('process exits once listeners are gone');
+  } else if (!hung && result.code === 0) {
+    // Listeners do not hold their connection or the process (index.d.ts): a connection collected
+    // with one is closed by its finalizer, and the process still exits on its own.
+    ok('connections collected with a listener', collected.length);
+    ok('process exits on its own with listeners of collected connections');
   } else {
     fail(
-      'connection with a listener stays reachable',
-      `${collected.length} of 4 connections (${collected.join(', ')}) were collected with a listener registered: nothing can ` +
-        `close them now${hung ? ', and their listeners kept the child process alive until it was made to exit' : ''}`,
+      'process exits on its own with listeners of collected connections',
+      `${collected.length} of 4 connections were collected with a listener registered, and the child ${hung ? 'hung until it was made to exit' : `exited with ${result.code}`}`,
     );
   }
   if (/ERROR: AddressSanitizer/.test(result.stderr)) fail('dropped-listener child', result.stderr.slice(result.stderr.indexOf('ERROR: AddressSanitizer'), 3000));
