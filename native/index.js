@@ -2,9 +2,13 @@
 // Loads the compiled addon and gives its errors a class of their own. See index.d.ts for the API.
 const path = require('node:path');
 
+// STRATA_NATIVE_ADDON names another build of this same addon (the stress run's sanitized one).
+const file = process.env.STRATA_NATIVE_ADDON
+  ? path.resolve(process.env.STRATA_NATIVE_ADDON)
+  : path.join(__dirname, 'build', 'Release', 'strata_libvirt.node');
 let binding;
 try {
-  binding = require(path.join(__dirname, 'build', 'Release', 'strata_libvirt.node'));
+  binding = require(file);
 } catch (err) {
   const hint =
     err && err.code === 'MODULE_NOT_FOUND'
