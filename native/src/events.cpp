@@ -101,7 +101,7 @@ virConnectDomainEventGenericCallback CallbackFor(int eventID) {
 void CheckEventIsBound(Napi::Env env, int eventID) {
   if (CallbackFor(eventID) == nullptr) {
     throw Napi::RangeError::New(env, "event ID " + std::to_string(eventID) +
-                                         " is not delivered by this binding; native/COVERAGE.md lists the bound ones");
+                                         " is not delivered by this binding; native/coverage.json lists the bound ones");
   }
 }
 

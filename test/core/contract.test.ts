@@ -2,20 +2,10 @@
 // (test:///default): listing, reading chains, and every kind of bad request.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { StrataClient } from '../../src/shared/bridge.ts';
-import { StrataError } from '../../src/shared/errors.ts';
+import type { StrataClient } from '../../src/shared/bridge.ts';
 import { defaultHostId } from '../../src/main/core/app.ts';
 import { startTestCore, type TestCore } from './core-harness.ts';
-
-async function rejection(p: Promise<unknown>): Promise<StrataError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof StrataError, `expected a StrataError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected the call to fail');
-}
+import { rejection } from './engine-harness.ts';
 
 describe('contract over test:///default', () => {
   let t: TestCore;

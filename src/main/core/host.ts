@@ -22,7 +22,7 @@ import { parseDomainXml } from './domain-xml.ts';
 import type { EventHub } from './event-hub.ts';
 import type { JobHistory } from './history.ts';
 import { HostConnection } from './host-connection.ts';
-import { JobTracker } from './job-tracker.ts';
+import { JobTracker, newJob } from './job-tracker.ts';
 import { launchJob } from './job-launch.ts';
 import { createPracticeLab, removePracticeLab } from './practice-lab.ts';
 import { previewOperation, requireConfirmations } from './preview.ts';
@@ -263,7 +263,8 @@ export class Host {
       this.jobs.unexpect(domain, disk.target);
       throw err;
     }
-    const afterReady = op.kind === 'copy' || type === 'active-commit' ? ((op.kind !== 'pull' ? op.afterReady : undefined) ?? 'wait') : null;
+    const mirrors = op.kind !== 'pull' && (type === 'copy' || type === 'active-commit');
+    const afterReady = mirrors ? (op.afterReady ?? 'wait') : null;
     const job = this.jobs.begin(domain, disk.target, type, {
       bandwidthBytesPerSec: limit,
       requestedBandwidthBytesPerSec: requested,
@@ -279,28 +280,16 @@ export class Host {
   }
 
   #enqueue(domain: string, disk: Disk, op: JobOperation, requested: number, confirm: readonly Confirmation[]): Job {
-    const now = Date.now();
-    const job: Job = {
-      id: `${this.id}/${domain}/${disk.target}@${now}`,
+    const job = newJob({
       hostId: this.id,
       domain,
       disk: disk.target,
       type: expectedType(disk, op),
       phase: 'queued',
-      cur: 0,
-      end: 0,
-      progress: null,
-      bandwidthBytesPerSec: 0,
-      requestedBandwidthBytesPerSec: requested,
-      afterReady: null,
-      rateBytesPerSec: null,
-      etaSeconds: null,
-      startedAt: now,
-      updatedAt: now,
-      endedAt: null,
       origin: 'strata',
-      outcome: null,
-    };
+      now: Date.now(),
+      requested,
+    });
     this.#scheduler.enqueue({
       job,
       launch: async () => {

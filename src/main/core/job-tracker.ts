@@ -43,6 +43,27 @@ export interface BeginOptions {
 
 const key = (domain: string, disk: string): string => `${domain}/${disk}`;
 
+/** A job as it is first known: nothing measured yet. Its id names the host, disk and start time. */
+export function newJob(fields: Pick<Job, 'hostId' | 'domain' | 'disk' | 'type' | 'phase' | 'origin'> & { now: number; requested?: number }): Job {
+  const { now, requested = 0, ...known } = fields;
+  return {
+    ...known,
+    id: `${known.hostId}/${known.domain}/${known.disk}@${now}`,
+    cur: 0,
+    end: 0,
+    progress: null,
+    bandwidthBytesPerSec: 0,
+    requestedBandwidthBytesPerSec: requested,
+    afterReady: null,
+    rateBytesPerSec: null,
+    etaSeconds: null,
+    startedAt: now,
+    updatedAt: now,
+    endedAt: null,
+    outcome: null,
+  };
+}
+
 /** What libvirt said about a job Strata is starting, before begin() could track it. */
 interface Early {
   ready: boolean;
@@ -243,28 +264,7 @@ export class JobTracker {
   }
 
   #track(domain: string, disk: string, type: JobType, origin: Job['origin']): Tracked {
-    const now = this.#now();
-    const job: Job = {
-      id: `${this.#deps.hostId}/${domain}/${disk}@${now}`,
-      hostId: this.#deps.hostId,
-      domain,
-      disk,
-      type,
-      phase: 'running',
-      cur: 0,
-      end: 0,
-      progress: null,
-      bandwidthBytesPerSec: 0,
-      requestedBandwidthBytesPerSec: 0,
-      afterReady: null,
-      rateBytesPerSec: null,
-      etaSeconds: null,
-      startedAt: now,
-      updatedAt: now,
-      endedAt: null,
-      origin,
-      outcome: null,
-    };
+    const job = newJob({ hostId: this.#deps.hostId, domain, disk, type, phase: 'running', origin, now: this.#now() });
     const tracked: Tracked = { job, rate: new RateEstimator(), missing: 0, keeping: false, observed: false };
     this.#active.set(key(domain, disk), tracked);
     return tracked;
