@@ -5,6 +5,7 @@
       "sources": [
         "src/addon.cpp",
         "src/args.cpp",
+        "src/call_queue.cpp",
         "src/close_callback.cpp",
         "src/connection.cpp",
         "src/constants.cpp",

@@ -18,6 +18,8 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   // depend on it), so it starts with the module.
   if (!event_loop::Acquire()) throw ToJsError(env, CaptureLastError("virEventRegisterDefaultImpl"));
 
+  calls = std::make_unique<CallQueue>(env);
+
   Napi::Function connection = Connection::Define(env);
   Napi::Function domain = Domain::Define(env);
   Napi::Function snapshot = Snapshot::Define(env);

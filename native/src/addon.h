@@ -4,6 +4,10 @@
 
 #include <napi.h>
 
+#include <memory>
+
+#include "call_queue.h"
+
 namespace strata {
 
 class Addon : public Napi::Addon<Addon> {
@@ -16,6 +20,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::FunctionReference domainClass;
   Napi::FunctionReference snapshotClass;
   Napi::FunctionReference libvirtErrorClass;
+  std::unique_ptr<CallQueue> calls;
 
  private:
   Napi::Value SetErrorClass(const Napi::CallbackInfo& info);

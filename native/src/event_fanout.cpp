@@ -72,28 +72,36 @@ void Forget(ConnState& conn, const std::string& key, Fanout* fanout) {
   }
 }
 
-class RegisterCall final : public Napi::AsyncWorker {
+class RegisterCall final : public QueuedCall {
  public:
-  RegisterCall(Napi::Env env, std::shared_ptr<ConnState> conn, DomRef dom, Fanout* fanout, std::string key)
-      : Napi::AsyncWorker(env, "virConnectDomainEventRegisterAny"),
-        conn_(std::move(conn)),
+  RegisterCall(std::shared_ptr<ConnState> conn, DomRef dom, Fanout* fanout, std::string key)
+      : conn_(std::move(conn)),
         ref_(conn_->ref.Share()),
         dom_(std::move(dom)),
         fanout_(fanout),
         key_(std::move(key)) {}
 
- protected:
-  void Execute() override {
+  void Run() override {
     id_ = virConnectDomainEventRegisterAny(ref_.get(), dom_.get(), fanout_->eventID, CallbackFor(fanout_->eventID), fanout_,
                                            FreeFanout);
+    if (id_ < 0) failure_ = CaptureLastError("virConnectDomainEventRegisterAny");
+    // Off the JS thread, like every call's references (see worker.h); the connection's is still
+    // needed to drop a registration that lands after close().
+    dom_.Reset();
+    if (id_ < 0) ref_.Reset();
+  }
+
+  void Settle(Napi::Env env) override {
+    Napi::HandleScope scope(env);
     if (id_ < 0) {
-      failure_ = CaptureLastError("virConnectDomainEventRegisterAny");
-      SetError(failure_.message);
+      Failed(env);
+    } else {
+      Registered(env);
     }
   }
 
-  void OnOK() override {
-    Napi::Env env = Env();
+ private:
+  void Registered(Napi::Env env) {
     auto waiters = std::move(fanout_->waiters);
     bool empty;
     {
@@ -122,8 +130,7 @@ class RegisterCall final : public Napi::AsyncWorker {
     for (auto& [listenerId, deferred] : waiters) deferred.Resolve(Napi::Number::New(env, listenerId));
   }
 
-  void OnError(const Napi::Error&) override {
-    Napi::Env env = Env();
+  void Failed(Napi::Env env) {
     // libvirt took no ownership: the fan-out and its listeners are ours to drop.
     auto waiters = std::move(fanout_->waiters);
     if (!conn_->closed) Forget(*conn_, key_, fanout_);
@@ -132,7 +139,6 @@ class RegisterCall final : public Napi::AsyncWorker {
     for (auto& [listenerId, deferred] : waiters) deferred.Reject(ToJsError(env, failure_).Value());
   }
 
- private:
   std::shared_ptr<ConnState> conn_;
   ConnRef ref_;
   DomRef dom_;
@@ -172,7 +178,7 @@ Napi::Promise RegisterDomainEvent(Napi::Env env, const std::shared_ptr<ConnState
   } else {
     fanout->waiters.emplace_back(listenerId, deferred);
   }
-  if (fresh) (new RegisterCall(env, conn, std::move(dom), fanout, key))->Queue();
+  if (fresh) Addon::Of(env).calls->Submit(std::make_unique<RegisterCall>(conn, std::move(dom), fanout, key));
   return promise;
 }
 

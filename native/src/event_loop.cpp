@@ -3,6 +3,7 @@
 #include <libvirt/libvirt.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <thread>
 
@@ -18,11 +19,25 @@ std::atomic<bool> running{false};
 // cleanup, and destroying a joinable std::thread would abort the process.
 std::thread* loopThread = nullptr;
 
+std::atomic<int> callsInFlight{0};
+
+// libvirt's RPC client takes its socket out of the loop's poll set for every call and puts it back
+// afterwards, and with the default (GLib) implementation each change wakes the loop thread when
+// it is waiting in poll(): two wake-ups of another thread per call, whose CPU time a small host's
+// libvirtd and QEMU need (measured: 30-40 us a call, 5 % of a blockJobInfo round trip). The
+// calling thread does the socket's I/O itself meanwhile. So while calls run, the loop thread
+// naps between iterations instead of waiting in poll() at once: changes made while it naps
+// wake nobody, and the next iteration picks them up. Events, keepalive and other connections'
+// traffic then wait at most one nap longer; with no call running the loop waits in poll() as
+// before.
+constexpr auto kNapWhileCallsRun = std::chrono::milliseconds(2);
+
 void Wake(int timer, void*) { virEventRemoveTimeout(timer); }
 
 void Run() {
   while (running.load()) {
     virEventRunDefaultImpl();
+    if (callsInFlight.load(std::memory_order_relaxed) > 0) std::this_thread::sleep_for(kNapWhileCallsRun);
   }
 }
 
@@ -53,5 +68,9 @@ void Release() {
     loopThread = nullptr;
   }
 }
+
+CallInFlight::CallInFlight() { callsInFlight.fetch_add(1, std::memory_order_relaxed); }
+
+CallInFlight::~CallInFlight() { callsInFlight.fetch_sub(1, std::memory_order_relaxed); }
 
 }  // namespace strata::event_loop

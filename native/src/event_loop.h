@@ -12,4 +12,14 @@ bool Acquire();
 // Drops one environment's hold; the last one stops and joins the thread.
 void Release();
 
+// Marks a blocking libvirt call as running on this thread for the object's lifetime; see
+// event_loop.cpp for what the loop does differently meanwhile.
+class CallInFlight {
+ public:
+  CallInFlight();
+  ~CallInFlight();
+  CallInFlight(const CallInFlight&) = delete;
+  CallInFlight& operator=(const CallInFlight&) = delete;
+};
+
 }  // namespace strata::event_loop

@@ -1,14 +1,17 @@
-// Runs one blocking libvirt call on the libuv thread pool and settles a Promise with its result.
+// Runs one blocking libvirt call on the addon's call queue and settles a Promise with its result.
 // `work` runs off the JS thread and must not touch Napi values; `convert` runs on the JS thread.
 #pragma once
 
 #include <napi.h>
 
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <string>
 #include <utility>
 
+#include "addon.h"
+#include "call_queue.h"
 #include "errors.h"
 
 namespace strata {
@@ -16,56 +19,61 @@ namespace strata {
 // Work and Convert are the lambdas' own types (not std::function), so they may capture
 // move-only RAII references.
 template <typename T, typename Work, typename Convert>
-class Call final : public Napi::AsyncWorker {
+class Call final : public QueuedCall {
  public:
-  Call(Napi::Env env, const char* name, Work work, Convert convert)
-      : Napi::AsyncWorker(env, name),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        work_(std::move(work)),
-        convert_(std::move(convert)) {}
+  Call(napi_deferred deferred, const char* name, Work work, Convert convert)
+      : deferred_(deferred), name_(name), work_(std::in_place, std::move(work)), convert_(std::move(convert)) {}
 
-  Napi::Promise Promise() const { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
+  void Run() override {
     try {
-      value_.emplace(work_());
+      value_.emplace((*work_)());
     } catch (const LibvirtFailure& f) {
       failure_ = f;
-      SetError(f.message);
     } catch (const std::exception& e) {
-      failure_ = UsageFailure(1, e.what());
-      SetError(e.what());
+      failure_ = UsageFailure(1, std::string(name_) + ": " + e.what());
     }
+    // The libvirt references the work holds go here, off the JS thread: dropping the last one
+    // of a connection closes it, which talks to the daemon.
+    work_.reset();
   }
 
-  void OnOK() override {
-    Napi::Env env = Env();
+  void Settle(Napi::Env env) override {
+    Napi::HandleScope scope(env);
+    napi_value outcome;
+    bool resolved = false;
     try {
-      deferred_.Resolve(convert_(env, *value_));
+      if (value_) {
+        outcome = convert_(env, *value_);
+        resolved = true;
+      } else {
+        outcome = ToJsError(env, failure_).Value();
+      }
     } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
+      outcome = e.Value();
     }
+    if (resolved) napi_resolve_deferred(env, deferred_, outcome);
+    else napi_reject_deferred(env, deferred_, outcome);
   }
-
-  void OnError(const Napi::Error&) override { deferred_.Reject(ToJsError(Env(), failure_).Value()); }
 
  private:
-  Napi::Promise::Deferred deferred_;
-  Work work_;
+  napi_deferred deferred_;
+  const char* name_;
+  std::optional<Work> work_;
   Convert convert_;
   std::optional<T> value_;
   LibvirtFailure failure_;
 };
 
-// Starts `work` (returning T) on the thread pool; `convert(env, T&)` makes the resolved value.
+// Starts `work` (returning T) on the addon's call queue; `convert(env, T&)` makes the resolved
+// value on the JS thread.
 template <typename Work, typename Convert>
 Napi::Promise RunAsync(Napi::Env env, const char* name, Work work, Convert convert) {
   using T = std::invoke_result_t<Work&>;
-  auto* call = new Call<T, Work, Convert>(env, name, std::move(work), std::move(convert));
-  Napi::Promise promise = call->Promise();
-  call->Queue();
-  return promise;
+  napi_deferred deferred;
+  napi_value promise;
+  NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &deferred, &promise), Napi::Promise());
+  Addon::Of(env).calls->Submit(std::make_unique<Call<T, Work, Convert>>(deferred, name, std::move(work), std::move(convert)));
+  return Napi::Promise(env, promise);
 }
 
 // A Promise already rejected with a LibvirtError, for calls refused before reaching libvirt

@@ -1,15 +1,18 @@
-// Nothing blocks the JS thread: libvirt calls run on the thread pool, so timers keep firing while
-// they are in flight, and many calls at once each get their own answer.
+// Nothing blocks the JS thread: libvirt calls run on the addon's worker threads, so timers keep
+// firing while they are in flight, and many calls at once each get their own answer.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { labDomainXml } from '../../src/main/core/lab/domain-xml.ts';
 import { createBackingChain } from '../../src/main/core/lab/images.ts';
 import { LAB_MARKER, removeLabDomain } from '../../src/main/core/lab/lab.ts';
 import { hasJob, LAB_ROOT, libvirt, sweepStaleLabDomains, TEST_URI, uniqueLabName, useLabDomain, type Connection } from '../lab/harness.ts';
 
 const MiB = 1024 * 1024;
+const execFileAsync = promisify(execFile);
 const INFO_BYTES = libvirt.VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES;
 
 /** Counts ticks of a 5 ms interval, and the longest gap between two ticks. */
@@ -141,3 +144,18 @@ describe(`calls in flight on ${TEST_URI} do not block the JS thread`, () => {
     await timed('destroy with a job running', () => dom.destroy());
   });
 });
+
+describe("libvirt calls do not take libuv's thread pool", () => {
+  test('with UV_THREADPOOL_SIZE=1 and 6 open() calls stuck on a daemon that never answers, a file read still completes', async (t) => {
+    const child = join(import.meta.dirname, 'fixtures', 'silent-daemon-child.ts');
+    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', child], {
+      env: { ...process.env, UV_THREADPOOL_SIZE: '1' },
+      timeout: 30_000,
+    });
+    const out = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { connected: number; settled: number; readMs: number };
+    t.diagnostic(`opens connected ${out.connected}, settled ${out.settled}; the file read took ${out.readMs.toFixed(1)} ms`);
+    assert.equal(out.connected, 6, 'every open() reached the silent daemon');
+    assert.equal(out.settled, 0, 'the opens were still blocked inside libvirt while the file was read');
+  });
+});
+

@@ -1,0 +1,53 @@
+// The addon's own threads for blocking libvirt calls, one queue per environment.
+//
+// Why not one Napi::AsyncWorker per call on libuv's pool: each call then pays an async work
+// item, an async resource and a wake-up of a parked pool thread, and a stuck libvirtd can fill
+// the 4 threads that `fs`, `dns` and `zlib` share. Here workers are kept, parked when idle (the
+// most recently used woken first; those beyond two exit after a while); finished calls go back to the JS
+// thread through one libuv async handle, whose callback settles all calls finished by then. (A
+// napi_threadsafe_function costs a contended lock per call here: Node signals the loop while
+// holding the function's own mutex, which the woken JS thread then waits for.)
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstddef>
+#include <memory>
+
+namespace strata {
+
+// One blocking call: Run() on a worker thread (must not touch N-API), Settle() on the JS thread.
+class QueuedCall {
+ public:
+  virtual ~QueuedCall() = default;
+  virtual void Run() = 0;
+  virtual void Settle(Napi::Env env) = 0;
+
+  QueuedCall* next = nullptr;  // the queue's list of finished calls
+};
+
+class CallQueue {
+ public:
+  explicit CallQueue(Napi::Env env);
+  ~CallQueue();
+  CallQueue(const CallQueue&) = delete;
+  CallQueue& operator=(const CallQueue&) = delete;
+
+  // JS thread only. While any call is outstanding the queue keeps the event loop alive, as a
+  // pending Promise from an AsyncWorker did.
+  void Submit(std::unique_ptr<QueuedCall> call);
+
+  struct Shared;
+
+ private:
+  static void OnWake(uv_async_t* handle);
+  void SettleFinished();
+
+  Napi::Env env_;
+  std::shared_ptr<Shared> shared_;
+  Napi::AsyncContext context_;
+  size_t outstanding_ = 0;
+};
+
+}  // namespace strata
