@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace strata {
@@ -21,7 +22,7 @@ const std::vector<IntConstant>& IntConstants();
 const std::vector<StringConstant>& StringConstants();
 
 // The bitwise OR of every value of a flags enum: what a caller may pass.
-unsigned int FlagMask(const std::string& type);
+unsigned int FlagMask(std::string_view type);
 
 // The C name of a value of an enum type ("VIR_ERR_NO_DOMAIN"), or "" when libvirt is newer than
 // the table.
