@@ -10,7 +10,7 @@
 //   (e) libvirt-python one at a time with libvirt's event loop running in a thread, as the addon
 //       always has it (--event-loop)
 //   (f) the cost of a call that never leaves the process: virDomainGetState on test:///default,
-//       Strata (thread-pool round trip) against libvirt-python (a plain C call)
+//       Strata (a round trip to a worker thread and back) against libvirt-python (a plain C call)
 // Exit status: 0 valid run; 1 failure; 75 disturbed (libvirtd restarted, or the jobs ended early
 // because something else changed their speed): bench/run.sh then tries again. Every domain and image is removed at the end, also on failure or
 // Ctrl-C (and the domains are autodestroyed if the process dies).
@@ -119,7 +119,7 @@ const MODES: { key: ModeKey; label: string }[] = [
   { key: 'pythonSeqLoop', label: "(e) libvirt-python, one at a time, libvirt's event loop running" },
 ];
 
-/** --only strataSeq,strata8,…: a subset of the modes, for quick diagnostics (e.g. with UV_THREADPOOL_SIZE). */
+/** --only strataSeq,strata8,…: a subset of the modes, for quick diagnostics. */
 const ACTIVE = opts.only ? MODES.filter(({ key }) => opts.only?.split(',').includes(key)) : MODES;
 if (ACTIVE.length === 0) throw new Error(`--only names none of ${MODES.map(({ key }) => key).join(', ')}`);
 
@@ -448,7 +448,6 @@ async function main(): Promise<number> {
       libvirt: libVersion,
       qemu: qemuVersion,
       node: process.version,
-      uvThreadpoolSize: process.env['UV_THREADPOOL_SIZE'] ?? '4 (default)',
       python: pyInfo.python,
       libvirtPython: pyInfo.libvirtPython,
       loadBefore: load0.map((l) => Number(l.toFixed(2))),
@@ -457,7 +456,7 @@ async function main(): Promise<number> {
     };
     console.log(
       `machine: ${facts.nproc} CPUs (${facts.cpu}), libvirt ${facts.libvirt}, QEMU ${facts.qemu}, node ${facts.node}, ` +
-        `UV_THREADPOOL_SIZE ${facts.uvThreadpoolSize}, python ${facts.python}, libvirt-python ${facts.libvirtPython}, ` +
+        `python ${facts.python}, libvirt-python ${facts.libvirtPython}, ` +
         `load ${facts.loadBefore.join(' ')} → ${facts.loadAfter.join(' ')}, ` +
         `libvirtd+QEMU at rest ${(idleServerCpuPerSecond * 100).toFixed(0)} % of a CPU, ${facts.date}`,
     );

@@ -30,11 +30,10 @@
 # STRATA_STRESS_ONLY / STRATA_STRESS_SKIP (phases), STRATA_STRESS_BUILD_DIR (see above),
 # STRATA_STRESS_LOG (default the build dir's stress.log).
 #
-# As of 2026-11-25 (native/src at 0cc377e) it fails on three addon bugs, none an invalid access:
-# LSan: a CloseRegistrationData leaked per registerCloseCallback on drivers without close
-# callbacks (test:///); an unregisterCloseCallback racing an in-flight registerCloseCallback
-# leaves libvirt's registration behind; a Connection collected with an event listener registered
-# can never be closed and keeps the process alive.
+# Its first runs found three addon bugs, none an invalid access, all fixed since: a close-callback
+# registration leaked on drivers without close callbacks (test:///); an unregisterCloseCallback
+# racing an in-flight registerCloseCallback left libvirt's registration behind; a Connection
+# collected with an event listener registered kept the process alive.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
