@@ -112,6 +112,35 @@ describe(`events on ${TEST_URI}`, () => {
 
   // libvirt refuses a second registration of the same C callback for the same event and domain
   // ("event callback already tracked"); the addon keeps one registration and fans events out.
+  test('events keep coming while calls run back to back on the same connection (the loop thread naps then)', async (t) => {
+    const busy = await useLabDomain(t, conn, { tag: 'busy' });
+    const quick = await useLabDomain(t, conn, { tag: 'quick' });
+    await busy.domain.blockPull('vda', MiB, libvirt.VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES);
+    const recorder = await EventRecorder.register(conn, quick.domain, BLOCK_JOB_2);
+    t.after(() => recorder.dispose());
+    // Four loops keep calls in flight on this connection for the whole test.
+    let stop = false;
+    let calls = 0;
+    const hammer = async (): Promise<void> => {
+      while (!stop) {
+        await busy.domain.blockJobInfo('vda');
+        calls++;
+      }
+    };
+    const loops = Array.from({ length: 4 }, hammer);
+    try {
+      await pullAndCancel(quick);
+      const cancelled = await recorder.waitFor((e) => e.status === CANCELED, 15_000, 'CANCELED while calls run');
+      await waitNoJob(quick);
+      t.diagnostic(`${calls} blockJobInfo calls ran meanwhile; got ${JSON.stringify(cancelled)}`);
+      assert.equal(cancelled.disk, 'vda');
+      assert.ok(calls > 0, 'the calls really were running');
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+    }
+  });
+
   test('two callbacks for the same event and domain on one connection both get events', async (t) => {
     const testConn = await libvirt.open('test:///default');
     t.after(() => testConn.close());
