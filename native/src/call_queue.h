@@ -3,10 +3,11 @@
 // Why not one Napi::AsyncWorker per call on libuv's pool: each call then pays an async work
 // item, an async resource and a wake-up of a parked pool thread, and a stuck libvirtd can fill
 // the 4 threads that `fs`, `dns` and `zlib` share. Here workers are kept, parked when idle (the
-// most recently used woken first; those beyond two exit after a while); finished calls go back to the JS
-// thread through one libuv async handle, whose callback settles all calls finished by then. (A
-// napi_threadsafe_function costs a contended lock per call here: Node signals the loop while
-// holding the function's own mutex, which the woken JS thread then waits for.)
+// most recently used is woken first; those beyond two exit after a while). Finished calls go
+// back to the JS thread through one libuv async handle, whose callback settles every call
+// finished by then. Not a napi_threadsafe_function: Node signals the loop while holding that
+// function's mutex, which the JS thread it wakes then waits for (measured: ~7 us more per call
+// from a call's end to its settling).
 #pragma once
 
 #include <napi.h>
