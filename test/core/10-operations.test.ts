@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { defaultHostId as hostId } from '../../src/main/core/app.ts';
+import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import { runTool } from '../../src/main/core/lab/images.ts';
 import { startTestCore, type TestCore } from './core-harness.ts';
 import { diskOf, jobEvents, layerIndexes, liveChain, MiB, missingAfterStop, paths, previewAndStart, rejection, smallChain, waitForEnd, waitForJob } from './engine-harness.ts';

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { defaultHostId } from '../../src/main/core/app.ts';
+import { defaultHostId } from '../../src/main/core/api/core.ts';
 import type { HostInfo } from '../../src/shared/model.ts';
 import { startTestCore, type TestCore } from './core-harness.ts';
 import { liveChain, MiB, paths, previewAndStart, rejection, smallChain, waitForEnd, waitForJob } from './engine-harness.ts';

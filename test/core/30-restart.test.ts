@@ -7,13 +7,13 @@
 // are removed through a fresh connection, since the one that made them dies with the daemon.
 import assert from 'node:assert/strict';
 import { before, describe, it, type TestContext } from 'node:test';
-import { defaultHostId as hostId } from '../../src/main/core/app.ts';
+import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import type { HostState } from '../../src/shared/model.ts';
 import { startTestCore, type TestCore } from './core-harness.ts';
 import { createDurableLab, hostEvents, liveChain, MiB, paths, previewAndStart, waitForEnd, waitForJob } from './engine-harness.ts';
 import { libvirt, sweepStaleLabDomains, TEST_URI, virshBlockJobInfo, waitFor, type TestLabOptions } from '../lab/harness.ts';
 import { restartLibvirtd } from '../lab/daemon.ts';
-import { readBackingChain } from '../../src/main/core/lab/images.ts';
+import { readBackingChain } from '../lab/image-checks.ts';
 
 /** The host states seen from event `from` on, with repeats folded. */
 function statesSince(t: TestCore, from: number): HostState[] {

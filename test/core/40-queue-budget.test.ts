@@ -7,7 +7,7 @@
 // jobs on the same daemon at the same time would change the counts seen here.
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { defaultHostId as hostId } from '../../src/main/core/app.ts';
+import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import { isFinished } from '../../src/shared/model.ts';
 import { startTestCore, type TestCore } from './core-harness.ts';
 import { jobEvents, liveChain, measureRates, MiB, rejection, smallChain, waitForEnd, waitForJob } from './engine-harness.ts';

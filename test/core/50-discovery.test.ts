@@ -3,7 +3,7 @@
 // once when the core connects to a host that already runs one. They can be steered like others.
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { defaultHostId as hostId } from '../../src/main/core/app.ts';
+import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import { startTestCore, type TestCore } from './core-harness.ts';
 import { jobEvents, liveChain, MiB, smallChain, waitForEnd, waitForJob } from './engine-harness.ts';
 import { libvirt, sweepStaleLabDomains, TEST_URI, useLabDomain, virsh, virshBlockJobInfo, type Connection } from '../lab/harness.ts';

@@ -6,7 +6,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { defaultHostId as hostId } from '../../src/main/core/app.ts';
+import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import { makeTraversable } from '../../src/main/core/lab/images.ts';
 import type { Job } from '../../src/shared/model.ts';
 import { startTestCore } from './core-harness.ts';

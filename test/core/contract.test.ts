@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { StrataClient } from '../../src/shared/bridge.ts';
-import { defaultHostId } from '../../src/main/core/app.ts';
+import { defaultHostId } from '../../src/main/core/api/core.ts';
 import { startTestCore, type TestCore } from './core-harness.ts';
 import { rejection } from './engine-harness.ts';
 

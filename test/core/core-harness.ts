@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StrataClient } from '../../src/shared/bridge.ts';
 import type { EventName, Events } from '../../src/shared/contract.ts';
-import { createCore, type CoreOptions, type StrataCore } from '../../src/main/core/app.ts';
-import { inMemoryBridge } from '../../src/main/core/in-memory-bridge.ts';
+import { createCore, type CoreOptions, type StrataCore } from '../../src/main/core/api/core.ts';
+import { inMemoryBridge } from './in-memory-bridge.ts';
 
 export interface TestCore {
   core: StrataCore;

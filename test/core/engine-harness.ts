@@ -5,7 +5,8 @@ import type { StrataClient } from '../../src/shared/bridge.ts';
 import type { Events, Params } from '../../src/shared/contract.ts';
 import { StrataError } from '../../src/shared/errors.ts';
 import { isFinished, type ChainPreview, type Disk, type HostInfo, type Job, type Layer } from '../../src/shared/model.ts';
-import { findMissingWrites, type LayerWrite } from '../../src/main/core/lab/images.ts';
+import { type LayerWrite } from '../../src/main/core/lab/images.ts';
+import { findMissingWrites } from '../lab/image-checks.ts';
 import { removeLabDomain } from '../../src/main/core/lab/lab.ts';
 import type { TestCore } from './core-harness.ts';
 import {

@@ -6,7 +6,7 @@ import { StrataClient } from '../../src/shared/bridge.ts';
 import type { Events } from '../../src/shared/contract.ts';
 import { StrataError } from '../../src/shared/errors.ts';
 import type { Job } from '../../src/shared/model.ts';
-import { defaultHostId as hostId } from '../../src/main/core/app.ts';
+import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import { startTestCore, type TestCore } from './core-harness.ts';
 import { createTestLab, diskChain, libvirt, sweepStaleLabDomains, TEST_URI, virsh, virshBlockJobInfo, waitFor, type Connection, type TestLab } from '../lab/harness.ts';
 

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { XMLParser } from 'fast-xml-parser';
-import { escapeXml, labDomainXml } from '../../src/main/core/lab/domain-xml.ts';
-import { createBackingChain, findMissingWrites, LabError, layerPattern, MiB, readBackingChain, runTool } from '../../src/main/core/lab/images.ts';
+import { escapeXml, labDomainXml } from '../../src/main/core/lab/lab-domain-xml.ts';
+import { createBackingChain, LabError, layerPattern, MiB, runTool } from '../../src/main/core/lab/images.ts';
+import { findMissingWrites, readBackingChain } from './image-checks.ts';
 import { LAB_MARKER, removeLabDir } from '../../src/main/core/lab/lab.ts';
 
 async function labError(promise: Promise<unknown>, code: string, message?: RegExp): Promise<void> {

@@ -4,7 +4,8 @@
 // Every test makes its own domain, removed when the test ends even if it fails.
 import assert from 'node:assert/strict';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { findMissingWrites, GiB, readBackingChain } from '../../src/main/core/lab/images.ts';
+import { GiB } from '../../src/main/core/lab/images.ts';
+import { findMissingWrites, readBackingChain } from '../lab/image-checks.ts';
 import {
   diskChain,
   EventRecorder,

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { labDomainXml } from '../../src/main/core/lab/domain-xml.ts';
+import { labDomainXml } from '../../src/main/core/lab/lab-domain-xml.ts';
 import { createBackingChain } from '../../src/main/core/lab/images.ts';
 import { LAB_MARKER, removeLabDomain } from '../../src/main/core/lab/lab.ts';
 import { hasJob, LAB_ROOT, libvirt, sweepStaleLabDomains, TEST_URI, uniqueLabName, useLabDomain, type Connection } from '../lab/harness.ts';

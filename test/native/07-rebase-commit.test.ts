@@ -7,7 +7,7 @@
 //   leaves the base as the active layer.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { findMissingWrites, readBackingChain } from '../../src/main/core/lab/images.ts';
+import { findMissingWrites, readBackingChain } from '../lab/image-checks.ts';
 import {
   EventRecorder,
   hasJob,

@@ -12,7 +12,8 @@ import { mkdir, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { findMissingWrites, readBackingChain, runTool } from '../../src/main/core/lab/images.ts';
+import { runTool } from '../../src/main/core/lab/images.ts';
+import { findMissingWrites, readBackingChain } from '../lab/image-checks.ts';
 import {
   EventRecorder,
   hasJob,

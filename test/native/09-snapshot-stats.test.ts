@@ -11,8 +11,9 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { labDomainXml } from '../../src/main/core/lab/domain-xml.ts';
-import { createBackingChain, readBackingChain, runTool } from '../../src/main/core/lab/images.ts';
+import { labDomainXml } from '../../src/main/core/lab/lab-domain-xml.ts';
+import { createBackingChain, runTool } from '../../src/main/core/lab/images.ts';
+import { readBackingChain } from '../lab/image-checks.ts';
 import { LAB_MARKER, removeLabDomain } from '../../src/main/core/lab/lab.ts';
 import {
   EventRecorder,

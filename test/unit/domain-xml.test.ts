@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseDomainXml } from '../../src/main/core/domain-xml.ts';
+import { parseDomainXml } from '../../src/main/core/chains/domain-xml.ts';
 
 // Shaped like `virsh dumpxml` of a running lab domain (libvirt 9.0).
 const running = `<domain type='qemu' id='7'>

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Job } from '../../src/shared/model.ts';
-import { JobTracker } from '../../src/main/core/job-tracker.ts';
+import { JobTracker } from '../../src/main/core/jobs/job-tracker.ts';
 
 function harness() {
   const emitted: Job[] = [];

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Job } from '../../src/shared/model.ts';
-import { JobTracker } from '../../src/main/core/job-tracker.ts';
+import { JobTracker } from '../../src/main/core/jobs/job-tracker.ts';
 import type { RawBlockJob } from '../../src/main/libvirt/types.ts';
 
 function harness(initial: RawBlockJob | null, settle: Job['phase'] = 'completed') {

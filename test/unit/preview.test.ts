@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { Operation } from '../../src/shared/contract.ts';
 import { StrataError } from '../../src/shared/errors.ts';
 import type { Disk, Layer } from '../../src/shared/model.ts';
-import { defaultSnapshotPath, previewOperation, requireConfirmations } from '../../src/main/core/preview.ts';
+import { defaultSnapshotPath, previewOperation, requireConfirmations } from '../../src/main/core/chains/preview.ts';
 
 const layer = (index: number, name: string): Layer => ({ index, type: 'file', path: `/lab/${name}.qcow2`, format: 'qcow2' });
 // vda: top[4] -> mid2[3] -> mid1[2] -> base[1]

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { progressOf } from '../../src/main/core/progress.ts';
-import { RateEstimator } from '../../src/main/core/rate.ts';
+import { progressOf } from '../../src/main/core/jobs/progress.ts';
+import { RateEstimator } from '../../src/main/core/jobs/rate.ts';
 
 describe('progressOf', () => {
   it('is cur/end when end is a size', () => {

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Job } from '../../src/shared/model.ts';
-import { Scheduler } from '../../src/main/core/scheduler.ts';
-import { judgeVanished } from '../../src/main/core/settle.ts';
+import { Scheduler } from '../../src/main/core/jobs/scheduler.ts';
+import { judgeVanished } from '../../src/main/core/jobs/settle.ts';
 
 const MiB = 1 << 20;
 

@@ -3,8 +3,8 @@ import { app, BrowserWindow } from 'electron';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createCore, type StrataCore } from '../core/app.ts';
-import { defaultUri } from '../core/default-uri.ts';
+import { createCore, type StrataCore } from '../core/api/core.ts';
+import { defaultUri } from '../core/hosts/default-uri.ts';
 import { serveIpc } from './ipc.ts';
 import { createMainWindow } from './window.ts';
 

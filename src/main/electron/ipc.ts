@@ -1,7 +1,7 @@
 // The Electron transport: one invoke channel for requests and one push channel for events, a
 // thin adapter over the core's dispatcher. Only the window's own top frame may call.
 import { ipcMain, type IpcMainInvokeEvent, type WebContents } from 'electron';
-import type { StrataCore } from '../core/app.ts';
+import type { StrataCore } from '../core/api/core.ts';
 
 export const requestChannel = 'strata:request';
 export const eventChannel = 'strata:event';

@@ -3,9 +3,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createCore } from '../core/app.ts';
-import { defaultDataDir } from '../core/data-dir.ts';
-import { defaultUri } from '../core/default-uri.ts';
+import { createCore } from '../core/api/core.ts';
+import { defaultDataDir } from '../core/storage/data-dir.ts';
+import { defaultUri } from '../core/hosts/default-uri.ts';
 import { startHeadlessServer } from './http-server.ts';
 
 const usage = 'usage: npm run serve -- [--uri URI] [--port N]   (port 0 or none picks a free port)';

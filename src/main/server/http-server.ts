@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ClientMessage, ServerMessage } from '../../shared/contract.ts';
-import type { StrataCore } from '../core/app.ts';
+import type { StrataCore } from '../core/api/core.ts';
 import { readStatic } from './static-files.ts';
 import { authorise, cookieName, newToken } from './token.ts';
 

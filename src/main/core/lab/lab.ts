@@ -4,7 +4,7 @@
 import { access, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type * as Native from '../../../../native/index.d.ts';
-import { labDomainXml } from './domain-xml.ts';
+import { labDomainXml } from './lab-domain-xml.ts';
 import { createBackingChain, LabError, type BackingChain, type BackingChainOptions } from './images.ts';
 
 /** A file in every lab directory: removeLabDomain deletes only directories that carry it. */

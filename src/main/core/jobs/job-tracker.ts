@@ -1,8 +1,8 @@
 // Every block job of one host, from the first event or poll to its end. One record per disk is
 // the single source of truth: polls update progress, libvirt's block-job-2 events end phases at
 // once, and a job that vanishes without an event is settled by asking the host what happened.
-import { isFinished, type AfterReady, type Job, type JobPhase, type JobType } from '../../shared/model.ts';
-import type { BlockJobNotice, RawBlockJob } from '../libvirt/types.ts';
+import { isFinished, type AfterReady, type Job, type JobPhase, type JobType } from '../../../shared/model.ts';
+import type { BlockJobNotice, RawBlockJob } from '../../libvirt/types.ts';
 import { progressOf } from './progress.ts';
 import { RateEstimator } from './rate.ts';
 

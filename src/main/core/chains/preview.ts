@@ -1,9 +1,9 @@
 // What an operation will do to a disk's backing chain, computed before anything runs: the chain
 // afterwards, the layers that become unused or deleted, the image created, and the confirmations
 // the request must carry. The operations themselves run exactly what the preview shows.
-import type { Operation } from '../../shared/contract.ts';
-import { StrataError } from '../../shared/errors.ts';
-import type { ChainPreview, Confirmation, Disk, Layer } from '../../shared/model.ts';
+import type { Operation } from '../../../shared/contract.ts';
+import { StrataError } from '../../../shared/errors.ts';
+import type { ChainPreview, Confirmation, Disk, Layer } from '../../../shared/model.ts';
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 

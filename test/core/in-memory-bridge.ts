@@ -1,8 +1,8 @@
 // A Bridge that talks to the core in the same process, with the same JSON round trip the real
 // transports do, so tests exercise exactly what crosses IPC or the WebSocket.
-import type { Bridge, Reply } from '../../shared/bridge.ts';
-import type { EventName } from '../../shared/contract.ts';
-import type { StrataCore } from './app.ts';
+import type { Bridge, Reply } from '../../src/shared/bridge.ts';
+import type { EventName } from '../../src/shared/contract.ts';
+import type { StrataCore } from '../../src/main/core/api/core.ts';
 
 const roundTrip = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 

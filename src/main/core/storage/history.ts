@@ -1,6 +1,6 @@
 // Finished jobs, kept across restarts of the app in its data folder, newest last.
 import { join } from 'node:path';
-import type { Job } from '../../shared/model.ts';
+import type { Job } from '../../../shared/model.ts';
 import { readJson, writeJson } from './json-file.ts';
 
 const keep = 1000;

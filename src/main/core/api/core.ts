@@ -1,10 +1,10 @@
 // Builds the core both shells share (the Electron main process and the headless server): the
 // event hub, the service with its hosts, and the validating dispatcher.
-import { defaultLabRoot } from './data-dir.ts';
+import { defaultLabRoot } from '../storage/data-dir.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { EventHub } from './event-hub.ts';
-import { JobHistory } from './history.ts';
-import { HostStore, noLimits } from './host-store.ts';
+import { JobHistory } from '../storage/history.ts';
+import { HostStore, noLimits } from '../storage/host-store.ts';
 import { StrataService } from './service.ts';
 
 export interface StrataCore {

@@ -1,8 +1,8 @@
 // Finding jobs Strata did not start. libvirt sends no event when a job starts, so while someone
 // watches, each disk of each running domain is asked for its job; after a reconnect everything
 // is read again, since events sent while away are lost.
-import type { LibvirtConnection } from '../libvirt/connection.ts';
-import { parseDomainXml } from './domain-xml.ts';
+import type { LibvirtConnection } from '../../libvirt/connection.ts';
+import { parseDomainXml } from '../chains/domain-xml.ts';
 import type { JobTracker } from './job-tracker.ts';
 
 export interface DiscoveryDeps {

@@ -1,10 +1,10 @@
 // Turns a previewed operation into the libvirt call that starts it. Layers are always named
 // explicitly (vda[N]), so libvirt does exactly what the preview showed.
-import type { JobOperation } from '../../shared/contract.ts';
-import { StrataError } from '../../shared/errors.ts';
-import type { Disk, JobType, Layer } from '../../shared/model.ts';
-import type { LibvirtConnection } from '../libvirt/connection.ts';
-import { layerAt } from './preview.ts';
+import type { JobOperation } from '../../../shared/contract.ts';
+import { StrataError } from '../../../shared/errors.ts';
+import type { Disk, JobType, Layer } from '../../../shared/model.ts';
+import type { LibvirtConnection } from '../../libvirt/connection.ts';
+import { layerAt } from '../chains/preview.ts';
 
 function layerName(disk: Disk, layer: Layer): string {
   if (layer.index === null) {

@@ -1,7 +1,7 @@
 // How a job that ended out of sight (the daemon was away, or the end event was lost) ended,
 // judged by its effect: the expected chain means it completed; an unchanged chain means it was
 // cancelled or failed, which libvirt can no longer tell apart.
-import type { Job, JobPhase } from '../../shared/model.ts';
+import type { Job, JobPhase } from '../../../shared/model.ts';
 
 export interface ExpectedChains {
   before: string[];

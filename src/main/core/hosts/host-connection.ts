@@ -1,10 +1,10 @@
 // The life of one host's libvirt connection: connecting, connected, lost (with libvirt's
 // reason), retrying with backoff, closed. Every (re)connection registers the events again, since
 // registrations die with the connection.
-import type { HostState } from '../../shared/model.ts';
-import { LibvirtConnection } from '../libvirt/connection.ts';
-import { libvirtCode, toStrataError } from '../libvirt/errors.ts';
-import type { BlockJobNotice, CloseReason } from '../libvirt/types.ts';
+import type { HostState } from '../../../shared/model.ts';
+import { LibvirtConnection } from '../../libvirt/connection.ts';
+import { libvirtCode, toStrataError } from '../../libvirt/errors.ts';
+import type { BlockJobNotice, CloseReason } from '../../libvirt/types.ts';
 import { backoffMs } from './backoff.ts';
 
 export interface HostConnectionDeps {

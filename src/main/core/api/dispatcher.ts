@@ -1,9 +1,9 @@
 // The main-process boundary: every request is checked against the contract's schema before the
 // service sees it, and every failure leaves as an error envelope. Transports call only this.
-import { requestSchemas, type Method, type StrataApi } from '../../shared/contract.ts';
-import { StrataError } from '../../shared/errors.ts';
-import type { Reply } from '../../shared/bridge.ts';
-import { toStrataError } from '../libvirt/errors.ts';
+import { requestSchemas, type Method, type StrataApi } from '../../../shared/contract.ts';
+import { StrataError } from '../../../shared/errors.ts';
+import type { Reply } from '../../../shared/bridge.ts';
+import { toStrataError } from '../../libvirt/errors.ts';
 
 function isMethod(m: unknown): m is Method {
   return typeof m === 'string' && Object.hasOwn(requestSchemas, m);

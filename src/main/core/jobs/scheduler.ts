@@ -1,7 +1,7 @@
 // A host's queue and bandwidth budget. The queue starts a waiting job when its disk is free and
 // the host runs fewer jobs than its limit; the budget is divided evenly among the running jobs
 // (each keeps its own lower limit if it asked for one) and re-divided as jobs start and end.
-import type { HostLimits, Job } from '../../shared/model.ts';
+import type { HostLimits, Job } from '../../../shared/model.ts';
 
 export interface QueuedEntry {
   job: Job;

@@ -1,7 +1,7 @@
 // Reads a domain's live XML into Strata's model: each disk with its backing chain, active layer
 // first, as libvirt reports it (nested <backingStore> elements, an empty one ending the chain).
 import { XMLParser } from 'fast-xml-parser';
-import type { Disk, Layer, LayerType } from '../../shared/model.ts';
+import type { Disk, Layer, LayerType } from '../../../shared/model.ts';
 
 type Node = Record<string, unknown>;
 

@@ -1,5 +1,5 @@
 // The one stream of events from the core to whoever listens (IPC, WebSocket, tests).
-import type { EventName, Events } from '../../shared/contract.ts';
+import type { EventName, Events } from '../../../shared/contract.ts';
 
 export type HubListener = <E extends EventName>(event: E, data: Events[E]) => void;
 

@@ -2,9 +2,9 @@
 // qcow2 chain of scratch images, made and removed in one step each, on this machine only.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { StrataError } from '../../shared/errors.ts';
-import type { LibvirtConnection } from '../libvirt/connection.ts';
-import { createLabDomain, removeLabDomain } from './lab/lab.ts';
+import { StrataError } from '../../../shared/errors.ts';
+import type { LibvirtConnection } from '../../libvirt/connection.ts';
+import { createLabDomain, removeLabDomain } from './lab.ts';
 
 const labName = /^strata-lab-\d+$/;
 

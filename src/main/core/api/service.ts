@@ -1,11 +1,11 @@
 // The contract's implementation: hosts (the default one and the saved ones), domains, chains,
 // previews, jobs, the practice lab and the history, behind the typed API.
-import type { Result, StrataApi, ValidParams } from '../../shared/contract.ts';
-import { StrataError } from '../../shared/errors.ts';
+import type { Result, StrataApi, ValidParams } from '../../../shared/contract.ts';
+import { StrataError } from '../../../shared/errors.ts';
 import type { EventHub } from './event-hub.ts';
-import type { JobHistory } from './history.ts';
-import { Host, type HostConfig } from './host.ts';
-import { noLimits, type HostStore } from './host-store.ts';
+import type { JobHistory } from '../storage/history.ts';
+import { Host, type HostConfig } from '../hosts/host.ts';
+import { noLimits, type HostStore } from '../storage/host-store.ts';
 
 export interface ServiceEnv {
   hub: EventHub;

@@ -2,8 +2,8 @@
 // Strata runs there. Every operation is previewed first and refused with a reason when it would
 // lose data unconfirmed, hit a busy disk, or go to a read-only connection.
 import { existsSync } from 'node:fs';
-import type { JobOperation, Operation } from '../../shared/contract.ts';
-import { StrataError } from '../../shared/errors.ts';
+import type { JobOperation, Operation } from '../../../shared/contract.ts';
+import { StrataError } from '../../../shared/errors.ts';
 import {
   type ChainPreview,
   type Confirmation,
@@ -14,20 +14,20 @@ import {
   type HostLimits,
   type Job,
   type JobType,
-} from '../../shared/model.ts';
-import type { LibvirtConnection } from '../libvirt/connection.ts';
-import { libvirtCode, toStrataError } from '../libvirt/errors.ts';
-import { JobDiscovery } from './discovery.ts';
-import { parseDomainXml } from './domain-xml.ts';
-import type { EventHub } from './event-hub.ts';
-import type { JobHistory } from './history.ts';
+} from '../../../shared/model.ts';
+import type { LibvirtConnection } from '../../libvirt/connection.ts';
+import { libvirtCode, toStrataError } from '../../libvirt/errors.ts';
+import { JobDiscovery } from '../jobs/discovery.ts';
+import { parseDomainXml } from '../chains/domain-xml.ts';
+import type { EventHub } from '../api/event-hub.ts';
+import type { JobHistory } from '../storage/history.ts';
 import { HostConnection } from './host-connection.ts';
-import { JobTracker, newJob } from './job-tracker.ts';
-import { launchJob } from './job-launch.ts';
-import { createPracticeLab, removePracticeLab } from './practice-lab.ts';
-import { previewOperation, requireConfirmations } from './preview.ts';
-import { Scheduler } from './scheduler.ts';
-import { judgeVanished, type ExpectedChains } from './settle.ts';
+import { JobTracker, newJob } from '../jobs/job-tracker.ts';
+import { launchJob } from '../jobs/job-launch.ts';
+import { createPracticeLab, removePracticeLab } from '../lab/practice-lab.ts';
+import { previewOperation, requireConfirmations } from '../chains/preview.ts';
+import { Scheduler } from '../jobs/scheduler.ts';
+import { judgeVanished, type ExpectedChains } from '../jobs/settle.ts';
 
 export interface HostConfig {
   id: string;

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { HostLimits } from '../../shared/model.ts';
+import type { HostLimits } from '../../../shared/model.ts';
 import { readJson, writeJson } from './json-file.ts';
 
 export interface SavedHost {
