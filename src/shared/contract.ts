@@ -90,8 +90,8 @@ const anyOperation = z.discriminatedUnion('kind', [pullOperation, commitOperatio
   error: "operation.kind must be 'pull', 'commit', 'copy' or 'snapshot'",
 });
 
-const confirmation = z.enum(['drop-layers', 'delete-files', 'reuse-existing-file'], {
-  error: "confirm holds 'drop-layers', 'delete-files' or 'reuse-existing-file'",
+const confirmation = z.enum(['drop-layers', 'delete-files', 'reuse-existing-file', 'shared-layers'], {
+  error: "confirm holds 'drop-layers', 'delete-files', 'reuse-existing-file' or 'shared-layers'",
 });
 
 export type JobOperation = z.output<typeof jobOperation>;

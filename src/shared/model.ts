@@ -133,6 +133,24 @@ export interface ChainPreview {
   /** Confirmations the request must carry to run (see Confirmation). */
   needs: Confirmation[];
   warnings: string[];
+  /**
+   * Other domains on the same host whose chains use a layer this operation writes into or deletes
+   * (a base shared by several guests): committing into it changes what they read.
+   */
+  sharedWith: SharedLayerUse[];
+  /**
+   * Bytes the job will copy, estimated from the layers' allocation (what QEMU has written through
+   * each layer); null when the sizes are unknown (a stopped domain, a remote host without stats).
+   */
+  bytesToMove: number | null;
+}
+
+export interface SharedLayerUse {
+  domain: string;
+  /** Paths of the layers that domain also uses, which the operation writes into or deletes. */
+  paths: string[];
+  /** 'written': the operation changes the layer's content; 'deleted': it removes the file. */
+  effect: 'written' | 'deleted';
 }
 
 /**
@@ -140,9 +158,10 @@ export interface ChainPreview {
  * 'drop-layers': a commit leaves layers out of the chain (their data moves down, the files stay
  *   but no longer form a usable image);
  * 'delete-files': the files of dropped layers are deleted;
- * 'reuse-existing-file': a copy writes into an existing file.
+ * 'reuse-existing-file': a copy writes into an existing file;
+ * 'shared-layers': the operation writes into or deletes a layer other domains also use.
  */
-export type Confirmation = 'drop-layers' | 'delete-files' | 'reuse-existing-file';
+export type Confirmation = 'drop-layers' | 'delete-files' | 'reuse-existing-file' | 'shared-layers';
 
 export function isFinished(job: Pick<Job, 'phase'>): boolean {
   return finishedPhases.includes(job.phase);

@@ -5,6 +5,9 @@ import type { Operation } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
 import type { ChainPreview, Confirmation, Disk, Layer } from '../../../shared/model.ts';
 
+/** What the chain alone tells; the host adds what other domains share (see sharedWith). */
+type ChainOnly = Omit<ChainPreview, 'sharedWith' | 'bytesToMove'>;
+
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 function invalid(message: string, hint?: string): StrataError {
@@ -38,7 +41,7 @@ function requireBacking(disk: Disk, what: string): void {
   }
 }
 
-function previewPull(disk: Disk, base: number | undefined): ChainPreview {
+function previewPull(disk: Disk, base: number | undefined): ChainOnly {
   requireBacking(disk, 'pull');
   const chain = disk.chain;
   const active = chain[0]!;
@@ -73,7 +76,7 @@ function previewPull(disk: Disk, base: number | undefined): ChainPreview {
   };
 }
 
-function previewCommit(disk: Disk, op: Extract<Operation, { kind: 'commit' }>): ChainPreview {
+function previewCommit(disk: Disk, op: Extract<Operation, { kind: 'commit' }>): ChainOnly {
   requireBacking(disk, 'commit');
   const chain = disk.chain;
   const top = op.top === undefined ? { layer: chain[0]!, position: 0 } : layerAt(disk, op.top, 'top');
@@ -108,7 +111,7 @@ function previewCommit(disk: Disk, op: Extract<Operation, { kind: 'commit' }>): 
   return { summary, before: chain, after, unused, deleted, created: null, needs, warnings };
 }
 
-function previewCopy(disk: Disk, op: Extract<Operation, { kind: 'copy' }>): ChainPreview {
+function previewCopy(disk: Disk, op: Extract<Operation, { kind: 'copy' }>): ChainOnly {
   const chain = disk.chain;
   if (chain.length === 0) throw new StrataError('conflict', `${disk.target} has no medium to copy`);
   if (chain.some((l) => l.path === op.destination)) {
@@ -146,7 +149,7 @@ export function defaultSnapshotPath(activePath: string, now: Date): string {
   return `${dir}${stem}.${stamp}.qcow2`;
 }
 
-function previewSnapshot(disk: Disk, destination: string | undefined, now: Date): ChainPreview {
+function previewSnapshot(disk: Disk, destination: string | undefined, now: Date): ChainOnly {
   const active = disk.chain[0];
   if (!active) throw new StrataError('conflict', `${disk.target} has no medium to snapshot`);
   if (active.type !== 'file') throw invalid(`${disk.target}'s active layer is not a file: give a destination for the new layer`);
@@ -165,6 +168,11 @@ function previewSnapshot(disk: Disk, destination: string | undefined, now: Date)
 }
 
 export function previewOperation(disk: Disk, op: Operation, now = new Date()): ChainPreview {
+  const preview = chainPreview(disk, op, now);
+  return { ...preview, sharedWith: [], bytesToMove: bytesToMove(disk, op, preview) };
+}
+
+function chainPreview(disk: Disk, op: Operation, now: Date): ChainOnly {
   switch (op.kind) {
     case 'pull':
       return previewPull(disk, op.base);
@@ -174,6 +182,46 @@ export function previewOperation(disk: Disk, op: Operation, now = new Date()): C
       return previewCopy(disk, op);
     case 'snapshot':
       return previewSnapshot(disk, op.destination, now);
+  }
+}
+
+// The data a layer holds: a qcow2 file's size on the host is its clusters (plus a little
+// metadata), while libvirt's allocation of a backing layer is only what QEMU wrote through it
+// since start, often 0. A raw layer holds its whole virtual size.
+function dataOf(layer: Layer): number | null {
+  const sizes = layer.sizes;
+  if (!sizes) return null;
+  if (layer.format === 'raw') return sizes.capacity;
+  return Math.min(sizes.physical, sizes.capacity);
+}
+
+function sum(layers: readonly Layer[]): number | null {
+  let total = 0;
+  for (const layer of layers) {
+    const data = dataOf(layer);
+    if (data === null) return null;
+    total += data;
+  }
+  return total;
+}
+
+/** What the job copies: the layers whose data moves (pull, commit) or the image(s) mirrored (copy). */
+function bytesToMove(disk: Disk, op: Operation, preview: ChainOnly): number | null {
+  switch (op.kind) {
+    case 'snapshot':
+      return 0;
+    case 'pull':
+      return sum(preview.unused);
+    case 'commit': {
+      const top = op.top === undefined ? 0 : disk.chain.findIndex((l) => l.index === op.top);
+      const base = op.base === undefined ? disk.chain.length - 1 : disk.chain.findIndex((l) => l.index === op.base);
+      return sum(disk.chain.slice(top, base));
+    }
+    case 'copy': {
+      const mirrored = sum(op.shallow ? disk.chain.slice(0, 1) : disk.chain);
+      const capacity = disk.chain[0]?.sizes?.capacity;
+      return mirrored === null || capacity === undefined ? mirrored : Math.min(mirrored, capacity);
+    }
   }
 }
 
@@ -188,6 +236,7 @@ export function requireConfirmations(preview: ChainPreview, given: readonly Conf
     'drop-layers': `${plural(preview.unused.length, 'layer')} leave the chain: ${preview.unused.map((l) => l.path).join(', ')}`,
     'delete-files': `the files ${preview.deleted.map((l) => l.path).join(', ')} are deleted`,
     'reuse-existing-file': `the existing file ${op?.kind === 'copy' ? op.destination : 'at the destination'} is written over`,
+    'shared-layers': `other domains use layers this changes (${preview.sharedWith.map((s) => `${s.domain}: ${s.paths.join(', ')}`).join('; ')})`,
   };
   throw new StrataError('conflict', `Not run: this would lose data unless confirmed — ${missing.map((m) => words[m]).join('; ')}.`, {
     hint: `Preview the operation, then send it again with confirm: ${JSON.stringify(missing)}.`,
