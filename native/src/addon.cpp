@@ -1,6 +1,9 @@
 #include "addon.h"
 
 #include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include <string>
 
 #include "connection.h"
 #include "constants.h"
@@ -16,7 +19,9 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   SilenceDefaultErrorPrinting();
   // The event loop must exist before the first connection is opened (keepalive and events
   // depend on it), so it starts with the module.
-  if (!event_loop::Acquire()) throw ToJsError(env, CaptureLastError("virEventRegisterDefaultImpl"));
+  if (std::string failure = event_loop::Acquire(); !failure.empty()) {
+    throw ToJsError(env, UsageFailure(VIR_ERR_INTERNAL_ERROR, failure));
+  }
 
   calls = std::make_unique<CallQueue>(env);
 

@@ -11,7 +11,6 @@
 #include <thread>
 #include <vector>
 
-#include "event_loop.h"
 
 namespace strata {
 
@@ -134,10 +133,7 @@ void WorkerMain(std::shared_ptr<CallQueue::Shared> s) {
   s->freePlaces.pop_back();
   while (QueuedCall* call = s->NextLocked(lock, *place)) {
     lock.unlock();
-    {
-      event_loop::CallInFlight running;
-      call->Run();
-    }
+    call->Run();
     s->Finish(call);
     lock.lock();
     s->running--;

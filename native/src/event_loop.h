@@ -1,25 +1,22 @@
-// libvirt's default event loop, run on a thread of its own. libvirt allows one event
-// implementation per process, registered before the first connection and never replaced, so this
-// is process-wide state shared by every environment that loads the addon.
+// libvirt's event loop: the addon's own implementation of libvirt's event interface, run on a
+// thread of its own with its own poll(2). libvirt allows one event implementation per process,
+// registered before the first connection and never replaced, so this is process-wide state shared
+// by every environment that loads the addon.
+//
+// Not libvirt's default implementation: that one runs on GLib's default main context, which
+// Electron's UI thread iterates too, so libvirt callbacks could run on the UI thread, this thread
+// could starve waiting for the context, and joining it at exit could hang.
 #pragma once
+
+#include <string>
 
 namespace strata::event_loop {
 
-// Registers the default implementation (once per process) and starts its thread.
-// Returns false with libvirt's error left set when registration fails.
-bool Acquire();
+// Registers the implementation (once per process) and starts its thread. Returns why that failed,
+// or "".
+std::string Acquire();
 
 // Drops one environment's hold; the last one stops and joins the thread.
 void Release();
-
-// Marks a blocking libvirt call as running on this thread for the object's lifetime; see
-// event_loop.cpp for what the loop does differently meanwhile.
-class CallInFlight {
- public:
-  CallInFlight();
-  ~CallInFlight();
-  CallInFlight(const CallInFlight&) = delete;
-  CallInFlight& operator=(const CallInFlight&) = delete;
-};
 
 }  // namespace strata::event_loop
