@@ -149,6 +149,8 @@ export declare class Domain {
   info(): Promise<DomainInfo>;
   XMLDesc(flags?: number): Promise<string>;
   blockInfo(disk: string, flags?: 0): Promise<BlockInfo>;
+  /** This domain's statistics (virDomainListGetStats): the same fields as getAllDomainStats. */
+  stats(stats?: number, flags?: number): Promise<Record<string, string | number | boolean | null>>;
   destroy(flags?: number): Promise<number>;
   snapshotCreateXML(xmlDesc: string, flags?: number): Promise<DomainSnapshot>;
   blockPull(disk: string, bandwidth?: number | bigint, flags?: number): Promise<number>;

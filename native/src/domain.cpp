@@ -8,6 +8,7 @@
 #include "addon.h"
 #include "args.h"
 #include "snapshot.h"
+#include "typed_params.h"
 #include "worker.h"
 
 namespace strata {
@@ -34,6 +35,7 @@ Napi::Function Domain::Define(Napi::Env env) {
                          InstanceMethod<&Domain::Info>("info"),
                          InstanceMethod<&Domain::XMLDesc>("XMLDesc"),
                          InstanceMethod<&Domain::BlockInfo>("blockInfo"),
+                         InstanceMethod<&Domain::Stats>("stats"),
                          InstanceMethod<&Domain::Destroy>("destroy"),
                          InstanceMethod<&Domain::SnapshotCreateXML>("snapshotCreateXML"),
                          InstanceMethod<&Domain::BlockPull>("blockPull"),
@@ -162,6 +164,30 @@ Napi::Value Domain::BlockInfo(const Napi::CallbackInfo& info) {
         out.Set("capacity", Napi::Number::New(e, static_cast<double>(bi.capacity)));
         out.Set("allocation", Napi::Number::New(e, static_cast<double>(bi.allocation)));
         out.Set("physical", Napi::Number::New(e, static_cast<double>(bi.physical)));
+        return out;
+      });
+}
+
+// One domain's statistics. virConnectGetAllDomainStats would read every domain of the host, so
+// the cost of showing one domain would grow with the host; virDomainListGetStats asks for this one.
+Napi::Value Domain::Stats(const Napi::CallbackInfo& info) {
+  unsigned int stats = args::Flags(info, 0, "virDomainStatsTypes");
+  unsigned int flags = args::Flags(info, 1, "virConnectGetAllDomainStatsFlags");
+  if (!Usable()) return RejectUnusable(info.Env());
+  return RunAsync(
+      info.Env(), "virDomainListGetStats",
+      [ref = state_->ref.Share(), stats, flags]() {
+        virDomainPtr doms[] = {ref.get(), nullptr};
+        virDomainStatsRecordPtr* records = nullptr;
+        int n = virDomainListGetStats(doms, stats, &records, flags);
+        if (n < 0) ThrowLastError("virDomainListGetStats");
+        Fields out = n > 0 ? CopyTypedParams(records[0]->params, records[0]->nparams) : Fields{};
+        virDomainStatsRecordListFree(records);
+        return out;
+      },
+      [](Napi::Env e, Fields& fields) -> Napi::Value {
+        Napi::Object out = Napi::Object::New(e);
+        SetFields(out, fields);
         return out;
       });
 }

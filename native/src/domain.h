@@ -26,6 +26,7 @@ class Domain : public Napi::ObjectWrap<Domain> {
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value XMLDesc(const Napi::CallbackInfo& info);
   Napi::Value BlockInfo(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
   Napi::Value SnapshotCreateXML(const Napi::CallbackInfo& info);
 

@@ -189,10 +189,7 @@ export class LibvirtConnection {
 
   /** Sizes of every layer of every disk of a running domain, by target and layer index. */
   async layerStats(name: string): Promise<LayerStats[]> {
-    const all = await this.#conn.getAllDomainStats(native.VIR_DOMAIN_STATS_BLOCK, native.VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING);
-    const entry = all.find(([d]) => d.name() === name);
-    if (!entry) return [];
-    const stats = entry[1];
+    const stats = await this.#withDomain(name, (d) => d.stats(native.VIR_DOMAIN_STATS_BLOCK, native.VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING));
     const count = Number(stats['block.count'] ?? 0);
     const out: LayerStats[] = [];
     for (let i = 0; i < count; i++) {
