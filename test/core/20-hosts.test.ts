@@ -1,6 +1,6 @@
-// Hosts: a remote host over libvirt's remote driver (qemu+tcp to this machine's libvirtd on
-// loopback) next to the local default host, saved hosts that survive a restart of the app,
-// removal, and read-only hosts that watch but never act.
+// Hosts: a remote host over libvirt's remote driver (qemu+tcp, through the test's own forwarder on
+// loopback, to this machine's libvirtd) next to the local default host, saved hosts that survive a
+// restart of the app, removal, and read-only hosts that watch but never act.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,18 +11,23 @@ import type { HostInfo } from '../../src/shared/model.ts';
 import { startTestCore, type TestCore } from './core-harness.ts';
 import { liveChain, MiB, paths, previewAndStart, rejection, smallChain, waitForEnd, waitForJob } from './engine-harness.ts';
 import { libvirt, sweepStaleLabDomains, TEST_URI, useLabDomain, virshBlockJobInfo, type Connection } from '../lab/harness.ts';
-
-const TCP_URI = 'qemu+tcp://127.0.0.1/system';
+import { startRemoteForwarder, type RemoteForwarder } from '../lab/remote-forwarder.ts';
 
 describe('hosts', { timeout: 120_000 }, () => {
   let conn: Connection;
+  // One for the whole file: a saved host must find the same URI again in a new core.
+  let forwarder: RemoteForwarder;
+  let tcpUri: string;
 
   before(async () => {
     await sweepStaleLabDomains();
     conn = await libvirt.open(TEST_URI);
+    forwarder = await startRemoteForwarder();
+    tcpUri = forwarder.uri;
   });
   after(async () => {
     await conn?.close();
+    await forwarder?.close();
   });
 
   it('a qemu+tcp host works alongside the local default host: same domains, and jobs run through it', async (ctx) => {
@@ -30,9 +35,9 @@ describe('hosts', { timeout: 120_000 }, () => {
     ctx.after(() => t.close());
     const l = await useLabDomain(ctx, conn, smallChain);
 
-    const tcp = await t.client.call('hosts.add', { uri: TCP_URI, label: 'loopback over TCP' });
+    const tcp = await t.client.call('hosts.add', { uri: tcpUri, label: 'loopback over TCP' });
     assert.equal(tcp.state, 'connected', tcp.reason ?? '');
-    assert.equal(tcp.uri, TCP_URI);
+    assert.equal(tcp.uri, tcpUri);
     assert.equal(tcp.label, 'loopback over TCP');
     assert.equal(tcp.saved, true);
     assert.equal(tcp.readOnly, false);
@@ -58,7 +63,7 @@ describe('hosts', { timeout: 120_000 }, () => {
     assert.equal(ended.hostId, tcp.id);
     assert.deepEqual(await liveChain(l.name), paths(preview.after));
 
-    const again = await rejection(t.client.call('hosts.add', { uri: TCP_URI }));
+    const again = await rejection(t.client.call('hosts.add', { uri: tcpUri }));
     assert.equal(again.kind, 'conflict');
     assert.match(again.message, /already a host/);
   });
@@ -73,7 +78,7 @@ describe('hosts', { timeout: 120_000 }, () => {
     {
       const first = await startTestCore({ uri: TEST_URI, dataDir });
       try {
-        added = await first.client.call('hosts.add', { uri: TCP_URI, label: 'saved over TCP' });
+        added = await first.client.call('hosts.add', { uri: tcpUri, label: 'saved over TCP' });
         await first.client.call('hosts.setLimits', { hostId: added.id, ...limits });
         // Read-only on the same URI as the default host is another host, saved too.
         readOnly = await first.client.call('hosts.add', { uri: TEST_URI, label: 'local, read-only', readOnly: true });
@@ -88,7 +93,7 @@ describe('hosts', { timeout: 120_000 }, () => {
       const hosts = await second.client.call('hosts.list', {});
       const back = hosts.find((h) => h.id === added.id);
       assert.ok(back, `the saved host is back: ${JSON.stringify(hosts)}`);
-      assert.equal(back.uri, TCP_URI);
+      assert.equal(back.uri, tcpUri);
       assert.equal(back.label, 'saved over TCP');
       assert.equal(back.saved, true);
       assert.equal(back.state, 'connected', back.reason ?? '');
@@ -123,7 +128,7 @@ describe('hosts', { timeout: 120_000 }, () => {
     const t: TestCore = await startTestCore({ uri: TEST_URI });
     ctx.after(() => t.close());
     const l = await useLabDomain(ctx, conn, smallChain);
-    const ro = await t.client.call('hosts.add', { uri: TCP_URI, label: 'watch only', readOnly: true });
+    const ro = await t.client.call('hosts.add', { uri: tcpUri, label: 'watch only', readOnly: true });
     assert.equal(ro.state, 'connected', ro.reason ?? '');
     assert.equal(ro.readOnly, true);
 

@@ -2,8 +2,9 @@
 // failures surface (LibvirtError with libvirt's code and domain names), and closed connections.
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
-import { describe, test } from 'node:test';
-import { libvirt, TEST_URI, virsh, type Connection } from '../lab/harness.ts';
+import { after, before, describe, test } from 'node:test';
+import { libvirt, TEST_URI, virsh } from '../lab/harness.ts';
+import { startRemoteForwarder, type RemoteForwarder } from '../lab/remote-forwarder.ts';
 
 const { LibvirtError } = libvirt;
 
@@ -124,24 +125,21 @@ describe('failures to connect', () => {
 });
 
 describe('a remote connection over TCP on loopback', () => {
-  // .ci/start-daemons makes libvirtd listen on 127.0.0.1:16509 without auth.
+  // The test's own forwarder to the local daemon's UNIX socket: libvirtd need not listen on TCP.
+  let forwarder: RemoteForwarder;
+  before(async () => {
+    forwarder = await startRemoteForwarder();
+  });
+  after(() => forwarder.close());
+
   test('reaches the same daemon through the remote driver', async (t) => {
-    let conn: Connection;
-    try {
-      conn = await libvirt.open('qemu+tcp://127.0.0.1/system');
-    } catch (err) {
-      if (err instanceof LibvirtError && err.code === 'VIR_ERR_SYSTEM_ERROR') {
-        t.skip(`libvirtd does not listen on TCP here: ${err.message}`);
-        return;
-      }
-      throw err;
-    }
-    try {
-      assert.equal(await conn.getURI(), 'qemu+tcp://127.0.0.1/system');
-      assert.equal(conn.isAlive(), true);
-      assert.ok(Array.isArray(await conn.listAllDomains()));
-    } finally {
-      await conn.close();
-    }
+    const conn = await libvirt.open(forwarder.uri);
+    t.after(() => conn.close());
+    const local = await libvirt.open('qemu:///system');
+    t.after(() => local.close());
+    assert.equal(await conn.getURI(), forwarder.uri);
+    assert.equal(conn.isAlive(), true);
+    assert.ok(Array.isArray(await conn.listAllDomains()));
+    assert.equal(await conn.getVersion(), await local.getVersion());
   });
 });

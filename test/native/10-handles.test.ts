@@ -1,6 +1,6 @@
 // Connections and handles: read-only connections, lookups by UUID, the hypervisor version, the
-// close callback and keepalive (through a TCP proxy that can make the link silent, slow or cut,
-// so the shared daemon is never disturbed), and Domain handles that are collected and let a
+// close callback and keepalive (through a forwarder to libvirtd's UNIX socket that can make the
+// link silent, slow or cut, so the shared daemon is never disturbed), and Domain handles that are collected and let a
 // closed connection really close (in a child process with --expose-gc).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -94,30 +94,31 @@ describe(`read-only connections and lookups on ${TEST_URI}`, () => {
 
 // ---- close callback and keepalive --------------------------------------------------------
 
-const PROXY = fileURLToPath(new URL('./fixtures/tcp-proxy.ts', import.meta.url));
+const FORWARDER = fileURLToPath(new URL('./fixtures/forwarder-child.ts', import.meta.url));
 
 interface Proxy {
   uri: string;
   send(command: string): Promise<void>;
 }
 
-/** A tcp-proxy.ts child in front of 127.0.0.1:16509, stopped when the test ends. */
+/** A forwarder-child.ts in front of the local libvirtd's UNIX socket, stopped when the test ends. */
 async function startProxy(t: TestContext): Promise<Proxy> {
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', PROXY, '16509'], { stdio: 'pipe' });
-  t.after(() => {
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', FORWARDER], { stdio: 'pipe' });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  t.after(async () => {
     child.stdin.end();
-    if (child.exitCode === null) child.kill();
+    await exited;
   });
   const lines = readline.createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<Record<string, unknown>> => {
     const { value, done } = await lines.next();
-    if (done) throw new Error('the proxy exited');
+    if (done) throw new Error('the forwarder exited');
     return JSON.parse(String(value)) as Record<string, unknown>;
   };
-  const { port } = await next();
-  assert.equal(typeof port, 'number');
+  const { uri } = await next();
+  assert.equal(typeof uri, 'string');
   return {
-    uri: `qemu+tcp://127.0.0.1:${String(port)}/system`,
+    uri: String(uri),
     async send(command) {
       child.stdin.write(`${command}\n`);
       assert.deepEqual(await next(), { ok: command.split(' ')[0] });
@@ -132,20 +133,8 @@ async function openThrough(t: TestContext, proxy: Proxy): Promise<Connection> {
   return conn;
 }
 
-describe('the close callback and keepalive, through a TCP proxy to libvirtd', () => {
-  // .ci/start-daemons makes libvirtd listen on 127.0.0.1:16509 without auth.
-  let tcp = true;
-  before(async () => {
-    try {
-      await (await libvirt.open('qemu+tcp://127.0.0.1/system')).close();
-    } catch (err) {
-      if (!(err instanceof LibvirtError && err.code === 'VIR_ERR_SYSTEM_ERROR')) throw err;
-      tcp = false;
-    }
-  });
-
+describe('the close callback and keepalive, through a TCP forwarder to libvirtd', () => {
   test('registerCloseCallback: one at a time; unregisterCloseCallback tells whether there was one', async (t) => {
-    if (!tcp) return t.skip('libvirtd does not listen on TCP here');
     const conn = await openThrough(t, await startProxy(t));
     const first = conn.registerCloseCallback(() => {});
     // A second registration is refused by the binding, even while the first is in flight
@@ -164,7 +153,6 @@ describe('the close callback and keepalive, through a TCP proxy to libvirtd', ()
   });
 
   test('setKeepAlive(1, 1) on a link that goes silent: the close callback reports KEEPALIVE and the connection is dead', async (t) => {
-    if (!tcp) return t.skip('libvirtd does not listen on TCP here');
     const proxy = await startProxy(t);
     const conn = await openThrough(t, proxy);
     const reasons: number[] = [];
@@ -184,7 +172,6 @@ describe('the close callback and keepalive, through a TCP proxy to libvirtd', ()
   });
 
   test('a link that is cut: the close callback reports it (ERROR in libvirt 9.0), calls reject, close() resolves', async (t) => {
-    if (!tcp) return t.skip('libvirtd does not listen on TCP here');
     const proxy = await startProxy(t);
     const conn = await openThrough(t, proxy);
     const reasons: number[] = [];
@@ -206,7 +193,6 @@ describe('the close callback and keepalive, through a TCP proxy to libvirtd', ()
   test(
     'registerCloseCallback does not block the JS thread on a slow link',
     async (t) => {
-      if (!tcp) return t.skip('libvirtd does not listen on TCP here');
       const proxy = await startProxy(t);
       const conn = await openThrough(t, proxy);
       await proxy.send('delay 250');
