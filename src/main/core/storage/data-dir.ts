@@ -1,7 +1,14 @@
 // Where Strata keeps its files when the shell does not say (Electron passes its userData folder):
 // $STRATA_DATA_DIR, else the XDG data folder.
+import { constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+
+/** Strata cannot start; the message says what failed and what to do, in one line. */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
 
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env['STRATA_DATA_DIR']) return env['STRATA_DATA_DIR'];
@@ -13,4 +20,25 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
 export function defaultLabRoot(dataDir: string, env: NodeJS.ProcessEnv = process.env): string {
   if (env['STRATA_LAB_DIR']) return env['STRATA_LAB_DIR'];
   return process.getuid?.() === 0 ? '/var/lib/libvirt/images/strata-lab' : join(dataDir, 'lab');
+}
+
+/** Makes the data folder if needed and checks Strata may read and write it, before anything is read. */
+export async function prepareDataDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await access(dir, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new StartupError(
+      `cannot use the data folder ${dir} (${reason}): give this user read and write access to it ` +
+        `(e.g. \`sudo chown -R "$USER" ${dir}\`), or start with STRATA_DATA_DIR set to another folder`,
+      { cause: err },
+    );
+  }
+}
+
+/** Why Strata could not start, as one line for a terminal or a dialog (the addon's message included). */
+export function startupFailureText(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.replace(/^strata: /, '').replace(/\s*\n\s*/g, ' ');
 }

@@ -1,9 +1,50 @@
 // Finished jobs, kept across restarts of the app in its data folder, newest last.
 import { join } from 'node:path';
-import type { Job } from '../../../shared/model.ts';
-import { readJson, writeJson } from './json-file.ts';
+import { z } from 'zod';
+import { finishedPhases, type AfterReady, type Job, type JobPhase, type JobType } from '../../../shared/model.ts';
+import { log } from '../../log/logger.ts';
+import { readJsonFile, writeJson } from './json-file.ts';
 
 const keep = 1000;
+
+const count = z.number().finite();
+const epochMs = z.number().int().min(0);
+
+// Records over the model's unions: the type check fails until a value added to the model is
+// added here, so a file written by this version always reads back.
+const jobTypes: Record<JobType, true> = { pull: true, copy: true, commit: true, 'active-commit': true, backup: true, unknown: true };
+const afterReadyValues: Record<AfterReady, true> = { pivot: true, keep: true, wait: true };
+const origins: Record<Job['origin'], true> = { strata: true, external: true };
+
+function oneOf<T extends string>(values: Record<T, true>, what: string): z.ZodType<T> {
+  return z.custom<T>((v) => typeof v === 'string' && Object.hasOwn(values, v), `${what} must be one of ${Object.keys(values).join(', ')}`);
+}
+
+// Typed as the model so a field added to Job fails the type check until the schema knows it.
+const jobSchema: z.ZodType<Job> = z.object({
+  id: z.string().min(1),
+  hostId: z.string().min(1),
+  domain: z.string().min(1),
+  disk: z.string().min(1),
+  type: oneOf(jobTypes, 'type'),
+  // Only jobs that have ended are kept.
+  phase: z.custom<JobPhase>((v) => finishedPhases.includes(v as JobPhase), `phase must be one of ${finishedPhases.join(', ')}`),
+  cur: count,
+  end: count,
+  progress: z.number().min(0).max(1).nullable(),
+  bandwidthBytesPerSec: count.min(0),
+  requestedBandwidthBytesPerSec: count.min(0),
+  afterReady: oneOf(afterReadyValues, 'afterReady').nullable(),
+  rateBytesPerSec: count.nullable(),
+  etaSeconds: count.nullable(),
+  startedAt: epochMs,
+  updatedAt: epochMs,
+  endedAt: epochMs.nullable(),
+  origin: oneOf(origins, 'origin'),
+  outcome: z.string().nullable(),
+});
+
+const fileSchema = z.object({ version: z.literal(1), jobs: z.array(jobSchema) });
 
 export class JobHistory {
   readonly path: string;
@@ -14,10 +55,11 @@ export class JobHistory {
     this.path = join(dataDir, 'history.json');
   }
 
-  async load(): Promise<void> {
-    const raw = await readJson(this.path);
-    const jobs = typeof raw === 'object' && raw !== null && 'jobs' in raw ? (raw as { jobs: unknown }).jobs : [];
-    this.#jobs = Array.isArray(jobs) ? (jobs as Job[]) : [];
+  /** Reads the history; returns a notice for the user when the file was invalid and moved aside. */
+  async load(): Promise<{ notice: string | null }> {
+    const { value, notice } = await readJsonFile(this.path, fileSchema);
+    this.#jobs = value?.jobs ?? [];
+    return { notice };
   }
 
   list(): Job[] {
@@ -27,8 +69,16 @@ export class JobHistory {
   add(job: Job): Promise<void> {
     this.#jobs.push({ ...job });
     if (this.#jobs.length > keep) this.#jobs.splice(0, this.#jobs.length - keep);
-    // Writes are chained so two jobs ending together never interleave their files.
-    this.#saving = this.#saving.then(() => writeJson(this.path, { version: 1, jobs: this.#jobs })).catch(() => undefined);
+    // Writes are chained so two jobs ending together never interleave their files. A failed write
+    // loses nothing yet: the job stays in memory and the next write carries it.
+    this.#saving = this.#saving
+      .then(() => writeJson(this.path, { version: 1, jobs: this.#jobs }))
+      .catch((err: unknown) => log.error('cannot save the job history; the next finished job tries again', { path: this.path, job: job.id, err }));
+    return this.#saving;
+  }
+
+  /** Resolves once every write begun so far has ended (the app waits for it before exiting). */
+  flush(): Promise<void> {
     return this.#saving;
   }
 

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { HostLimits } from '../../../shared/model.ts';
-import { readJson, writeJson } from './json-file.ts';
+import { readJsonFile, writeJson } from './json-file.ts';
 
 export interface SavedHost {
   id: string;
@@ -32,12 +32,11 @@ export class HostStore {
     this.path = join(dataDir, 'hosts.json');
   }
 
-  async load(): Promise<SavedHost[]> {
-    const raw = await readJson(this.path);
-    if (raw === undefined) return (this.#hosts = []);
-    const parsed = fileSchema.safeParse(raw);
-    if (!parsed.success) throw new Error(`${this.path} is not a Strata hosts file (${parsed.error.issues[0]?.message}); move it aside to start afresh`);
-    return (this.#hosts = parsed.data.hosts);
+  /** Reads the saved hosts; returns a notice for the user when the file was invalid and moved aside. */
+  async load(): Promise<{ hosts: SavedHost[]; notice: string | null }> {
+    const { value, notice } = await readJsonFile(this.path, fileSchema);
+    this.#hosts = value?.hosts ?? [];
+    return { hosts: this.list(), notice };
   }
 
   list(): SavedHost[] {

@@ -1,15 +1,62 @@
 // Small JSON files in the app's data folder, written so a crash never leaves half a file:
-// write a temporary file beside it, then rename over the old one.
+// write a temporary file beside it, then rename over the old one. A file that is not what it
+// should be (invalid JSON, or failing its schema) is moved aside, never lost and never fatal.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
+import type { z } from 'zod';
+import { log } from '../../log/logger.ts';
+import { StartupError } from './data-dir.ts';
 
-export async function readJson(path: string): Promise<unknown | undefined> {
+export interface JsonRead<T> {
+  /** Undefined when the file is absent or was moved aside. */
+  value: T | undefined;
+  /** For the user, when the file was moved aside: which file, why, and where it is now. */
+  notice: string | null;
+}
+
+/** `hosts.json.corrupt-2026-11-29T18-50-00-123Z`: sorts by time, valid in every file system. */
+export function asidePath(path: string, now: Date): string {
+  return `${path}.corrupt-${now.toISOString().replace(/[:.]/g, '-')}`;
+}
+
+function reasonOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Reads `path` and checks it against `schema`. Absent: undefined. Invalid: moved aside with a
+ * logged warning and undefined, so the app starts afresh. Unreadable: a StartupError saying what to do.
+ */
+export async function readJsonFile<T>(path: string, schema: z.ZodType<T>, now = new Date()): Promise<JsonRead<T>> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as unknown;
+    text = await readFile(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new Error(`cannot read ${path}: ${err instanceof Error ? err.message : String(err)}; move it aside to start afresh`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { value: undefined, notice: null };
+    throw new StartupError(`cannot read ${path} (${reasonOf(err)}): give this user read and write access to it, or move it aside to start afresh`, {
+      cause: err,
+    });
   }
+  let why: string;
+  try {
+    const parsed = schema.safeParse(JSON.parse(text));
+    if (parsed.success) return { value: parsed.data, notice: null };
+    const issue = parsed.error.issues[0];
+    why = `${issue?.path.join('.') || '(file)'}: ${issue?.message ?? 'does not match'}`;
+  } catch (err) {
+    why = `not JSON: ${reasonOf(err)}`;
+  }
+  const aside = asidePath(path, now);
+  try {
+    await rename(path, aside);
+  } catch (err) {
+    throw new StartupError(`${path} is not valid (${why}) and cannot be moved aside (${reasonOf(err)}): move it away yourself, then start again`, {
+      cause: err,
+    });
+  }
+  const notice = `${basename(path)} was not valid (${why}); it was moved aside to ${aside} and Strata started with an empty one.`;
+  log.warn(`${basename(path)} was not valid: moved aside, starting with an empty one`, { path, movedTo: aside, reason: why });
+  return { value: undefined, notice };
 }
 
 export async function writeJson(path: string, value: unknown): Promise<void> {

@@ -1,0 +1,163 @@
+// The data folder's files on start: absent, valid, invalid (moved aside, never fatal), unreadable.
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { z } from 'zod';
+import { prepareDataDir, StartupError, startupFailureText } from '../../src/main/core/storage/data-dir.ts';
+import { JobHistory } from '../../src/main/core/storage/history.ts';
+import { HostStore, noLimits } from '../../src/main/core/storage/host-store.ts';
+import { asidePath, readJsonFile } from '../../src/main/core/storage/json-file.ts';
+import type { Job } from '../../src/shared/model.ts';
+
+const at = new Date('2026-11-29T18:50:00.123Z');
+const schema = z.object({ version: z.literal(1) });
+
+function finishedJob(id: string): Job {
+  return {
+    id,
+    hostId: 'default',
+    domain: 'vm1',
+    disk: 'vda',
+    type: 'pull',
+    phase: 'completed',
+    cur: 100,
+    end: 100,
+    progress: 1,
+    bandwidthBytesPerSec: 0,
+    requestedBandwidthBytesPerSec: 0,
+    afterReady: null,
+    rateBytesPerSec: null,
+    etaSeconds: null,
+    startedAt: 1000,
+    updatedAt: 2000,
+    endedAt: 2000,
+    origin: 'strata',
+    outcome: 'completed',
+  };
+}
+
+describe('data files', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'strata-storage-'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('an absent file reads as nothing, with nothing to tell', async () => {
+    assert.deepEqual(await readJsonFile(join(dir, 'hosts.json'), schema), { value: undefined, notice: null });
+  });
+
+  it('a valid file reads as its value', async () => {
+    await writeFile(join(dir, 'x.json'), '{"version":1}');
+    assert.deepEqual(await readJsonFile(join(dir, 'x.json'), schema), { value: { version: 1 }, notice: null });
+  });
+
+  it('invalid JSON is moved aside to <name>.corrupt-<time>, kept byte for byte, and named in the notice', async () => {
+    const path = join(dir, 'hosts.json');
+    await writeFile(path, '{"version": 1,');
+    const read = await readJsonFile(path, schema, at);
+    assert.equal(read.value, undefined);
+    const aside = asidePath(path, at);
+    assert.equal(aside, `${path}.corrupt-2026-11-29T18-50-00-123Z`);
+    assert.equal(await readFile(aside, 'utf8'), '{"version": 1,');
+    assert.deepEqual(await readdir(dir), ['hosts.json.corrupt-2026-11-29T18-50-00-123Z']);
+    assert.match(read.notice ?? '', /hosts\.json was not valid \(not JSON: .*\); it was moved aside to .*hosts\.json\.corrupt-2026-11-29T18-50-00-123Z/);
+  });
+
+  it('a file failing its schema is moved aside too, and the notice says which field', async () => {
+    const path = join(dir, 'x.json');
+    await writeFile(path, '{"version":2}');
+    const read = await readJsonFile(path, schema, at);
+    assert.equal(read.value, undefined);
+    assert.match(read.notice ?? '', /\(version: /);
+  });
+
+  it('an unreadable file is a StartupError naming it and what to do', async () => {
+    // A folder where the file should be fails for root too, which permissions would not.
+    const path = join(dir, 'hosts.json');
+    await mkdir(path);
+    const err = await readJsonFile(path, schema).then(
+      () => assert.fail('expected a StartupError'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof StartupError);
+    assert.match(err.message, /cannot read .*hosts\.json \(EISDIR.*\): give this user read and write access to it, or move it aside/);
+  });
+
+  it('HostStore: saved hosts read back; a corrupt file gives no hosts and a notice', async () => {
+    const store = new HostStore(dir);
+    assert.deepEqual(await store.load(), { hosts: [], notice: null });
+    const saved = await store.add({ uri: 'qemu+ssh://a/system', label: 'a', readOnly: false, limits: noLimits });
+    assert.deepEqual((await new HostStore(dir).load()).hosts, [saved]);
+
+    await writeFile(store.path, JSON.stringify({ version: 1, hosts: [{ id: 'h', uri: '', label: 'a', readOnly: false, limits: noLimits }] }));
+    const again = await new HostStore(dir).load();
+    assert.deepEqual(again.hosts, []);
+    assert.match(again.notice ?? '', /hosts\.json was not valid \(hosts\.0\.uri: /);
+  });
+
+  it('JobHistory: finished jobs read back against the Job schema; flush waits for the last write', async () => {
+    const history = new JobHistory(dir);
+    await history.load();
+    void history.add(finishedJob('a'));
+    void history.add(finishedJob('b'));
+    await history.flush();
+    const back = new JobHistory(dir);
+    assert.deepEqual(await back.load(), { notice: null });
+    assert.deepEqual(
+      back.list().map((j) => j.id),
+      ['a', 'b'],
+    );
+  });
+
+  it('JobHistory: an entry that is not a finished Job moves the file aside', async () => {
+    const history = new JobHistory(dir);
+    const running = { ...finishedJob('a'), phase: 'running' };
+    await writeFile(history.path, JSON.stringify({ version: 1, jobs: [finishedJob('ok'), running] }));
+    const read = await history.load();
+    assert.match(read.notice ?? '', /history\.json was not valid \(jobs\.1\.phase: phase must be one of completed, failed, cancelled, unknown\)/);
+    assert.deepEqual(history.list(), []);
+    const files = await readdir(dir);
+    assert.equal(files.length, 1);
+    assert.match(files[0] ?? '', /^history\.json\.corrupt-/);
+  });
+
+  it('JobHistory: a failed write is logged, not thrown, and flush still resolves', async () => {
+    const history = new JobHistory(join(dir, 'file'));
+    await writeFile(join(dir, 'file'), 'a file where the folder should be');
+    await history.add(finishedJob('a'));
+    await history.flush();
+    assert.equal(history.list().length, 1, 'the job stays in memory for the next write');
+  });
+});
+
+describe('prepareDataDir', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'strata-data-'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('makes the folder', async () => {
+    await prepareDataDir(join(dir, 'a/b'));
+    assert.deepEqual(await readdir(join(dir, 'a')), ['b']);
+  });
+
+  it('names a folder it cannot use, and says what to do', async () => {
+    await writeFile(join(dir, 'file'), '');
+    const err = await prepareDataDir(join(dir, 'file/data')).then(
+      () => assert.fail('expected a StartupError'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof StartupError);
+    assert.match(startupFailureText(err), /^cannot use the data folder .*file\/data \(ENOTDIR.*\): give this user read and write access to it .*STRATA_DATA_DIR/);
+  });
+});
+
+describe('startupFailureText', () => {
+  it('is one line without the addon’s own "strata: " prefix', () => {
+    assert.equal(startupFailureText(new Error('strata: the addon is not built:\n  run `npm install`')), 'the addon is not built: run `npm install`');
+  });
+});
