@@ -76,10 +76,11 @@ export interface DomainDetail extends DomainSummary {
 export type JobType = 'pull' | 'copy' | 'commit' | 'active-commit' | 'backup' | 'unknown';
 
 /**
+ * 'queued': waiting for room on the host; 'requested': libvirt is being asked to start it.
  * 'unknown': the job ended while Strata could not see it (the daemon was away) and its effect on
  * the chain does not tell whether it was cancelled or failed.
  */
-export type JobPhase = 'queued' | 'running' | 'ready' | 'pivoting' | 'aborting' | 'completed' | 'failed' | 'cancelled' | 'unknown';
+export type JobPhase = 'queued' | 'requested' | 'running' | 'ready' | 'pivoting' | 'aborting' | 'completed' | 'failed' | 'cancelled' | 'unknown';
 
 /** What a copy or an active commit does once it is ready: switch to the new image, or not. */
 export type AfterReady = 'pivot' | 'keep' | 'wait';
