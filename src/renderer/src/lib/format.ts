@@ -85,6 +85,7 @@ export function jobWordLower(type: JobType): string {
 
 const phaseWords: Record<JobPhase, string> = {
   queued: 'Queued',
+  requested: 'Starting',
   running: 'Running',
   ready: 'Ready to pivot',
   pivoting: 'Pivoting',
