@@ -1,5 +1,6 @@
 // Turns what the addon throws into Strata's error envelope, keeping libvirt's own code.
 import { StrataError, type ErrorKind } from '../../shared/errors.ts';
+import { log } from '../log/logger.ts';
 import { native } from './native.ts';
 
 const kindByCode: Record<string, ErrorKind> = {
@@ -27,6 +28,8 @@ export function libvirtCode(err: unknown): string | null {
 export function toStrataError(err: unknown, action?: string): StrataError {
   if (err instanceof StrataError) return err;
   if (isLibvirtError(err)) {
+    // libvirt failures on their way to the user pass here once (a StrataError returns above).
+    log.debug('libvirt call failed', { action, code: err.code, from: err.domain, err: err.message });
     const message = action ? `${action}: ${err.message}` : err.message;
     return new StrataError(kindByCode[err.code] ?? 'libvirt', message, {
       libvirt: {

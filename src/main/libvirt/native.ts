@@ -12,7 +12,7 @@ function findNativeDir(): string {
     const candidate = join(dir, 'native');
     if (existsSync(join(candidate, 'index.js')) && existsSync(join(candidate, 'binding.gyp'))) return candidate;
     const parent = dirname(dir);
-    if (parent === dir) throw new Error('strata: cannot find the native/ folder of the libvirt addon');
+    if (parent === dir) throw new Error('strata: cannot find the native/ folder of the libvirt addon: run Strata from its repository after `npm install`');
     dir = parent;
   }
 }
@@ -22,4 +22,18 @@ export type NativeConnection = Native.Connection;
 export type NativeDomain = Native.Domain;
 export type { BlockJobEvent, CloseEvent, LibvirtError as NativeLibvirtError } from '../../../native/index.d.ts';
 
-export const native: NativeModule = createRequire(import.meta.url)(findNativeDir()) as NativeModule;
+function load(): NativeModule {
+  const dir = findNativeDir();
+  try {
+    return createRequire(import.meta.url)(dir) as NativeModule;
+  } catch (err) {
+    // The shells show this line as it is (serve on stderr, the app in a dialog): it says what to run.
+    const reason = (err instanceof Error ? err.message : String(err)).replace(/^strata: /, '');
+    const todo = reason.includes('npm install')
+      ? ''
+      : ": check that libvirt's client library is installed (Debian: libvirt0), then rebuild the addon with `npm run build:native` (needs libvirt-dev)";
+    throw new Error(`strata: cannot load the libvirt addon in ${dir}: ${reason}${todo}`, { cause: err });
+  }
+}
+
+export const native: NativeModule = load();

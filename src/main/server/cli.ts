@@ -1,59 +1,91 @@
-// `npm run serve -- [--uri URI] [--port N]`: Strata's UI in a browser, served on loopback.
+// `npm run serve -- [--uri URI] [--port N] [--verbose]`: Strata's UI in a browser, served on loopback.
+// The core (and with it the libvirt addon) is imported only once logging is set up, so a missing
+// addon is reported in one line like every other startup failure, with exit code 2.
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createCore } from '../core/api/core.ts';
-import { defaultDataDir } from '../core/storage/data-dir.ts';
+import type { StrataCore } from '../core/api/core.ts';
+import { defaultDataDir, prepareDataDir, startupFailureText } from '../core/storage/data-dir.ts';
 import { defaultUri } from '../core/hosts/default-uri.ts';
+import { libvirtLogEnv } from '../log/libvirt-log.ts';
+import { configureLogging, flushLogs, log } from '../log/logger.ts';
 import { startHeadlessServer } from './http-server.ts';
+import { stopOnSignals } from './shutdown.ts';
 
-const usage = 'usage: npm run serve -- [--uri URI] [--port N]   (port 0 or none picks a free port)';
+const usage = 'usage: npm run serve -- [--uri URI] [--port N] [--verbose]   (port 0 or none picks a free port)';
 
-function fail(message: string): never {
-  console.error(`strata: ${message}\n${usage}`);
+function fail(message: string, withUsage = false): never {
+  console.error(`strata: ${message}${withUsage ? `\n${usage}` : ''}`);
+  flushLogs();
   process.exit(2);
 }
 
-function options(): { uri: string; port: number } {
-  let values: { uri?: string; port?: string; help?: boolean };
+function options(): { uri: string; port: number; verbose: boolean } {
+  let values: { uri?: string; port?: string; verbose?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
-      options: { uri: { type: 'string' }, port: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { uri: { type: 'string' }, port: { type: 'string' }, verbose: { type: 'boolean', short: 'v' }, help: { type: 'boolean', short: 'h' } },
       strict: true,
     }));
   } catch (err) {
-    fail(err instanceof Error ? err.message : String(err));
+    fail(err instanceof Error ? err.message : String(err), true);
   }
   if (values.help) {
     console.log(usage);
     process.exit(0);
   }
   const port = values.port === undefined ? 0 : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a whole number from 0 to 65535, not '${values.port}'`);
-  return { uri: defaultUri(values.uri), port };
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a whole number from 0 to 65535, not '${values.port}'`, true);
+  return { uri: defaultUri(values.uri), port, verbose: values.verbose === true };
 }
 
 async function main(): Promise<void> {
-  const { uri, port } = options();
+  const { uri, port, verbose } = options();
   const here = dirname(fileURLToPath(import.meta.url));
   const staticDir = resolve(process.env['STRATA_RENDERER_DIR'] ?? join(here, '../renderer'));
   if (!existsSync(join(staticDir, 'index.html'))) fail(`the UI is not built (no ${staticDir}/index.html): run \`npm run build\``);
 
-  const core = await createCore({ uri, dataDir: defaultDataDir() });
+  const dataDir = defaultDataDir();
+  try {
+    await prepareDataDir(dataDir);
+  } catch (err) {
+    fail(startupFailureText(err));
+  }
+  const logFile = configureLogging({ dataDir, verbose });
+  process.on('uncaughtException', (err) => {
+    log.error('uncaught exception: exiting', { err, stack: err.stack });
+    flushLogs();
+    process.exit(1);
+  });
+  if (verbose) {
+    const libvirt = libvirtLogEnv(dataDir);
+    Object.assign(process.env, libvirt.set);
+    log.debug(libvirt.note);
+  }
+  log.info('starting npm run serve', { uri, dataDir, logFile, pid: process.pid });
+
+  let core: StrataCore;
+  try {
+    const { createCore } = await import('../core/api/core.ts');
+    core = await createCore({ uri, dataDir });
+  } catch (err) {
+    // At info, so the file keeps it too: the line on stderr below is the report for the user.
+    log.info('startup failed', { err, stack: err instanceof Error ? err.stack : undefined });
+    fail(startupFailureText(err));
+  }
   const server = await startHeadlessServer(core, { port, staticDir });
   console.log(`Listening: ${server.url}`);
+  log.info('listening', { port: server.port });
   const host = (await core.service['hosts.list']())[0];
   if (host && host.state !== 'connected') console.error(`strata: ${host.label} is not reachable yet: ${host.reason ?? host.state}`);
 
-  let closing = false;
-  const shutdown = (): void => {
-    if (closing) return;
-    closing = true;
-    void Promise.all([server.close(), core.close()]).finally(() => process.exit(0));
-  };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
+  stopOnSignals({
+    stop: async () => {
+      await Promise.all([server.close(), core.close()]);
+    },
+    exit: (code) => process.exit(code),
+  });
 }
 
 void main();

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ClientMessage, ServerMessage } from '../../shared/contract.ts';
 import type { StrataCore } from '../core/api/core.ts';
+import { log } from '../log/logger.ts';
 import { readStatic } from './static-files.ts';
 import { authorise, cookieName, newToken } from './token.ts';
 
@@ -27,7 +28,9 @@ function parseClientMessage(raw: string): ClientMessage | null {
   let v: unknown;
   try {
     v = JSON.parse(raw);
-  } catch {
+  } catch (err) {
+    // The client hears of it: its socket is closed with the expected form as the reason.
+    log.debug('WebSocket message is not JSON', { err });
     return null;
   }
   if (typeof v !== 'object' || v === null) return null;
@@ -95,7 +98,14 @@ export async function startHeadlessServer(
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(m));
     };
     const stop = core.hub.on((event, data) => send({ type: 'event', event, data }));
-    ws.on('close', stop);
+    log.debug('WebSocket opened', { clients: wss.clients.size });
+    ws.on('close', (code) => {
+      stop();
+      log.debug('WebSocket closed', { code, clients: wss.clients.size });
+    });
+    // A broken frame or a reset peer: ws closes the socket itself; without a listener the
+    // error would end the process.
+    ws.on('error', (err) => log.warn('WebSocket error; the socket is closed, the browser reconnects', { err }));
     ws.on('message', (raw) => {
       const text = Array.isArray(raw) ? Buffer.concat(raw).toString('utf8') : raw.toString();
       const msg = parseClientMessage(text);

@@ -1,6 +1,7 @@
 // Serves the built renderer from one folder, never outside it.
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
+import { log } from '../log/logger.ts';
 
 const contentTypes: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -22,7 +23,9 @@ export async function readStatic(root: string, urlPath: string): Promise<StaticF
   let decoded: string;
   try {
     decoded = decodeURIComponent(urlPath);
-  } catch {
+  } catch (err) {
+    // A malformed %-escape names no file: the browser gets a 404.
+    log.debug('malformed URL path', { path: urlPath, err });
     return null;
   }
   const relative = decoded === '/' ? 'index.html' : decoded.replace(/^\/+/, '');
@@ -31,7 +34,9 @@ export async function readStatic(root: string, urlPath: string): Promise<StaticF
   try {
     if (!(await stat(full)).isFile()) return null;
     return { body: await readFile(full), contentType: contentTypes[extname(full)] ?? 'application/octet-stream' };
-  } catch {
+  } catch (err) {
+    // Absent or unreadable: either way the browser gets a 404, and nothing else depends on it.
+    log.debug('cannot serve a file', { path: full, err });
     return null;
   }
 }
