@@ -27,10 +27,11 @@ function harness() {
 describe('JobTracker: events that come before begin()', () => {
   it('a ready event before begin() makes Strata’s job ready (and asks the host to act on it)', () => {
     const h = harness();
-    h.tracker.expect('lab', 'vda');
+    const requested = h.tracker.request('lab', 'vda', 'active-commit', { requestedBandwidthBytesPerSec: 0, afterReady: 'pivot' });
+    assert.equal(requested.phase, 'requested');
     h.tracker.notice({ domain: 'lab', disk: 'vda', type: 'active-commit', status: 'ready' });
     h.tracker.observe('lab', 'vda', { type: 'active-commit', bandwidthBytesPerSec: 0, cur: 1, end: 1 });
-    assert.equal(h.emitted.length, 0, 'no external job is made of it');
+    assert.ok(h.emitted.every((j) => j.origin === 'strata' && j.id === requested.id), 'no external job is made of it');
     const job = h.tracker.begin('lab', 'vda', 'active-commit', { bandwidthBytesPerSec: 0, afterReady: 'pivot' });
     assert.equal(job.phase, 'ready');
     assert.equal(job.origin, 'strata');
@@ -44,7 +45,7 @@ describe('JobTracker: events that come before begin()', () => {
 
   it('an end event before begin() ends Strata’s job with it, once', () => {
     const h = harness();
-    h.tracker.expect('lab', 'vda');
+    h.tracker.request('lab', 'vda', 'pull', { requestedBandwidthBytesPerSec: 0 });
     h.tracker.notice({ domain: 'lab', disk: 'vda', type: 'pull', status: 'completed' });
     const job = h.tracker.begin('lab', 'vda', 'pull', { bandwidthBytesPerSec: 0 });
     assert.equal(job.phase, 'completed');
@@ -56,10 +57,14 @@ describe('JobTracker: events that come before begin()', () => {
     h.tracker.dispose();
   });
 
-  it('after unexpect() (the start failed) events are another client’s again', () => {
+  it('a start that failed ends the requested job failed, and later events are another client’s', () => {
     const h = harness();
-    h.tracker.expect('lab', 'vda');
-    h.tracker.unexpect('lab', 'vda');
+    const job = h.tracker.request('lab', 'vda', 'pull', { requestedBandwidthBytesPerSec: 0 });
+    h.tracker.fail(job.id, 'could not start: no such disk');
+    assert.deepEqual(
+      h.ended.map((j) => [j.id, j.phase, j.outcome]),
+      [[job.id, 'failed', 'could not start: no such disk']],
+    );
     h.tracker.observe('lab', 'vda', { type: 'pull', bandwidthBytesPerSec: 0, cur: 1, end: 10 });
     assert.equal(h.tracker.active('lab', 'vda')?.origin, 'external');
     h.tracker.dispose();

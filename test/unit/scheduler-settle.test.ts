@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Job } from '../../src/shared/model.ts';
-import { Scheduler } from '../../src/main/core/jobs/scheduler.ts';
+import type { QueuedJob } from '../../src/main/core/jobs/job-tracker.ts';
+import { Scheduler, type SchedulerDeps } from '../../src/main/core/jobs/scheduler.ts';
 import { judgeVanished } from '../../src/main/core/jobs/settle.ts';
 
 const MiB = 1 << 20;
@@ -32,16 +33,20 @@ function job(domain: string, disk: string, requested = 0, bandwidth = 0): Job {
   };
 }
 
+function deps(some: Partial<SchedulerDeps>): SchedulerDeps {
+  return { running: () => [], starting: () => [], queued: () => [], setSpeed: async () => {}, ...some };
+}
+
 describe('Scheduler', () => {
   it('divides the budget evenly, keeping a lower limit a job asked for', () => {
-    const s = new Scheduler({ maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 4 * MiB }, { running: () => [], setSpeed: async () => {}, emit: () => {} });
+    const s = new Scheduler({ maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 4 * MiB }, deps({ running: () => [] }));
     assert.equal(s.effectiveLimit(0, 2), 2 * MiB);
     assert.equal(s.effectiveLimit(MiB, 2), MiB);
     assert.equal(s.effectiveLimit(8 * MiB, 1), 4 * MiB);
   });
 
   it('without a budget, a job gets what it asked for', () => {
-    const s = new Scheduler({ maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 }, { running: () => [], setSpeed: async () => {}, emit: () => {} });
+    const s = new Scheduler({ maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 }, deps({ running: () => [] }));
     assert.equal(s.effectiveLimit(0, 5), 0);
     assert.equal(s.effectiveLimit(3 * MiB, 5), 3 * MiB);
   });
@@ -51,7 +56,7 @@ describe('Scheduler', () => {
     const set: [string, number][] = [];
     const s = new Scheduler(
       { maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 4 * MiB },
-      { running: () => running, setSpeed: async (j, n) => void set.push([j.domain, n]), emit: () => {} },
+      deps({ running: () => running, setSpeed: async (j, n) => void set.push([j.domain, n]) }),
     );
     await s.rebalance();
     assert.deepEqual(set, [['a', 2 * MiB]]);
@@ -62,7 +67,7 @@ describe('Scheduler', () => {
     const set: [string, number][] = [];
     const s = new Scheduler(
       { maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 },
-      { running: () => running, setSpeed: async (j, n) => void set.push([j.domain, n]), emit: () => {} },
+      deps({ running: () => running, setSpeed: async (j, n) => void set.push([j.domain, n]) }),
     );
     await s.rebalance();
     assert.deepEqual(set, []);
@@ -76,20 +81,39 @@ describe('Scheduler', () => {
     assert.deepEqual(set, [['virsh', 3 * MiB], ['a', 0]]);
   });
 
-  it('queues first come, first served, and says why a job waits', async () => {
+  it('starts queued jobs first come, first served, and says why a job waits', async () => {
     const running = [job('a', 'vda')];
     const started: string[] = [];
-    const s = new Scheduler({ maxConcurrentJobs: 1, bandwidthBudgetBytesPerSec: 0 }, { running: () => running, setSpeed: async () => {}, emit: () => {} });
+    const queue: QueuedJob[] = [];
+    const s = new Scheduler({ maxConcurrentJobs: 1, bandwidthBudgetBytesPerSec: 0 }, deps({ running: () => running, queued: () => queue }));
     assert.match(s.whyWaiting('b', 'vda') ?? '', /runs 1 of at most 1 jobs/);
     assert.match(s.whyWaiting('a', 'vda') ?? '', /already has a job/);
-    s.enqueue({ job: { ...job('b', 'vda'), phase: 'queued' }, launch: async () => void started.push('b') });
-    assert.equal(s.canStart('c', 'vda'), false, 'a newcomer does not jump the queue');
+    for (const name of ['b', 'c']) {
+      queue.push({
+        job: { ...job(name, 'vda'), phase: 'queued' },
+        start: async () => {
+          started.push(name);
+          queue.splice(queue.findIndex((e) => e.job.domain === name), 1);
+          running.push(job(name, 'vda'));
+        },
+      });
+    }
+    running.length = 0;
+    assert.match(s.whyWaiting('d', 'vda') ?? '', /2 job\(s\) are waiting ahead of it/, 'a newcomer does not jump the queue');
     await s.pump();
-    assert.deepEqual(started, []);
+    assert.deepEqual(started, ['b'], 'one place: the first in line starts');
     running.length = 0;
     await s.pump();
-    assert.deepEqual(started, ['b']);
-    assert.deepEqual(s.queued(), []);
+    assert.deepEqual(started, ['b', 'c']);
+    assert.deepEqual(queue, []);
+  });
+
+  it('a start that leaves its job in the queue is not retried in the same pump', async () => {
+    let starts = 0;
+    const queue: QueuedJob[] = [{ job: { ...job('b', 'vda'), phase: 'queued' }, start: async () => void (starts += 1) }];
+    const s = new Scheduler({ maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 }, deps({ queued: () => queue }));
+    await s.pump();
+    assert.equal(starts, 1);
   });
 });
 

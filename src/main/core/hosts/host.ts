@@ -17,12 +17,14 @@ import {
 } from '../../../shared/model.ts';
 import type { LibvirtConnection } from '../../libvirt/connection.ts';
 import { libvirtCode, toStrataError } from '../../libvirt/errors.ts';
+import { log } from '../../log/logger.ts';
+import { ChainIndex } from '../chains/chain-index.ts';
 import { JobDiscovery } from '../jobs/discovery.ts';
 import { parseDomainXml } from '../chains/domain-xml.ts';
 import type { EventHub } from '../api/event-hub.ts';
 import type { JobHistory } from '../storage/history.ts';
 import { HostConnection } from './host-connection.ts';
-import { JobTracker, newJob } from '../jobs/job-tracker.ts';
+import { JobTracker } from '../jobs/job-tracker.ts';
 import { launchJob } from '../jobs/job-launch.ts';
 import { createPracticeLab, removePracticeLab } from '../lab/practice-lab.ts';
 import { previewOperation, requireConfirmations } from '../chains/preview.ts';
@@ -81,6 +83,7 @@ export class Host {
   /** Chains before and after each Strata job, to judge a job that ended out of sight. */
   readonly #expected = new Map<string, ExpectedChains>();
   readonly #discovery: JobDiscovery;
+  readonly #chains = new ChainIndex();
 
   constructor(config: HostConfig, env: HostEnv) {
     this.id = config.id;
@@ -94,17 +97,19 @@ export class Host {
       poll: (domain, disk) => this.#conn().blockJobInfo(domain, disk),
       settleVanished: (job) => this.#settleVanished(job),
       emit: (job) => env.hub.emit('job', job),
+      record: (job) => void env.history.add(job),
       ended: (job) => this.#ended(job),
       ready: (job) => void this.#ready(job),
       watched: () => env.hub.watched,
     });
     this.#scheduler = new Scheduler(config.limits, {
       running: () => this.jobs.running(),
+      starting: () => this.jobs.starting(),
+      queued: () => this.jobs.queued(),
       setSpeed: async (job, limit) => {
         await this.#conn().blockJobSetSpeed(job.domain, job.disk, limit);
         this.jobs.setBandwidth(job.domain, job.disk, limit);
       },
-      emit: (job) => env.hub.emit('job', job),
     });
     this.#connection = new HostConnection({
       uri: this.uri,
@@ -114,7 +119,9 @@ export class Host {
       blockJob: (n) => this.jobs.notice(n),
       lifecycle: (domain) => {
         env.hub.emit('domain.changed', { hostId: this.id, domain });
-        void this.#discovery.refresh().catch(() => undefined);
+        this.#discovery.refresh().catch((err: unknown) => {
+          log.debug('refresh after a lifecycle event failed; the next event or reconnect reads again', { host: this.id, domain, err });
+        });
       },
       connected: async (conn) => {
         await this.#discovery.reconcile(conn);
@@ -123,6 +130,7 @@ export class Host {
     });
     this.#discovery = new JobDiscovery({
       jobs: this.jobs,
+      chains: this.#chains,
       connection: () => this.#connection.current,
       watched: () => env.hub.watched,
       intervalMs: env.discoveryIntervalMs ?? 500,
@@ -167,7 +175,7 @@ export class Host {
   }
 
   allJobs(): Job[] {
-    return [...this.jobs.list(), ...this.#scheduler.queued()];
+    return this.jobs.list();
   }
 
   async listDomains(): Promise<DomainSummary[]> {
@@ -175,11 +183,18 @@ export class Host {
     return domains.map(({ name, uuid, state }) => ({ name, uuid, state })).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  async getDomain(name: string): Promise<DomainDetail> {
+  /** The domain with its chains and, while it runs, every layer's sizes. */
+  getDomain(name: string): Promise<DomainDetail> {
+    return this.#readDomain(name, true);
+  }
+
+  // Sizes cost a stats call; only what shows them (the domain view, a preview's estimate) asks.
+  async #readDomain(name: string, sizes: boolean): Promise<DomainDetail> {
     const xml = await this.#call(`read the definition of ${name}`, (c) => c.domainXml(name));
     const parsed = parseDomainXml(xml);
+    this.#chains.set(name, parsed.disks);
     const state = await this.#call(`read the state of ${name}`, (c) => c.domainState(name));
-    const disks = state === 'shutoff' ? parsed.disks : await this.#withSizes(name, parsed.disks);
+    const disks = !sizes || state === 'shutoff' ? parsed.disks : await this.#withSizes(name, parsed.disks);
     return { name, uuid: parsed.uuid, state, disks };
   }
 
@@ -187,8 +202,8 @@ export class Host {
     let stats: Awaited<ReturnType<LibvirtConnection['layerStats']>>;
     try {
       stats = await this.#conn().layerStats(name);
-    } catch {
-      // Sizes are extra: a driver without stats still shows the chain.
+    } catch (err) {
+      log.debug('no layer sizes: the chain is shown without them', { host: this.id, domain: name, err });
       return disks;
     }
     return disks.map((d) => ({
@@ -200,8 +215,8 @@ export class Host {
     }));
   }
 
-  async #disk(domain: string, target: string): Promise<{ detail: DomainDetail; disk: Disk }> {
-    const detail = await this.getDomain(domain);
+  async #disk(domain: string, target: string, sizes = false): Promise<{ detail: DomainDetail; disk: Disk }> {
+    const detail = await this.#readDomain(domain, sizes);
     const disk = detail.disks.find((d) => d.target === target);
     if (!disk) {
       throw new StrataError('not-found', `${domain} has no disk '${target}'`, {
@@ -211,9 +226,16 @@ export class Host {
     return { detail, disk };
   }
 
+  /** The preview with what only the host knows: the other domains that share a changed layer. */
+  #preview(domain: string, disk: Disk, op: Operation): ChainPreview {
+    const preview = previewOperation(disk, op);
+    const sharedWith = this.#chains.sharedWith(domain, disk, op, preview);
+    return { ...preview, sharedWith, needs: sharedWith.length > 0 ? [...preview.needs, 'shared-layers'] : preview.needs };
+  }
+
   async preview(domain: string, target: string, op: Operation): Promise<ChainPreview> {
-    const { disk } = await this.#disk(domain, target);
-    return previewOperation(disk, op);
+    const { disk } = await this.#disk(domain, target, true);
+    return this.#preview(domain, disk, op);
   }
 
   pull(domain: string, disk: string, bandwidthBytesPerSec: number): Promise<Job> {
@@ -233,14 +255,14 @@ export class Host {
     if (detail.state !== 'running' && detail.state !== 'paused') {
       throw new StrataError('conflict', `${domain} is ${detail.state}: block jobs run only on a running domain`);
     }
-    const preview = previewOperation(disk, op);
+    const preview = this.#preview(domain, disk, op);
     requireConfirmations(preview, confirm, op);
     if (op.kind === 'copy') this.#checkDestination(op);
     await this.#observeLive(domain, target);
     const why = this.#scheduler.whyWaiting(domain, target);
     if (why !== null) {
       if (whenBusy === 'refuse') {
-        const busy = this.jobs.active(domain, target) ?? this.#scheduler.queued().find((j) => j.domain === domain && j.disk === target);
+        const busy = this.jobs.occupying(domain, target);
         throw new StrataError('conflict', busy ? `${domain}/${target} already has a ${busy.type} job ${busy.phase}` : `Not started: ${why}`, {
           hint: busy
             ? 'Wait for it to finish or abort it first: a disk runs one block job at a time. Or send the request with whenBusy: "queue".'
@@ -252,25 +274,20 @@ export class Host {
     return this.#launch(domain, disk, op, bandwidthBytesPerSec, preview);
   }
 
-  async #launch(domain: string, disk: Disk, op: JobOperation, requested: number, preview: ChainPreview, id?: string): Promise<Job> {
-    const running = this.jobs.running().length + 1;
-    const limit = this.#scheduler.effectiveLimit(requested, running);
-    this.jobs.expect(domain, disk.target);
-    let type: JobType;
+  async #launch(domain: string, disk: Disk, op: JobOperation, requested: number, preview: ChainPreview, queuedId?: string): Promise<Job> {
+    const limit = this.#scheduler.effectiveLimit(requested, this.jobs.running().length + 1);
+    const type = expectedType(disk, op);
+    const afterReady = op.kind !== 'pull' && (type === 'copy' || type === 'active-commit') ? (op.afterReady ?? 'wait') : null;
+    const requestedJob = this.jobs.request(domain, disk.target, type, { requestedBandwidthBytesPerSec: requested, afterReady }, queuedId);
+    let started: JobType;
     try {
-      type = await this.#call(`start a ${op.kind} on ${domain}/${disk.target}`, (c) => launchJob(c, domain, disk, op, limit));
+      started = await this.#call(`start a ${op.kind} on ${domain}/${disk.target}`, (c) => launchJob(c, domain, disk, op, limit));
     } catch (err) {
-      this.jobs.unexpect(domain, disk.target);
-      throw err;
+      const e = toStrataError(err);
+      this.jobs.fail(requestedJob.id, `could not start: ${e.message}`);
+      throw e;
     }
-    const mirrors = op.kind !== 'pull' && (type === 'copy' || type === 'active-commit');
-    const afterReady = mirrors ? (op.afterReady ?? 'wait') : null;
-    const job = this.jobs.begin(domain, disk.target, type, {
-      bandwidthBytesPerSec: limit,
-      requestedBandwidthBytesPerSec: requested,
-      afterReady,
-      ...(id ? { id } : {}),
-    });
+    const job = this.jobs.begin(domain, disk.target, started, { bandwidthBytesPerSec: limit, requestedBandwidthBytesPerSec: requested });
     // (A job that was over before the call above returned has already ended in begin().)
     if (this.jobs.active(domain, disk.target)?.id === job.id) {
       this.#expected.set(job.id, { before: paths(preview.before), after: paths(preview.after) });
@@ -280,40 +297,24 @@ export class Host {
   }
 
   #enqueue(domain: string, disk: Disk, op: JobOperation, requested: number, confirm: readonly Confirmation[]): Job {
-    const job = newJob({
-      hostId: this.id,
-      domain,
-      disk: disk.target,
-      type: expectedType(disk, op),
-      phase: 'queued',
-      origin: 'strata',
-      now: Date.now(),
-      requested,
+    const afterReady = op.kind === 'pull' ? null : (op.afterReady ?? null);
+    const options = { requestedBandwidthBytesPerSec: requested, afterReady };
+    const queued: Job = this.jobs.enqueue(domain, disk.target, expectedType(disk, op), options, async () => {
+      let current: Disk;
+      let preview: ChainPreview;
+      try {
+        // The chain may have changed while the job waited: preview and confirm it again.
+        current = (await this.#disk(domain, disk.target)).disk;
+        preview = this.#preview(domain, current, op);
+        requireConfirmations(preview, confirm, op);
+      } catch (err) {
+        const e = toStrataError(err);
+        this.jobs.fail(queued.id, `could not start after waiting in the queue: ${e.message}`);
+        throw e;
+      }
+      await this.#launch(domain, current, op, requested, preview, queued.id);
     });
-    this.#scheduler.enqueue({
-      job,
-      launch: async () => {
-        try {
-          // The chain may have changed while the job waited: preview and confirm it again.
-          const { disk: current } = await this.#disk(domain, disk.target);
-          const preview = previewOperation(current, op);
-          requireConfirmations(preview, confirm, op);
-          await this.#launch(domain, current, op, requested, preview, job.id);
-        } catch (err) {
-          const e = toStrataError(err);
-          this.#finishUnstarted(job, 'failed', `could not start after waiting in the queue: ${e.message}`);
-          throw e;
-        }
-      },
-    });
-    return { ...job };
-  }
-
-  #finishUnstarted(job: Job, phase: 'failed' | 'cancelled', outcome: string): Job {
-    const ended: Job = { ...job, phase, outcome, endedAt: Date.now(), updatedAt: Date.now() };
-    this.#env.hub.emit('job', ended);
-    void this.#env.history.add(ended);
-    return ended;
+    return queued;
   }
 
   #checkDestination(op: Extract<JobOperation, { kind: 'copy' }>): void {
@@ -353,7 +354,7 @@ export class Host {
   // libvirt may report ready a moment before QEMU accepts the switch ("not ready for pivot yet",
   // VIR_ERR_BLOCK_COPY_ACTIVE); that answer is retried, anything else is not.
   async #pivotWithRetry(domain: string, disk: string): Promise<void> {
-    this.jobs.setPhase(domain, disk, 'pivoting');
+    this.jobs.pivoting(domain, disk);
     for (let attempt = 1; ; attempt++) {
       try {
         await this.#conn().blockJobAbort(domain, disk, { async: true, pivot: true });
@@ -363,7 +364,7 @@ export class Host {
           await sleep(pivotRetryDelayMs);
           continue;
         }
-        this.jobs.setPhase(domain, disk, 'ready');
+        this.jobs.refused(domain, disk);
         throw toStrataError(err, `Could not pivot ${domain}/${disk}`);
       }
     }
@@ -375,22 +376,33 @@ export class Host {
       if (job.afterReady === 'pivot') {
         await this.#pivotWithRetry(job.domain, job.disk);
       } else {
-        this.jobs.markKeeping(job.domain, job.disk);
-        await this.#conn().blockJobAbort(job.domain, job.disk, { async: true });
+        this.jobs.aborting(job.domain, job.disk, { keeping: true });
+        try {
+          await this.#conn().blockJobAbort(job.domain, job.disk, { async: true });
+        } catch (err) {
+          this.jobs.refused(job.domain, job.disk);
+          throw err;
+        }
       }
-    } catch {
-      // The job stays ready, shown as such; the user can pivot or abort by hand.
+    } catch (err) {
+      log.warn(`could not ${job.afterReady} at ready; the job stays ready for the user to pivot or abort`, { host: this.id, job: job.id, err });
     }
   }
 
   async abort(domain: string, disk: string): Promise<Job> {
     this.#refuseReadOnly();
-    const queued = this.#scheduler.dequeue(domain, disk);
-    if (queued) return this.#finishUnstarted(queued, 'cancelled', 'removed from the queue before it started');
+    const queued = this.jobs.cancelQueued(domain, disk);
+    if (queued) return queued;
     const job = await this.#requireJob(domain, disk);
-    // ASYNC: a pull's abort otherwise waits for QEMU to stop; the 'cancelled' event ends it.
-    await this.#call(`abort the job on ${domain}/${disk}`, (c) => c.blockJobAbort(domain, disk, { async: true }));
-    this.jobs.setPhase(domain, disk, 'aborting');
+    // Aborting before the call: the 'cancelled' event may come before the call returns.
+    this.jobs.aborting(domain, disk);
+    try {
+      // ASYNC: a pull's abort otherwise waits for QEMU to stop; the 'cancelled' event ends it.
+      await this.#call(`abort the job on ${domain}/${disk}`, (c) => c.blockJobAbort(domain, disk, { async: true }));
+    } catch (err) {
+      this.jobs.refused(domain, disk);
+      throw err;
+    }
     return this.jobs.active(domain, disk) ?? { ...job, phase: 'aborting' };
   }
 
@@ -469,7 +481,6 @@ export class Host {
 
   #ended(job: Job): void {
     this.#expected.delete(job.id);
-    void this.#env.history.add(job);
     this.#env.hub.emit('domain.changed', { hostId: this.id, domain: job.domain });
     void this.#scheduler.pump().then(() => this.#scheduler.rebalance());
   }
@@ -478,8 +489,8 @@ export class Host {
     let chain: string[] | null = null;
     try {
       chain = paths((await this.#disk(job.domain, job.disk)).disk.chain);
-    } catch {
-      // judged as unreadable below
+    } catch (err) {
+      log.debug('the disk of a vanished job cannot be read; its end is judged unknown', { host: this.id, job: job.id, err });
     }
     return judgeVanished(job, chain, this.#expected.get(job.id));
   }

@@ -2,11 +2,15 @@
 // watches, each disk of each running domain is asked for its job; after a reconnect everything
 // is read again, since events sent while away are lost.
 import type { LibvirtConnection } from '../../libvirt/connection.ts';
+import { log } from '../../log/logger.ts';
+import type { ChainIndex } from '../chains/chain-index.ts';
 import { parseDomainXml } from '../chains/domain-xml.ts';
 import type { JobTracker } from './job-tracker.ts';
 
 export interface DiscoveryDeps {
   jobs: JobTracker;
+  /** Told every running domain's chains as they are read. */
+  chains: ChainIndex;
   connection(): LibvirtConnection | null;
   watched(): boolean;
   intervalMs: number;
@@ -69,12 +73,15 @@ export class JobDiscovery {
   async #read(conn: LibvirtConnection, withJobs: boolean): Promise<Set<string>> {
     const seen = new Set<string>();
     const disks = new Map<string, string[]>();
-    const domains = (await conn.listDomains()).filter((d) => d.active);
+    const all = await conn.listDomains();
+    const domains = all.filter((d) => d.active);
     this.#running = new Set(domains.map((d) => d.name));
+    this.#deps.chains.retain(new Set(all.map((d) => d.name)));
     await Promise.all(
       domains.map(async (d) => {
         try {
           const parsed = parseDomainXml(await conn.domainXml(d.name));
+          this.#deps.chains.set(d.name, parsed.disks);
           const targets = parsed.disks.filter((x) => x.chain.length > 0).map((x) => x.target);
           disks.set(d.name, targets);
           if (!withJobs) return;
@@ -87,8 +94,8 @@ export class JobDiscovery {
               if (parsed.mirrors.get(target)?.ready) this.#deps.jobs.markReady({ domain: d.name, disk: target });
             }),
           );
-        } catch {
-          // The domain stopped while being read: it has no jobs left to find.
+        } catch (err) {
+          log.debug('a domain stopped while being read: it has no jobs left to find', { domain: d.name, err });
         }
       }),
     );
@@ -108,8 +115,8 @@ export class JobDiscovery {
             try {
               const info = await conn.blockJobInfo(domain, t);
               if (info) jobs.observe(domain, t, info);
-            } catch {
-              // The domain went away; the lifecycle event refreshes the list.
+            } catch (err) {
+              log.debug('a domain went away during the sweep; its lifecycle event refreshes the list', { domain, err });
             }
           }),
       ),

@@ -1,8 +1,11 @@
-// Every block job of one host, from the first event or poll to its end. One record per disk is
-// the single source of truth: polls update progress, libvirt's block-job-2 events end phases at
-// once, and a job that vanishes without an event is settled by asking the host what happened.
+// Every block job of one host, from the request (or the queue) to its end: the one owner of a
+// job's life. Polls update progress, libvirt's block-job-2 events end phases at once, a job that
+// vanishes without an event is settled by asking the host what happened, and every phase change
+// goes through the table in lifecycle.ts. Ended jobs are written to the history here, once.
 import { isFinished, type AfterReady, type Job, type JobPhase, type JobType } from '../../../shared/model.ts';
 import type { BlockJobNotice, RawBlockJob } from '../../libvirt/types.ts';
+import { log } from '../../log/logger.ts';
+import { assertMove, canMove } from './lifecycle.ts';
 import { progressOf } from './progress.ts';
 import { RateEstimator } from './rate.ts';
 
@@ -12,6 +15,8 @@ export interface JobTrackerDeps {
   /** Decides how a job that disappeared without an event ended (e.g. by reading the chain). */
   settleVanished(job: Job): Promise<{ phase: JobPhase; outcome: string }>;
   emit(job: Job): void;
+  /** Keeps an ended job in the history; called once per job. */
+  record?(job: Job): void;
   /** Called once when a job has ended, so the host can re-read the disk's chain. */
   ended(job: Job): void;
   /** Called when a copy or active commit reaches ready, so the host can pivot or keep. */
@@ -20,6 +25,12 @@ export interface JobTrackerDeps {
   now?: () => number;
   /** How often a running job is polled: keeps shown progress at most this old. */
   pollIntervalMs?: number;
+}
+
+/** What libvirt said about a job while the call that starts it had not returned yet. */
+interface Early {
+  ready: boolean;
+  ended: 'completed' | 'failed' | 'cancelled' | null;
 }
 
 interface Tracked {
@@ -31,14 +42,27 @@ interface Tracked {
   keeping: boolean;
   /** A poll or scan has reported this job at least once. */
   observed: boolean;
+  /** The phase an abort or pivot left, to go back to if libvirt refuses it. */
+  before: JobPhase | null;
+  /** Events seen while the job was 'requested'. */
+  early: Early | null;
+}
+
+/** A job waiting for room on the host, with what starts it. */
+export interface QueuedJob {
+  job: Job;
+  start(): Promise<void>;
+}
+
+export interface RequestOptions {
+  requestedBandwidthBytesPerSec: number;
+  afterReady?: AfterReady | null;
 }
 
 export interface BeginOptions {
   bandwidthBytesPerSec: number;
   requestedBandwidthBytesPerSec?: number;
   afterReady?: AfterReady | null;
-  /** Keeps the id a queued job was announced with. */
-  id?: string;
 }
 
 const key = (domain: string, disk: string): string => `${domain}/${disk}`;
@@ -64,12 +88,6 @@ export function newJob(fields: Pick<Job, 'hostId' | 'domain' | 'disk' | 'type' |
   };
 }
 
-/** What libvirt said about a job Strata is starting, before begin() could track it. */
-interface Early {
-  ready: boolean;
-  ended: 'completed' | 'failed' | 'cancelled' | null;
-}
-
 // A vanished job is given this many polls for its end event to arrive before it is settled.
 const graceMisses = 3;
 
@@ -85,10 +103,13 @@ export class JobTracker {
   readonly #deps: JobTrackerDeps;
   readonly #now: () => number;
   readonly #interval: number;
+  /** Jobs being started or with a libvirt job behind them, one per disk. */
   readonly #active = new Map<string, Tracked>();
+  /** Waiting jobs, first come first served. */
+  readonly #queue: { tracked: Tracked; start(): Promise<void> }[] = [];
   readonly #finished = new Map<string, Job>();
-  /** Disks Strata is starting a job on (see expect()). */
-  readonly #starting = new Map<string, Early>();
+  /** Ended jobs that never had a libvirt job (cancelled in the queue, refused at the start). */
+  readonly #neverRan = new WeakSet<Job>();
   #timer: NodeJS.Timeout | null = null;
   #polling = false;
   #disposed = false;
@@ -101,62 +122,127 @@ export class JobTracker {
 
   /** Jobs with a libvirt job behind them (running, ready, pivoting, aborting). */
   running(): Job[] {
-    return [...this.#active.values()].map((t) => ({ ...t.job }));
+    return [...this.#active.values()].filter((t) => t.job.phase !== 'requested').map((t) => ({ ...t.job }));
   }
 
-  /** Running jobs, then the last finished job of each disk that has no running one. */
+  /** Jobs libvirt is being asked to start: they take a place on the host like running ones. */
+  starting(): Job[] {
+    return [...this.#active.values()].filter((t) => t.job.phase === 'requested').map((t) => ({ ...t.job }));
+  }
+
+  queued(): QueuedJob[] {
+    return this.#queue.map((e) => ({ job: { ...e.tracked.job }, start: e.start }));
+  }
+
+  /** Running and starting jobs, the queue in order, then the last ended job of each idle disk. */
   list(): Job[] {
-    const active = [...this.#active.values()].map((t) => t.job);
-    const finished = [...this.#finished.entries()].filter(([k]) => !this.#active.has(k)).map(([, j]) => j);
-    return [...active, ...finished];
+    const active = [...this.#active.values()].map((t) => ({ ...t.job }));
+    const queued = this.#queue.map((e) => ({ ...e.tracked.job }));
+    const busy = new Set([...this.#active.keys(), ...this.#queue.map((e) => key(e.tracked.job.domain, e.tracked.job.disk))]);
+    const finished = [...this.#finished.entries()].filter(([k]) => !busy.has(k)).map(([, j]) => ({ ...j }));
+    return [...active, ...queued, ...finished];
   }
 
+  /** The disk's job that has a libvirt job behind it, if any. */
   active(domain: string, disk: string): Job | undefined {
-    return this.#active.get(key(domain, disk))?.job;
+    const tracked = this.#active.get(key(domain, disk));
+    return tracked && tracked.job.phase !== 'requested' ? { ...tracked.job } : undefined;
+  }
+
+  /** Whatever occupies the disk: a job starting, running or waiting in the queue. */
+  occupying(domain: string, disk: string): Job | undefined {
+    const tracked = this.#active.get(key(domain, disk)) ?? this.#queue.find((e) => e.tracked.job.domain === domain && e.tracked.job.disk === disk)?.tracked;
+    return tracked ? { ...tracked.job } : undefined;
+  }
+
+  /** A job that waits for room; `start` requests it (see request()) or fails it (see fail()). */
+  enqueue(domain: string, disk: string, type: JobType, options: RequestOptions, start: () => Promise<void>): Job {
+    const tracked = this.#tracked(domain, disk, type, 'queued', 'strata');
+    tracked.job.requestedBandwidthBytesPerSec = options.requestedBandwidthBytesPerSec;
+    tracked.job.afterReady = options.afterReady ?? null;
+    this.#queue.push({ tracked, start });
+    this.#emit(tracked);
+    return { ...tracked.job };
+  }
+
+  /** Removes a waiting job before it started; returns it cancelled, or undefined. */
+  cancelQueued(domain: string, disk: string): Job | undefined {
+    const entry = this.#queue.find((e) => e.tracked.job.domain === domain && e.tracked.job.disk === disk);
+    if (!entry) return undefined;
+    this.#neverRan.add(entry.tracked.job);
+    this.#end(entry.tracked, 'cancelled', 'removed from the queue before it started');
+    return { ...entry.tracked.job };
   }
 
   /**
-   * Strata is about to start a job on the disk. A fast job can be ready or over before the call
-   * that starts it returns, and its events come first: until begin() (or unexpect()), events and
-   * sightings of the disk's job are kept for it instead of making an 'external' job of it.
+   * Strata is about to ask libvirt for a job (a queued one, by `queuedId`, or a new one). A fast
+   * job can be ready or over before the call that starts it returns, and its events come first:
+   * until begin() or fail(), they are kept for it instead of making an 'external' job of it.
    */
-  expect(domain: string, disk: string): void {
-    this.#starting.set(key(domain, disk), { ready: false, ended: null });
+  request(domain: string, disk: string, type: JobType, options: RequestOptions, queuedId?: string): Job {
+    const k = key(domain, disk);
+    const queued = queuedId === undefined ? -1 : this.#queue.findIndex((e) => e.tracked.job.id === queuedId);
+    let tracked: Tracked;
+    if (queued >= 0) {
+      tracked = this.#queue.splice(queued, 1)[0]!.tracked;
+      this.#move(tracked, 'requested', 'leaves the queue');
+    } else {
+      tracked = this.#tracked(domain, disk, type, 'requested', 'strata');
+      tracked.job.requestedBandwidthBytesPerSec = options.requestedBandwidthBytesPerSec;
+      tracked.job.afterReady = options.afterReady ?? null;
+    }
+    tracked.job.type = type;
+    tracked.early = { ready: false, ended: null };
+    this.#active.set(k, tracked);
+    this.#emit(tracked);
+    return { ...tracked.job };
   }
 
-  /** The start failed: nothing is coming. */
-  unexpect(domain: string, disk: string): void {
-    this.#starting.delete(key(domain, disk));
-  }
-
-  /** A job Strata just started; known before the first poll. */
+  /** A job Strata requested is running in libvirt; starts following it. */
   begin(domain: string, disk: string, type: JobType, options: BeginOptions): Job {
     const k = key(domain, disk);
-    const early = this.#starting.get(k);
-    this.#starting.delete(k);
-    const tracked = this.#track(domain, disk, type, 'strata');
+    let tracked = this.#active.get(k);
+    if (!tracked || tracked.job.phase !== 'requested') {
+      this.request(domain, disk, type, { requestedBandwidthBytesPerSec: options.requestedBandwidthBytesPerSec ?? options.bandwidthBytesPerSec });
+      tracked = this.#active.get(k)!;
+    }
     const job = tracked.job;
-    if (options.id) job.id = options.id;
+    const early = tracked.early;
+    tracked.early = null;
+    job.type = type;
     job.bandwidthBytesPerSec = options.bandwidthBytesPerSec;
     job.requestedBandwidthBytesPerSec = options.requestedBandwidthBytesPerSec ?? options.bandwidthBytesPerSec;
-    job.afterReady = options.afterReady ?? null;
+    if (options.afterReady !== undefined) job.afterReady = options.afterReady;
+    if (early?.ended) {
+      this.#end(tracked, early.ended, this.#outcome(tracked, early.ended));
+      return { ...job };
+    }
+    this.#move(tracked, 'running', 'libvirt started it');
     this.#emit(tracked);
-    if (early?.ended) this.#end(tracked, early.ended, this.#outcome(tracked, early.ended));
-    else if (early?.ready) this.markReady(tracked);
+    if (early?.ready) this.markReady(tracked);
     this.#schedule();
     return { ...tracked.job };
+  }
+
+  /** A requested or queued job could not start: it ends failed with the reason. */
+  fail(id: string, reason: string): void {
+    const tracked = [...this.#active.values(), ...this.#queue.map((e) => e.tracked)].find((t) => t.job.id === id);
+    if (!tracked || (tracked.job.phase !== 'requested' && tracked.job.phase !== 'queued')) return;
+    this.#neverRan.add(tracked.job);
+    this.#end(tracked, 'failed', reason);
   }
 
   /** What a poll or a scan found on a disk: starts tracking jobs started elsewhere (virsh). */
   observe(domain: string, disk: string, info: RawBlockJob | null): void {
     const k = key(domain, disk);
     let tracked = this.#active.get(k);
+    if (tracked?.job.phase === 'requested') return;
     if (!info) {
       if (tracked) this.#missing(tracked);
       return;
     }
     if (!tracked) {
-      if (this.#starting.has(k) || this.#justEnded(k, info.type)) return;
+      if (this.#justEnded(k, info.type)) return;
       tracked = this.#track(domain, disk, info.type, 'external');
     }
     this.#update(tracked, info);
@@ -188,13 +274,15 @@ export class JobTracker {
   /** libvirt's block-job-2 event: ends a phase at once. */
   notice(n: BlockJobNotice): void {
     const k = key(n.domain, n.disk);
-    const early = this.#active.has(k) ? undefined : this.#starting.get(k);
-    if (early) {
-      if (n.status === 'ready') early.ready = true;
-      else early.ended = n.status;
+    // An end repeated for a job that just ended (the second of libvirt's two events for it) is
+    // not a new job that another client ran.
+    if (!this.#active.has(k) && n.status !== 'ready' && this.#justEnded(k, n.type)) return;
+    const tracked = this.#active.get(k) ?? this.#track(n.domain, n.disk, n.type, 'external');
+    if (tracked.early) {
+      if (n.status === 'ready') tracked.early.ready = true;
+      else tracked.early.ended = n.status;
       return;
     }
-    const tracked = this.#active.get(k) ?? this.#track(n.domain, n.disk, n.type, 'external');
     if (n.status === 'ready') {
       this.markReady(tracked);
       return;
@@ -202,37 +290,57 @@ export class JobTracker {
     this.#end(tracked, n.status, this.#outcome(tracked, n.status));
   }
 
-  /** Ready, from the event or (after a reconnect) from the live XML's <mirror ready='yes'>. */
+  /**
+   * Ready, from the event or (after a reconnect) from the live XML's <mirror ready='yes'>. A ready
+   * seen again (a repeated event, a scan during a pivot) changes nothing.
+   */
   markReady(target: Tracked | { domain: string; disk: string }): void {
     const tracked = 'job' in target ? target : this.#active.get(key(target.domain, target.disk));
     if (!tracked || tracked.job.phase !== 'running') return;
-    tracked.job.phase = 'ready';
+    this.#move(tracked, 'ready', 'libvirt reports it ready');
     tracked.job.progress = 1;
     tracked.job.etaSeconds = null;
-    tracked.job.updatedAt = this.#now();
     this.#emit(tracked);
     this.#deps.ready?.({ ...tracked.job });
   }
 
-  /** The abort that follows is Strata keeping the current chain after ready, not a cancel. */
-  markKeeping(domain: string, disk: string): void {
+  /** Strata asks libvirt to switch the disk to the job's new image. */
+  pivoting(domain: string, disk: string): void {
+    this.#leave(domain, disk, 'pivoting', 'pivot requested');
+  }
+
+  /**
+   * Strata asks libvirt to abort the job; `keeping`: the abort keeps the current chain after
+   * ready on purpose, which is a success, not a cancel.
+   */
+  aborting(domain: string, disk: string, options: { keeping?: boolean } = {}): void {
+    const tracked = this.#leave(domain, disk, 'aborting', options.keeping ? 'keep the current chain' : 'abort requested');
+    if (tracked && options.keeping) tracked.keeping = true;
+  }
+
+  /** libvirt refused the pivot or abort: the job is where it was before. */
+  refused(domain: string, disk: string): void {
     const tracked = this.#active.get(key(domain, disk));
-    if (!tracked) return;
-    tracked.keeping = true;
-    this.setPhase(domain, disk, 'aborting');
+    if (!tracked || tracked.before === null || (tracked.job.phase !== 'pivoting' && tracked.job.phase !== 'aborting')) return;
+    const back = tracked.before;
+    tracked.before = null;
+    tracked.keeping = false;
+    this.#move(tracked, back, 'libvirt refused the request');
+    this.#emit(tracked);
+  }
+
+  #leave(domain: string, disk: string, to: 'pivoting' | 'aborting', why: string): Tracked | undefined {
+    const tracked = this.#active.get(key(domain, disk));
+    if (!tracked) return undefined;
+    tracked.before = tracked.job.phase;
+    this.#move(tracked, to, why);
+    this.#emit(tracked);
+    return tracked;
   }
 
   #outcome(tracked: Tracked, status: 'completed' | 'failed' | 'cancelled'): string {
     if (status === 'completed' && tracked.job.phase === 'pivoting') return 'completed: the disk now uses the new image';
     return endWords[status];
-  }
-
-  setPhase(domain: string, disk: string, phase: JobPhase): void {
-    const tracked = this.#active.get(key(domain, disk));
-    if (!tracked) return;
-    tracked.job.phase = phase;
-    tracked.job.updatedAt = this.#now();
-    this.#emit(tracked);
   }
 
   setBandwidth(domain: string, disk: string, bandwidthBytesPerSec: number, requested?: number): Job | undefined {
@@ -247,7 +355,7 @@ export class JobTracker {
   /** Settles a job at once, without the grace period: its end event is known to be lost. */
   settleNow(domain: string, disk: string): void {
     const tracked = this.#active.get(key(domain, disk));
-    if (!tracked) return;
+    if (!tracked || tracked.job.phase === 'requested') return;
     tracked.missing = graceMisses - 1;
     this.#missing(tracked);
   }
@@ -263,9 +371,14 @@ export class JobTracker {
     this.#timer = null;
   }
 
+  #tracked(domain: string, disk: string, type: JobType, phase: JobPhase, origin: Job['origin']): Tracked {
+    const job = newJob({ hostId: this.#deps.hostId, domain, disk, type, phase, origin, now: this.#now() });
+    return { job, rate: new RateEstimator(), missing: 0, keeping: false, observed: false, before: null, early: null };
+  }
+
+  /** A job found running in libvirt (started elsewhere, or seen again after a reconnect). */
   #track(domain: string, disk: string, type: JobType, origin: Job['origin']): Tracked {
-    const job = newJob({ hostId: this.#deps.hostId, domain, disk, type, phase: 'running', origin, now: this.#now() });
-    const tracked: Tracked = { job, rate: new RateEstimator(), missing: 0, keeping: false, observed: false };
+    const tracked = this.#tracked(domain, disk, type, 'running', origin);
     this.#active.set(key(domain, disk), tracked);
     return tracked;
   }
@@ -274,7 +387,7 @@ export class JobTracker {
   // such a sighting must not resurrect the job as a new one started elsewhere.
   #justEnded(k: string, type: JobType): boolean {
     const last = this.#finished.get(k);
-    return !!last && last.type === type && last.endedAt !== null && this.#now() - last.endedAt < lingerMs;
+    return !!last && !this.#neverRan.has(last) && last.type === type && last.endedAt !== null && this.#now() - last.endedAt < lingerMs;
   }
 
   #missing(tracked: Tracked): void {
@@ -288,6 +401,12 @@ export class JobTracker {
     );
   }
 
+  #move(tracked: Tracked, to: JobPhase, why: string): void {
+    assertMove(tracked.job.phase, to, `${tracked.job.id}: ${why}`);
+    tracked.job.phase = to;
+    tracked.job.updatedAt = this.#now();
+  }
+
   #end(tracked: Tracked, phase: JobPhase, outcome: string): void {
     const job = tracked.job;
     if (isFinished(job)) return;
@@ -295,17 +414,26 @@ export class JobTracker {
       phase = 'completed';
       outcome = 'completed: the disk kept its current chain (no pivot)';
     }
+    if (!canMove(job.phase, phase)) {
+      // An end libvirt reports is a fact, whatever Strata thought the phase was: record it, and
+      // log the gap in the table as the bug it is.
+      log.error('job ended from a phase the lifecycle does not expect', { host: job.hostId, job: job.id, from: job.phase, to: phase });
+    }
     const k = key(job.domain, job.disk);
     if (this.#active.get(k) === tracked) this.#active.delete(k);
+    const queued = this.#queue.findIndex((e) => e.tracked === tracked);
+    if (queued >= 0) this.#queue.splice(queued, 1);
     const now = this.#now();
     job.phase = phase;
     job.outcome = outcome;
     job.endedAt = now;
     job.updatedAt = now;
     job.etaSeconds = null;
+    tracked.early = null;
     if (phase === 'completed') job.progress = 1;
     this.#finished.set(k, job);
     this.#emit(tracked);
+    this.#deps.record?.({ ...job });
     this.#deps.ended({ ...job });
   }
 
@@ -314,7 +442,7 @@ export class JobTracker {
   }
 
   #schedule(): void {
-    if (this.#disposed || this.#timer || this.#polling || this.#active.size === 0 || !this.#deps.watched()) return;
+    if (this.#disposed || this.#timer || this.#polling || this.running().length === 0 || !this.#deps.watched()) return;
     this.#timer = setTimeout(() => {
       this.#timer = null;
       void this.#pollAll();
@@ -325,19 +453,22 @@ export class JobTracker {
     this.#polling = true;
     try {
       await Promise.all(
-        [...this.#active.values()].map(async (t) => {
-          const { domain, disk } = t.job;
-          try {
-            const info = await this.#deps.poll(domain, disk);
-            // An end event may have come while the poll was in flight.
-            if (this.#active.get(key(domain, disk)) !== t) return;
-            if (info) this.#update(t, info);
-            else this.#missing(t);
-          } catch {
-            // A failed poll (daemon restarting, domain gone) is not an outcome: the host's
-            // reconnect or the lifecycle event settles the job.
-          }
-        }),
+        [...this.#active.values()]
+          .filter((t) => t.job.phase !== 'requested')
+          .map(async (t) => {
+            const { domain, disk } = t.job;
+            try {
+              const info = await this.#deps.poll(domain, disk);
+              // An end event may have come while the poll was in flight.
+              if (this.#active.get(key(domain, disk)) !== t) return;
+              if (info) this.#update(t, info);
+              else this.#missing(t);
+            } catch (err) {
+              // A failed poll (daemon restarting, domain gone) is not an outcome: the host's
+              // reconnect or the lifecycle event settles the job.
+              log.debug('poll failed; the reconnect or lifecycle event settles the job', { host: t.job.hostId, job: t.job.id, err });
+            }
+          }),
       );
     } finally {
       this.#polling = false;

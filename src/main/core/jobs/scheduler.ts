@@ -2,25 +2,22 @@
 // the host runs fewer jobs than its limit; the budget is divided evenly among the running jobs
 // (each keeps its own lower limit if it asked for one) and re-divided as jobs start and end.
 import type { HostLimits, Job } from '../../../shared/model.ts';
-
-export interface QueuedEntry {
-  job: Job;
-  /** Starts the job in libvirt; a failure ends the queued job with its reason. */
-  launch(): Promise<void>;
-}
+import { log } from '../../log/logger.ts';
+import type { QueuedJob } from './job-tracker.ts';
 
 export interface SchedulerDeps {
   /** Jobs that have a libvirt job behind them on this host. */
   running(): Job[];
+  /** Jobs libvirt is being asked to start: they take a place like running ones. */
+  starting(): Job[];
+  /** The job tracker's queue, in order. */
+  queued(): QueuedJob[];
   setSpeed(job: Job, bandwidthBytesPerSec: number): Promise<void>;
-  /** A queued job changed (position) or left the queue without starting (failed to launch). */
-  emit(job: Job): void;
 }
 
 export class Scheduler {
   #limits: HostLimits;
   readonly #deps: SchedulerDeps;
-  readonly #queue: QueuedEntry[] = [];
   #pumping = false;
 
   constructor(limits: HostLimits, deps: SchedulerDeps) {
@@ -39,47 +36,24 @@ export class Scheduler {
     if (hadBudget && limits.bandwidthBudgetBytesPerSec === 0) await this.#restoreRequested();
   }
 
-  queued(): Job[] {
-    return this.#queue.map((e) => ({ ...e.job }));
-  }
-
-  isQueued(domain: string, disk: string): boolean {
-    return this.#queue.some((e) => e.job.domain === domain && e.job.disk === disk);
-  }
-
-  /** Whether a new job could start right now (ahead of nobody: the queue is first come, first served). */
-  canStart(domain: string, disk: string): boolean {
-    return this.#queue.length === 0 && this.#fits(domain, disk);
-  }
-
   #fits(domain: string, disk: string): boolean {
-    const running = this.#deps.running();
-    if (running.some((j) => j.domain === domain && j.disk === disk)) return false;
-    return this.#limits.maxConcurrentJobs === 0 || running.length < this.#limits.maxConcurrentJobs;
+    return this.#why(domain, disk, false) === null;
   }
 
-  /** Why a job cannot start now, in words, or null when it can. */
-  whyWaiting(domain: string, disk: string): string | null {
-    const running = this.#deps.running();
-    if (running.some((j) => j.domain === domain && j.disk === disk)) return `${domain}/${disk} already has a job`;
-    if (this.#limits.maxConcurrentJobs > 0 && running.length >= this.#limits.maxConcurrentJobs) {
-      return `the host already runs ${running.length} of at most ${this.#limits.maxConcurrentJobs} jobs`;
+  #why(domain: string, disk: string, behindQueue: boolean): string | null {
+    const taken = [...this.#deps.running(), ...this.#deps.starting()];
+    if (taken.some((j) => j.domain === domain && j.disk === disk)) return `${domain}/${disk} already has a job`;
+    if (this.#limits.maxConcurrentJobs > 0 && taken.length >= this.#limits.maxConcurrentJobs) {
+      return `the host already runs ${taken.length} of at most ${this.#limits.maxConcurrentJobs} jobs`;
     }
-    if (this.#queue.length > 0) return `${this.#queue.length} job(s) are waiting ahead of it`;
+    const waiting = this.#deps.queued().length;
+    if (behindQueue && waiting > 0) return `${waiting} job(s) are waiting ahead of it`;
     return null;
   }
 
-  enqueue(entry: QueuedEntry): void {
-    this.#queue.push(entry);
-    this.#deps.emit({ ...entry.job });
-  }
-
-  /** Removes a waiting job (abort before it started); returns it, or null. */
-  dequeue(domain: string, disk: string): Job | null {
-    const i = this.#queue.findIndex((e) => e.job.domain === domain && e.job.disk === disk);
-    if (i < 0) return null;
-    const [entry] = this.#queue.splice(i, 1);
-    return entry ? entry.job : null;
+  /** Why a new job cannot start now, in words, or null when it can (the queue is first come, first served). */
+  whyWaiting(domain: string, disk: string): string | null {
+    return this.#why(domain, disk, true);
   }
 
   /** Starts every waiting job that fits now, in order. */
@@ -87,22 +61,25 @@ export class Scheduler {
     if (this.#pumping) return;
     this.#pumping = true;
     try {
-      for (let i = 0; i < this.#queue.length; ) {
-        const entry = this.#queue[i]!;
-        if (!this.#fits(entry.job.domain, entry.job.disk)) {
-          i += 1;
-          continue;
-        }
-        this.#queue.splice(i, 1);
+      const tried = new Set<string>();
+      for (let entry = this.#nextFitting(tried); entry; entry = this.#nextFitting(tried)) {
+        tried.add(entry.job.id);
         try {
-          await entry.launch();
-        } catch {
-          // launch() has already ended the job with libvirt's reason.
+          await entry.start();
+        } catch (err) {
+          // start() has already ended the job with libvirt's reason; the next one may still fit.
+          log.debug('a queued job could not start; it ended failed with the reason', { host: entry.job.hostId, job: entry.job.id, err });
         }
       }
     } finally {
       this.#pumping = false;
     }
+  }
+
+  // start() takes the job out of the queue (requested, or failed); `tried` makes sure a start that
+  // left it there anyway cannot loop.
+  #nextFitting(tried: ReadonlySet<string>): QueuedJob | undefined {
+    return this.#deps.queued().find((e) => !tried.has(e.job.id) && this.#fits(e.job.domain, e.job.disk));
   }
 
   /** The limit a job gets: its own request, capped by its share of the budget. */
@@ -123,7 +100,7 @@ export class Scheduler {
     await Promise.all(
       running.map(async (job) => {
         const limit = this.effectiveLimit(job.requestedBandwidthBytesPerSec, running.length);
-        if (limit !== job.bandwidthBytesPerSec) await this.#deps.setSpeed(job, limit).catch(() => undefined);
+        if (limit !== job.bandwidthBytesPerSec) await this.#setSpeed(job, limit);
       }),
     );
   }
@@ -133,9 +110,19 @@ export class Scheduler {
     await Promise.all(
       this.#deps.running().map(async (job) => {
         if (job.requestedBandwidthBytesPerSec !== job.bandwidthBytesPerSec) {
-          await this.#deps.setSpeed(job, job.requestedBandwidthBytesPerSec).catch(() => undefined);
+          await this.#setSpeed(job, job.requestedBandwidthBytesPerSec);
         }
       }),
     );
+  }
+
+  // A job that ends while its share changes refuses the new limit; nothing is lost, the next
+  // rebalance divides the budget among the jobs left.
+  async #setSpeed(job: Job, limit: number): Promise<void> {
+    try {
+      await this.#deps.setSpeed(job, limit);
+    } catch (err) {
+      log.debug('a job refused its share of the budget; the next rebalance tries again', { host: job.hostId, job: job.id, err });
+    }
   }
 }
