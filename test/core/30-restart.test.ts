@@ -1,7 +1,8 @@
 // libvirtd restarts under running jobs: QEMU keeps running them, Strata loses its connection and
 // its events, reconnects, and must still track every job to its right end, including one that
 // ended while nobody could see it. These tests stop this machine's libvirtd for a few seconds
-// (other test files talking to it then see it restart, as they would in real life).
+// (other test files talking to it then see it restart, as they would in real life), so they run
+// only in CI or when asked for (see restartRefusal), and start it again as it was.
 //
 // Lab domains here are not autodestroyed (a daemon restart would destroy those, measured) and
 // are removed through a fresh connection, since the one that made them dies with the daemon.
@@ -12,7 +13,7 @@ import type { HostState } from '../../src/shared/model.ts';
 import { startTestCore, type TestCore } from './core-harness.ts';
 import { createDurableLab, hostEvents, liveChain, MiB, paths, previewAndStart, waitForEnd, waitForJob } from './engine-harness.ts';
 import { libvirt, sweepStaleLabDomains, TEST_URI, virshBlockJobInfo, waitFor, type TestLabOptions } from '../lab/harness.ts';
-import { restartLibvirtd } from '../lab/daemon.ts';
+import { libvirtdLaunch, libvirtdPids, restartLibvirtd, restartRefusal } from '../lab/daemon.ts';
 import { readBackingChain } from '../lab/image-checks.ts';
 
 /** The host states seen from event `from` on, with repeats folded. */
@@ -23,7 +24,17 @@ function statesSince(t: TestCore, from: number): HostState[] {
   return states.filter((s, i) => s !== states[i - 1]);
 }
 
-describe('libvirtd restarts under running jobs', { timeout: 180_000 }, () => {
+const refusal = restartRefusal();
+if (refusal) console.log(`SKIPPED: ${refusal}`);
+
+/** How the one running libvirtd was started. */
+async function currentLaunch(): ReturnType<typeof libvirtdLaunch> {
+  const pids = await libvirtdPids();
+  assert.equal(pids.length, 1, `one libvirtd runs: ${pids.join(', ')}`);
+  return libvirtdLaunch(pids[0]!);
+}
+
+describe('libvirtd restarts under running jobs', { timeout: 180_000, skip: refusal ?? false }, () => {
   before(() => sweepStaleLabDomains());
 
   // Made through a connection of its own, closed at once: a connection does not outlive a
@@ -63,8 +74,10 @@ describe('libvirtd restarts under running jobs', { timeout: 180_000 }, () => {
     assert.equal(beforeRestart.find((j) => j.id === commit.job.id)?.phase, 'running', 'the commit is not ready before the restart');
 
     const eventsBefore = hostEvents(t, hostId).length;
+    const launch = await currentLaunch();
     const times = await restartLibvirtd();
     ctx.diagnostic(`libvirtd stopped in ${times.stoppedAt - times.stoppingAt} ms, answered ${times.upAt - times.stoppedAt} ms later`);
+    assert.deepEqual(await currentLaunch(), launch, 'libvirtd runs again exactly as it was started');
 
     // The host was lost, retried, and is connected again.
     await waitFor(() => statesSince(t, eventsBefore).at(-1) === 'connected' && statesSince(t, eventsBefore).length > 1, {
