@@ -1,6 +1,9 @@
 // The main window: sandboxed, isolated, no Node in the page, no new windows, no navigation away.
+// Links open in the user's browser only when they are on the allowlist (src/shared/links.ts).
 import { BrowserWindow, shell } from 'electron';
 import { join } from 'node:path';
+import { isAllowedExternalUrl } from '../../shared/links.ts';
+import { log } from '../log/logger.ts';
 
 export function createMainWindow(outDir: string): BrowserWindow {
   const win = new BrowserWindow({
@@ -19,13 +22,20 @@ export function createMainWindow(outDir: string): BrowserWindow {
   });
   win.once('ready-to-show', () => win.show());
   win.webContents.setWindowOpenHandler(({ url }) => {
-    if (url.startsWith('https://')) void shell.openExternal(url);
+    if (isAllowedExternalUrl(url)) {
+      shell.openExternal(url).catch((err: unknown) => log.warn('cannot open a link in the browser; the app goes on', { url, err }));
+    } else {
+      log.warn('refused to open a link that is not on the allowlist', { url });
+    }
     return { action: 'deny' };
   });
-  win.webContents.on('will-navigate', (event) => event.preventDefault());
+  win.webContents.on('will-navigate', (event, url) => {
+    event.preventDefault();
+    log.warn('refused to navigate the window away from Strata', { url });
+  });
 
   const devUrl = process.env['ELECTRON_RENDERER_URL'];
-  if (devUrl) void win.loadURL(devUrl);
-  else void win.loadFile(join(outDir, 'renderer/index.html'));
+  const loaded = devUrl ? win.loadURL(devUrl) : win.loadFile(join(outDir, 'renderer/index.html'));
+  loaded.catch((err: unknown) => log.error('the window cannot load its page', { url: devUrl ?? 'renderer/index.html', err }));
   return win;
 }
