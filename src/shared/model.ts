@@ -23,11 +23,14 @@ export interface HostInfo {
   limits: HostLimits;
 }
 
+/** libvirt's virDomainState names, lower case without the VIR_DOMAIN_ prefix. */
+export const domainStates = ['nostate', 'running', 'blocked', 'paused', 'shutdown', 'shutoff', 'crashed', 'pmsuspended'] as const;
+export type DomainState = (typeof domainStates)[number] | 'unknown';
+
 export interface DomainSummary {
   name: string;
   uuid: string;
-  /** libvirt's VIR_DOMAIN_* state name, lower case without prefix: 'running', 'shutoff', … */
-  state: string;
+  state: DomainState;
 }
 
 export type LayerType = 'file' | 'block' | 'network' | 'volume' | 'dir' | 'nvme' | 'vhostuser' | 'unknown';

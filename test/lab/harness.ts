@@ -267,23 +267,37 @@ function asNode(v: unknown): XmlNode | null {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as XmlNode) : null;
 }
 
+export interface LiveLayer {
+  file: string;
+  /** The `index` attribute of the layer's <source> (active layer) or <backingStore> element. */
+  index: number;
+}
+
 /**
- * The image files of a disk's backing chain in a domain's live XML, active layer first: the
- * <source file> of the disk, then of each nested <backingStore>, until an empty one ends it.
+ * A disk's backing chain in a domain's live XML, active layer first: the <source file> of the
+ * disk, then of each nested <backingStore>, until an empty one ends it. Read here independently
+ * of the app's own parser, so tests check it against libvirt's words, not against itself.
  */
-export function diskChain(domainXml: string, target: string): string[] {
+export function diskLayers(domainXml: string, target: string): LiveLayer[] {
   const root = asNode(xmlParser.parse(domainXml));
   const devices = asNode(asNode(root?.['domain'])?.['devices']);
   const disks = Array.isArray(devices?.['disk']) ? (devices['disk'] as unknown[]) : [];
   const disk = disks.map(asNode).find((d) => asNode(d?.['target'])?.['@dev'] === target);
   if (!disk) throw new Error(`no disk '${target}' in the domain XML`);
-  const files: string[] = [];
+  const layers: LiveLayer[] = [];
   for (let n: XmlNode | null = disk; n !== null; n = asNode(n['backingStore'])) {
-    const file = asNode(n['source'])?.['@file'];
+    const source = asNode(n['source']);
+    const file = source?.['@file'];
     if (typeof file !== 'string') break;
-    files.push(file);
+    // The active layer's index sits on <source>, a backing layer's on its <backingStore>.
+    layers.push({ file, index: Number(n === disk ? source?.['@index'] : n['@index']) });
   }
-  return files;
+  return layers;
+}
+
+/** The image files of a disk's backing chain in a domain's live XML, active layer first. */
+export function diskChain(domainXml: string, target: string): string[] {
+  return diskLayers(domainXml, target).map((l) => l.file);
 }
 
 /** `virsh blockjob DOM DISK --info --raw --bytes`, parsed: {} when the disk has no job. */

@@ -1,46 +1,16 @@
-// Helpers shared by the native tests 07-10 (not a test file itself): reading a disk's chain with
-// its index attributes from live XML, asking virsh and qemu-img what libvirt and the images say,
+// Helpers shared by the native tests 07-10 (not a test file itself): a disk's chain with its index
+// attributes from live XML, asking virsh and qemu-img what libvirt and the images say,
 // and waiting for libvirt 9.0.0 to forget a finished job.
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import { XMLParser } from 'fast-xml-parser';
 import { runTool } from '../../src/main/core/lab/images.ts';
-import { diskChain, hasJob, libvirt, virsh, waitFor, type Domain } from '../lab/harness.ts';
+import { diskChain, diskLayers, hasJob, libvirt, virsh, waitFor, type Domain, type LiveLayer } from '../lab/harness.ts';
 
 export const MiB = 1024 * 1024;
 
-export interface LiveLayer {
-  file: string;
-  /** The `index` attribute of the layer's <source> (active layer) or <backingStore> element. */
-  index: number;
-}
-
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@',
-  isArray: (name) => name === 'disk',
-});
-
-type Node = Record<string, unknown>;
-const asNode = (v: unknown): Node | null => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Node) : null);
-
 /** The disk's chain in a live domain XML, active layer first, each layer with its index. */
 export function liveLayers(domainXml: string, target = 'vda'): LiveLayer[] {
-  const devices = asNode(asNode(asNode(parser.parse(domainXml))?.['domain'])?.['devices']);
-  const disks = Array.isArray(devices?.['disk']) ? (devices['disk'] as unknown[]).map(asNode) : [];
-  const disk = disks.find((d) => asNode(d?.['target'])?.['@dev'] === target);
-  if (!disk) throw new Error(`no disk '${target}' in the domain XML`);
-  const layers: LiveLayer[] = [];
-  const source = asNode(disk['source']);
-  const activeFile = source?.['@file'];
-  if (typeof activeFile !== 'string') return layers;
-  layers.push({ file: activeFile, index: Number(source?.['@index']) });
-  for (let n = asNode(disk['backingStore']); n !== null; n = asNode(n['backingStore'])) {
-    const file = asNode(n['source'])?.['@file'];
-    if (typeof file !== 'string') break;
-    layers.push({ file, index: Number(n['@index']) });
-  }
-  return layers;
+  return diskLayers(domainXml, target);
 }
 
 /** The index libvirt gives `file` in the disk's live chain ('vda[N]' names that layer). */

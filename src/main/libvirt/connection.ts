@@ -1,10 +1,10 @@
 // A typed facade over one libvirt connection: names instead of numbers, bandwidth in bytes/s,
 // domain handles cached by name. It knows nothing of hosts, jobs or the UI.
-import type { JobType } from '../../shared/model.ts';
+import { domainStates, type DomainState, type JobType } from '../../shared/model.ts';
 import { libvirtCode } from './errors.ts';
 import { native, type NativeConnection, type NativeDomain } from './native.ts';
 import type { BlockJobNotice, BlockJobStatus, CloseReason, LayerStats, RawBlockJob, RawDomain } from './types.ts';
-import { xmlEscape } from './xml.ts';
+import { escapeXml } from './xml.ts';
 
 const jobTypes: Record<number, JobType> = {
   [native.VIR_DOMAIN_BLOCK_JOB_TYPE_PULL]: 'pull',
@@ -28,8 +28,12 @@ const closeReasons: Record<number, CloseReason> = {
   [native.VIR_CONNECT_CLOSE_REASON_CLIENT]: 'client',
 };
 
-const stateNames = new Map<number, string>(
-  Object.entries(native.enums.virDomainState ?? {}).map(([name, value]) => [value, name.replace(/^VIR_DOMAIN_/, '').toLowerCase()]),
+// libvirt's own numbering, from the addon's constants; a state a newer libvirt adds is 'unknown'.
+const stateNames = new Map<number, DomainState>(
+  Object.entries(native.enums.virDomainState ?? {}).flatMap(([name, value]): [number, DomainState][] => {
+    const state = name.replace(/^VIR_DOMAIN_/, '').toLowerCase();
+    return (domainStates as readonly string[]).includes(state) ? [[value, state as DomainState]] : [];
+  }),
 );
 
 export function jobTypeName(type: number): JobType {
@@ -117,7 +121,7 @@ export class LibvirtConnection {
     return read.filter((d): d is RawDomain => d !== null);
   }
 
-  async domainState(name: string): Promise<string> {
+  async domainState(name: string): Promise<DomainState> {
     const [state] = await this.#withDomain(name, (d) => d.state());
     return stateNames.get(state) ?? 'unknown';
   }
@@ -166,7 +170,7 @@ export class LibvirtConnection {
     disk: string,
     options: { destination: string; format: string; shallow: boolean; reuseExisting: boolean; synchronousWrites: boolean; bandwidthBytesPerSec: number },
   ): Promise<void> {
-    const destxml = `<disk type='file'><source file='${xmlEscape(options.destination)}'/><driver type='${xmlEscape(options.format)}'/></disk>`;
+    const destxml = `<disk type='file'><source file='${escapeXml(options.destination)}'/><driver type='${escapeXml(options.format)}'/></disk>`;
     const flags =
       (options.shallow ? native.VIR_DOMAIN_BLOCK_COPY_SHALLOW : 0) |
       (options.reuseExisting ? native.VIR_DOMAIN_BLOCK_COPY_REUSE_EXT : 0) |
@@ -177,10 +181,10 @@ export class LibvirtConnection {
 
   /** An external disk-only snapshot of one disk: a new qcow2 layer on top, no libvirt metadata. */
   async snapshotDisk(name: string, disk: string, destination: string, otherDisks: readonly string[]): Promise<void> {
-    const others = otherDisks.map((t) => `<disk name='${xmlEscape(t)}' snapshot='no'/>`).join('');
+    const others = otherDisks.map((t) => `<disk name='${escapeXml(t)}' snapshot='no'/>`).join('');
     const xml =
-      `<domainsnapshot><description>Strata: new layer for ${xmlEscape(disk)}</description><disks>` +
-      `<disk name='${xmlEscape(disk)}' snapshot='external' type='file'><driver type='qcow2'/><source file='${xmlEscape(destination)}'/></disk>` +
+      `<domainsnapshot><description>Strata: new layer for ${escapeXml(disk)}</description><disks>` +
+      `<disk name='${escapeXml(disk)}' snapshot='external' type='file'><driver type='qcow2'/><source file='${escapeXml(destination)}'/></disk>` +
       `${others}</disks></domainsnapshot>`;
     const flags =
       native.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | native.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA | native.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC;

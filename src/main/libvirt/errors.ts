@@ -20,9 +20,7 @@ export function isLibvirtError(err: unknown): err is InstanceType<typeof native.
   return err instanceof native.LibvirtError;
 }
 
-export function libvirtCode(err: unknown): string | null {
-  return isLibvirtError(err) ? err.code : null;
-}
+export { libvirtCode } from './error-code.ts';
 
 /** Wraps any error as a StrataError; `action` says what was being done, for the message. */
 export function toStrataError(err: unknown, action?: string): StrataError {

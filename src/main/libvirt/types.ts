@@ -1,10 +1,10 @@
 // The facade's own vocabulary: libvirt's numbers turned into names, bandwidth always bytes/s.
-import type { JobType } from '../../shared/model.ts';
+import type { DomainState, JobType } from '../../shared/model.ts';
 
 export interface RawDomain {
   name: string;
   uuid: string;
-  state: string;
+  state: DomainState;
   active: boolean;
 }
 

@@ -1,4 +1,5 @@
-// Escaping for the few XML documents Strata writes (copy destinations, snapshots).
-export function xmlEscape(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+// Escaping for the few XML documents Strata writes (copy destinations, snapshots, lab domains):
+// text and attribute values, with either quote.
+export function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 }

@@ -8,13 +8,14 @@ import { dirname, join, resolve } from 'node:path';
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
 
+export type LabErrorCode = 'TOOL_MISSING' | 'TOOL_FAILED' | 'BAD_OPTION' | 'NOT_TRAVERSABLE' | 'NOT_A_LAB_DIR';
+
 /** Thrown for lab set-up problems: a missing tool, a bad option, a tool that failed. */
 export class LabError extends Error {
   override name = 'LabError';
   constructor(
     message: string,
-    /** 'TOOL_MISSING' | 'TOOL_FAILED' | 'BAD_OPTION' | 'NOT_TRAVERSABLE' | 'NOT_A_LAB_DIR' */
-    readonly code: string,
+    readonly code: LabErrorCode,
     options?: { cause?: unknown },
   ) {
     super(message, options);

@@ -1,6 +1,8 @@
 // The XML of a minimal transient lab domain: a machine with no OS (the BIOS just loops) that
 // still runs every block job. TCG (type='qemu'), so it does not depend on /dev/kvm.
 
+import { escapeXml } from '../../libvirt/xml.ts';
+
 /** The namespace of the <metadata> element that marks a domain as a Strata lab domain. */
 export const LAB_METADATA_NS = 'https://strata.invalid/xmlns/lab/1';
 
@@ -16,24 +18,6 @@ export interface LabDomainXmlOptions {
   labDir?: string;
   /** Recorded in <metadata>: the process that made the domain. */
   ownerPid?: number;
-}
-
-/** Escapes text for XML character data and attribute values (both quote kinds). */
-export function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => {
-    switch (c) {
-      case '&':
-        return '&amp;';
-      case '<':
-        return '&lt;';
-      case '>':
-        return '&gt;';
-      case '"':
-        return '&quot;';
-      default:
-        return '&apos;';
-    }
-  });
 }
 
 // Characters XML 1.0 cannot carry at all, escaped or not (C0 controls but tab/LF/CR, lone

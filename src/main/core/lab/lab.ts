@@ -4,6 +4,7 @@
 import { access, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type * as Native from '../../../../native/index.d.ts';
+import { libvirtCode } from '../../libvirt/error-code.ts';
 import { labDomainXml } from './lab-domain-xml.ts';
 import { createBackingChain, LabError, type BackingChain, type BackingChainOptions } from './images.ts';
 
@@ -35,12 +36,6 @@ export interface LabDomain {
 
 /** The subset of the addon's Connection this module uses. */
 export type LabConnection = Pick<Native.Connection, 'createXML' | 'lookupByName'>;
-
-function libvirtCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined;
-  const code = (err as { code: unknown }).code;
-  return typeof code === 'string' ? code : undefined;
-}
 
 // The addon's value, checked against its type declaration (this module does not load the addon).
 const VIR_DOMAIN_START_AUTODESTROY: typeof Native.VIR_DOMAIN_START_AUTODESTROY = 2;
