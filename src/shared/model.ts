@@ -98,7 +98,10 @@ export interface Job {
   disk: string;
   type: JobType;
   phase: JobPhase;
-  /** libvirt's progress counters: a ratio, not bytes (see docs/block-jobs.md). */
+  /**
+   * libvirt's progress counters: a ratio, not bytes. `end` is the disk's size for a pull and can
+   * move either way during a mirror; cur=0,end=1 means libvirt cannot tell yet.
+   */
   cur: number;
   end: number;
   /** cur/end in 0..1, or null while libvirt cannot tell (end ≤ 1). */
