@@ -36,7 +36,7 @@ const stateNames = new Map<number, DomainState>(
   }),
 );
 
-export function jobTypeName(type: number): JobType {
+function jobTypeName(type: number): JobType {
   return jobTypes[type] ?? 'unknown';
 }
 

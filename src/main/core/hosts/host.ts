@@ -56,7 +56,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const paths = (chain: readonly { path: string }[]): string[] => chain.map((l) => l.path);
 
 /** Whether a URI names this machine, where Strata can see the host's files itself. */
-export function isLocalUri(uri: string): boolean {
+function isLocalUri(uri: string): boolean {
   try {
     const host = new URL(uri).hostname;
     return host === '' || host === 'localhost' || host === '127.0.0.1' || host === '[::1]';

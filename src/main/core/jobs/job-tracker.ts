@@ -68,7 +68,7 @@ export interface BeginOptions {
 const key = (domain: string, disk: string): string => `${domain}/${disk}`;
 
 /** A job as it is first known: nothing measured yet. Its id names the host, disk and start time. */
-export function newJob(fields: Pick<Job, 'hostId' | 'domain' | 'disk' | 'type' | 'phase' | 'origin'> & { now: number; requested?: number }): Job {
+function newJob(fields: Pick<Job, 'hostId' | 'domain' | 'disk' | 'type' | 'phase' | 'origin'> & { now: number; requested?: number }): Job {
   const { now, requested = 0, ...known } = fields;
   return {
     ...known,

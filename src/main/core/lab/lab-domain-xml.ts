@@ -4,7 +4,7 @@
 import { escapeXml } from '../../libvirt/xml.ts';
 
 /** The namespace of the <metadata> element that marks a domain as a Strata lab domain. */
-export const LAB_METADATA_NS = 'https://strata.invalid/xmlns/lab/1';
+const LAB_METADATA_NS = 'https://strata.invalid/xmlns/lab/1';
 
 export interface LabDomainXmlOptions {
   name: string;
