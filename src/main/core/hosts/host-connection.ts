@@ -5,6 +5,7 @@ import type { HostState } from '../../../shared/model.ts';
 import { LibvirtConnection } from '../../libvirt/connection.ts';
 import { libvirtCode, toStrataError } from '../../libvirt/errors.ts';
 import type { BlockJobNotice, CloseReason } from '../../libvirt/types.ts';
+import { log } from '../../log/logger.ts';
 import { backoffMs } from './backoff.ts';
 
 export interface HostConnectionDeps {
@@ -63,17 +64,19 @@ export class HostConnection {
     this.#stopped = true;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
+    // A connection attempt that fails now has already said why (its state and the log).
     await this.#connecting?.catch(() => undefined);
     const conn = this.#conn;
     this.#conn = null;
     this.#set('closed', null);
-    if (conn) await conn.close().catch(() => undefined);
+    if (conn) await this.#closeQuietly(conn, 'stopping');
   }
 
   #set(state: HostState, reason: string | null): void {
     if (this.#state === state && this.#reason === reason) return;
     this.#state = state;
     this.#reason = reason;
+    log[state === 'lost' || state === 'retrying' ? 'warn' : 'info'](`host ${state}`, { uri: this.#deps.uri, ...(reason ? { reason } : {}) });
     this.#deps.state(state, reason);
   }
 
@@ -104,7 +107,7 @@ export class HostConnection {
       await this.#deps.connected(conn);
     } catch (err) {
       if (this.#conn === conn) this.#conn = null;
-      if (conn) await conn.close().catch(() => undefined);
+      if (conn) await this.#closeQuietly(conn, 'a failed connection attempt');
       this.#retry(`cannot connect to ${this.#deps.uri}: ${toStrataError(err).message}`);
     }
   }
@@ -121,9 +124,19 @@ export class HostConnection {
   #lost(conn: LibvirtConnection, reason: string): void {
     if (this.#conn !== conn) return;
     this.#conn = null;
-    void conn.close().catch(() => undefined);
+    void this.#closeQuietly(conn, 'a lost connection');
     this.#set('lost', reason);
     this.#retry(reason);
+  }
+
+  // Closing what is already broken fails often (the daemon is gone); nothing is left to release
+  // on Strata's side either way, so the failure is only worth a debug line.
+  async #closeQuietly(conn: LibvirtConnection, after: string): Promise<void> {
+    try {
+      await conn.close();
+    } catch (err) {
+      log.debug(`closing the connection after ${after} failed; nothing is left open on Strata's side`, { uri: this.#deps.uri, err });
+    }
   }
 
   #retry(reason: string): void {

@@ -61,6 +61,7 @@ function isLocalUri(uri: string): boolean {
     const host = new URL(uri).hostname;
     return host === '' || host === 'localhost' || host === '127.0.0.1' || host === '[::1]';
   } catch {
+    // Not a URL at all (libvirt also takes some aliases): not a URI Strata can call local.
     return false;
   }
 }

@@ -218,6 +218,7 @@ export class JobTracker {
       return { ...job };
     }
     this.#move(tracked, 'running', 'libvirt started it');
+    log.info('job started', { host: job.hostId, job: job.id, type, bandwidthBytesPerSec: job.bandwidthBytesPerSec });
     this.#emit(tracked);
     if (early?.ready) this.markReady(tracked);
     this.#schedule();
@@ -432,6 +433,7 @@ export class JobTracker {
     tracked.early = null;
     if (phase === 'completed') job.progress = 1;
     this.#finished.set(k, job);
+    log[phase === 'completed' || phase === 'cancelled' ? 'info' : 'warn'](`job ${phase}`, { host: job.hostId, job: job.id, outcome });
     this.#emit(tracked);
     this.#deps.record?.({ ...job });
     this.#deps.ended({ ...job });

@@ -48,6 +48,7 @@ async function exists(path: string): Promise<boolean> {
     await access(path);
     return true;
   } catch {
+    // Missing or unreadable: either way there is nothing of ours there to use.
     return false;
   }
 }
@@ -85,6 +86,7 @@ export async function createLabDomain(conn: LabConnection, options: LabDomainOpt
 }
 
 async function removeLabFiles(dir: string): Promise<void> {
+  // A folder that is already gone has no files left to remove.
   for (const f of await readdir(dir).catch(() => [] as string[])) await rm(join(dir, f), { recursive: true, force: true });
 }
 
