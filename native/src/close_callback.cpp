@@ -43,16 +43,15 @@ Napi::Promise RegisterCloseCallback(Napi::Env env, const std::shared_ptr<ConnSta
   data->tsfn.Unref(env);
   // Set at once, so a second registration is refused while this one is in flight.
   conn->closeCallback = data;
-  uint64_t ticket = conn->closeOps->Take();
   std::weak_ptr<ConnState> weak = conn;
   Napi::Promise registered = RunAsync(
       env, "virConnectRegisterCloseCallback",
-      [ref = conn->ref.Share(), ops = conn->closeOps, ticket, data]() {
-        ops->Wait(ticket);
+      [ref = conn->ref.Share(), turn = Turn(conn->ops), data]() mutable {
+        turn.Wait();
         int rc = virConnectRegisterCloseCallback(ref.get(), OnClose, data.get(), nullptr);
         LibvirtFailure failure;
         if (rc < 0) failure = CaptureLastError("virConnectRegisterCloseCallback");
-        ops->Done();
+        turn.Done();
         if (rc < 0) {
           data->tsfn.Release();
           throw failure;
@@ -75,15 +74,14 @@ Napi::Promise UnregisterCloseCallback(Napi::Env env, const std::shared_ptr<ConnS
     d.Resolve(Napi::Boolean::New(env, false));
     return d.Promise();
   }
-  uint64_t ticket = conn->closeOps->Take();
   return RunAsync(
       env, "virConnectUnregisterCloseCallback",
-      [ref = conn->ref.Share(), ops = conn->closeOps, ticket, data]() {
-        ops->Wait(ticket);
+      [ref = conn->ref.Share(), turn = Turn(conn->ops), data]() mutable {
+        turn.Wait();
         bool ok = Unregister(ref.get(), data);
         LibvirtFailure failure;
         if (!ok) failure = CaptureLastError("virConnectUnregisterCloseCallback");
-        ops->Done();
+        turn.Done();
         if (!ok) throw failure;
         return true;
       },

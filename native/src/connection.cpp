@@ -41,16 +41,20 @@ std::vector<DomRef> TakeDomainList(virDomainPtr* list, int count) {
 
 }  // namespace
 
-ConnState::ConnState() : closeOps(std::make_shared<OpSequence>()) {}
+ConnState::ConnState() : ops(std::make_shared<OpSequence>()) {}
 
 ConnState::~ConnState() {
-  if (!closeCallback || !ref) return;
-  // No JS thread work may block here (a finalizer): unregister on a thread of its own, after
-  // any operation already queued on this connection.
-  std::thread([ref = std::move(ref), callback = std::move(closeCallback), ops = closeOps, ticket = closeOps->Take()]() {
-    ops->Wait(ticket);
+  if (!ref) return;
+  // A finalizer: no environment to queue a call on, so a thread of its own, which drops the
+  // registrations and the reference after any operation already queued on this connection.
+  std::vector<int> events = DetachAllEvents(*this);
+  std::thread([ref = std::move(ref), events, callback = std::move(closeCallback), turn = Turn(ops)]() mutable {
+    turn.Wait();
+    for (int id : events) virConnectDomainEventDeregisterAny(ref.get(), id);
     DropCloseCallback(ref.get(), callback);
-    ops->Done();
+    turn.Done();
+    virResetLastError();
+    ref.Reset();
   }).detach();
 }
 
@@ -132,14 +136,13 @@ Napi::Value Connection::Close(const Napi::CallbackInfo& info) {
   state_->domains.clear();
   std::vector<int> callbacks = DetachAllEvents(*state_);
   std::shared_ptr<CloseCallback> closeCallback = std::exchange(state_->closeCallback, nullptr);
-  uint64_t ticket = state_->closeOps->Take();
   return RunAsync(
       env, "virConnectClose",
-      [ref = std::move(state_->ref), callbacks, closeCallback, ops = state_->closeOps, ticket]() mutable {
+      [ref = std::move(state_->ref), callbacks, closeCallback, turn = Turn(state_->ops)]() mutable {
+        turn.Wait();
         for (int id : callbacks) virConnectDomainEventDeregisterAny(ref.get(), id);
-        ops->Wait(ticket);
         DropCloseCallback(ref.get(), closeCallback);
-        ops->Done();
+        turn.Done();
         virResetLastError();
         // The last reference goes here, off the JS thread: closing a remote connection talks
         // to the daemon.

@@ -2,6 +2,7 @@
 
 #include <libvirt/virterror.h>
 
+#include "close_callback.h"
 #include "errors.h"
 #include "worker.h"
 
@@ -74,17 +75,22 @@ void Forget(ConnState& conn, const std::string& key, Fanout* fanout) {
 
 class RegisterCall final : public QueuedCall {
  public:
+  // Constructed right before it is submitted: the ticket orders it among the connection's other
+  // registrations (see OpSequence).
   RegisterCall(std::shared_ptr<ConnState> conn, DomRef dom, Fanout* fanout, std::string key)
       : conn_(std::move(conn)),
         ref_(conn_->ref.Share()),
         dom_(std::move(dom)),
         fanout_(fanout),
-        key_(std::move(key)) {}
+        key_(std::move(key)),
+        turn_(conn_->ops) {}
 
   void Run() override {
+    turn_.Wait();
     id_ = virConnectDomainEventRegisterAny(ref_.get(), dom_.get(), fanout_->eventID, CallbackFor(fanout_->eventID), fanout_,
                                            FreeFanout);
     if (id_ < 0) failure_ = CaptureLastError("virConnectDomainEventRegisterAny");
+    turn_.Done();
     // Off the JS thread, like every call's references (see worker.h); the connection's is still
     // needed to drop a registration that lands after close().
     dom_.Reset();
@@ -114,8 +120,10 @@ class RegisterCall final : public QueuedCall {
       if (!conn_->closed) Forget(*conn_, key_, fanout_);
       RunAsync(
           env, "virConnectDomainEventDeregisterAny",
-          [ref = std::move(ref_), id = id_]() {
+          [ref = std::move(ref_), id = id_, turn = Turn(conn_->ops)]() mutable {
+            turn.Wait();
             virConnectDomainEventDeregisterAny(ref.get(), id);
+            turn.Done();
             virResetLastError();
             return 0;
           },
@@ -144,6 +152,7 @@ class RegisterCall final : public QueuedCall {
   DomRef dom_;
   Fanout* fanout_;
   std::string key_;
+  Turn turn_;
   int id_ = -1;
   LibvirtFailure failure_;
 };
@@ -206,9 +215,13 @@ Napi::Promise DeregisterDomainEvent(Napi::Env env, const std::shared_ptr<ConnSta
   conn->fanouts.erase(key);
   return RunAsync(
       env, "virConnectDomainEventDeregisterAny",
-      [ref = conn->ref.Share(), id = fanout->libvirtId]() {
+      [ref = conn->ref.Share(), id = fanout->libvirtId, turn = Turn(conn->ops)]() mutable {
+        turn.Wait();
         int r = virConnectDomainEventDeregisterAny(ref.get(), id);
-        if (r < 0) ThrowLastError("virConnectDomainEventDeregisterAny");
+        LibvirtFailure failure;
+        if (r < 0) failure = CaptureLastError("virConnectDomainEventDeregisterAny");
+        turn.Done();
+        if (r < 0) throw failure;
         return r;
       },
       [](Napi::Env e, int& v) { return Napi::Number::New(e, v); });

@@ -35,24 +35,29 @@ struct ConnState {
   std::map<int, std::string> listenerKeys;
   int nextListenerId = 1;
   std::shared_ptr<CloseCallback> closeCallback;
-  std::shared_ptr<OpSequence> closeOps;
+  // Close-callback and event (de)registrations, and close itself, each an RPC on a worker thread,
+  // reach libvirt in the order they were called.
+  std::shared_ptr<OpSequence> ops;
 
   ConnState();
-  // A connection collected without close(): its close callback is dropped on a thread of its own.
+  // A connection collected without close() is closed on a thread of its own, never on the JS
+  // thread: closing a remote connection whose host is gone blocks until keepalive gives up.
   ~ConnState();
   ConnState(const ConnState&) = delete;
   ConnState& operator=(const ConnState&) = delete;
 };
 
+// The handle is declared after its parent so it is freed first: the parent's destructor then
+// drops the connection's last libvirt reference, off the JS thread.
 struct DomState {
-  DomRef ref;
   std::shared_ptr<ConnState> conn;
+  DomRef ref;
   bool usable() const { return ref && !conn->closed; }
 };
 
 struct SnapshotState {
-  SnapshotRef ref;
   std::shared_ptr<DomState> dom;
+  SnapshotRef ref;
 };
 
 // Prunes expired entries when the list has doubled since the last time.

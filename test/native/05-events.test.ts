@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { EventRecorder, hasJob, libvirt, sweepStaleLabDomains, TEST_URI, useLabDomain, type Connection, type TestLab } from '../lab/harness.ts';
+import { EventRecorder, hasJob, libvirt, sweepStaleLabDomains, TEST_URI, useConnection, useLabDomain, type Connection, type TestLab } from '../lab/harness.ts';
 
 const MiB = 1024 * 1024;
 const { VIR_DOMAIN_EVENT_ID_LIFECYCLE: LIFECYCLE, VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2: BLOCK_JOB_2, VIR_DOMAIN_BLOCK_JOB_CANCELED: CANCELED } = libvirt;
@@ -154,6 +154,28 @@ describe(`events on ${TEST_URI}`, () => {
     await testConn.createXML("<domain type='test'><name>two-listeners-2</name><memory>1024</memory><os><type>hvm</type></os></domain>");
     await second.waitFor((e) => e.event === STARTED && e.domainName === 'two-listeners-2', 5000, 'STARTED after the first left');
     assert.ok(!first.events.some((e) => e.domainName === 'two-listeners-2'), 'no events after deregistering');
+  });
+});
+
+describe(`registering and deregistering in quick succession on ${TEST_URI}`, () => {
+  // Each registration and deregistration is an RPC on one of the addon's worker threads. Calls
+  // made one after the other must reach libvirt in that order: a registration overtaking the
+  // deregistration before it is refused ("event callback already tracked"), or leaves libvirt
+  // holding a registration the addon has dropped.
+  test('register, deregister without awaiting, register again: 100 rounds all succeed in order', async (t) => {
+    const c = await useConnection(t);
+    const outcomes: Promise<unknown>[] = [];
+    let id = await c.domainEventRegisterAny(null, LIFECYCLE, () => {});
+    for (let i = 0; i < 100; i++) {
+      outcomes.push(c.domainEventDeregisterAny(id));
+      id = await c.domainEventRegisterAny(null, LIFECYCLE, () => {});
+    }
+    outcomes.push(c.domainEventDeregisterAny(id));
+    const settled = await Promise.allSettled(outcomes);
+    const failures = settled.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason));
+    assert.deepEqual(failures, []);
+    // And libvirt holds none of them now: one more registration and deregistration both succeed.
+    assert.equal(await c.domainEventDeregisterAny(await c.domainEventRegisterAny(null, LIFECYCLE, () => {})), 0);
   });
 });
 
