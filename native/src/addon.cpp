@@ -24,6 +24,8 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   }
 
   calls = std::make_unique<CallQueue>(env);
+  env_ = env;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_add_env_cleanup_hook(env, Shutdown, this));
 
   Napi::Function connection = Connection::Define(env);
   Napi::Function domain = Domain::Define(env);
@@ -56,7 +58,17 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   exports.Set("openReadOnly", Napi::Function::New(env, Connection::OpenReadOnly, "openReadOnly"));
 }
 
-Addon::~Addon() { event_loop::Release(); }
+void Addon::Shutdown(void* self) {
+  auto* addon = static_cast<Addon*>(self);
+  addon->shutDown_ = true;
+  addon->calls->Shutdown();
+}
+
+Addon::~Addon() {
+  if (!shutDown_) napi_remove_env_cleanup_hook(env_, Shutdown, this);
+  calls.reset();
+  event_loop::Release();
+}
 
 Napi::Value Addon::SetErrorClass(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "setErrorClass takes a class");

@@ -23,6 +23,12 @@ class Addon : public Napi::Addon<Addon> {
   std::unique_ptr<CallQueue> calls;
 
  private:
+  // The environment's cleanup hook: runs before the instance data is freed, while N-API can still
+  // settle Promises; removed if the addon goes first.
+  static void Shutdown(void* self);
+  napi_env env_;
+  bool shutDown_ = false;
+
   Napi::Value SetErrorClass(const Napi::CallbackInfo& info);
 };
 

@@ -168,11 +168,32 @@ CallQueue::CallQueue(Napi::Env env)
   shared_->async = async;
 }
 
-CallQueue::~CallQueue() {
-  uv_async_t* async = shared_->async;
-  shared_->Stop();
+CallQueue::~CallQueue() { Shutdown(); }
+
+void CallQueue::Shutdown() {
+  Shared& s = *shared_;
+  uv_async_t* async = s.async;
+  if (async == nullptr) return;
+  s.Stop();
   uv_close(reinterpret_cast<uv_handle_t*>(async), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
-  // Calls still pending or unsettled are left to the process's end, like those still running.
+  std::vector<std::unique_ptr<QueuedCall>> left;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    for (QueuedCall* c : s.pending) left.emplace_back(c);
+    s.pending.clear();
+  }
+  for (QueuedCall* c = s.finished.exchange(nullptr, std::memory_order_acquire); c != nullptr;) {
+    QueuedCall* next = c->next;
+    left.emplace_back(c);
+    c = next;
+  }
+  if (left.empty()) return;
+  // Not Napi::HandleScope: a cleanup hook must not throw.
+  napi_handle_scope scope;
+  bool scoped = napi_open_handle_scope(env_, &scope) == napi_ok;
+  for (auto& call : left) call->Abandon(env_);
+  if (scoped) napi_close_handle_scope(env_, scope);
+  std::thread([left = std::move(left)]() mutable { left.clear(); }).detach();
 }
 
 void CallQueue::Submit(std::unique_ptr<QueuedCall> call) {

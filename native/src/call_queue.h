@@ -19,11 +19,15 @@
 namespace strata {
 
 // One blocking call: Run() on a worker thread (must not touch N-API), Settle() on the JS thread.
+// When the environment goes before it is settled, Abandon() runs on the JS thread instead (it must
+// not throw), and the call is then destroyed on another thread: what it holds of libvirt may be a
+// connection's last reference.
 class QueuedCall {
  public:
   virtual ~QueuedCall() = default;
   virtual void Run() = 0;
   virtual void Settle(Napi::Env env) = 0;
+  virtual void Abandon(Napi::Env env) = 0;
 
   QueuedCall* next = nullptr;  // the queue's list of finished calls
 };
@@ -38,6 +42,11 @@ class CallQueue {
   // JS thread only. While any call is outstanding the queue keeps the event loop alive, as a
   // pending Promise from an AsyncWorker did.
   void Submit(std::unique_ptr<QueuedCall> call);
+
+  // The environment's cleanup hook: no call is taken or settled any more; those not started and
+  // those finished but unsettled are abandoned. Calls still running are left to the process's end
+  // (their Promise can no longer be settled, and only the JS thread may free it).
+  void Shutdown();
 
   struct Shared;
 

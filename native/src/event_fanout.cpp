@@ -91,10 +91,33 @@ class RegisterCall final : public QueuedCall {
                                            FreeFanout);
     if (id_ < 0) failure_ = CaptureLastError("virConnectDomainEventRegisterAny");
     turn_.Done();
+    ran_ = true;
     // Off the JS thread, like every call's references (see worker.h); the connection's is still
     // needed to drop a registration that lands after close().
     dom_.Reset();
     if (id_ < 0) ref_.Reset();
+  }
+
+  // The connection's state goes on this thread; its cleanup deregisters what libvirt registered.
+  // A fan-out never registered is dropped with its listeners, whose Promises stay unsettled.
+  void Abandon(Napi::Env) override {
+    if (ran_ && id_ >= 0) {
+      if (conn_->closed) deregisterOnDestroy_ = true;
+      else fanout_->libvirtId = id_;
+    } else {
+      if (!conn_->closed) Forget(*conn_, key_, fanout_);
+      fanout_->ReleaseAll();
+      delete fanout_;
+    }
+    fanout_ = nullptr;
+    conn_.reset();
+  }
+
+  ~RegisterCall() override {
+    if (deregisterOnDestroy_) {
+      virConnectDomainEventDeregisterAny(ref_.get(), id_);
+      virResetLastError();
+    }
   }
 
   void Settle(Napi::Env env) override {
@@ -153,6 +176,8 @@ class RegisterCall final : public QueuedCall {
   Fanout* fanout_;
   std::string key_;
   Turn turn_;
+  bool ran_ = false;
+  bool deregisterOnDestroy_ = false;
   int id_ = -1;
   LibvirtFailure failure_;
 };

@@ -22,7 +22,7 @@ template <typename T, typename Work, typename Convert>
 class Call final : public QueuedCall {
  public:
   Call(napi_deferred deferred, const char* name, Work work, Convert convert)
-      : deferred_(deferred), name_(name), work_(std::in_place, std::move(work)), convert_(std::move(convert)) {}
+      : deferred_(deferred), name_(name), work_(std::in_place, std::move(work)), convert_(std::in_place, std::move(convert)) {}
 
   void Run() override {
     try {
@@ -43,7 +43,7 @@ class Call final : public QueuedCall {
     bool resolved = false;
     try {
       if (value_) {
-        outcome = convert_(env, *value_);
+        outcome = (*convert_)(env, *value_);
         resolved = true;
       } else {
         outcome = ToJsError(env, failure_).Value();
@@ -55,11 +55,24 @@ class Call final : public QueuedCall {
     else napi_reject_deferred(env, deferred_, outcome);
   }
 
+  // Rejecting frees the Promise's handle. A worker being terminated can no longer run JS, and then
+  // N-API refuses, and the handle (8 bytes) stays allocated: N-API has no other way to free it.
+  void Abandon(Napi::Env env) override {
+    napi_value message;
+    napi_value error;
+    if (napi_create_string_utf8(env, "the environment is shutting down", NAPI_AUTO_LENGTH, &message) == napi_ok &&
+        napi_create_error(env, nullptr, message, &error) == napi_ok) {
+      napi_reject_deferred(env, deferred_, error);
+    }
+    convert_.reset();
+  }
+
  private:
   napi_deferred deferred_;
   const char* name_;
   std::optional<Work> work_;
-  Convert convert_;
+  // What it captures belongs to the JS thread.
+  std::optional<Convert> convert_;
   std::optional<T> value_;
   LibvirtFailure failure_;
 };
