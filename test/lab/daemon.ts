@@ -14,7 +14,7 @@ import { readFile, readlink } from 'node:fs/promises';
 import { runTool } from '../../src/main/core/lab/images.ts';
 import { TEST_URI, waitFor } from './harness.ts';
 
-export const RESTART_OPT_IN = 'STRATA_TEST_RESTART_LIBVIRTD';
+const RESTART_OPT_IN = 'STRATA_TEST_RESTART_LIBVIRTD';
 
 /** Why this machine's libvirtd may not be restarted here, or null when it may. */
 export function restartRefusal(): string | null {
