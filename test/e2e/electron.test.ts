@@ -1,6 +1,9 @@
 // The desktop shell end to end: Playwright launches the built app in Electron. Electron's binary
 // cannot be downloaded on every machine; where it is absent this test says SKIPPED and why.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { _electron as electron } from 'playwright-core';
 import { electronBinary, repoRoot } from '../../scripts/electron-binary.mjs';
@@ -15,10 +18,13 @@ test('the desktop app opens on a URI and lists its domains', { timeout: 60_000 }
     return;
   }
   const rootFlags = process.getuid?.() === 0 ? ['--no-sandbox'] : [];
+  // A data folder (and Chromium profile) of its own, never the user's.
+  const dataDir = await mkdtemp(join(tmpdir(), 'strata-electron-data-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
   const app = await electron.launch({
     executablePath: binary,
     args: [...rootFlags, repoRoot, '--uri', 'test:///default'],
-    env: { ...process.env, ELECTRON_ENABLE_LOGGING: '1' },
+    env: { ...process.env, ELECTRON_ENABLE_LOGGING: '1', STRATA_DATA_DIR: dataDir },
     cwd: repoRoot,
   });
   try {

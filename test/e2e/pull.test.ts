@@ -3,6 +3,9 @@
 // What the page shows is checked against libvirt itself with virsh.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { repoRoot } from '../../scripts/electron-binary.mjs';
@@ -22,12 +25,16 @@ import {
 const MiB = 1024 * 1024;
 const chromiumPath = process.env['STRATA_CHROMIUM'] ?? '/usr/bin/chromium';
 
-/** Starts `npm run serve` and resolves with the URL from its `Listening: ` line. */
-function serve(): Promise<{ url: string; child: ChildProcess }> {
+/**
+ * Starts `npm run serve` on a data folder of its own (never the user's) and resolves with the URL
+ * from its `Listening: ` line.
+ */
+function serve(dataDir: string): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn('npm', ['run', 'serve', '--', '--uri', TEST_URI, '--port', '0'], {
     cwd: repoRoot,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, STRATA_DATA_DIR: dataDir },
   });
   let output = '';
   return new Promise((resolve, reject) => {
@@ -49,15 +56,22 @@ function serve(): Promise<{ url: string; child: ChildProcess }> {
   });
 }
 
-function stop(child: ChildProcess | undefined): void {
-  // npm runs the server in a child of its own: end the whole process group.
-  if (child?.pid) {
-    try {
-      process.kill(-child.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
+/**
+ * Stops the server as a user would (SIGTERM) and waits for it to exit, so it no longer writes in
+ * its data folder when that is removed.
+ */
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // npm runs the server in a child of its own: signal the whole process group.
+  try {
+    process.kill(-child.pid, 'SIGTERM');
+  } catch (err) {
+    // The group ended between the check above and now: nothing left to stop.
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
+    throw err;
   }
+  await Promise.race([exited, new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref())]);
 }
 
 describe('walking skeleton in Chromium against npm run serve', { timeout: 240_000 }, () => {
@@ -67,6 +81,7 @@ describe('walking skeleton in Chromium against npm run serve', { timeout: 240_00
   let browser: Browser;
   let page: Page;
   let label: string;
+  let dataDir: string | undefined;
   const pageErrors: string[] = [];
 
   before(async () => {
@@ -74,7 +89,8 @@ describe('walking skeleton in Chromium against npm run serve', { timeout: 240_00
     conn = await libvirt.open(TEST_URI);
     lab = await createTestLab(conn, { tag: 'e2e' });
     label = `${lab.name}/vda`;
-    server = await serve();
+    dataDir = await mkdtemp(join(tmpdir(), 'strata-e2e-data-'));
+    server = await serve(dataDir);
     browser = await chromium.launch({
       executablePath: chromiumPath,
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -85,7 +101,8 @@ describe('walking skeleton in Chromium against npm run serve', { timeout: 240_00
 
   after(async () => {
     await browser?.close();
-    stop(server?.child);
+    await stop(server?.child);
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
     await lab?.dispose();
     await conn?.close();
   });
@@ -111,8 +128,11 @@ describe('walking skeleton in Chromium against npm run serve', { timeout: 240_00
   });
 
   it('starts a pull with a limit; the progress bar moves and virsh shows the limit', async () => {
-    await page.getByLabel(`Pull bandwidth limit for ${label}`).fill('1');
-    await page.getByRole('button', { name: `Start pull on ${label}` }).click();
+    await page.getByRole('button', { name: `Pull… on ${label}` }).click();
+    const limit = page.getByRole('dialog').getByRole('textbox', { name: /in MiB\/s/ });
+    await limit.fill('1');
+    await limit.press('Enter');
+    await page.getByRole('dialog').getByRole('button', { name: 'Start pull' }).click();
     const bar = page.getByRole('progressbar', { name: `Pull on ${label}` });
     await bar.waitFor();
     const info = await virshBlockJobInfo(lab.name, 'vda');
@@ -122,7 +142,9 @@ describe('walking skeleton in Chromium against npm run serve', { timeout: 240_00
   });
 
   it('changes the running job’s limit from the slider at once', async () => {
-    await page.getByRole('slider', { name: `Bandwidth limit for ${label}` }).fill('3');
+    const typed = page.getByRole('textbox', { name: `Bandwidth limit for ${label}, in MiB/s (empty for no limit)` });
+    await typed.fill('3');
+    await typed.press('Enter');
     await waitFor(async () => (await virshBlockJobInfo(lab.name, 'vda'))['bandwidth'] === String(3 * MiB), {
       timeoutMs: 5_000,
       what: 'virsh blockjob --info to show 3 MiB/s',
@@ -131,6 +153,7 @@ describe('walking skeleton in Chromium against npm run serve', { timeout: 240_00
 
   it('aborts the pull; libvirt has no job and the chain is intact', async () => {
     await page.getByRole('button', { name: `Abort pull on ${label}` }).click();
+    await page.getByRole('button', { name: 'Yes, abort' }).click();
     await page.getByRole('progressbar', { name: `Pull on ${label}` }).waitFor({ state: 'detached', timeout: 15_000 });
     assert.deepEqual(await virshBlockJobInfo(lab.name, 'vda'), {});
     assert.equal(diskChain(await virsh(['dumpxml', lab.name]), 'vda').length, 3);
@@ -138,8 +161,8 @@ describe('walking skeleton in Chromium against npm run serve', { timeout: 240_00
   });
 
   it('pulls without a limit; on completion the chain collapses to one layer without a reload', async () => {
-    await page.getByLabel(`Pull bandwidth limit for ${label}`).fill('');
-    await page.getByRole('button', { name: `Start pull on ${label}` }).click();
+    await page.getByRole('button', { name: `Pull… on ${label}` }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Start pull' }).click();
     const items = page.getByRole('list', { name: `Backing chain of ${label}` }).getByRole('listitem');
     await waitFor(async () => (await items.count()) === 1, { timeoutMs: 60_000, what: 'the chain to collapse on screen' });
     assert.match((await items.nth(0).textContent()) ?? '', new RegExp(escape(lab.layers[2]!)));
