@@ -1,8 +1,8 @@
 import { mount } from 'svelte';
 import './app.css';
 import App from './App.svelte';
-import { Strata } from './lib/strata.svelte.ts';
+import { Strata, strataContext } from './lib/strata.svelte.ts';
 
 const strata = new Strata();
-mount(App, { target: document.getElementById('app')!, props: { strata } });
+mount(App, { target: document.getElementById('app')!, context: strataContext(strata) });
 void strata.start();

@@ -1,11 +1,13 @@
-// Block jobs by disk. The store holds the latest job per `${hostId}/${domain}/${disk}`: the
-// running one, or the last one that ended (its outcome stays on the disk card until the next job
-// starts). Fed by the initial `jobs.list`, then by `job` events; the Job returned by pull,
-// setSpeed and abort goes through the same newest-wins merge, so a late reply never rolls an
-// event back. Never polled.
+// Every block job Strata sees, on every host: one JobEntry per job, whose own state changes as
+// `job` events arrive (so one job's progress re-renders its own card only), the latest entry per
+// disk, and the history of ended jobs. Fed by `jobs.list` and `history.list` on start, then by
+// events; replies to start, pivot, setSpeed and abort go through the same newest-wins merge, so a
+// late reply never rolls an event back. Never polled.
 import type { StrataClient } from '../../../shared/bridge.ts';
-import { isFinished, type Job } from '../../../shared/model.ts';
+import type { JobOperation, Operation, Params } from '../../../shared/contract.ts';
+import { isFinished, type ChainPreview, type Disk, type Job } from '../../../shared/model.ts';
 import { SvelteMap } from 'svelte/reactivity';
+import { coalesced } from './coalesce.ts';
 import { toShownError, type ShownError } from './errors.ts';
 
 export interface DiskRef {
@@ -18,78 +20,169 @@ export function diskKey(ref: DiskRef): string {
   return `${ref.hostId}/${ref.domain}/${ref.disk}`;
 }
 
-/** Whether `incoming` is news compared with `current` (same disk). */
-function isNewer(incoming: Job, current: Job | undefined): boolean {
-  if (!current) return true;
-  if (incoming.id !== current.id) return incoming.startedAt >= current.startedAt;
-  // The same job: an end is final, otherwise the later update wins.
+/** One point of a job's rate chart. */
+export interface RateSample {
+  /** Seconds since the job started. */
+  t: number;
+  rate: number;
+  /** The limit in force then, 0 meaning none. */
+  limit: number;
+}
+
+/** Enough for a smooth line over any job's life; older points are thinned, never dropped whole. */
+const maxSamples = 360;
+
+/** Whether `incoming` is news compared with `current` (same job). */
+function isNewer(incoming: Job, current: Job): boolean {
   if (isFinished(current) && !isFinished(incoming)) return false;
   if (isFinished(incoming) && !isFinished(current)) return true;
   return incoming.updatedAt >= current.updatedAt;
 }
 
+export class JobEntry {
+  job: Job;
+  samples: RateSample[];
+  /** What Strata asked for, when this page started the job (an outside job has none). */
+  readonly operation: JobOperation | null;
+
+  constructor(job: Job, operation: JobOperation | null) {
+    this.job = $state.raw(job);
+    this.samples = $state.raw([]);
+    this.operation = operation;
+    this.#sample(job);
+  }
+
+  /** Takes the update if it is news; returns whether the job just ended. */
+  update(job: Job): boolean {
+    const current = this.job;
+    if (!isNewer(job, current)) return false;
+    this.job = job;
+    this.#sample(job);
+    return isFinished(job) && !isFinished(current);
+  }
+
+  #sample(job: Job): void {
+    if (job.rateBytesPerSec === null || isFinished(job)) return;
+    const point = { t: (job.updatedAt - job.startedAt) / 1000, rate: job.rateBytesPerSec, limit: job.bandwidthBytesPerSec };
+    const last = this.samples[this.samples.length - 1];
+    if (last && point.t <= last.t) return;
+    let next = [...this.samples, point];
+    if (next.length > maxSamples) next = next.filter((_, i) => i % 2 === 0 || i === next.length - 1);
+    this.samples = next;
+  }
+}
+
+export type StartOptions = Omit<Params<'job.start'>, 'hostId' | 'domain' | 'disk' | 'operation'>;
+
 export class JobStore {
   readonly #client: StrataClient;
-  readonly #jobs = new SvelteMap<string, Job>();
+  readonly #byId = new Map<string, JobEntry>();
+  /** The latest job per disk: the running one, or the last that ended (shown until the next). */
+  readonly #byDisk = new SvelteMap<string, JobEntry>();
   /** Jobs that were running when Strata lost track of them (a reconnection found them gone). */
   readonly #lost = new SvelteMap<string, Job>();
   readonly #endListeners = new Set<(job: Job) => void>();
+  readonly #readyListeners = new Set<(job: Job) => void>();
+  /** Operations this page started, until their job appears (the reply and the event race). */
+  readonly #launched = new Map<string, JobOperation>();
 
   loaded = $state(false);
   error = $state.raw<ShownError | null>(null);
+  /** Ended jobs, newest first; replaced whole on each read. */
+  history = $state.raw<Job[]>([]);
+  historyError = $state.raw<ShownError | null>(null);
 
   constructor(client: StrataClient) {
     this.#client = client;
   }
 
-  /** The latest job on a disk, running or ended. */
-  get(ref: DiskRef): Job | undefined {
-    return this.#jobs.get(diskKey(ref));
+  get(ref: DiskRef): JobEntry | undefined {
+    return this.#byDisk.get(diskKey(ref));
   }
 
-  /** A job that was running before a disconnection and had gone when Strata came back. */
   lost(ref: DiskRef): Job | undefined {
     return this.#lost.get(diskKey(ref));
   }
 
-  /** Called once each time a job is seen to end. */
+  /** Jobs running or waiting, on every host, oldest first. */
+  get current(): JobEntry[] {
+    return [...this.#byDisk.values()].filter((e) => !isFinished(e.job)).sort((a, b) => a.job.startedAt - b.job.startedAt);
+  }
+
+  /** How many jobs run (or wait) on a domain, for its badge. */
+  countOn(hostId: string, domain: string): number {
+    let n = 0;
+    for (const e of this.#byDisk.values()) if (e.job.hostId === hostId && e.job.domain === domain && !isFinished(e.job)) n++;
+    return n;
+  }
+
+  /** A queued job's place in its host's queue, from 1. */
+  placeInQueue(job: Job): number {
+    const queue = this.current.filter((e) => e.job.hostId === job.hostId && e.job.phase === 'queued');
+    return queue.findIndex((e) => e.job.id === job.id) + 1;
+  }
+
   onEnd(listener: (job: Job) => void): () => void {
     this.#endListeners.add(listener);
     return () => this.#endListeners.delete(listener);
   }
 
+  onReady(listener: (job: Job) => void): () => void {
+    this.#readyListeners.add(listener);
+    return () => this.#readyListeners.delete(listener);
+  }
+
   /** Merges a job from an event or a reply; older news is ignored. */
   upsert(job: Job): void {
     const key = diskKey(job);
-    const current = this.#jobs.get(key);
-    if (!isNewer(job, current)) return;
-    this.#jobs.set(key, job);
+    let entry = this.#byId.get(job.id);
+    const wasReady = entry?.job.phase === 'ready';
+    let ended: boolean;
+    if (entry) {
+      ended = entry.update(job);
+    } else {
+      const latest = this.#byDisk.get(key);
+      // An older job's late news (its end, after the next one started) must not take the disk.
+      if (latest && latest.job.startedAt > job.startedAt) return;
+      entry = new JobEntry(job, this.#launched.get(key) ?? null);
+      this.#launched.delete(key);
+      this.#byId.set(job.id, entry);
+      ended = isFinished(job);
+    }
+    if (this.#byDisk.get(key) !== entry) {
+      const previous = this.#byDisk.get(key);
+      if (previous) this.#byId.delete(previous.job.id);
+      this.#byDisk.set(key, entry);
+    }
     this.#lost.delete(key);
-    const ended = isFinished(job) && (!current || current.id !== job.id || !isFinished(current));
-    if (ended) {
-      for (const listener of this.#endListeners) {
-        try {
-          listener(job);
-        } catch (error) {
-          console.error('Strata: a job-end listener failed', error);
-        }
+    if (ended) this.#emit(this.#endListeners, entry.job);
+    else if (entry.job.phase === 'ready' && !wasReady) this.#emit(this.#readyListeners, entry.job);
+  }
+
+  #emit(listeners: Set<(job: Job) => void>, job: Job): void {
+    for (const listener of listeners) {
+      try {
+        listener(job);
+      } catch (error) {
+        console.error('Strata: a job listener failed', error);
       }
     }
   }
 
   /**
-   * Reads the host's jobs. Running jobs this store knows of that the list no longer has ended
-   * while Strata was not listening; they are set aside as "lost track of" rather than invented
-   * an outcome.
+   * Reads the jobs of every host. Running jobs this store knows of that the list no longer has
+   * ended while Strata was not listening; they are set aside as "lost track of" rather than
+   * given an invented outcome.
    */
-  async load(hostId: string): Promise<void> {
+  async load(): Promise<void> {
     try {
-      const jobs = await this.#client.call('jobs.list', { hostId });
-      const listed = new Set(jobs.map((job) => diskKey(job)));
-      for (const [key, job] of this.#jobs) {
-        if (job.hostId === hostId && !isFinished(job) && !listed.has(key)) {
-          this.#jobs.delete(key);
-          this.#lost.set(key, job);
+      const jobs = await this.#client.call('jobs.list', {});
+      const listed = new Set(jobs.map((job) => job.id));
+      for (const [key, entry] of this.#byDisk) {
+        if (!isFinished(entry.job) && !listed.has(entry.job.id)) {
+          this.#byDisk.delete(key);
+          this.#byId.delete(entry.job.id);
+          this.#lost.set(key, entry.job);
         }
       }
       for (const job of jobs) this.upsert(job);
@@ -101,20 +194,53 @@ export class JobStore {
     }
   }
 
-  async pull(ref: DiskRef, bandwidthBytesPerSec: number): Promise<Job> {
-    const job = await this.#client.call('job.pull', { ...ref, bandwidthBytesPerSec });
-    this.upsert(job);
-    return job;
+  /** Re-reads the history; a burst of endings collapses into one extra read. */
+  readonly loadHistory = coalesced(async () => {
+    try {
+      this.history = (await this.#client.call('history.list', {})).reverse();
+      this.historyError = null;
+    } catch (error) {
+      this.historyError = toShownError(error);
+    }
+  });
+
+  exportHistory(): Promise<{ fileName: string; json: string }> {
+    return this.#client.call('history.export', {});
+  }
+
+  preview(ref: DiskRef, operation: Operation): Promise<ChainPreview> {
+    return this.#client.call('operation.preview', { ...ref, operation });
+  }
+
+  async start(ref: DiskRef, operation: JobOperation, options: StartOptions): Promise<Job> {
+    this.#launched.set(diskKey(ref), operation);
+    try {
+      const job = await this.#client.call('job.start', { ...ref, operation, ...options });
+      this.upsert(job);
+      return job;
+    } finally {
+      this.#launched.delete(diskKey(ref));
+    }
+  }
+
+  snapshot(ref: DiskRef, destination: string | undefined): Promise<Disk> {
+    return this.#client.call('disk.snapshot', { ...ref, ...(destination ? { destination } : {}) });
   }
 
   async setSpeed(ref: DiskRef, bandwidthBytesPerSec: number): Promise<Job> {
-    const job = await this.#client.call('job.setSpeed', { ...ref, bandwidthBytesPerSec });
-    this.upsert(job);
-    return job;
+    return this.#merge(await this.#client.call('job.setSpeed', { ...ref, bandwidthBytesPerSec }));
   }
 
+  async pivot(ref: DiskRef): Promise<Job> {
+    return this.#merge(await this.#client.call('job.pivot', { ...ref }));
+  }
+
+  /** Aborts a running job, or takes a queued one out of the queue. */
   async abort(ref: DiskRef): Promise<Job> {
-    const job = await this.#client.call('job.abort', { ...ref });
+    return this.#merge(await this.#client.call('job.abort', { ...ref }));
+  }
+
+  #merge(job: Job): Job {
     this.upsert(job);
     return job;
   }

@@ -1,0 +1,101 @@
+// What the user is told when a job ends or becomes ready: a toast in the window (closable, the
+// newest first), one sentence in a live region (polite for news, assertive for failures), and,
+// once the user has allowed it, a system notification.
+import type { Job } from '../../../shared/model.ts';
+import { formatDuration, jobWord } from './format.ts';
+
+export type NoticeKind = 'ok' | 'info' | 'bad';
+
+export interface Notice {
+  id: number;
+  kind: NoticeKind;
+  title: string;
+  detail: string | null;
+  /** What to do about it (failures). */
+  hint: string | null;
+  /** The domain the job ran on, so the toast can lead there. */
+  hostId: string;
+  domain: string;
+}
+
+/** Beyond this many, the oldest toasts go: the jobs view keeps every outcome. */
+const maxShown = 4;
+/** News leaves by itself after this long (PatternFly's toast timeout); failures stay until closed. */
+const newsMs = 8000;
+
+type Permission = NotificationPermission | 'unsupported';
+
+export class Notices {
+  items = $state.raw<Notice[]>([]);
+  /** The live regions' text; set once per transition, never per tick. */
+  polite = $state('');
+  assertive = $state('');
+  permission = $state<Permission>(typeof Notification === 'undefined' ? 'unsupported' : Notification.permission);
+  #next = 1;
+
+  /** Must run from a click: browsers ignore permission requests made without a user gesture. */
+  async askPermission(): Promise<void> {
+    if (this.permission === 'unsupported') return;
+    this.permission = await Notification.requestPermission();
+  }
+
+  dismiss(id: number): void {
+    this.items = this.items.filter((n) => n.id !== id);
+  }
+
+  jobEnded(job: Job): void {
+    const on = `${job.domain}/${job.disk}`;
+    const took = job.endedAt === null ? '' : ` after ${formatDuration((job.endedAt - job.startedAt) / 1000)}`;
+    if (job.phase === 'completed') {
+      this.#push({ kind: 'ok', title: `${jobWord(job.type)} on ${on} completed${took}`, detail: null, hint: null }, job);
+    } else if (job.phase === 'failed') {
+      this.#push({ kind: 'bad', title: `${jobWord(job.type)} on ${on} failed`, detail: job.outcome, hint: failureHint(job) }, job);
+    } else if (job.phase === 'cancelled') {
+      this.#push({ kind: 'info', title: `${jobWord(job.type)} on ${on} cancelled`, detail: job.outcome, hint: null }, job);
+    } else {
+      this.#push({ kind: 'info', title: `${jobWord(job.type)} on ${on} ended; how is not known`, detail: job.outcome, hint: null }, job);
+    }
+  }
+
+  jobReady(job: Job): void {
+    if (job.afterReady === 'pivot' || job.afterReady === 'keep') return; // Strata finishes it at once
+    const on = `${job.domain}/${job.disk}`;
+    this.#push(
+      {
+        kind: 'info',
+        title: `${jobWord(job.type)} on ${on} is ready to pivot`,
+        detail: 'It keeps mirroring new writes until you pivot to the new image or abort.',
+        hint: null,
+      },
+      job,
+    );
+  }
+
+  #push(notice: Omit<Notice, 'id' | 'hostId' | 'domain'>, job: Job): void {
+    // Strata's outcome often only repeats the phase ("cancelled"): say it once.
+    const detail = notice.detail?.trim().toLowerCase() === job.phase ? null : notice.detail;
+    const full: Notice = { ...notice, detail, id: this.#next++, hostId: job.hostId, domain: job.domain };
+    this.items = [full, ...this.items].slice(0, maxShown);
+    if (full.kind !== 'bad') setTimeout(() => this.dismiss(full.id), newsMs);
+    const sentence = [full.title, full.detail, full.hint].filter(Boolean).join('. ');
+    if (full.kind === 'bad') this.assertive = sentence;
+    else this.polite = sentence;
+    if (this.permission === 'granted') {
+      try {
+        new Notification(full.title, { body: [full.detail, full.hint].filter(Boolean).join('\n'), tag: job.id });
+      } catch (error) {
+        console.error('Strata: the system notification failed', error);
+      }
+    }
+  }
+}
+
+/** What to try after a failure, by what failed: libvirt's events carry no error text. */
+function failureHint(job: Job): string {
+  const host = 'Look at the host: journalctl -u libvirtd, and free space where the images live.';
+  if (job.type === 'commit' || job.type === 'active-commit') {
+    return `The layers above the base may no longer be valid images; do not start the domain from them. ${host}`;
+  }
+  if (job.type === 'copy') return `The disk still uses its old chain; the partial copy is left unused. ${host}`;
+  return `The chain is unchanged: try again. ${host}`;
+}
