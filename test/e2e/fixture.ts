@@ -1,0 +1,149 @@
+// What the browser tests share: `npm run serve` on a data folder of its own (so history and saved
+// hosts start empty and nothing of the user's is touched), Debian's Chromium driven by Playwright,
+// small lab domains on real qcow2 chains, and the checks made afterwards with virsh and qemu-img.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { repoRoot } from '../../scripts/electron-binary.mjs';
+import { runTool } from '../../src/main/core/lab/images.ts';
+import { createTestLab, diskChain, libvirt, TEST_URI, virsh, type Connection, type TestLab, type TestLabOptions } from '../lab/harness.ts';
+
+export const MiB = 1024 * 1024;
+const chromiumPath = process.env['STRATA_CHROMIUM'] ?? '/usr/bin/chromium';
+
+/** Small chains: every job ends in a second or two unless held back by a limit. */
+export const smallChain: TestLabOptions = { virtualSize: 64 * MiB, baseDataBytes: 8 * MiB, overlayDataBytes: 2 * MiB };
+
+export interface Served {
+  url: string;
+  child: ChildProcess;
+  dataDir: string;
+}
+
+/** Starts `npm run serve` on a fresh data folder; resolves with the URL of its `Listening:` line. */
+export async function serve(): Promise<Served> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'strata-e2e-data-'));
+  const child = spawn('npm', ['run', 'serve', '--', '--uri', TEST_URI, '--port', '0'], {
+    cwd: repoRoot,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, STRATA_DATA_DIR: dataDir },
+  });
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`npm run serve printed no Listening line in 60 s:\n${output}`)), 60_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const m = /^Listening: (http:\/\/\S+)$/m.exec(output);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`npm run serve exited with ${code}:\n${output}`));
+    });
+  });
+  return { url, child, dataDir };
+}
+
+/** Stops the server and waits for it to exit, so it no longer writes in its data folder when that goes. */
+export async function stopServing(served: Served | undefined): Promise<void> {
+  if (!served) return;
+  const child = served.child;
+  if (child.pid && child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      // npm runs the server in a child of its own: signal the whole process group.
+      process.kill(-child.pid, 'SIGTERM');
+      await Promise.race([exited, new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref())]);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  }
+  await rm(served.dataDir, { recursive: true, force: true });
+}
+
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/** One browser, one server, one libvirt connection for a test file; labs made per test. */
+export class E2E {
+  conn!: Connection;
+  served!: Served;
+  browser!: Browser;
+  page!: Page;
+  readonly pageErrors: string[] = [];
+  readonly #labs: TestLab[] = [];
+
+  async start(): Promise<void> {
+    this.conn = await libvirt.open(TEST_URI);
+    this.served = await serve();
+    this.browser = await launchBrowser();
+    this.page = await this.browser.newPage({ viewport: { width: 1280, height: 860 } });
+    this.page.on('pageerror', (e) => this.pageErrors.push(String(e)));
+    await this.page.goto(this.served.url);
+  }
+
+  async stop(): Promise<void> {
+    await this.browser?.close();
+    await stopServing(this.served);
+    for (const lab of this.#labs.splice(0)) await lab.dispose();
+    await this.conn?.close();
+  }
+
+  async lab(tag: string, options: TestLabOptions = {}): Promise<TestLab> {
+    const lab = await createTestLab(this.conn, { tag, ...smallChain, ...options });
+    this.#labs.push(lab);
+    return lab;
+  }
+
+  /** Selects a domain in the sidebar (refreshing the list first) and waits for its chain. */
+  async open(lab: TestLab, disk = 'vda'): Promise<void> {
+    const page = this.page;
+    await page.getByRole('button', { name: 'Refresh', exact: true }).click();
+    await page.getByRole('list', { name: /^Domains on / }).getByRole('button', { name: new RegExp(lab.name) }).click();
+    await this.chain(lab, disk).waitFor();
+  }
+
+  chain(lab: TestLab, disk = 'vda') {
+    return this.page.getByRole('list', { name: `Backing chain of ${lab.name}/${disk}`, exact: true });
+  }
+
+  /** Waits until the page shows `count` layers in the disk's chain. */
+  async waitForLayers(lab: TestLab, count: number, timeoutMs = 60_000): Promise<void> {
+    const items = this.chain(lab).getByRole('listitem');
+    const deadline = Date.now() + timeoutMs;
+    while ((await items.count()) !== count) {
+      if (Date.now() > deadline) throw new Error(`the chain of ${lab.name} never showed ${count} layers (shows ${await items.count()})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  dialog() {
+    return this.page.getByRole('dialog');
+  }
+
+  async screenshot(name: string): Promise<void> {
+    await this.page.screenshot({ path: join(repoRoot, 'docs/screenshots', `${name}.png`) });
+  }
+}
+
+/** The disk's image files in libvirt's live XML, active layer first. */
+export async function liveChain(domain: string, disk = 'vda'): Promise<string[]> {
+  return diskChain(await virsh(['dumpxml', domain]), disk);
+}
+
+/** The chain as qemu-img reads it from the files themselves (-U: the domain holds the lock). */
+export async function imageChain(path: string): Promise<string[]> {
+  const info = JSON.parse(await runTool('qemu-img', ['info', '--backing-chain', '-U', '--output=json', path])) as { filename: string }[];
+  return info.map((i) => i.filename);
+}

@@ -1,0 +1,224 @@
+// Every operation planned, started and watched from the UI in Chromium against `npm run serve` and
+// the real libvirtd; after each, libvirt's live XML (virsh) and the image files (qemu-img) must
+// show what the preview promised. Screenshots of the main views are saved to docs/screenshots.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { sweepStaleLabDomains, virshBlockJobInfo, waitFor, type TestLab } from '../lab/harness.ts';
+import { E2E, imageChain, liveChain } from './fixture.ts';
+
+describe('block jobs from the UI, checked with virsh and qemu-img', { timeout: 600_000 }, () => {
+  const e2e = new E2E();
+  const page = () => e2e.page;
+
+  before(async () => {
+    await sweepStaleLabDomains();
+    await e2e.start();
+  });
+
+  after(() => e2e.stop());
+
+  /** Opens a verb's dialog on the lab's vda. */
+  async function plan(lab: TestLab, verb: 'Pull' | 'Commit' | 'Copy' | 'Snapshot') {
+    await page().getByRole('button', { name: `${verb}… on ${lab.name}/vda`, exact: true }).click();
+    const dialog = e2e.dialog();
+    await dialog.waitFor();
+    return dialog;
+  }
+
+  /** Picks, in a select of the dialog, the layer whose file is `file`. */
+  async function chooseLayer(lab: TestLab, selectLabel: string, file: string) {
+    const select = e2e.dialog().getByLabel(selectLabel);
+    const value = await select.locator('option', { hasText: file }).getAttribute('value');
+    assert.ok(value !== null, `no option for ${file} in ${selectLabel}`);
+    await select.selectOption(value);
+  }
+
+  async function noJob(lab: TestLab) {
+    await waitFor(async () => Object.keys(await virshBlockJobInfo(lab.name, 'vda')).length === 0, { timeoutMs: 20_000, what: `no job on ${lab.name}` });
+  }
+
+  it('pulls down to a base chosen from the chain', async () => {
+    const lab = await e2e.lab('pullbase', { layers: 4 });
+    const [base, l1, l2, active] = lab.layers as [string, string, string, string];
+    await e2e.open(lab);
+    await e2e.screenshot('domain-light');
+    await page().emulateMedia({ colorScheme: 'dark' });
+    await e2e.screenshot('domain-dark');
+    await page().emulateMedia({ colorScheme: 'light' });
+    const dialog = await plan(lab, 'Pull');
+    await dialog.getByRole('radio', { name: new RegExp(basename(l1).replace('.', '\\.')) }).check();
+    const preview = dialog.getByRole('list', { name: `Chain of ${lab.name}/vda afterwards` });
+    await waitFor(async () => (await preview.getByRole('listitem').count()) === 3, { what: 'the preview of a 3-layer chain' });
+    await dialog.getByRole('button', { name: 'Start pull' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await e2e.waitForLayers(lab, 3);
+    await noJob(lab);
+    assert.deepEqual(await liveChain(lab.name), [active, l1, base]);
+    assert.deepEqual(await imageChain(active), [active, l1, base]);
+    void l2;
+  });
+
+  it('commits a middle layer into the base once the drop is confirmed', async () => {
+    const lab = await e2e.lab('commitmid');
+    const [base, mid, active] = lab.layers as [string, string, string];
+    await e2e.open(lab);
+    const dialog = await plan(lab, 'Commit');
+    await chooseLayer(lab, 'Top: the highest layer merged', basename(mid));
+    await chooseLayer(lab, 'Base: the layer merged into', basename(base));
+    const start = dialog.getByRole('button', { name: 'Start commit' });
+    const confirm = dialog.getByRole('checkbox', { name: /leaves the chain/ });
+    await confirm.waitFor();
+    assert.equal(await start.isDisabled(), true, 'Start is disabled until the drop is confirmed');
+    await e2e.screenshot('dialog-commit-preview');
+    await confirm.check();
+    await waitFor(() => start.isEnabled(), { what: 'Start to be enabled' });
+    await start.click();
+    await dialog.waitFor({ state: 'detached' });
+    await e2e.waitForLayers(lab, 2);
+    await noJob(lab);
+    assert.deepEqual(await liveChain(lab.name), [active, base]);
+    assert.deepEqual(await imageChain(active), [active, base]);
+  });
+
+  it('commits the active layer and pivots to the base', async () => {
+    const lab = await e2e.lab('activecommit');
+    const [base, mid, active] = lab.layers as [string, string, string];
+    await e2e.open(lab);
+    const dialog = await plan(lab, 'Commit');
+    await chooseLayer(lab, 'Base: the layer merged into', basename(mid));
+    await dialog.getByRole('radio', { name: /^Pivot/ }).check();
+    await dialog.getByRole('checkbox', { name: /leaves the chain/ }).check();
+    await dialog.getByRole('button', { name: 'Start commit' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await e2e.waitForLayers(lab, 2);
+    await noJob(lab);
+    assert.deepEqual(await liveChain(lab.name), [mid, base]);
+    assert.deepEqual(await imageChain(mid), [mid, base]);
+    void active;
+  });
+
+  it('copies the disk to a new image and pivots to it', async () => {
+    const lab = await e2e.lab('copy');
+    const destination = join(dirname(lab.layers[0]!), 'moved.qcow2');
+    await e2e.open(lab);
+    const dialog = await plan(lab, 'Copy');
+    await dialog.getByLabel('Destination on the host').fill(destination);
+    await dialog.getByRole('radio', { name: /^Pivot/ }).check();
+    await dialog.getByRole('button', { name: 'Start copy' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await e2e.waitForLayers(lab, 1);
+    await noJob(lab);
+    assert.deepEqual(await liveChain(lab.name), [destination]);
+    assert.deepEqual(await imageChain(destination), [destination]);
+  });
+
+  it('takes a snapshot at the proposed path', async () => {
+    const lab = await e2e.lab('snapshot');
+    const [base, mid, active] = lab.layers as [string, string, string];
+    await e2e.open(lab);
+    const dialog = await plan(lab, 'Snapshot');
+    const field = dialog.getByLabel(/New layer's file/);
+    const proposed = await waitFor(async () => (await field.inputValue()) || null, { what: 'a proposed path' });
+    assert.equal(dirname(proposed), dirname(active));
+    await dialog.getByRole('button', { name: 'Snapshot now' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await e2e.waitForLayers(lab, 4);
+    assert.deepEqual(await liveChain(lab.name), [proposed, active, mid, base]);
+    assert.deepEqual(await imageChain(proposed), [proposed, active, mid, base]);
+  });
+
+  it('changes nothing when a commit that needs confirming is cancelled', async () => {
+    const lab = await e2e.lab('declined');
+    const [base, mid, active] = lab.layers as [string, string, string];
+    const before = await readFile(mid);
+    await e2e.open(lab);
+    const dialog = await plan(lab, 'Commit');
+    await chooseLayer(lab, 'Top: the highest layer merged', basename(mid));
+    await dialog.getByRole('checkbox', { name: /leaves the chain/ }).waitFor();
+    // The layer the commit would drop is marked on the chain behind the dialog.
+    assert.match((await e2e.chain(lab).getByRole('listitem').nth(1).textContent()) ?? '', /leaves the chain/);
+    await page().keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    assert.equal(await page().getByRole('button', { name: `Commit… on ${lab.name}/vda` }).evaluate((b) => b.matches(':focus')), true, 'focus returns to Commit…');
+    assert.deepEqual(await virshBlockJobInfo(lab.name, 'vda'), {});
+    assert.deepEqual(await liveChain(lab.name), [active, mid, base]);
+    assert.deepEqual(await imageChain(active), [active, mid, base]);
+    assert.ok(before.equals(await readFile(mid)), 'the middle layer is byte for byte the same');
+    assert.doesNotMatch((await e2e.chain(lab).textContent()) ?? '', /leaves the chain/);
+  });
+
+  it('shows a running job with its chart, then steers and aborts it', async () => {
+    const lab = await e2e.lab('running', { baseDataBytes: 24 * 1024 * 1024 });
+    await e2e.open(lab);
+    const dialog = await plan(lab, 'Pull');
+    await dialog.getByRole('textbox', { name: /in MiB\/s/ }).fill('1');
+    await dialog.getByRole('textbox', { name: /in MiB\/s/ }).press('Enter');
+    await dialog.getByText(/takes at least/).waitFor();
+    await dialog.getByRole('button', { name: 'Start pull' }).click();
+    const label = `${lab.name}/vda`;
+    const bar = page().getByRole('progressbar', { name: `Pull on ${label}` });
+    await bar.waitFor();
+    assert.equal((await virshBlockJobInfo(lab.name, 'vda'))['bandwidth'], String(1024 * 1024));
+    await waitFor(async () => ((await page().locator('path.rate').getAttribute('d'))?.split('L').length ?? 0) >= 4, { timeoutMs: 20_000, what: 'a few chart points' });
+    await new Promise((r) => setTimeout(r, 3000));
+    await e2e.screenshot('job-running-light');
+    await page().emulateMedia({ colorScheme: 'dark' });
+    await e2e.screenshot('job-running-dark');
+    await page().emulateMedia({ colorScheme: 'light' });
+    const slider = page().getByRole('slider', { name: `Bandwidth limit for ${label}` });
+    await slider.focus();
+    await page().keyboard.press('ArrowRight');
+    await page().keyboard.press('ArrowRight');
+    await waitFor(async () => (await virshBlockJobInfo(lab.name, 'vda'))['bandwidth'] === String(3 * 1024 * 1024), { timeoutMs: 5000, what: 'virsh to show 3 MiB/s' });
+    assert.equal(await slider.getAttribute('aria-valuetext'), '3 MiB/s');
+    await page().getByRole('button', { name: `Abort pull on ${label}` }).click();
+    await page().getByRole('button', { name: 'Yes, abort' }).click();
+    await bar.waitFor({ state: 'detached', timeout: 20_000 });
+    await noJob(lab);
+    assert.equal((await liveChain(lab.name)).length, 3);
+  });
+
+  it('pulls with the keyboard alone', async () => {
+    const lab = await e2e.lab('keyboard');
+    const [, , active] = lab.layers as [string, string, string];
+    await e2e.open(lab);
+    const p = page();
+    await p.getByRole('button', { name: `Pull… on ${lab.name}/vda` }).focus();
+    await p.keyboard.press('Enter');
+    const dialog = e2e.dialog();
+    await dialog.waitFor();
+    const start = dialog.getByRole('button', { name: 'Start pull' });
+    await waitFor(() => start.isEnabled(), { what: 'the preview' });
+    // Tab through the dialog until Start has focus, then press it.
+    for (let i = 0; i < 30; i++) {
+      if (await start.evaluate((b) => b.matches(':focus'))) break;
+      await p.keyboard.press('Tab');
+    }
+    assert.equal(await start.evaluate((b) => b.matches(':focus')), true, 'Tab reaches Start');
+    await p.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'detached' });
+    await e2e.waitForLayers(lab, 1);
+    await noJob(lab);
+    assert.deepEqual(await liveChain(lab.name), [active]);
+    assert.deepEqual(await imageChain(active), [active]);
+  });
+
+  it('lists the jobs in the history and exports it as JSON', async () => {
+    const p = page();
+    await p.getByRole('navigation', { name: 'Views' }).getByRole('button', { name: /^Jobs/ }).click();
+    const rows = p.getByRole('table').getByRole('row');
+    await waitFor(async () => (await rows.count()) >= 7, { what: 'the history rows', timeoutMs: 10_000 });
+    await e2e.screenshot('jobs-view');
+    const [download] = await Promise.all([p.waitForEvent('download'), p.getByRole('button', { name: 'Export history as JSON' }).click()]);
+    assert.match(download.suggestedFilename(), /^strata-history-.*\.json$/);
+    const file = await download.path();
+    const exported = JSON.parse(await readFile(file, 'utf8')) as { jobs: { type: string; phase: string }[] };
+    const types = exported.jobs.map((j) => `${j.type}:${j.phase}`);
+    for (const expected of ['pull:completed', 'commit:completed', 'active-commit:completed', 'copy:completed', 'pull:cancelled']) {
+      assert.ok(types.includes(expected), `the export has ${expected}: ${types.join(', ')}`);
+    }
+    assert.deepEqual(e2e.pageErrors, []);
+  });
+});
