@@ -1,0 +1,126 @@
+// A small, strict-enough XML reader for the documents libvirt writes (domain XML): elements,
+// attributes and text, into a plain tree. It exists because reading chains is the hot path of
+// every domain view and preview, and a general-purpose parser cost over 1 ms per domain; this
+// one reads a domain of 200 layers in a small fraction of that.
+//
+// It never expands entities other than XML's five and character references, and skips
+// DOCTYPE, comments and processing instructions, so entity tricks cannot grow the input; it
+// walks the document in one pass without recursion, so deep nesting cannot exhaust the stack.
+// The tree's size is bounded by the input's.
+
+export interface XmlElement {
+  name: string;
+  attrs: Map<string, string>;
+  children: XmlElement[];
+  /** The element's own character data (CDATA included), entities decoded. */
+  text: string;
+}
+
+export class XmlSyntaxError extends Error {
+  override name = 'XmlSyntaxError';
+}
+
+const predefined: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+function decode(raw: string): string {
+  if (!raw.includes('&')) return raw;
+  return raw.replace(/&(#x[0-9a-fA-F]{1,6}|#[0-9]{1,7}|[a-zA-Z]+);/g, (whole, ref: string) => {
+    if (ref.startsWith('#')) {
+      const code = ref[1] === 'x' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+      return code <= 0x10ffff && !(code >= 0xd800 && code <= 0xdfff) ? String.fromCodePoint(code) : whole;
+    }
+    // An entity a DOCTYPE declared is left as written: it is never expanded.
+    return predefined[ref] ?? whole;
+  });
+}
+
+const nameEnd = /[\s/>]/g;
+const attribute = /\s*([^\s=/>]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/y;
+
+/** Parses `xml` into its root element; throws XmlSyntaxError on what it cannot read. */
+export function parseXml(xml: string): XmlElement {
+  const stack: XmlElement[] = [];
+  let root: XmlElement | null = null;
+  let i = 0;
+  const fail = (what: string): never => {
+    throw new XmlSyntaxError(`${what} at offset ${i}`);
+  };
+  const skipPast = (marker: string, what: string): void => {
+    const end = xml.indexOf(marker, i);
+    if (end < 0) fail(`unterminated ${what}`);
+    i = end + marker.length;
+  };
+  while (i < xml.length) {
+    const lt = xml.indexOf('<', i);
+    const top = stack[stack.length - 1];
+    if (lt < 0 || lt > i) {
+      const text = xml.slice(i, lt < 0 ? xml.length : lt);
+      if (top) top.text += decode(text);
+      else if (text.trim() !== '') fail('text outside the root element');
+      if (lt < 0) break;
+      i = lt;
+    }
+    if (xml.startsWith('<!--', i)) {
+      skipPast('-->', 'comment');
+    } else if (xml.startsWith('<![CDATA[', i)) {
+      const start = i + 9;
+      skipPast(']]>', 'CDATA section');
+      if (top) top.text += xml.slice(start, i - 3);
+    } else if (xml.startsWith('<?', i)) {
+      skipPast('?>', 'processing instruction');
+    } else if (xml.startsWith('<!', i)) {
+      // DOCTYPE, possibly with an internal subset in brackets: skipped whole, never used.
+      const bracket = xml.indexOf('[', i);
+      const close = xml.indexOf('>', i);
+      if (bracket >= 0 && (close < 0 || bracket < close)) {
+        i = bracket;
+        skipPast(']', 'DOCTYPE internal subset');
+      }
+      skipPast('>', 'declaration');
+    } else if (xml.startsWith('</', i)) {
+      const end = xml.indexOf('>', i);
+      if (end < 0) fail('unterminated end tag');
+      const name = xml.slice(i + 2, end).trim();
+      const open = stack.pop();
+      if (!open || open.name !== name) fail(`</${name}> does not close <${open?.name ?? 'nothing'}>`);
+      i = end + 1;
+    } else {
+      nameEnd.lastIndex = i + 1;
+      const m = nameEnd.exec(xml);
+      if (!m) fail('unterminated start tag');
+      const name = xml.slice(i + 1, m!.index);
+      if (name === '') fail('an element without a name');
+      const element: XmlElement = { name, attrs: new Map(), children: [], text: '' };
+      i = m!.index;
+      for (;;) {
+        attribute.lastIndex = i;
+        const a = attribute.exec(xml);
+        if (!a) break;
+        element.attrs.set(a[1]!, decode(a[2] ?? a[3] ?? ''));
+        i = attribute.lastIndex;
+      }
+      while (i < xml.length && /\s/.test(xml[i]!)) i++;
+      const selfClosing = xml.startsWith('/>', i);
+      if (!selfClosing && xml[i] !== '>') fail(`a malformed attribute in <${name}>`);
+      i += selfClosing ? 2 : 1;
+      if (top) top.children.push(element);
+      else if (root) fail('a second root element');
+      else root = element;
+      if (!selfClosing) stack.push(element);
+    }
+  }
+  if (stack.length > 0) fail(`<${stack[stack.length - 1]!.name}> is not closed`);
+  if (!root) fail('no element');
+  return root!;
+}
+
+/** The first child element named `name`. */
+export function child(element: XmlElement | null | undefined, name: string): XmlElement | null {
+  if (!element) return null;
+  for (const c of element.children) if (c.name === name) return c;
+  return null;
+}
+
+export function children(element: XmlElement | null | undefined, name: string): XmlElement[] {
+  return element ? element.children.filter((c) => c.name === name) : [];
+}
