@@ -1,6 +1,6 @@
 // Every block job Strata sees, on every host: one JobEntry per job, whose own state changes as
-// `job` events arrive (so one job's progress re-renders its own card only), the latest entry per
-// disk, and the history of ended jobs. Fed by `jobs.list` and `history.list` on start, then by
+// `job` events arrive (so one job's progress re-renders its own card only), and the history of
+// ended jobs. Fed by `jobs.list` and `history.list` on start, then by
 // events; replies to start, pivot, setSpeed and abort go through the same newest-wins merge, so a
 // late reply never rolls an event back. Never polled.
 import type { StrataClient } from '../../../shared/bridge.ts';
@@ -72,13 +72,19 @@ export class JobEntry {
   }
 }
 
+function byStart(a: JobEntry, b: JobEntry): number {
+  return a.job.startedAt - b.job.startedAt;
+}
+
 export type StartOptions = Omit<Params<'job.start'>, 'hostId' | 'domain' | 'disk' | 'operation'>;
 
 export class JobStore {
   readonly #client: StrataClient;
-  readonly #byId = new Map<string, JobEntry>();
-  /** The latest job per disk: the running one, or the last that ended (shown until the next). */
-  readonly #byDisk = new SvelteMap<string, JobEntry>();
+  /**
+   * By job id: every job running or waiting, and the last ended one of each disk (its outcome is
+   * shown until the next job there ends). A disk may have one running job and others queued.
+   */
+  readonly #entries = new SvelteMap<string, JobEntry>();
   /** Jobs that were running when Strata lost track of them (a reconnection found them gone). */
   readonly #lost = new SvelteMap<string, Job>();
   readonly #endListeners = new Set<(job: Job) => void>();
@@ -96,8 +102,16 @@ export class JobStore {
     this.#client = client;
   }
 
-  get(ref: DiskRef): JobEntry | undefined {
-    return this.#byDisk.get(diskKey(ref));
+  /** The disk's jobs running or waiting, oldest first (the running one, then the queue). */
+  liveOn(ref: DiskRef): JobEntry[] {
+    const key = diskKey(ref);
+    return [...this.#entries.values()].filter((e) => diskKey(e.job) === key && !isFinished(e.job)).sort(byStart);
+  }
+
+  /** The last job that ended on the disk, if Strata saw it end. */
+  lastEnded(ref: DiskRef): JobEntry | undefined {
+    const key = diskKey(ref);
+    return [...this.#entries.values()].filter((e) => diskKey(e.job) === key && isFinished(e.job)).sort(byStart).pop();
   }
 
   lost(ref: DiskRef): Job | undefined {
@@ -106,13 +120,13 @@ export class JobStore {
 
   /** Jobs running or waiting, on every host, oldest first. */
   get current(): JobEntry[] {
-    return [...this.#byDisk.values()].filter((e) => !isFinished(e.job)).sort((a, b) => a.job.startedAt - b.job.startedAt);
+    return [...this.#entries.values()].filter((e) => !isFinished(e.job)).sort(byStart);
   }
 
   /** How many jobs run (or wait) on a domain, for its badge. */
   countOn(hostId: string, domain: string): number {
     let n = 0;
-    for (const e of this.#byDisk.values()) if (e.job.hostId === hostId && e.job.domain === domain && !isFinished(e.job)) n++;
+    for (const e of this.#entries.values()) if (e.job.hostId === hostId && e.job.domain === domain && !isFinished(e.job)) n++;
     return n;
   }
 
@@ -135,28 +149,30 @@ export class JobStore {
   /** Merges a job from an event or a reply; older news is ignored. */
   upsert(job: Job): void {
     const key = diskKey(job);
-    let entry = this.#byId.get(job.id);
+    let entry = this.#entries.get(job.id);
     const wasReady = entry?.job.phase === 'ready';
     let ended: boolean;
     if (entry) {
       ended = entry.update(job);
     } else {
-      const latest = this.#byDisk.get(key);
-      // An older job's late news (its end, after the next one started) must not take the disk.
-      if (latest && latest.job.startedAt > job.startedAt) return;
+      const newer = this.lastEnded(job);
+      // An ended job older than the disk's last known ending is stale news.
+      if (isFinished(job) && newer && newer.job.startedAt > job.startedAt) return;
       entry = new JobEntry(job, this.#launched.get(key) ?? null);
       this.#launched.delete(key);
-      this.#byId.set(job.id, entry);
+      this.#entries.set(job.id, entry);
       ended = isFinished(job);
     }
-    if (this.#byDisk.get(key) !== entry) {
-      const previous = this.#byDisk.get(key);
-      if (previous) this.#byId.delete(previous.job.id);
-      this.#byDisk.set(key, entry);
-    }
     this.#lost.delete(key);
-    if (ended) this.#emit(this.#endListeners, entry.job);
-    else if (entry.job.phase === 'ready' && !wasReady) this.#emit(this.#readyListeners, entry.job);
+    if (ended) {
+      // Only the latest ending of a disk stays on its card.
+      for (const [id, other] of this.#entries) {
+        if (other !== entry && diskKey(other.job) === key && isFinished(other.job) && other.job.startedAt <= entry.job.startedAt) this.#entries.delete(id);
+      }
+      this.#emit(this.#endListeners, entry.job);
+    } else if (entry.job.phase === 'ready' && !wasReady) {
+      this.#emit(this.#readyListeners, entry.job);
+    }
   }
 
   #emit(listeners: Set<(job: Job) => void>, job: Job): void {
@@ -178,11 +194,10 @@ export class JobStore {
     try {
       const jobs = await this.#client.call('jobs.list', {});
       const listed = new Set(jobs.map((job) => job.id));
-      for (const [key, entry] of this.#byDisk) {
-        if (!isFinished(entry.job) && !listed.has(entry.job.id)) {
-          this.#byDisk.delete(key);
-          this.#byId.delete(entry.job.id);
-          this.#lost.set(key, entry.job);
+      for (const [id, entry] of this.#entries) {
+        if (!isFinished(entry.job) && !listed.has(id)) {
+          this.#entries.delete(id);
+          this.#lost.set(diskKey(entry.job), entry.job);
         }
       }
       for (const job of jobs) this.upsert(job);
