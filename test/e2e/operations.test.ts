@@ -2,7 +2,7 @@
 // the real libvirtd; after each, libvirt's live XML (virsh) and the image files (qemu-img) must
 // show what the preview promised. Screenshots of the main views are saved to docs/screenshots.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sweepStaleLabDomains, virshBlockJobInfo, waitFor, type TestLab } from '../lab/harness.ts';
@@ -114,6 +114,30 @@ describe('block jobs from the UI, checked with virsh and qemu-img', { timeout: 6
     assert.deepEqual(await imageChain(destination), [destination]);
   });
 
+  it('waits at ready after a copy, then pivots when told to', async () => {
+    const lab = await e2e.lab('waitpivot');
+    const destination = join(dirname(lab.layers[0]!), 'mirror.qcow2');
+    const label = `${lab.name}/vda`;
+    await e2e.open(lab);
+    const dialog = await plan(lab, 'Copy');
+    await dialog.getByLabel('Destination on the host').fill(destination);
+    await dialog.getByRole('radio', { name: /^Wait for me/ }).check();
+    await dialog.getByRole('button', { name: 'Start copy' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const pivot = page().getByRole('button', { name: `Pivot ${label} to the new image` });
+    await waitFor(() => pivot.isEnabled(), { timeoutMs: 30_000, what: 'Pivot to be enabled at ready' });
+    assert.equal(await page().getByRole('progressbar', { name: `Copy on ${label}` }).getAttribute('aria-valuetext'), 'ready to pivot');
+    await page().getByRole('list', { name: 'Notices' }).getByText(`Copy on ${label} is ready to pivot`).waitFor();
+    assert.equal((await liveChain(lab.name)).length, 3, 'nothing switched before the pivot');
+    await pivot.click();
+    await page().getByRole('group', { name: /switches vda to the new image/ }).waitFor();
+    await page().getByRole('button', { name: 'Yes, pivot' }).click();
+    await e2e.waitForLayers(lab, 1);
+    await noJob(lab);
+    assert.deepEqual(await liveChain(lab.name), [destination]);
+    assert.deepEqual(await imageChain(destination), [destination]);
+  });
+
   it('takes a snapshot at the proposed path', async () => {
     const lab = await e2e.lab('snapshot');
     const [base, mid, active] = lab.layers as [string, string, string];
@@ -203,13 +227,48 @@ describe('block jobs from the UI, checked with virsh and qemu-img', { timeout: 6
     await noJob(lab);
     assert.deepEqual(await liveChain(lab.name), [active]);
     assert.deepEqual(await imageChain(active), [active]);
+    // The ending is announced once, in the polite live region.
+    await waitFor(async () => /^Pull on .*keyboard\/vda completed/.test((await p.locator('[aria-live="polite"][aria-atomic="true"]').textContent()) ?? ''), {
+      what: 'the announcement',
+    });
+  });
+
+  it('shows a refused start in the dialog, and changes nothing', async () => {
+    const lab = await e2e.lab('refused');
+    const taken = join(dirname(lab.layers[0]!), 'taken.qcow2');
+    await writeFile(taken, 'not to be written over');
+    await e2e.open(lab);
+    const dialog = await plan(lab, 'Copy');
+    await dialog.getByLabel('Destination on the host').fill(taken);
+    await dialog.getByRole('button', { name: 'Start copy' }).click();
+    const alert = dialog.getByRole('alert').filter({ hasText: /already exists/ });
+    await alert.waitFor();
+    assert.match((await alert.textContent()) ?? '', /reuse-existing-file|Choose a new path/);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    assert.equal(await readFile(taken, 'utf8'), 'not to be written over');
+    assert.deepEqual(await virshBlockJobInfo(lab.name, 'vda'), {});
+    assert.equal((await liveChain(lab.name)).length, 3);
+  });
+
+  it('switches to the dark theme and keeps it across a reload', async () => {
+    const p = page();
+    const theme = p.getByRole('combobox', { name: 'Theme' });
+    await theme.selectOption('dark');
+    assert.equal(await p.locator('html').getAttribute('data-theme'), 'dark');
+    await p.reload();
+    await p.getByRole('combobox', { name: 'Theme' }).waitFor();
+    assert.equal(await p.locator('html').getAttribute('data-theme'), 'dark');
+    assert.equal(await p.getByRole('combobox', { name: 'Theme' }).inputValue(), 'dark');
+    await p.getByRole('combobox', { name: 'Theme' }).selectOption('system');
+    assert.equal(await p.locator('html').getAttribute('data-theme'), null);
   });
 
   it('lists the jobs in the history and exports it as JSON', async () => {
     const p = page();
     await p.getByRole('navigation', { name: 'Views' }).getByRole('button', { name: /^Jobs/ }).click();
     const rows = p.getByRole('table').getByRole('row');
-    await waitFor(async () => (await rows.count()) >= 7, { what: 'the history rows', timeoutMs: 10_000 });
+    await waitFor(async () => (await rows.count()) >= 8, { what: 'the history rows', timeoutMs: 10_000 });
     await e2e.screenshot('jobs-view');
     const [download] = await Promise.all([p.waitForEvent('download'), p.getByRole('button', { name: 'Export history as JSON' }).click()]);
     assert.match(download.suggestedFilename(), /^strata-history-.*\.json$/);
