@@ -44,11 +44,28 @@ export class JobEntry {
   samples: RateSample[];
   /** What Strata asked for, when this page started the job (an outside job has none). */
   readonly operation: JobOperation | null;
+  /** The disk's key and when the job was first seen: fixed for the job's life. */
+  readonly id: string;
+  readonly key: string;
+  readonly hostId: string;
+  readonly domain: string;
+  readonly seenAt: number;
+  // Lists and badges read these instead of `job`, so a progress event, which changes `job` but
+  // neither of these, re-renders the job's own card and nothing else.
+  finished: boolean;
+  queued: boolean;
 
   constructor(job: Job, operation: JobOperation | null) {
     this.job = $state.raw(job);
     this.samples = $state.raw([]);
+    this.finished = $state(isFinished(job));
+    this.queued = $state(job.phase === 'queued');
     this.operation = operation;
+    this.id = job.id;
+    this.key = diskKey(job);
+    this.hostId = job.hostId;
+    this.domain = job.domain;
+    this.seenAt = job.startedAt;
     this.#sample(job);
   }
 
@@ -57,6 +74,8 @@ export class JobEntry {
     const current = this.job;
     if (!isNewer(job, current)) return false;
     this.job = job;
+    this.finished = isFinished(job);
+    this.queued = job.phase === 'queued';
     this.#sample(job);
     return isFinished(job) && !isFinished(current);
   }
@@ -73,7 +92,7 @@ export class JobEntry {
 }
 
 function byStart(a: JobEntry, b: JobEntry): number {
-  return a.job.startedAt - b.job.startedAt;
+  return a.seenAt - b.seenAt;
 }
 
 export type StartOptions = Omit<Params<'job.start'>, 'hostId' | 'domain' | 'disk' | 'operation'>;
@@ -105,13 +124,13 @@ export class JobStore {
   /** The disk's jobs running or waiting, oldest first (the running one, then the queue). */
   liveOn(ref: DiskRef): JobEntry[] {
     const key = diskKey(ref);
-    return [...this.#entries.values()].filter((e) => diskKey(e.job) === key && !isFinished(e.job)).sort(byStart);
+    return [...this.#entries.values()].filter((e) => e.key === key && !e.finished).sort(byStart);
   }
 
   /** The last job that ended on the disk, if Strata saw it end. */
   lastEnded(ref: DiskRef): JobEntry | undefined {
     const key = diskKey(ref);
-    return [...this.#entries.values()].filter((e) => diskKey(e.job) === key && isFinished(e.job)).sort(byStart).pop();
+    return [...this.#entries.values()].filter((e) => e.key === key && e.finished).sort(byStart).pop();
   }
 
   lost(ref: DiskRef): Job | undefined {
@@ -120,20 +139,20 @@ export class JobStore {
 
   /** Jobs running or waiting, on every host, oldest first. */
   get current(): JobEntry[] {
-    return [...this.#entries.values()].filter((e) => !isFinished(e.job)).sort(byStart);
+    return [...this.#entries.values()].filter((e) => !e.finished).sort(byStart);
   }
 
   /** How many jobs run (or wait) on a domain, for its badge. */
   countOn(hostId: string, domain: string): number {
     let n = 0;
-    for (const e of this.#entries.values()) if (e.job.hostId === hostId && e.job.domain === domain && !isFinished(e.job)) n++;
+    for (const e of this.#entries.values()) if (e.hostId === hostId && e.domain === domain && !e.finished) n++;
     return n;
   }
 
   /** A queued job's place in its host's queue, from 1. */
   placeInQueue(job: Job): number {
-    const queue = this.current.filter((e) => e.job.hostId === job.hostId && e.job.phase === 'queued');
-    return queue.findIndex((e) => e.job.id === job.id) + 1;
+    const queue = this.current.filter((e) => e.hostId === job.hostId && e.queued);
+    return queue.findIndex((e) => e.id === job.id) + 1;
   }
 
   onEnd(listener: (job: Job) => void): () => void {
@@ -157,7 +176,7 @@ export class JobStore {
     } else {
       const newer = this.lastEnded(job);
       // An ended job older than the disk's last known ending is stale news.
-      if (isFinished(job) && newer && newer.job.startedAt > job.startedAt) return;
+      if (isFinished(job) && newer && newer.seenAt > job.startedAt) return;
       entry = new JobEntry(job, this.#launched.get(key) ?? null);
       this.#launched.delete(key);
       this.#entries.set(job.id, entry);
@@ -167,7 +186,7 @@ export class JobStore {
     if (ended) {
       // Only the latest ending of a disk stays on its card.
       for (const [id, other] of this.#entries) {
-        if (other !== entry && diskKey(other.job) === key && isFinished(other.job) && other.job.startedAt <= entry.job.startedAt) this.#entries.delete(id);
+        if (other !== entry && other.key === key && other.finished && other.seenAt <= entry.seenAt) this.#entries.delete(id);
       }
       this.#emit(this.#endListeners, entry.job);
     } else if (entry.job.phase === 'ready' && !wasReady) {
@@ -195,7 +214,7 @@ export class JobStore {
       const jobs = await this.#client.call('jobs.list', {});
       const listed = new Set(jobs.map((job) => job.id));
       for (const [id, entry] of this.#entries) {
-        if (!isFinished(entry.job) && !listed.has(id)) {
+        if (!entry.finished && !listed.has(id)) {
           this.#entries.delete(id);
           this.#lost.set(diskKey(entry.job), entry.job);
         }
