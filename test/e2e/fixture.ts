@@ -82,6 +82,8 @@ export class E2E {
   browser!: Browser;
   page!: Page;
   readonly pageErrors: string[] = [];
+  /** The requests the page sent on its WebSocket, by method, in order. */
+  readonly sent: string[] = [];
   readonly #labs: TestLab[] = [];
 
   async start(): Promise<void> {
@@ -90,6 +92,12 @@ export class E2E {
     this.browser = await launchBrowser();
     this.page = await this.browser.newPage({ viewport: { width: 1280, height: 860 } });
     this.page.on('pageerror', (e) => this.pageErrors.push(String(e)));
+    this.page.on('websocket', (ws) =>
+      ws.on('framesent', ({ payload }) => {
+        const method = (JSON.parse(String(payload)) as { method?: unknown }).method;
+        if (typeof method === 'string') this.sent.push(method);
+      }),
+    );
     await this.page.goto(this.served.url);
   }
 

@@ -197,6 +197,20 @@ describe('block jobs from the UI, checked with virsh and qemu-img', { timeout: 6
     await page().keyboard.press('ArrowRight');
     await waitFor(async () => (await virshBlockJobInfo(lab.name, 'vda'))['bandwidth'] === String(3 * 1024 * 1024), { timeoutMs: 5000, what: 'virsh to show 3 MiB/s' });
     assert.equal(await slider.getAttribute('aria-valuetext'), '3 MiB/s');
+    // A drag up the slider and back sends a few setSpeed calls, not one per step, and the last
+    // position wins (kept below 10 MiB/s, so the pull is still running at the end).
+    const before = e2e.sent.filter((m) => m === 'job.setSpeed').length;
+    const box = (await slider.boundingBox())!;
+    const y = box.y + box.height / 2;
+    await page().mouse.move(box.x + box.width * 0.1, y);
+    await page().mouse.down();
+    await page().mouse.move(box.x + box.width * 0.4, y, { steps: 30 });
+    await page().mouse.move(box.x, y, { steps: 30 });
+    await page().mouse.up();
+    await waitFor(async () => (await virshBlockJobInfo(lab.name, 'vda'))['bandwidth'] === String(1024 * 1024), { timeoutMs: 5000, what: 'virsh to show 1 MiB/s' });
+    const calls = e2e.sent.filter((m) => m === 'job.setSpeed').length - before;
+    assert.ok(calls >= 1 && calls <= 10, `a drag over 60 mouse moves sent ${calls} setSpeed calls`);
+    assert.equal(await slider.getAttribute('aria-valuetext'), '1 MiB/s');
     await page().getByRole('button', { name: `Abort pull on ${label}` }).click();
     await page().getByRole('button', { name: 'Yes, abort' }).click();
     await bar.waitFor({ state: 'detached', timeout: 20_000 });
