@@ -1,4 +1,5 @@
-// `npm run serve -- [--uri URI] [--port N] [--verbose]`: Strata's UI in a browser, served on loopback.
+// `npm run serve -- [--uri URI] [--port N] [--listen ADDRESS] [--verbose]`: Strata's UI in a
+// browser, served on loopback unless --listen names another address.
 // The core (and with it the libvirt addon) is imported only once logging is set up, so a missing
 // addon is reported in one line like every other startup failure, with exit code 2.
 import { existsSync } from 'node:fs';
@@ -10,10 +11,12 @@ import { defaultDataDir, prepareDataDir, startupFailureText } from '../core/stor
 import { defaultUri } from '../core/hosts/default-uri.ts';
 import { libvirtLogEnv } from '../log/libvirt-log.ts';
 import { configureLogging, flushLogs, log } from '../log/logger.ts';
-import { startHeadlessServer } from './http-server.ts';
+import { startHeadlessServer, type HeadlessServer } from './http-server.ts';
+import { defaultListen, exposedWarning, isLoopback, parseListenAddress } from './listen-address.ts';
 import { stopOnSignals } from './shutdown.ts';
 
-const usage = 'usage: npm run serve -- [--uri URI] [--port N] [--verbose]   (port 0 or none picks a free port)';
+const usage =
+  'usage: npm run serve -- [--uri URI] [--port N] [--listen ADDRESS] [--verbose]   (port 0 or none picks a free port; ADDRESS defaults to 127.0.0.1)';
 
 function fail(message: string, withUsage = false): never {
   console.error(`strata: ${message}${withUsage ? `\n${usage}` : ''}`);
@@ -21,11 +24,17 @@ function fail(message: string, withUsage = false): never {
   process.exit(2);
 }
 
-function options(): { uri: string; port: number; verbose: boolean } {
-  let values: { uri?: string; port?: string; verbose?: boolean; help?: boolean };
+function options(): { uri: string; port: number; listen: string; verbose: boolean } {
+  let values: { uri?: string; port?: string; listen?: string; verbose?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
-      options: { uri: { type: 'string' }, port: { type: 'string' }, verbose: { type: 'boolean', short: 'v' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        uri: { type: 'string' },
+        port: { type: 'string' },
+        listen: { type: 'string' },
+        verbose: { type: 'boolean', short: 'v' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
     }));
   } catch (err) {
@@ -37,11 +46,13 @@ function options(): { uri: string; port: number; verbose: boolean } {
   }
   const port = values.port === undefined ? 0 : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a whole number from 0 to 65535, not '${values.port}'`, true);
-  return { uri: defaultUri(values.uri), port, verbose: values.verbose === true };
+  const listen = values.listen === undefined ? defaultListen : parseListenAddress(values.listen);
+  if (listen === null) fail(`--listen must be an IP address of this machine (or localhost), not '${values.listen}'`, true);
+  return { uri: defaultUri(values.uri), port, listen, verbose: values.verbose === true };
 }
 
 async function main(): Promise<void> {
-  const { uri, port, verbose } = options();
+  const { uri, port, listen, verbose } = options();
   const here = dirname(fileURLToPath(import.meta.url));
   const staticDir = resolve(process.env['STRATA_RENDERER_DIR'] ?? join(here, '../renderer'));
   if (!existsSync(join(staticDir, 'index.html'))) fail(`the UI is not built (no ${staticDir}/index.html): run \`npm run build\``);
@@ -74,9 +85,19 @@ async function main(): Promise<void> {
     log.info('startup failed', { err, stack: err instanceof Error ? err.stack : undefined });
     fail(startupFailureText(err));
   }
-  const server = await startHeadlessServer(core, { port, staticDir });
+  let server: HeadlessServer;
+  try {
+    server = await startHeadlessServer(core, { port, staticDir, listen });
+  } catch (err) {
+    await core.close();
+    fail(`cannot listen on ${listen} port ${port}: ${err instanceof Error ? err.message : String(err)}`);
+  }
   console.log(`Listening: ${server.url}`);
-  log.info('listening', { port: server.port });
+  log.info('listening', { listen, port: server.port });
+  if (!isLoopback(listen)) {
+    console.error(`strata: warning: ${exposedWarning(listen)}`);
+    log.warn(exposedWarning(listen));
+  }
   const host = (await core.service['hosts.list']())[0];
   if (host && host.state !== 'connected') console.error(`strata: ${host.label} is not reachable yet: ${host.reason ?? host.state}`);
 

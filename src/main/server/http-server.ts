@@ -1,11 +1,13 @@
-// The headless mode: the renderer over HTTP and the contract over a WebSocket, on loopback only,
-// behind a token. It is a thin adapter: every request goes to the core's dispatcher.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+// The headless mode: the renderer over HTTP and the contract over a WebSocket, on loopback unless
+// told otherwise, behind a token, answering only requests that name it as itself (Host, Origin).
+// It is a thin adapter: every request goes to the core's dispatcher.
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ClientMessage, ServerMessage } from '../../shared/contract.ts';
 import type { StrataCore } from '../core/api/core.ts';
 import { log } from '../log/logger.ts';
+import { allowedHosts, defaultListen, hostRefusal, urlHost } from './listen-address.ts';
 import { readStatic } from './static-files.ts';
 import { authorise, cookieName, newToken } from './token.ts';
 
@@ -16,7 +18,6 @@ export interface HeadlessServer {
   close(): Promise<void>;
 }
 
-const loopback = '127.0.0.1';
 const maxMessageBytes = 1 << 20;
 
 function refuse(res: ServerResponse, status: number, text: string): void {
@@ -39,24 +40,23 @@ function parseClientMessage(raw: string): ClientMessage | null {
   return { type: 'request', id: m['id'], method: m['method'] as string, params: m['params'] };
 }
 
-// Browsers send Origin with WebSocket handshakes; only pages served by this server may connect,
-// so another site open in the same browser cannot drive libvirt through it.
-function sameOrigin(req: IncomingMessage, port: number): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return true;
-  return origin === `http://${loopback}:${port}` || origin === `http://localhost:${port}`;
-}
-
 export async function startHeadlessServer(
   core: Pick<StrataCore, 'dispatcher' | 'hub'>,
-  options: { port: number; staticDir: string; token?: string },
+  options: { port: number; staticDir: string; token?: string; listen?: string },
 ): Promise<HeadlessServer> {
   const token = options.token ?? newToken();
-  let port = options.port;
+  const listen = options.listen ?? defaultListen;
+  let allowed = new Set<string>();
 
   const server: Server = createServer((req, res) => {
     void (async () => {
-      const url = new URL(req.url ?? '/', `http://${loopback}`);
+      const misnamed = hostRefusal(req.headers, allowed);
+      if (misnamed) {
+        log.warn('HTTP request refused', { why: misnamed, path: req.url });
+        refuse(res, 403, `Forbidden: ${misnamed}. Open the URL that \`npm run serve\` printed.\n`);
+        return;
+      }
+      const url = new URL(req.url ?? '/', 'http://strata');
       const how = authorise(req, url, token);
       if (!how) {
         refuse(res, 403, 'Forbidden: open the full URL that `npm run serve` printed; it carries the access token.\n');
@@ -85,9 +85,11 @@ export async function startHeadlessServer(
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxMessageBytes });
   server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', `http://${loopback}`);
-    if (url.pathname !== '/ws' || !authorise(req, url, token) || !sameOrigin(req, port)) {
-      socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+    const misnamed = hostRefusal(req.headers, allowed);
+    const url = new URL(req.url ?? '/', 'http://strata');
+    if (misnamed || url.pathname !== '/ws' || !authorise(req, url, token)) {
+      log.warn('WebSocket refused', { why: misnamed ?? (url.pathname !== '/ws' ? 'not /ws' : 'no valid token') });
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => serveSocket(ws));
@@ -119,12 +121,15 @@ export async function startHeadlessServer(
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, loopback, () => resolve());
+    server.listen(options.port, listen, () => resolve());
   });
-  port = (server.address() as AddressInfo).port;
+  const port = (server.address() as AddressInfo).port;
+  allowed = allowedHosts(listen, port);
+  // On a wildcard address the URL names loopback: the server has no one name of its own.
+  const shown = listen === '0.0.0.0' || listen === '::' ? defaultListen : urlHost(listen);
 
   return {
-    url: `http://${loopback}:${port}/?token=${token}`,
+    url: `http://${shown}:${port}/?token=${token}`,
     port,
     token,
     close: () =>
