@@ -40,11 +40,6 @@ export function formatLimit(bytesPerSec: number): string {
   return `${Number.isInteger(mib) ? mib : mib.toFixed(1)} MiB/s`;
 }
 
-/** A slider position in whole MiB/s: 0 → "No limit", 5 → "5 MiB/s". */
-export function formatMiBLimit(mib: number): string {
-  return mib <= 0 ? 'No limit' : `${mib} MiB/s`;
-}
-
 /** Seconds → "45 s", "3 min 05 s", "2 h 05 min", "1 d 3 h". */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '—';

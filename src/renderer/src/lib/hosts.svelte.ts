@@ -98,11 +98,6 @@ export class HostStore {
     return s === null ? null : (this.#details.get(key(s)) ?? null);
   }
 
-  get selectedHost(): HostEntry | null {
-    const s = this.selected;
-    return s === null ? null : (this.host(s.hostId) ?? null);
-  }
-
   /** Reads the hosts, keeping the entries (and their expanded state) of those still there. */
   async load(): Promise<void> {
     try {

@@ -15,18 +15,9 @@ function saved(): ThemeChoice {
 
 export class Theme {
   choice = $state<ThemeChoice>(saved());
-  /** Whether the system prefers dark, followed live. */
-  systemDark = $state(false);
 
   constructor() {
-    const query = matchMedia('(prefers-color-scheme: dark)');
-    this.systemDark = query.matches;
-    query.addEventListener('change', (e) => (this.systemDark = e.matches));
     this.#apply();
-  }
-
-  get dark(): boolean {
-    return this.choice === 'dark' || (this.choice === 'system' && this.systemDark);
   }
 
   set(choice: ThemeChoice): void {
