@@ -32,7 +32,11 @@ const diskRef = { hostId, domain: domainName, disk: diskTarget };
 const uri = z
   .string({ error: 'uri must be a libvirt URI such as qemu:///system' })
   .max(1024, 'uri is too long')
-  .regex(/^[a-z][a-z0-9+.-]*:\/\/[^\s\u0000-\u001f]*$/, 'uri must be a libvirt URI such as qemu:///system or qemu+ssh://user@host/system');
+  .regex(/^[a-z][a-z0-9+.-]*:\/\/[^\s\u0000-\u001f]*$/, 'uri must be a libvirt URI such as qemu:///system or qemu+ssh://user@host/system')
+  // libvirt's ext transport runs the program its URI names (?command=), and a host name that
+  // begins with '-' reaches ssh as an option: either would let a request run a command here.
+  .refine((u) => !/^[a-z0-9.-]*\+ext:/.test(u), "uri cannot use libvirt's ext transport, which runs a local command: use ssh, tls, tcp or unix")
+  .refine((u) => !/^[^:]*:\/\/([^/@?#]*@)?-/.test(u), "uri's host name cannot begin with '-'");
 
 const label = z
   .string({ error: 'label must be a string' })
