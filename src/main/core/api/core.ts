@@ -47,6 +47,7 @@ export async function createCore(options: CoreOptions): Promise<StrataCore> {
     store,
     history,
     labRoot: options.labRoot === undefined ? defaultLabRoot(options.dataDir) : options.labRoot,
+    dataDir: options.dataDir,
     ...(options.keepAliveIntervalSeconds !== undefined ? { keepAliveIntervalSeconds: options.keepAliveIntervalSeconds } : {}),
     ...(options.discoveryIntervalMs !== undefined ? { discoveryIntervalMs: options.discoveryIntervalMs } : {}),
   });

@@ -12,6 +12,8 @@ export interface ServiceEnv {
   store: HostStore;
   history: JobHistory;
   labRoot: string | null;
+  /** Strata's own files: no copy or new layer may be written there. */
+  dataDir?: string;
   keepAliveIntervalSeconds?: number;
   discoveryIntervalMs?: number;
 }
@@ -43,6 +45,7 @@ export class StrataService implements StrataApi {
       hub: this.#env.hub,
       history: this.#env.history,
       labRoot: this.#env.labRoot,
+      ...(this.#env.dataDir !== undefined ? { dataDir: this.#env.dataDir } : {}),
       ...(this.#env.keepAliveIntervalSeconds !== undefined ? { keepAliveIntervalSeconds: this.#env.keepAliveIntervalSeconds } : {}),
       ...(this.#env.discoveryIntervalMs !== undefined ? { discoveryIntervalMs: this.#env.discoveryIntervalMs } : {}),
     });

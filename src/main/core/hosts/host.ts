@@ -1,7 +1,8 @@
 // One libvirt host: its connection, domains and disks, and the jobs on them, with the operations
 // Strata runs there. Every operation is previewed first and refused with a reason when it would
 // lose data unconfirmed, hit a busy disk, or go to a read-only connection.
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
+import { basename, dirname, resolve, sep } from 'node:path';
 import type { JobOperation, Operation } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
 import {
@@ -45,6 +46,8 @@ export interface HostEnv {
   history: JobHistory;
   /** Where practice labs keep their images; null where labs cannot be made. */
   labRoot: string | null;
+  /** Strata's data folder (saved hosts, history, logs): no copy or new layer may be written there. */
+  dataDir?: string;
   keepAliveIntervalSeconds?: number;
   /** How often running domains' disks are checked for jobs started elsewhere (virsh). */
   discoveryIntervalMs?: number;
@@ -65,6 +68,25 @@ function isLocalUri(uri: string): boolean {
     return false;
   }
 }
+
+// Where a path really points: symbolic links in its existing part resolved, so a link cannot carry
+// a destination into a folder the plain path is outside of.
+function realPath(path: string): string {
+  let dir = resolve(path);
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return resolve(realpathSync(dir), ...rest.reverse());
+    } catch {
+      // This part does not exist yet: resolve its parent and keep the rest as written.
+      if (dirname(dir) === dir) return resolve(path);
+      rest.push(basename(dir));
+      dir = dirname(dir);
+    }
+  }
+}
+
+const isWithin = (path: string, folder: string): boolean => path === folder || path.startsWith(folder.endsWith(sep) ? folder : folder + sep);
 
 function expectedType(disk: Disk, op: JobOperation): JobType {
   if (op.kind === 'commit') return op.top === undefined || disk.chain[0]?.index === op.top ? 'active-commit' : 'commit';
@@ -320,6 +342,7 @@ export class Host {
 
   #checkDestination(op: Extract<JobOperation, { kind: 'copy' }>): void {
     if (!isLocalUri(this.uri)) return;
+    this.#refuseDataDir(op.destination);
     const exists = existsSync(op.destination);
     if (exists && !op.reuseExisting) {
       throw new StrataError('conflict', `${op.destination} already exists: Strata does not write over a file unless asked`, {
@@ -331,6 +354,19 @@ export class Host {
         hint: 'Create the image first (same virtual size as the disk), or leave reuseExisting off to let libvirt create it.',
       });
     }
+  }
+
+  // Strata's own files (saved hosts, the history, logs) live in the data folder; an image written
+  // there could replace them. The practice labs' folder, which may lie inside it, holds images.
+  #refuseDataDir(destination: string): void {
+    const dataDir = this.#env.dataDir;
+    if (dataDir === undefined) return;
+    const path = realPath(destination);
+    const labRoot = this.#env.labRoot;
+    if (!isWithin(path, realPath(dataDir)) || (labRoot !== null && isWithin(path, realPath(labRoot)))) return;
+    throw new StrataError('invalid-request', `${destination} is inside Strata's data folder ${dataDir}, which holds Strata's own files`, {
+      hint: "Choose a destination outside it, for example beside the disk's other layers.",
+    });
   }
 
   async pivot(domain: string, disk: string): Promise<Job> {
@@ -424,8 +460,13 @@ export class Host {
     const preview = previewOperation(disk, { kind: 'snapshot', ...(destination ? { destination } : {}) });
     const path = preview.created?.path;
     if (!path) throw new StrataError('internal', 'the snapshot preview names no new layer');
-    if (isLocalUri(this.uri) && existsSync(path)) {
-      throw new StrataError('conflict', `${path} already exists: Strata does not write over a file`, { hint: 'Choose another destination.' });
+    if (isLocalUri(this.uri)) {
+      this.#refuseDataDir(path);
+      if (existsSync(path)) {
+        throw new StrataError('conflict', `${path} already exists: Strata does not write over a file`, {
+          hint: 'Choose another destination, or give none: the new layer then goes beside the active one, under a new name.',
+        });
+      }
     }
     const others = detail.disks.filter((d) => d.target !== target && d.chain.length > 0).map((d) => d.target);
     await this.#call(`add a layer to ${domain}/${target}`, (c) => c.snapshotDisk(domain, target, path, others));
