@@ -283,6 +283,10 @@ describe('block jobs from the UI, checked with virsh and qemu-img', { timeout: 6
     await p.getByRole('navigation', { name: 'Views' }).getByRole('button', { name: /^Jobs/ }).click();
     const rows = p.getByRole('table').getByRole('row');
     await waitFor(async () => (await rows.count()) >= 8, { what: 'the history rows', timeoutMs: 10_000 });
+    // Toasts also leave by themselves, so one may be gone before its click.
+    const dismiss = p.getByRole('button', { name: /^Dismiss: / });
+    while ((await dismiss.count()) > 0) await dismiss.first().click({ timeout: 1000 }).catch(() => undefined);
+    await p.getByRole('heading', { name: /^History/ }).scrollIntoViewIfNeeded();
     await e2e.screenshot('jobs-view');
     const [download] = await Promise.all([p.waitForEvent('download'), p.getByRole('button', { name: 'Export history as JSON' }).click()]);
     assert.match(download.suggestedFilename(), /^strata-history-.*\.json$/);
