@@ -112,7 +112,7 @@ describe(`events on ${TEST_URI}`, () => {
 
   // libvirt refuses a second registration of the same C callback for the same event and domain
   // ("event callback already tracked"); the addon keeps one registration and fans events out.
-  test('events keep coming while calls run back to back on the same connection (the loop thread naps then)', async (t) => {
+  test('events keep coming while calls run back to back on the same connection (each withdraws its socket from the event loop)', async (t) => {
     const busy = await useLabDomain(t, conn, { tag: 'busy' });
     const quick = await useLabDomain(t, conn, { tag: 'quick' });
     await busy.domain.blockPull('vda', MiB, libvirt.VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES);
