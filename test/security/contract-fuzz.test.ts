@@ -58,15 +58,18 @@ function notIn(values: readonly string[]): A {
   return fc.oneof(notString, fc.string({ maxLength: 12 }).filter((s) => !values.includes(s)), fc.constantFrom(...values.map((v) => v.toUpperCase()), ...values.map((v) => ` ${v}`)));
 }
 
-const hostId: Field = { valid: fc.constantFrom('default', 'nohost'), invalid: fc.oneof(notString, fc.constant(''), long(200)), required: true };
+const hostId: Field = {
+  // Mostly the one host there is, so that requests go on to domains and disks.
+  valid: fc.oneof({ weight: 6, arbitrary: fc.constant('default') }, fc.constantFrom('nohost', ...pollutionKeys), fc.string({ minLength: 1, maxLength: 200 })),
+  invalid: fc.oneof(notString, fc.constant(''), long(200)), required: true };
 const domain: Field = {
-  valid: fc.constantFrom('test', 'no-such-domain'),
+  valid: fc.oneof({ weight: 3, arbitrary: fc.constant('test') }, fc.constantFrom('no-such-domain', ...pollutionKeys), xmlMeta.filter((n) => !n.includes('/'))),
   // '..' alone is a name libvirt allows, and Strata never makes a path of a domain's name.
   invalid: fc.oneof(notString, fc.constant(''), long(255), traversal.filter((p) => p.includes('/')), fc.string().map((s) => `${s}/x`), withControl),
   required: true,
 };
 const disk: Field = {
-  valid: fc.constantFrom('vda', 'sdb'),
+  valid: fc.oneof({ weight: 3, arbitrary: fc.constant('vda') }, fc.stringMatching(/^[a-z]{1,8}[a-z0-9]{0,8}$/)),
   invalid: fc.oneof(
     notString,
     fc.constantFrom('', '../etc', 'vda/../..', 'vda;rm', 'VDA', 'vda\u0000', '<vda>', 'vda ', '1vda', 'a'.repeat(17)),
@@ -80,17 +83,18 @@ const hugeOrFraction: A = fc.oneof(
   fc.double({ noNaN: true, noDefaultInfinity: true }).filter((d) => !Number.isInteger(d)),
 );
 const bandwidth = (required: boolean): Field => ({
-  valid: fc.constantFrom(0, 1024, Number.MAX_SAFE_INTEGER),
+  valid: fc.oneof(fc.constantFrom(0, 1024, Number.MAX_SAFE_INTEGER), fc.maxSafeNat()),
   invalid: fc.oneof(notNumber, hugeOrFraction),
   required,
 });
 const layer: Field = {
-  valid: fc.constantFrom(0, 3),
+  valid: fc.integer({ min: 0, max: 100_000 }),
   invalid: fc.oneof(notNumber, hugeOrFraction, fc.integer({ min: 100_001 })),
   required: false,
 };
 const destination = (required: boolean): Field => ({
-  valid: fc.constantFrom('/tmp/strata-fuzz-never/a.qcow2'),
+  // In a folder that does not exist: nothing can be written, whatever a driver accepts.
+  valid: xmlMeta.filter((n) => !n.includes('/')).map((n) => `/tmp/strata-fuzz-never/${n}.qcow2`),
   invalid: fc.oneof(
     notString,
     traversal,
@@ -152,13 +156,13 @@ const shapes: Record<Method, Record<string, Field>> = {
       ),
       required: true,
     },
-    label: { valid: fc.constantFrom('a'), invalid: fc.oneof(notString, fc.constant(''), long(100), withControl), required: false },
+    label: { valid: fc.oneof(xmlMeta.filter((l) => l.length <= 100), fc.constantFrom(...pollutionKeys)), invalid: fc.oneof(notString, fc.constant(''), long(100), withControl), required: false },
     readOnly: bool,
   },
   'hosts.remove': { hostId },
   'hosts.setLimits': {
     hostId,
-    maxConcurrentJobs: { valid: fc.constantFrom(0, 4), invalid: fc.oneof(notNumber, hugeOrFraction, fc.integer({ min: 1001 })), required: true },
+    maxConcurrentJobs: { valid: fc.integer({ min: 0, max: 1000 }), invalid: fc.oneof(notNumber, hugeOrFraction, fc.integer({ min: 1001 })), required: true },
     bandwidthBudgetBytesPerSec: bandwidth(true),
   },
   'domains.list': { hostId },
@@ -258,7 +262,7 @@ interface Transport {
   request(method: unknown, params: unknown): Promise<Reply>;
 }
 
-const runs = { ipcPerMethod: 400, wsPerMethod: 150, unknownMethods: 300, frames: 400, hostile: 150 } as const;
+const runs = { ipcPerMethod: 400, wsPerMethod: 150, validIpcPerMethod: 60, validWsPerMethod: 30, unknownMethods: 300, frames: 400, hostile: 150 } as const;
 
 describe('the contract under hostile requests, over Electron IPC and the WebSocket', { timeout: 600_000 }, () => {
   let t: TestCore;
@@ -365,6 +369,28 @@ describe('the contract under hostile requests, over Electron IPC and the WebSock
           fuzz(perMethod),
         );
       }
+      assertPrototypesClean();
+      assert.deepEqual(uncaught, []);
+    });
+
+    const validPerMethod = transport === 'IPC' ? runs.validIpcPerMethod : runs.validWsPerMethod;
+    it(`${transport}: valid requests with odd values (${validPerMethod} per method) get a result or a reasoned refusal, never an internal error`, async (ctx) => {
+      const tr = transports.find((x) => x.name === transport)!;
+      const answers: Record<string, number> = {};
+      for (const m of methods) {
+        await fc.assert(
+          fc.asyncProperty(objectOf(shapes[m]), async (params) => {
+            const reply = await tr.request(m, params);
+            const answer = reply.ok ? 'ok' : reply.error.kind;
+            answers[answer] = (answers[answer] ?? 0) + 1;
+            if (reply.ok) return;
+            assert.deepEqual(Object.keys(reply.error).sort(), ['hint', 'issues', 'kind', 'libvirt', 'message']);
+            assert.ok(['invalid-request', 'not-found', 'conflict', 'libvirt'].includes(reply.error.kind), `${m} ${show(params)}: ${reply.error.kind} ${reply.error.message}`);
+          }),
+          fuzz(validPerMethod),
+        );
+      }
+      ctx.diagnostic(`answers: ${JSON.stringify(answers)}`);
       assertPrototypesClean();
       assert.deepEqual(uncaught, []);
     });
