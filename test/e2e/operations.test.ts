@@ -6,6 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sweepStaleLabDomains, virshBlockJobInfo, waitFor, type TestLab } from '../lab/harness.ts';
+import type { Locator } from 'playwright-core';
 import { E2E, imageChain, liveChain } from './fixture.ts';
 
 describe('block jobs from the UI, checked with virsh and qemu-img', { timeout: 600_000 }, () => {
@@ -221,20 +222,29 @@ describe('block jobs from the UI, checked with virsh and qemu-img', { timeout: 6
   it('pulls with the keyboard alone', async () => {
     const lab = await e2e.lab('keyboard');
     const [, , active] = lab.layers as [string, string, string];
-    await e2e.open(lab);
     const p = page();
-    await p.getByRole('button', { name: `Pull… on ${lab.name}/vda` }).focus();
+    /** Presses Tab until `target` has focus. */
+    const tabTo = async (target: Locator, what: string) => {
+      for (let i = 0; i < 200; i++) {
+        if (await target.evaluate((el) => el.matches(':focus')).catch(() => false)) return;
+        await p.keyboard.press('Tab');
+      }
+      assert.fail(`Tab never reached ${what}`);
+    };
+    await tabTo(p.getByRole('button', { name: 'Refresh', exact: true }), 'Refresh');
+    await p.keyboard.press('Enter');
+    await tabTo(p.getByRole('searchbox', { name: 'Filter domains' }), 'the filter');
+    await p.keyboard.type(lab.name);
+    await tabTo(p.getByRole('list', { name: /^Domains on / }).getByRole('button', { name: new RegExp(lab.name) }), 'the domain');
+    await p.keyboard.press('Enter');
+    await e2e.chain(lab).waitFor();
+    await tabTo(p.getByRole('button', { name: `Pull… on ${lab.name}/vda` }), 'Pull…');
     await p.keyboard.press('Enter');
     const dialog = e2e.dialog();
     await dialog.waitFor();
     const start = dialog.getByRole('button', { name: 'Start pull' });
     await waitFor(() => start.isEnabled(), { what: 'the preview' });
-    // Tab through the dialog until Start has focus, then press it.
-    for (let i = 0; i < 30; i++) {
-      if (await start.evaluate((b) => b.matches(':focus'))) break;
-      await p.keyboard.press('Tab');
-    }
-    assert.equal(await start.evaluate((b) => b.matches(':focus')), true, 'Tab reaches Start');
+    await tabTo(start, 'Start pull');
     await p.keyboard.press('Enter');
     await dialog.waitFor({ state: 'detached' });
     await e2e.waitForLayers(lab, 1);
@@ -245,6 +255,7 @@ describe('block jobs from the UI, checked with virsh and qemu-img', { timeout: 6
     await waitFor(async () => /^Pull on .*keyboard\/vda completed/.test((await p.locator('[aria-live="polite"][aria-atomic="true"]').textContent()) ?? ''), {
       what: 'the announcement',
     });
+    await p.getByRole('searchbox', { name: 'Filter domains' }).fill('');
   });
 
   it('shows a refused start in the dialog, and changes nothing', async () => {
@@ -265,6 +276,41 @@ describe('block jobs from the UI, checked with virsh and qemu-img', { timeout: 6
     assert.equal((await liveChain(lab.name)).length, 3);
   });
 
+  it('asks for system notifications on a click, then sends one when a job ends', async () => {
+    const p = page();
+    // Headless Chromium shows no notifications: a stand-in records what the page sends. It is
+    // given as text, since tsx's helpers would not exist in the page.
+    await p.addInitScript({
+      content: `{
+        const sent = [];
+        class RecordedNotification {
+          static permission = 'default';
+          static requestPermission() {
+            RecordedNotification.permission = 'granted';
+            return Promise.resolve('granted');
+          }
+          constructor(title) {
+            sent.push(title);
+          }
+        }
+        Object.assign(globalThis, { Notification: RecordedNotification, sentNotifications: sent });
+      }`,
+    });
+    await p.reload();
+    const ask = p.getByRole('button', { name: 'Notify me when jobs end' });
+    await ask.click();
+    await ask.waitFor({ state: 'detached' });
+    const lab = await e2e.lab('notify');
+    await e2e.open(lab);
+    const dialog = await plan(lab, 'Pull');
+    await dialog.getByRole('button', { name: 'Start pull' }).click();
+    await e2e.waitForLayers(lab, 1);
+    await waitFor(
+      async () => (await p.evaluate(() => (globalThis as { sentNotifications?: string[] }).sentNotifications ?? [])).some((t) => t.startsWith(`Pull on ${lab.name}/vda completed`)),
+      { what: 'the system notification' },
+    );
+  });
+
   it('switches to the dark theme and keeps it across a reload', async () => {
     const p = page();
     const theme = p.getByRole('combobox', { name: 'Theme' });
@@ -282,7 +328,7 @@ describe('block jobs from the UI, checked with virsh and qemu-img', { timeout: 6
     const p = page();
     await p.getByRole('navigation', { name: 'Views' }).getByRole('button', { name: /^Jobs/ }).click();
     const rows = p.getByRole('table').getByRole('row');
-    await waitFor(async () => (await rows.count()) >= 8, { what: 'the history rows', timeoutMs: 10_000 });
+    await waitFor(async () => (await rows.count()) >= 9, { what: 'the history rows', timeoutMs: 10_000 });
     // Toasts also leave by themselves, so one may be gone before its click.
     const dismiss = p.getByRole('button', { name: /^Dismiss: / });
     while ((await dismiss.count()) > 0) await dismiss.first().click({ timeout: 1000 }).catch(() => undefined);
