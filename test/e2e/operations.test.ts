@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { sweepStaleLabDomains, virshBlockJobInfo, waitFor, type TestLab } from '../lab/harness.ts';
+import { runTool } from '../../src/main/core/lab/images.ts';
+import { labDomainXml } from '../../src/main/core/lab/lab-domain-xml.ts';
+import { libvirt, sweepStaleLabDomains, uniqueLabName, virsh, virshBlockJobInfo, waitFor, type TestLab } from '../lab/harness.ts';
 import type { Locator } from 'playwright-core';
 import { E2E, imageChain, liveChain } from './fixture.ts';
 
@@ -172,6 +174,39 @@ describe('block jobs from the UI, checked with virsh and qemu-img', { timeout: 6
     assert.deepEqual(await imageChain(active), [active, mid, base]);
     assert.ok(before.equals(await readFile(mid)), 'the middle layer is byte for byte the same');
     assert.doesNotMatch((await e2e.chain(lab).textContent()) ?? '', /leaves the chain/);
+  });
+
+  it('names another domain on the same base and needs that confirmed too', async () => {
+    const lab = await e2e.lab('shared');
+    const [base, mid] = lab.layers as [string, string, string];
+    const sibling = uniqueLabName('sibling');
+    const overlay = join(lab.dir, `${sibling}.qcow2`);
+    await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', overlay]);
+    await e2e.conn.createXML(labDomainXml({ name: sibling, diskPath: overlay }), libvirt.VIR_DOMAIN_START_AUTODESTROY);
+    try {
+      // Strata learns of the sibling as a user does, by looking at it.
+      await e2e.open({ ...lab, name: sibling });
+      await e2e.open(lab);
+      const dialog = await plan(lab, 'Commit');
+      await chooseLayer(lab, 'Top: the highest layer merged', basename(mid));
+      await chooseLayer(lab, 'Base: the layer merged into', basename(base));
+      const shared = dialog.getByRole('checkbox', { name: new RegExp(`Other domains \\(${sibling}\\) use a layer this changes`) });
+      await shared.waitFor();
+      await dialog.getByText(/Other domains use a layer this changes/).waitFor();
+      await dialog.getByRole('checkbox', { name: /leaves the chain/ }).check();
+      const start = dialog.getByRole('button', { name: 'Start commit' });
+      assert.equal(await start.isDisabled(), true, 'Start waits for the shared-layers confirmation');
+      await shared.scrollIntoViewIfNeeded();
+      await e2e.screenshot('dialog-shared-base');
+      await shared.check();
+      await waitFor(() => start.isEnabled(), { what: 'Start to be enabled' });
+      await dialog.getByRole('button', { name: 'Cancel' }).click();
+      await dialog.waitFor({ state: 'detached' });
+      assert.deepEqual(await liveChain(lab.name), [...lab.layers].reverse());
+      assert.deepEqual(await imageChain(overlay), [overlay, base]);
+    } finally {
+      await virsh(['destroy', sibling]).catch(() => undefined);
+    }
   });
 
   it('shows a running job with its chart, then steers and aborts it', async () => {
