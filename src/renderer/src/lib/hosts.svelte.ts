@@ -144,7 +144,6 @@ export class HostStore {
     }
     const cameBack = entry.info.state !== 'connected' && info.state === 'connected';
     entry.info = info;
-    if (cameBack) void entry.refreshList();
     return cameBack;
   }
 

@@ -31,8 +31,9 @@ export class Strata {
     this.#stops.push(
       client.on('job', (job) => this.jobs.upsert(job)),
       client.on('domain.changed', ({ hostId, domain }) => this.hosts.domainChanged(hostId, domain)),
+      // A host back after a loss: what happened meanwhile was missed, so its view is read again.
       client.on('host', (info) => {
-        if (this.hosts.hostChanged(info)) void this.jobs.load();
+        if (this.hosts.hostChanged(info)) void Promise.all([this.jobs.load(), this.hosts.refreshAll()]);
       }),
       client.on('host.removed', ({ hostId }) => this.hosts.hostRemoved(hostId)),
       // A job ending changes the chain; re-read even if domain.changed were to come late.
