@@ -1,6 +1,6 @@
-// What the user is told when a job ends or becomes ready: a toast in the window (closable, the
-// newest first), one sentence in a live region (polite for news, assertive for failures), and,
-// once the user has allowed it, a system notification.
+// What the user is told when one of Strata's jobs ends or becomes ready, or any job fails: a toast
+// in the window (closable, the newest first), one sentence in a live region (polite for news,
+// assertive for failures), and, once the user has allowed it, a system notification.
 import type { Job } from '../../../shared/model.ts';
 import { formatDuration, jobWord } from './format.ts';
 
@@ -44,6 +44,8 @@ export class Notices {
   }
 
   jobEnded(job: Job): void {
+    // Jobs other tools started are theirs to report; only their failures are news here.
+    if (job.origin !== 'strata' && job.phase !== 'failed') return;
     const on = `${job.domain}/${job.disk}`;
     const took = job.endedAt === null ? '' : ` after ${formatDuration((job.endedAt - job.startedAt) / 1000)}`;
     if (job.phase === 'completed') {
@@ -58,7 +60,8 @@ export class Notices {
   }
 
   jobReady(job: Job): void {
-    if (job.afterReady === 'pivot' || job.afterReady === 'keep') return; // Strata finishes it at once
+    // Strata finishes a job that pivots or keeps by itself at once; another tool's is its own.
+    if (job.origin !== 'strata' || job.afterReady === 'pivot' || job.afterReady === 'keep') return;
     const on = `${job.domain}/${job.disk}`;
     this.#push(
       {
