@@ -210,7 +210,8 @@ describe('block jobs from the UI, checked with virsh and qemu-img', { timeout: 6
   });
 
   it('shows a running job with its chart, then steers and aborts it', async () => {
-    const lab = await e2e.lab('running', { baseDataBytes: 24 * 1024 * 1024 });
+    // Big enough that the pull outlives the test's steering, even at 10 MiB/s for a moment.
+    const lab = await e2e.lab('running', { baseDataBytes: 48 * 1024 * 1024 });
     await e2e.open(lab);
     const dialog = await plan(lab, 'Pull');
     await dialog.getByRole('textbox', { name: /in MiB\/s/ }).fill('1');
@@ -231,7 +232,7 @@ describe('block jobs from the UI, checked with virsh and qemu-img', { timeout: 6
     await slider.focus();
     await page().keyboard.press('ArrowRight');
     await page().keyboard.press('ArrowRight');
-    await waitFor(async () => (await virshBlockJobInfo(lab.name, 'vda'))['bandwidth'] === String(3 * 1024 * 1024), { timeoutMs: 5000, what: 'virsh to show 3 MiB/s' });
+    await waitFor(async () => (await virshBlockJobInfo(lab.name, 'vda'))['bandwidth'] === String(3 * 1024 * 1024), { timeoutMs: 15_000, what: 'virsh to show 3 MiB/s' });
     assert.equal(await slider.getAttribute('aria-valuetext'), '3 MiB/s');
     // A drag up the slider and back sends a few setSpeed calls, not one per step, and the last
     // position wins (kept below 10 MiB/s, so the pull is still running at the end).
@@ -243,7 +244,7 @@ describe('block jobs from the UI, checked with virsh and qemu-img', { timeout: 6
     await page().mouse.move(box.x + box.width * 0.4, y, { steps: 30 });
     await page().mouse.move(box.x, y, { steps: 30 });
     await page().mouse.up();
-    await waitFor(async () => (await virshBlockJobInfo(lab.name, 'vda'))['bandwidth'] === String(1024 * 1024), { timeoutMs: 5000, what: 'virsh to show 1 MiB/s' });
+    await waitFor(async () => (await virshBlockJobInfo(lab.name, 'vda'))['bandwidth'] === String(1024 * 1024), { timeoutMs: 15_000, what: 'virsh to show 1 MiB/s' });
     const calls = e2e.sent.filter((m) => m === 'job.setSpeed').length - before;
     assert.ok(calls >= 1 && calls <= 10, `a drag over 60 mouse moves sent ${calls} setSpeed calls`);
     assert.equal(await slider.getAttribute('aria-valuetext'), '1 MiB/s');
