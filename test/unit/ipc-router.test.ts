@@ -5,9 +5,10 @@ import { pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
 import type { Reply } from '../../src/shared/bridge.ts';
 import { channels } from '../../src/shared/channels.ts';
-import type { EventName } from '../../src/shared/contract.ts';
+import type { EventName, StrataApi } from '../../src/shared/contract.ts';
+import { Dispatcher } from '../../src/main/core/api/dispatcher.ts';
 import { isAllowedExternalUrl } from '../../src/shared/links.ts';
-import { appUrlCheck, serveIpc, type ContentsLike, type FrameLike, type InvokeEventLike, type IpcCore, type IpcMainLike } from '../../src/main/electron/ipc-router.ts';
+import { appUrlCheck, sendShellEvent, serveIpc, type ContentsLike, type FrameLike, type InvokeEventLike, type IpcCore, type IpcMainLike } from '../../src/main/electron/ipc-router.ts';
 import { quitGate } from '../../src/main/electron/quit-gate.ts';
 
 const outDir = '/opt/strata/out';
@@ -134,6 +135,44 @@ describe('IPC router', () => {
     t.stop();
     assert.equal(t.listeners.size, 0);
     assert.equal(t.ipc.handlers.size, 0);
+  });
+
+  it('the page can invoke the request channel only: the shell and event channels have no handler', () => {
+    const t = setup();
+    assert.deepEqual([...t.ipc.handlers.keys()], [channels.request]);
+  });
+
+  it('sends the shell’s events on their own channel, never to a destroyed window', () => {
+    const t = setup();
+    const event = { kind: 'show-job', jobId: 'default/web/vda/1', hostId: 'default', domain: 'web', disk: 'vda' } as const;
+    assert.equal(sendShellEvent(t.win.contents, event), true);
+    assert.deepEqual(t.win.sent, [[channels.shell, event]]);
+    t.win.contents.destroy();
+    assert.equal(sendShellEvent(t.win.contents, { kind: 'show-host', hostId: 'default' }), false);
+    assert.equal(t.win.sent.length, 1);
+  });
+
+  it('behind the real dispatcher: accepted senders still get every request checked against the schema', async () => {
+    const ipc = new FakeIpcMain();
+    const win = fakeWindow();
+    const reached: unknown[] = [];
+    const api = { 'hosts.add': async (p: unknown) => void reached.push(p) } as unknown as StrataApi;
+    serveIpc({ dispatcher: new Dispatcher(api), hub: { on: () => () => undefined } }, ipc, win.contents, appUrlCheck({ outDir }));
+    const from = { sender: win.contents, senderFrame: win.mainFrame };
+    for (const [method, params] of [
+      ['hosts.add', { uri: 'qemu+ext:///system?command=/bin/sh' }],
+      ['hosts.add', { uri: 'qemu:///system', extra: true }],
+      ['hosts.add', 'qemu:///system'],
+      ['app.quit', {}],
+      [{ toString: () => 'hosts.add' }, { uri: 'qemu:///system' }],
+    ] as const) {
+      const reply = await ipc.invoke(from, method, params);
+      assert.equal(reply.ok, false, JSON.stringify([method, params]));
+      if (!reply.ok) assert.equal(reply.error.kind, 'invalid-request');
+    }
+    assert.deepEqual(reached, []);
+    assert.equal((await ipc.invoke(from, 'hosts.add', { uri: 'qemu:///system' })).ok, true);
+    assert.deepEqual(reached, [{ uri: 'qemu:///system', readOnly: false }]);
   });
 });
 

@@ -1,11 +1,12 @@
 // The desktop app's IPC, without Electron: one request channel and one event channel over the
-// core's dispatcher. Only the window's own top frame, showing Strata's own page, may call; any
+// core's dispatcher, and a channel on which the shell itself tells the page what to show. The
+// page only ever invokes the request channel. Only the window's own top frame, showing Strata's own page, may call; any
 // other sender gets the same error envelope the WebSocket uses. Electron's ipcMain and webContents
 // are passed in (ipc.ts), so this runs, and is tested, in plain Node.
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Reply } from '../../shared/bridge.ts';
-import { channels } from '../../shared/channels.ts';
+import { channels, type ShellEvent } from '../../shared/channels.ts';
 import type { EventName } from '../../shared/contract.ts';
 import { StrataError } from '../../shared/errors.ts';
 import { log } from '../log/logger.ts';
@@ -86,4 +87,11 @@ export function serveIpc<E extends InvokeEventLike>(
     stop();
     ipc.removeHandler(channels.request);
   };
+}
+
+/** Sends the page a shell event (a notification clicked, a host handed over by a second launch). */
+export function sendShellEvent(contents: ContentsLike, event: ShellEvent): boolean {
+  if (contents.isDestroyed()) return false;
+  contents.send(channels.shell, event);
+  return true;
 }

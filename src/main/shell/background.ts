@@ -1,0 +1,78 @@
+// Closing the window while jobs run. Block jobs belong to QEMU: quitting Strata never aborts
+// them, and the next start finds them again. So the close asks whether to keep Strata in the
+// background (a tray icon listing the running jobs, and notifications when they end) or to quit.
+import { isFinished, type Job } from '../../shared/model.ts';
+import { jobWord } from './job-notice.ts';
+
+export interface ClosePrompt {
+  type: 'question';
+  title: string;
+  message: string;
+  detail: string;
+  buttons: string[];
+  defaultId: number;
+  cancelId: number;
+}
+
+export const closeChoices = ['background', 'quit', 'cancel'] as const;
+export type CloseChoice = (typeof closeChoices)[number];
+
+/** Jobs that run or wait: the ones a close should mention. */
+export function liveJobs(jobs: readonly Job[]): Job[] {
+  return jobs.filter((job) => !isFinished(job));
+}
+
+/** The question asked on close, or null when no job runs and the window simply closes. */
+export function closePrompt(jobs: readonly Job[]): ClosePrompt | null {
+  const live = liveJobs(jobs);
+  if (live.length === 0) return null;
+  const n = live.length;
+  return {
+    type: 'question',
+    title: 'Strata',
+    message: n === 1 ? 'A block job is still running' : `${n} block jobs are still running`,
+    detail:
+      `${live.slice(0, 5).map(jobLine).join('\n')}${n > 5 ? `\n… and ${n - 5} more` : ''}\n\n` +
+      'They go on in QEMU without Strata: quitting never stops them, and Strata shows them again when it next starts. ' +
+      'Kept in the background, Strata stays in the tray and tells you when they end.',
+    // In the order of closeChoices.
+    buttons: ['Keep in Background', 'Quit', 'Cancel'],
+    defaultId: 0,
+    cancelId: 2,
+  };
+}
+
+export function closeChoice(response: number): CloseChoice {
+  return closeChoices[response] ?? 'cancel';
+}
+
+/** One job as a line of the tray menu or the close question: "Pull on web/vda: 42 %". */
+export function jobLine(job: Job): string {
+  const what = `${jobWord(job.type)} on ${job.domain}/${job.disk}`;
+  switch (job.phase) {
+    case 'queued':
+      return `${what}: queued`;
+    case 'ready':
+      return `${what}: ready to pivot`;
+    case 'pivoting':
+      return `${what}: pivoting`;
+    case 'aborting':
+      return `${what}: aborting`;
+    default:
+      return job.progress === null ? `${what}: starting` : `${what}: ${Math.floor(job.progress * 100)} %`;
+  }
+}
+
+/** The tray's menu as plain data; the glue turns the ids into actions. */
+export type TrayItem = { label: string; enabled: false } | { type: 'separator' } | { label: string; id: 'show' | 'quit' };
+
+export function trayMenu(jobs: readonly Job[]): TrayItem[] {
+  const live = liveJobs(jobs);
+  const lines: TrayItem[] = live.length === 0 ? [{ label: 'No block jobs running', enabled: false }] : live.map((job) => ({ label: jobLine(job), enabled: false }));
+  return [...lines, { type: 'separator' }, { label: 'Show Strata', id: 'show' }, { label: 'Quit Strata', id: 'quit' }];
+}
+
+export function trayTooltip(jobs: readonly Job[]): string {
+  const n = liveJobs(jobs).length;
+  return n === 0 ? 'Strata' : `Strata: ${n} block job${n === 1 ? '' : 's'} running`;
+}
