@@ -1,41 +1,37 @@
-// The main window: sandboxed, isolated, no Node in the page, no new windows, no navigation away.
-// Links open in the user's browser only when they are on the allowlist (src/shared/links.ts).
-import { BrowserWindow, shell } from 'electron';
+// The main window: placed where it was last time (moved onto a screen if that one is gone),
+// sandboxed and isolated with the shell's webPreferences; security.ts refuses navigation and new
+// windows for every webContents.
+import { BrowserWindow, screen } from 'electron';
 import { join } from 'node:path';
-import { isAllowedExternalUrl } from '../../shared/links.ts';
 import { log } from '../log/logger.ts';
+import { webPreferences } from '../shell/security.ts';
+import { minSize, placeWindow, type WindowState } from '../shell/window-state.ts';
 
-export function createMainWindow(outDir: string): BrowserWindow {
+export function createMainWindow(options: { outDir: string; saved: WindowState | null; icon: string }): BrowserWindow {
+  const place = placeWindow(
+    options.saved,
+    screen.getAllDisplays().map((d) => d.workArea),
+    screen.getPrimaryDisplay().workArea,
+  );
   const win = new BrowserWindow({
-    width: 1280,
-    height: 820,
-    minWidth: 720,
-    minHeight: 480,
+    ...place.bounds,
+    minWidth: minSize.width,
+    minHeight: minSize.height,
     title: 'Strata',
+    icon: options.icon,
     show: false,
-    webPreferences: {
-      preload: join(outDir, 'preload/index.cjs'),
-      sandbox: true,
-      contextIsolation: true,
-      nodeIntegration: false,
-    },
+    webPreferences: webPreferences(join(options.outDir, 'preload/index.cjs')),
   });
+  if (place.maximized) win.maximize();
   win.once('ready-to-show', () => win.show());
-  win.webContents.setWindowOpenHandler(({ url }) => {
-    if (isAllowedExternalUrl(url)) {
-      shell.openExternal(url).catch((err: unknown) => log.warn('cannot open a link in the browser; the app goes on', { url, err }));
-    } else {
-      log.warn('refused to open a link that is not on the allowlist', { url });
-    }
-    return { action: 'deny' };
-  });
-  win.webContents.on('will-navigate', (event, url) => {
-    event.preventDefault();
-    log.warn('refused to navigate the window away from Strata', { url });
-  });
 
   const devUrl = process.env['ELECTRON_RENDERER_URL'];
-  const loaded = devUrl ? win.loadURL(devUrl) : win.loadFile(join(outDir, 'renderer/index.html'));
+  const loaded = devUrl ? win.loadURL(devUrl) : win.loadFile(join(options.outDir, 'renderer/index.html'));
   loaded.catch((err: unknown) => log.error('the window cannot load its page', { url: devUrl ?? 'renderer/index.html', err }));
   return win;
+}
+
+/** The window's state to remember: its normal (unmaximized) bounds and whether it is maximized. */
+export function windowState(win: BrowserWindow): WindowState {
+  return { bounds: win.getNormalBounds(), maximized: win.isMaximized() };
 }
