@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { repoRoot } from '../../scripts/electron-binary.mjs';
 import { runTool } from '../../src/main/core/lab/images.ts';
@@ -140,8 +140,14 @@ export class E2E {
     return this.page.getByRole('dialog');
   }
 
+  /**
+   * Saves a screenshot to test-results/screenshots, or to $STRATA_SCREENSHOT_DIR: the README's
+   * pictures are refreshed on purpose (STRATA_SCREENSHOT_DIR=docs/screenshots), never by every
+   * test run on a developer's tree.
+   */
   async screenshot(name: string): Promise<void> {
-    await this.page.screenshot({ path: join(repoRoot, 'docs/screenshots', `${name}.png`) });
+    const dir = resolve(repoRoot, process.env['STRATA_SCREENSHOT_DIR'] ?? 'test-results/screenshots');
+    await this.page.screenshot({ path: join(dir, `${name}.png`) });
   }
 }
 

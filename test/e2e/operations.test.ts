@@ -1,6 +1,6 @@
 // Every operation planned, started and watched from the UI in Chromium against `npm run serve` and
 // the real libvirtd; after each, libvirt's live XML (virsh) and the image files (qemu-img) must
-// show what the preview promised. Screenshots of the main views are saved to docs/screenshots.
+// show what the preview promised. Screenshots of the main views are saved (see E2E.screenshot).
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
