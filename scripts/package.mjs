@@ -18,9 +18,10 @@ function fail(message) {
 
 const dist = electronDist(values['electron-dist']);
 if (!dist) {
+  const given = values['electron-dist'] ?? process.env.ELECTRON_OVERRIDE_DIST_PATH;
   fail(
-    values['electron-dist']
-      ? `no Electron binary in ${values['electron-dist']}`
+    given
+      ? `no Electron binary in ${given} (it should be the folder of an unpacked Electron, holding its \`electron\` executable)`
       : "no Electron binary on this machine: set ELECTRON_OVERRIDE_DIST_PATH (or pass --electron-dist DIR) to an unpacked Electron's folder",
   );
 }
