@@ -66,6 +66,22 @@ describe('jobNotice: the words', () => {
   });
 });
 
+describe('the same sentences as the window’s notices', () => {
+  // notices.svelte.ts runs only compiled by Svelte; its sentences are compared as text.
+  it('every fixed sentence of a notification appears in the renderer’s notices', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const source = await readFile(join(repoRoot, 'src/renderer/src/lib/notices.svelte.ts'), 'utf8');
+    const sentences = [
+      ...jobNotice(job('failed', { type: 'commit' }))!.body.split(/(?<=\.) /),
+      ...jobNotice(job('failed', { type: 'copy' }))!.body.split(/(?<=\.) /),
+      ...jobNotice(job('failed'))!.body.split(/(?<=\.) /),
+      jobNotice(job('ready', { type: 'copy', afterReady: 'wait' }))!.body,
+    ];
+    for (const sentence of new Set(sentences)) assert.ok(source.includes(sentence), sentence);
+    for (const phrase of ['} completed${took}', '} failed`', '} is ready to pivot`']) assert.ok(source.includes(phrase), phrase);
+  });
+});
+
 describe('JobNotifier: once per change, from the stream of job events', () => {
   it('tells the completion of a job seen running, once, however many events repeat it', () => {
     const n = new JobNotifier();
