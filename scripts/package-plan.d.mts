@@ -9,7 +9,6 @@ export interface LockPackage {
 export interface LockFile {
   packages: Record<string, LockPackage>;
 }
-export declare const buildTools: string[];
 /** Lock paths of the packages the app loads at run time. */
 export declare function runtimePackages(lock: LockFile): string[];
 /** electron-builder `files` patterns leaving out the production packages the app does not load. */

@@ -8,7 +8,7 @@
 // electron-builder's npmRebuild, which runs @electron/rebuild.
 
 /** Build-time helpers of Node-API addons: headers and tools, nothing the app loads. */
-export const buildTools = ['node-gyp', 'node-addon-api'];
+const buildTools = ['node-gyp', 'node-addon-api'];
 
 function nameOf(path) {
   return path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length);

@@ -18,7 +18,7 @@ export const closeChoices = ['background', 'quit', 'cancel'] as const;
 export type CloseChoice = (typeof closeChoices)[number];
 
 /** Jobs that run or wait: the ones a close should mention. */
-export function liveJobs(jobs: readonly Job[]): Job[] {
+function liveJobs(jobs: readonly Job[]): Job[] {
   return jobs.filter((job) => !isFinished(job));
 }
 

@@ -40,7 +40,7 @@ export function jobWord(type: JobType): string {
 }
 
 /** What to try after a failure, by what failed: libvirt's events carry no error text. */
-export function failureHint(job: Pick<Job, 'type'>): string {
+function failureHint(job: Pick<Job, 'type'>): string {
   const host = 'Look at the host: journalctl -u libvirtd, and free space where the images live.';
   if (job.type === 'commit' || job.type === 'active-commit') {
     return `The layers above the base may no longer be valid images; do not start the domain from them. ${host}`;

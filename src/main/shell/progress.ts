@@ -38,12 +38,6 @@ export class LiveJobs {
     else this.#jobs.set(job.id, job);
   }
 
-  /** Replaces everything, e.g. from jobs.list at start. */
-  reset(jobs: readonly Job[]): void {
-    this.#jobs.clear();
-    for (const job of jobs) this.update(job);
-  }
-
   /** Jobs waiting or running, oldest first. */
   list(): Job[] {
     return [...this.#jobs.values()].sort((a, b) => a.startedAt - b.startedAt);

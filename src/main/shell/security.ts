@@ -25,7 +25,7 @@ export function webPreferences(preload: string) {
 }
 
 /** The one permission the page may have, and only on Strata's own page. */
-export const grantedPermissions: ReadonlySet<string> = new Set(['notifications']);
+const grantedPermissions: ReadonlySet<string> = new Set(['notifications']);
 
 /**
  * Whether a permission request (or check) is granted: notifications, asked by the top frame of

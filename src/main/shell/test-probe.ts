@@ -14,11 +14,11 @@ export interface ShellProbe {
   shellEvents: ShellEvent[];
 }
 
-export const probeKey = '__strataShellProbe';
+const probeKey = '__strataShellProbe';
 
-export function installProbe(env: NodeJS.ProcessEnv, target: Record<string, unknown> = globalThis as unknown as Record<string, unknown>): ShellProbe | null {
+export function installProbe(env: NodeJS.ProcessEnv): ShellProbe | null {
   if (env['STRATA_TEST_HOOKS'] !== '1') return null;
   const probe: ShellProbe = { progress: [], notices: [], shellEvents: [] };
-  target[probeKey] = probe;
+  (globalThis as unknown as Record<string, unknown>)[probeKey] = probe;
   return probe;
 }
