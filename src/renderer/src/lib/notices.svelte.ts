@@ -2,6 +2,7 @@
 // in the window (closable, the newest first), one sentence in a live region (polite for news,
 // assertive for failures), and, once the user has allowed it, a system notification.
 import type { Job } from '../../../shared/model.ts';
+import { shellNotifies } from './desktop-shell.ts';
 import { formatDuration, jobWord } from './format.ts';
 
 export type NoticeKind = 'ok' | 'info' | 'bad';
@@ -30,7 +31,9 @@ export class Notices {
   /** The live regions' text; set once per transition, never per tick. */
   polite = $state('');
   assertive = $state('');
-  permission = $state<Permission>(typeof Notification === 'undefined' ? 'unsupported' : Notification.permission);
+  // In the desktop app the shell notifies natively (it hears jobs even with the window hidden):
+  // the page then sends no web Notification of its own, so nothing is told twice.
+  permission = $state<Permission>(shellNotifies() || typeof Notification === 'undefined' ? 'unsupported' : Notification.permission);
   #next = 1;
 
   /** Must run from a click: browsers ignore permission requests made without a user gesture. */

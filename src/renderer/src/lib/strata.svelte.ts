@@ -3,6 +3,7 @@
 // Components reach the one instance through context (see useStrata).
 import { getContext } from 'svelte';
 import { Connection } from './connection.svelte.ts';
+import { followShell } from './desktop-shell.ts';
 import { HostStore } from './hosts.svelte.ts';
 import { JobStore } from './jobs.svelte.ts';
 import { Notices } from './notices.svelte.ts';
@@ -29,6 +30,7 @@ export class Strata {
 
     // Listen before the first read so nothing falls between the read and the events.
     this.#stops.push(
+      followShell(this),
       client.on('job', (job) => this.jobs.upsert(job)),
       client.on('domain.changed', ({ hostId, domain }) => this.hosts.domainChanged(hostId, domain)),
       // A host back after a loss: what happened meanwhile was missed, so its view is read again.
