@@ -8,10 +8,12 @@ import { request } from 'node:http';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import WebSocket from 'ws';
 import { startHeadlessServer, type HeadlessServer } from '../../src/main/server/http-server.ts';
 import { allowedHosts, exposedWarning, hostRefusal, isLoopback, parseListenAddress } from '../../src/main/server/listen-address.ts';
 import { startTestCore, type TestCore } from '../core/core-harness.ts';
+import { fuzz } from './fuzz.ts';
 
 interface Answer {
   status: number;
@@ -168,6 +170,45 @@ describe('headless server: who may talk to it', () => {
     ];
     for (const [path, headers] of refusals) {
       assert.equal(await openSocket(server.port, path, headers), 403, `${path} ${JSON.stringify(headers)}`);
+    }
+  });
+
+  it('answers a target that is no plain path, and lives on (`//%00` once ended the process)', async () => {
+    const answers: Record<string, number> = {};
+    for (const target of ['//', '//%00', `//%00?token=${server.token}`, `//a:b:c/?token=${server.token}`, '*', `http://evil.example/?token=${server.token}`]) {
+      answers[target.replace(server.token, 'TOKEN')] = (await get(server.port, target, { host })).status;
+      if (target.startsWith('/')) assert.equal(await openSocket(server.port, target, {}), 403, `upgrade ${target}`);
+    }
+    assert.deepEqual(answers, {
+      '//': 403,
+      '//%00': 403,
+      '//%00?token=TOKEN': 404,
+      '//a:b:c/?token=TOKEN': 404,
+      '*': 400,
+      'http://evil.example/?token=TOKEN': 400,
+    });
+    assert.equal((await get(server.port, withToken(), { host })).status, 200);
+  });
+
+  it('serves no file outside its folder, whatever the path (500 generated paths)', async () => {
+    // A file beside the served folder, which a traversal would reach.
+    const secret = join(staticDir, '..', `${staticDir.split('/').pop()}-secret.txt`);
+    await writeFile(secret, 'the secret');
+    try {
+      const segment = fc.oneof(
+        fc.constantFrom('..', '%2e%2e', '%2E%2E', '.%2e', '%2e.', '..%2f', '%2f..', '%5c..', '..%5c', '%00', '.', '', 'index.html', `${staticDir.split('/').pop()}-secret.txt`),
+        fc.stringMatching(/^[A-Za-z0-9._~-]{1,8}$/),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(segment, { minLength: 1, maxLength: 8 }), async (segments) => {
+          const answer = await get(server.port, `/${segments.join('/')}?token=${server.token}`, { host });
+          assert.ok(!answer.body.includes('the secret'), `/${segments.join('/')} served the file outside`);
+          assert.ok([200, 400, 404].includes(answer.status), `/${segments.join('/')}: ${answer.status}`);
+        }),
+        fuzz(500),
+      );
+    } finally {
+      await rm(secret, { force: true });
     }
   });
 

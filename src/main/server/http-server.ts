@@ -25,6 +25,19 @@ function refuse(res: ServerResponse, status: number, text: string): void {
   res.end(text);
 }
 
+// A request line's target as a URL, or null. It is read as a path: `new URL('//x', base)` would
+// take 'x' for a host name and throw on one it cannot parse ('//', '//%00'), and a throw here
+// ended the process, for anyone who could reach the port, token or not.
+function requestUrl(target: string | undefined): URL | null {
+  if (target === undefined || !target.startsWith('/')) return null;
+  try {
+    return new URL(`http://strata${target}`);
+  } catch (err) {
+    log.debug('unreadable request target', { target, err });
+    return null;
+  }
+}
+
 function parseClientMessage(raw: string): ClientMessage | null {
   let v: unknown;
   try {
@@ -56,7 +69,11 @@ export async function startHeadlessServer(
         refuse(res, 403, `Forbidden: ${misnamed}. Open the URL that \`npm run serve\` printed.\n`);
         return;
       }
-      const url = new URL(req.url ?? '/', 'http://strata');
+      const url = requestUrl(req.url);
+      if (!url) {
+        refuse(res, 400, 'Bad request\n');
+        return;
+      }
       const how = authorise(req, url, token);
       if (!how) {
         refuse(res, 403, 'Forbidden: open the full URL that `npm run serve` printed; it carries the access token.\n');
@@ -80,15 +97,20 @@ export async function startHeadlessServer(
       if (how === 'query') headers['set-cookie'] = `${cookieName}=${token}; HttpOnly; SameSite=Strict; Path=/`;
       res.writeHead(200, headers);
       res.end(req.method === 'HEAD' ? undefined : file.body);
-    })();
+    })().catch((err: unknown) => {
+      // One request's failure must not end the server (an unhandled rejection would).
+      log.error('HTTP request failed', { err, path: req.url });
+      if (!res.headersSent) refuse(res, 500, 'Internal error\n');
+      else res.destroy();
+    });
   });
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxMessageBytes });
   server.on('upgrade', (req, socket, head) => {
     const misnamed = hostRefusal(req.headers, allowed);
-    const url = new URL(req.url ?? '/', 'http://strata');
-    if (misnamed || url.pathname !== '/ws' || !authorise(req, url, token)) {
-      log.warn('WebSocket refused', { why: misnamed ?? (url.pathname !== '/ws' ? 'not /ws' : 'no valid token') });
+    const url = requestUrl(req.url);
+    if (misnamed || url?.pathname !== '/ws' || !authorise(req, url, token)) {
+      log.warn('WebSocket refused', { why: misnamed ?? (url?.pathname !== '/ws' ? 'not /ws' : 'no valid token') });
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
       return;
     }
