@@ -20,6 +20,10 @@ export interface HostInfo {
   state: HostState;
   /** Why the host is in this state, e.g. libvirt's close reason; null when connected. */
   reason: string | null;
+  /** What the user can do about it (start libvirtd, join the libvirt group, …); null when connected. */
+  hint: string | null;
+  /** When the next connection attempt is due (epoch ms) while retrying; null otherwise. */
+  retryAt: number | null;
   limits: HostLimits;
 }
 

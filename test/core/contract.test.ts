@@ -30,6 +30,8 @@ describe('contract over test:///default', () => {
         saved: false,
         state: 'connected',
         reason: null,
+        hint: null,
+        retryAt: null,
         limits: { maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 },
       },
     ]);
@@ -98,6 +100,8 @@ describe('an unreachable URI', () => {
       const [host] = await client.call('hosts.list', {});
       assert.equal(host?.state, 'retrying');
       assert.match(host?.reason ?? '', /cannot connect to qemu\+tcp:\/\/127\.0\.0\.1:1\/system/);
+      assert.match(host?.hint ?? '', /libvirtd is not running or not reachable: start it/);
+      assert.ok(host?.retryAt && host.retryAt > Date.now() - 1000, `the next try is announced: ${host?.retryAt}`);
       const err = await rejection(client.call('domains.list', { hostId: defaultHostId }));
       assert.equal(err.kind, 'unavailable');
       assert.match(err.message, /not connected/);

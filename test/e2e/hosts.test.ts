@@ -44,7 +44,7 @@ describe('hosts, limits, the queue and the practice lab', { timeout: 300_000 }, 
   it('adds a host libvirtd does not answer on, says what to do, and removes it', async () => {
     await addHost('qemu+unix:///system?socket=/run/strata-e2e-no-such.sock', 'Nowhere');
     await page().getByRole('button', { name: /^Nowhere\s*, (Reconnecting|Connection lost)$/ }).waitFor();
-    await page().getByText(/libvirtd is not reachable: start it with sudo systemctl start libvirtd/).waitFor();
+    await page().getByText(/libvirtd is not running or not reachable: start it \(sudo systemctl start libvirtd/).waitFor();
     // Folded, the default host leaves room to see the unreachable one whole.
     const main = page().getByRole('button', { name: /, Connected$/ }).first();
     await main.click();

@@ -8,7 +8,7 @@ import { Dispatcher } from '../../src/main/core/api/dispatcher.ts';
 import { adoptUri, cliOptions, handOverData, receivedUri } from '../../src/main/shell/single-instance.ts';
 
 function host(id: string, uri: string, readOnly = false): HostInfo {
-  return { id, uri, label: uri, readOnly, saved: id !== 'default', state: 'connected', reason: null, limits: { maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 } };
+  return { id, uri, label: uri, readOnly, saved: id !== 'default', state: 'connected', reason: null, hint: null, retryAt: null, limits: { maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 } };
 }
 
 function fakeCore(initial: HostInfo[]) {

@@ -1,6 +1,7 @@
 // Turns what the addon throws into Strata's error envelope, keeping libvirt's own code.
 import { StrataError, type ErrorKind } from '../../shared/errors.ts';
 import { log } from '../log/logger.ts';
+import { libvirtCode } from './error-code.ts';
 import { native } from './native.ts';
 
 const kindByCode: Record<string, ErrorKind> = {
@@ -20,7 +21,23 @@ export function isLibvirtError(err: unknown): err is InstanceType<typeof native.
   return err instanceof native.LibvirtError;
 }
 
-export { libvirtCode } from './error-code.ts';
+export { libvirtCode };
+
+/**
+ * What to do about a connection that failed, from libvirt's code and words: the two causes people
+ * meet first (no daemon, no permission) get their fix; anything else the general advice.
+ */
+export function connectionHint(err: unknown): string {
+  const code = libvirtCode(err) ?? '';
+  const message = err instanceof Error ? err.message : String(err);
+  if (/^VIR_ERR_(AUTH_FAILED|AUTH_CANCELLED|AUTH_UNAVAILABLE|ACCESS_DENIED)$/.test(code) || /permission denied|access denied|not authorized|polkit/i.test(message)) {
+    return 'This user may not talk to libvirtd: join the libvirt group (sudo usermod -aG libvirt $USER), then log out and in again.';
+  }
+  if (/no such file|connection refused|failed to connect socket/i.test(message)) {
+    return 'libvirtd is not running or not reachable: start it (sudo systemctl start libvirtd, or virtqemud.socket on modular installs). Strata retries by itself.';
+  }
+  return 'Strata retries by itself; check the URI and that the host is up.';
+}
 
 /** Wraps any error as a StrataError; `action` says what was being done, for the message. */
 export function toStrataError(err: unknown, action?: string): StrataError {

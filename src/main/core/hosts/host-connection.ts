@@ -3,7 +3,7 @@
 // registrations die with the connection.
 import type { HostState } from '../../../shared/model.ts';
 import { LibvirtConnection } from '../../libvirt/connection.ts';
-import { libvirtCode, toStrataError } from '../../libvirt/errors.ts';
+import { connectionHint, libvirtCode, toStrataError } from '../../libvirt/errors.ts';
 import type { BlockJobNotice, CloseReason } from '../../libvirt/types.ts';
 import { log } from '../../log/logger.ts';
 import { backoffMs } from './backoff.ts';
@@ -32,6 +32,8 @@ export class HostConnection {
   #conn: LibvirtConnection | null = null;
   #state: HostState = 'closed';
   #reason: string | null = null;
+  #hint: string | null = null;
+  #retryAt: number | null = null;
   #attempt = 0;
   #retryTimer: NodeJS.Timeout | null = null;
   #stopped = true;
@@ -47,6 +49,14 @@ export class HostConnection {
 
   get reason(): string | null {
     return this.#reason;
+  }
+
+  get hint(): string | null {
+    return this.#hint;
+  }
+
+  get retryAt(): number | null {
+    return this.#retryAt;
   }
 
   /** The open connection, or null while there is none. */
@@ -72,10 +82,12 @@ export class HostConnection {
     if (conn) await this.#closeQuietly(conn, 'stopping');
   }
 
-  #set(state: HostState, reason: string | null): void {
-    if (this.#state === state && this.#reason === reason) return;
+  #set(state: HostState, reason: string | null, hint: string | null = null, retryAt: number | null = null): void {
+    if (this.#state === state && this.#reason === reason && this.#retryAt === retryAt) return;
     this.#state = state;
     this.#reason = reason;
+    this.#hint = hint;
+    this.#retryAt = retryAt;
     log[state === 'lost' || state === 'retrying' ? 'warn' : 'info'](`host ${state}`, { uri: this.#deps.uri, ...(reason ? { reason } : {}) });
     this.#deps.state(state, reason);
   }
@@ -88,7 +100,7 @@ export class HostConnection {
   }
 
   async #tryConnect(): Promise<void> {
-    this.#set(this.#attempt === 0 ? 'connecting' : 'retrying', this.#reason);
+    this.#set(this.#attempt === 0 ? 'connecting' : 'retrying', this.#reason, this.#hint);
     let conn: LibvirtConnection | null = null;
     try {
       conn = await LibvirtConnection.open(this.#deps.uri, { readOnly: this.#deps.readOnly });
@@ -108,7 +120,7 @@ export class HostConnection {
     } catch (err) {
       if (this.#conn === conn) this.#conn = null;
       if (conn) await this.#closeQuietly(conn, 'a failed connection attempt');
-      this.#retry(`cannot connect to ${this.#deps.uri}: ${toStrataError(err).message}`);
+      this.#retry(`cannot connect to ${this.#deps.uri}: ${toStrataError(err).message}`, connectionHint(err));
     }
   }
 
@@ -125,8 +137,9 @@ export class HostConnection {
     if (this.#conn !== conn) return;
     this.#conn = null;
     void this.#closeQuietly(conn, 'a lost connection');
-    this.#set('lost', reason);
-    this.#retry(reason);
+    const hint = 'Strata reconnects by itself and follows the jobs again: they go on in QEMU meanwhile.';
+    this.#set('lost', reason, hint);
+    this.#retry(reason, hint);
   }
 
   // Closing what is already broken fails often (the daemon is gone); nothing is left to release
@@ -139,10 +152,10 @@ export class HostConnection {
     }
   }
 
-  #retry(reason: string): void {
+  #retry(reason: string, hint: string): void {
     if (this.#stopped) return;
     const delay = backoffMs(this.#attempt++);
-    this.#set('retrying', reason);
+    this.#set('retrying', reason, hint, Date.now() + delay);
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = null;
       void this.#connect();

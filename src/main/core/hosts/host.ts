@@ -169,6 +169,8 @@ export class Host {
       saved: this.saved,
       state: this.#connection.state,
       reason: this.#connection.reason,
+      hint: this.#connection.hint,
+      retryAt: this.#connection.retryAt,
       limits: this.#scheduler.limits,
     };
   }

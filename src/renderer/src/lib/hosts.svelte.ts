@@ -202,18 +202,3 @@ function key(s: Selection): string {
 export function isPracticeLab(domain: string): boolean {
   return /^strata-lab-\d+$/.test(domain);
 }
-
-/**
- * What to do about a host Strata cannot reach, read from libvirt's reason: the two causes people
- * meet first (no daemon, no permission) get their fix; anything else gets the general advice.
- */
-export function hostHint(reason: string | null): string | null {
-  if (!reason) return null;
-  if (/permission denied|access denied|authentication|not authorized|polkit/i.test(reason)) {
-    return 'Your user may not talk to libvirtd: join the libvirt group (sudo usermod -aG libvirt $USER), then log out and in again.';
-  }
-  if (/no such file|connection refused|failed to connect socket|cannot connect|not running/i.test(reason)) {
-    return 'libvirtd is not reachable: start it with sudo systemctl start libvirtd (or virtqemud.socket on modular installs). Strata retries by itself.';
-  }
-  return 'Strata retries by itself; check the URI and that the host is up.';
-}
