@@ -212,6 +212,23 @@ describe('headless server: who may talk to it', () => {
     }
   });
 
+  it('serves the page only when Host, Origin and token are all its own (600 generated header sets)', async () => {
+    const printable = fc.stringMatching(/^[\x21-\x7e]{0,30}$/);
+    const hostHeader = fc.oneof(fc.constantFrom(host, `localhost:${server.port}`, `127.0.0.1:${server.port + 1}`, `LOCALHOST:${server.port}`, `${host}.`, `[::1]:${server.port}`), printable);
+    const origin = fc.option(fc.oneof(fc.constantFrom(`http://${host}`, `https://${host}`, `http://${host}/`, 'null'), printable.map((p) => `http://${p}`)), { nil: undefined });
+    const token = fc.oneof(fc.constant(server.token), fc.constant(''), printable);
+    await fc.assert(
+      fc.asyncProperty(hostHeader, origin, token, fc.boolean(), async (h, o, tok, asCookie) => {
+        const headers: Record<string, string> = { host: h, ...(o !== undefined ? { origin: o } : {}), ...(asCookie ? { cookie: `strata_token=${tok}` } : {}) };
+        const answer = await get(server.port, asCookie ? '/' : `/?token=${encodeURIComponent(tok)}`, headers);
+        const own = (v: string): boolean => [`127.0.0.1:${server.port}`, `localhost:${server.port}`, `[::1]:${server.port}`].includes(v.toLowerCase());
+        const welcome = own(h) && (o === undefined || (o.startsWith('http://') && own(o.slice(7)))) && tok === server.token;
+        assert.equal(answer.status, welcome ? 200 : 403, JSON.stringify(headers));
+      }),
+      fuzz(600),
+    );
+  });
+
   it('is still up and serving after every refusal', async () => {
     assert.equal((await get(server.port, withToken(), { host })).status, 200);
   });
