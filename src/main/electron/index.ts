@@ -10,7 +10,7 @@ import type { ShellEvent } from '../../shared/channels.ts';
 import type { Job } from '../../shared/model.ts';
 import type { StrataCore } from '../core/api/core.ts';
 import { defaultUri } from '../core/hosts/default-uri.ts';
-import { prepareDataDir, startupFailureText } from '../core/storage/data-dir.ts';
+import { defaultDataDir, prepareDataDir, startupFailureText } from '../core/storage/data-dir.ts';
 import { libvirtLogEnv } from '../log/libvirt-log.ts';
 import { configureLogging, flushLogs, log } from '../log/logger.ts';
 import { closeChoice, closePrompt } from '../shell/background.ts';
@@ -33,8 +33,11 @@ const devUrl = process.env['ELECTRON_RENDERER_URL'];
 const isAppUrl = appUrlCheck({ outDir, devUrl });
 const probe = installProbe(process.env);
 
-// The same folder from source and packaged (the packaged app's name is "Strata", not "strata");
-// STRATA_DATA_DIR moves it, Chromium's profile included, so a test run leaves the user's alone.
+// Strata's own files (hosts, history, logs, the window's place) live in the data folder that
+// `npm run serve` uses too, so both see the same hosts and history. Chromium's profile stays in
+// the usual config folder, the same from source and packaged (whose name is "Strata");
+// STRATA_DATA_DIR moves both, so a test run leaves the user's alone.
+const dataDir = defaultDataDir();
 app.setPath('userData', process.env['STRATA_DATA_DIR'] || join(app.getPath('appData'), 'strata'));
 // Docks that show a progress bar find the app by its desktop entry (the packages install this one).
 app.setDesktopName('strata.desktop');
@@ -108,7 +111,7 @@ function enterBackground(): void {
 function onClose(event: { preventDefault(): void }): void {
   if (win) {
     const state = windowState(win);
-    savingWindow = writeWindowState(windowStateFile(app.getPath('userData')), state).catch((err: unknown) => log.warn('cannot remember the window’s place', { err }));
+    savingWindow = writeWindowState(windowStateFile(dataDir), state).catch((err: unknown) => log.warn('cannot remember the window’s place', { err }));
   }
   if (quitting) return;
   const prompt = closePrompt(live.list());
@@ -130,7 +133,6 @@ function onClose(event: { preventDefault(): void }): void {
 
 async function start(): Promise<void> {
   const { uri, verbose } = cliOptions(process.argv.slice(1));
-  const dataDir = app.getPath('userData');
   try {
     await prepareDataDir(dataDir);
   } catch (err) {

@@ -1,4 +1,4 @@
-// Where Strata keeps its files when the shell does not say (Electron passes its userData folder):
+// Where Strata keeps its files, the same for the desktop app and `npm run serve`:
 // $STRATA_DATA_DIR, else the XDG data folder.
 import { constants } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
