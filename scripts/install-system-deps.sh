@@ -40,8 +40,9 @@ if command -v apt-get >/dev/null; then
     qemu-system-x86 qemu-utils
     python3-libvirt
   )
-  # Debian names its browser chromium; Ubuntu's is a snap behind chromium-browser.
-  if apt-cache show chromium >/dev/null 2>&1; then packages+=(chromium); else packages+=(chromium-browser); fi
+  # Debian names its browser chromium; Ubuntu's is a snap behind chromium-browser. Asked of
+  # os-release, not apt-cache, which knows nothing on a fresh machine before `apt-get update`.
+  if grep -qsE '^ID=ubuntu$' /etc/os-release; then packages+=(chromium-browser); else packages+=(chromium); fi
   # The service units, the libvirt group and the default network; without systemd nothing
   # would start them, and .ci/start-daemons starts the daemons plainly instead.
   ((has_systemd)) && packages+=(libvirt-daemon-system)
