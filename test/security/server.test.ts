@@ -14,11 +14,13 @@ import { startHeadlessServer, type HeadlessServer } from '../../src/main/server/
 import { allowedHosts, exposedWarning, hostRefusal, isLoopback, parseListenAddress } from '../../src/main/server/listen-address.ts';
 import { startTestCore, type TestCore } from '../core/core-harness.ts';
 import { fuzz } from './fuzz.ts';
+import { contentSecurityPolicyHeader } from '../../src/shared/csp.ts';
 
 interface Answer {
   status: number;
   body: string;
   setCookie: string[];
+  csp: string;
 }
 
 /** A GET with exactly these headers (fetch cannot set Host; node:http can). */
@@ -28,7 +30,7 @@ function get(port: number, path: string, headers: Record<string, string>): Promi
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, setCookie: res.headers['set-cookie'] ?? [] }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, setCookie: res.headers['set-cookie'] ?? [], csp: String(res.headers['content-security-policy']) }));
     });
     req.on('error', reject);
     req.end();
@@ -94,6 +96,7 @@ describe('headless server: who may talk to it', () => {
     assert.equal(byQuery.status, 200);
     assert.match(byQuery.body, /Strata/);
     assert.match(byQuery.setCookie.join(), /strata_token=.*HttpOnly; SameSite=Strict/);
+    assert.equal(byQuery.csp, contentSecurityPolicyHeader, 'the page comes with the app’s CSP, frame-ancestors included');
     assert.equal((await get(server.port, '/', { host, cookie: `strata_token=${server.token}` })).status, 200);
     assert.equal((await get(server.port, withToken(), { host: `localhost:${server.port}` })).status, 200);
     assert.equal((await get(server.port, withToken(), { host: `LOCALHOST:${server.port}` })).status, 200);

@@ -5,6 +5,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ClientMessage, ServerMessage } from '../../shared/contract.ts';
+import { contentSecurityPolicyHeader } from '../../shared/csp.ts';
 import type { StrataCore } from '../core/api/core.ts';
 import { log } from '../log/logger.ts';
 import { allowedHosts, defaultListen, hostRefusal, urlHost } from './listen-address.ts';
@@ -93,6 +94,8 @@ export async function startHeadlessServer(
         'cache-control': 'no-store',
         'x-content-type-options': 'nosniff',
         'referrer-policy': 'no-referrer',
+        // The page's own policy again as a header: the one way to say frame-ancestors.
+        'content-security-policy': contentSecurityPolicyHeader,
       };
       if (how === 'query') headers['set-cookie'] = `${cookieName}=${token}; HttpOnly; SameSite=Strict; Path=/`;
       res.writeHead(200, headers);
