@@ -1,8 +1,6 @@
 // One libvirt host: its connection, domains and disks, and the jobs on them, with the operations
 // Strata runs there. Every operation is previewed first and refused with a reason when it would
 // lose data unconfirmed, hit a busy disk, or go to a read-only connection.
-import { existsSync, realpathSync } from 'node:fs';
-import { basename, dirname, resolve, sep } from 'node:path';
 import type { JobOperation, Operation } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
 import {
@@ -20,7 +18,9 @@ import type { LibvirtConnection } from '../../libvirt/connection.ts';
 import { libvirtCode, toStrataError } from '../../libvirt/errors.ts';
 import { log } from '../../log/logger.ts';
 import { ChainIndex } from '../chains/chain-index.ts';
+import { readDomain } from '../chains/domain-reader.ts';
 import { JobDiscovery } from '../jobs/discovery.ts';
+import { checkCopyDestination, checkSnapshotDestination, isLocalUri, type DestinationRules } from './destinations.ts';
 import { parseDomainXml } from '../chains/domain-xml.ts';
 import type { EventHub } from '../api/event-hub.ts';
 import type { JobHistory } from '../storage/history.ts';
@@ -30,6 +30,7 @@ import { launchJob } from '../jobs/job-launch.ts';
 import { createPracticeLab, removePracticeLab } from '../lab/practice-lab.ts';
 import { previewOperation, requireConfirmations } from '../chains/preview.ts';
 import { Scheduler } from '../jobs/scheduler.ts';
+import { SpeedChanges } from '../jobs/speed-changes.ts';
 import { judgeVanished, type ExpectedChains } from '../jobs/settle.ts';
 
 export interface HostConfig {
@@ -58,36 +59,6 @@ const pivotRetryDelayMs = 250;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const paths = (chain: readonly { path: string }[]): string[] => chain.map((l) => l.path);
 
-/** Whether a URI names this machine, where Strata can see the host's files itself. */
-function isLocalUri(uri: string): boolean {
-  try {
-    const host = new URL(uri).hostname;
-    return host === '' || host === 'localhost' || host === '127.0.0.1' || host === '[::1]';
-  } catch {
-    // Not a URL at all (libvirt also takes some aliases): not a URI Strata can call local.
-    return false;
-  }
-}
-
-// Where a path really points: symbolic links in its existing part resolved, so a link cannot carry
-// a destination into a folder the plain path is outside of.
-function realPath(path: string): string {
-  let dir = resolve(path);
-  const rest: string[] = [];
-  for (;;) {
-    try {
-      return resolve(realpathSync(dir), ...rest.reverse());
-    } catch {
-      // This part does not exist yet: resolve its parent and keep the rest as written.
-      if (dirname(dir) === dir) return resolve(path);
-      rest.push(basename(dir));
-      dir = dirname(dir);
-    }
-  }
-}
-
-const isWithin = (path: string, folder: string): boolean => path === folder || path.startsWith(folder.endsWith(sep) ? folder : folder + sep);
-
 function expectedType(disk: Disk, op: JobOperation): JobType {
   if (op.kind === 'commit') return op.top === undefined || disk.chain[0]?.index === op.top ? 'active-commit' : 'commit';
   return op.kind;
@@ -107,6 +78,7 @@ export class Host {
   readonly #expected = new Map<string, ExpectedChains>();
   readonly #discovery: JobDiscovery;
   readonly #chains = new ChainIndex();
+  readonly #speedChanges = new SpeedChanges();
 
   constructor(config: HostConfig, env: HostEnv) {
     this.id = config.id;
@@ -215,29 +187,9 @@ export class Host {
 
   // Sizes cost a stats call; only what shows them (the domain view, a preview's estimate) asks.
   async #readDomain(name: string, sizes: boolean): Promise<DomainDetail> {
-    const xml = await this.#call(`read the definition of ${name}`, (c) => c.domainXml(name));
-    const parsed = parseDomainXml(xml);
-    this.#chains.set(name, parsed.disks);
-    const state = await this.#call(`read the state of ${name}`, (c) => c.domainState(name));
-    const disks = !sizes || state === 'shutoff' ? parsed.disks : await this.#withSizes(name, parsed.disks);
-    return { name, uuid: parsed.uuid, state, disks };
-  }
-
-  async #withSizes(name: string, disks: Disk[]): Promise<Disk[]> {
-    let stats: Awaited<ReturnType<LibvirtConnection['layerStats']>>;
-    try {
-      stats = await this.#conn().layerStats(name);
-    } catch (err) {
-      log.debug('no layer sizes: the chain is shown without them', { host: this.id, domain: name, err });
-      return disks;
-    }
-    return disks.map((d) => ({
-      ...d,
-      chain: d.chain.map((layer) => {
-        const s = stats.find((x) => x.target === d.target && (x.index === layer.index || x.path === layer.path));
-        return { ...layer, sizes: s ? { capacity: s.capacity, allocation: s.allocation, physical: s.physical } : null };
-      }),
-    }));
+    const detail = await readDomain(this.#conn(), name, { sizes }, (action, fn) => this.#call(action, fn));
+    this.#chains.set(name, detail.disks);
+    return detail;
   }
 
   async #disk(domain: string, target: string, sizes = false): Promise<{ detail: DomainDetail; disk: Disk }> {
@@ -282,7 +234,7 @@ export class Host {
     }
     const preview = this.#preview(domain, disk, op);
     requireConfirmations(preview, confirm, op);
-    if (op.kind === 'copy') this.#checkDestination(op);
+    if (op.kind === 'copy' && isLocalUri(this.uri)) checkCopyDestination(op.destination, op.reuseExisting, this.#destinationRules());
     await this.#observeLive(domain, target);
     const why = this.#scheduler.whyWaiting(domain, target);
     if (why !== null) {
@@ -342,33 +294,8 @@ export class Host {
     return queued;
   }
 
-  #checkDestination(op: Extract<JobOperation, { kind: 'copy' }>): void {
-    if (!isLocalUri(this.uri)) return;
-    this.#refuseDataDir(op.destination);
-    const exists = existsSync(op.destination);
-    if (exists && !op.reuseExisting) {
-      throw new StrataError('conflict', `${op.destination} already exists: Strata does not write over a file unless asked`, {
-        hint: 'Choose a new path, or set reuseExisting with the confirmation "reuse-existing-file".',
-      });
-    }
-    if (!exists && op.reuseExisting) {
-      throw new StrataError('invalid-request', `reuseExisting is set but ${op.destination} does not exist`, {
-        hint: 'Create the image first (same virtual size as the disk), or leave reuseExisting off to let libvirt create it.',
-      });
-    }
-  }
-
-  // Strata's own files (saved hosts, the history, logs) live in the data folder; an image written
-  // there could replace them. The practice labs' folder, which may lie inside it, holds images.
-  #refuseDataDir(destination: string): void {
-    const dataDir = this.#env.dataDir;
-    if (dataDir === undefined) return;
-    const path = realPath(destination);
-    const labRoot = this.#env.labRoot;
-    if (!isWithin(path, realPath(dataDir)) || (labRoot !== null && isWithin(path, realPath(labRoot)))) return;
-    throw new StrataError('invalid-request', `${destination} is inside Strata's data folder ${dataDir}, which holds Strata's own files`, {
-      hint: "Choose a destination outside it, for example beside the disk's other layers.",
-    });
+  #destinationRules(): DestinationRules {
+    return { dataDir: this.#env.dataDir, labRoot: this.#env.labRoot };
   }
 
   async pivot(domain: string, disk: string): Promise<Job> {
@@ -448,9 +375,12 @@ export class Host {
   async setSpeed(domain: string, disk: string, requested: number): Promise<Job> {
     this.#refuseReadOnly();
     await this.#requireJob(domain, disk);
-    const limit = this.#scheduler.effectiveLimit(requested, this.jobs.running().length);
-    await this.#call(`change the bandwidth limit of the job on ${domain}/${disk}`, (c) => c.blockJobSetSpeed(domain, disk, limit));
-    const job = this.jobs.setBandwidth(domain, disk, limit, requested);
+    await this.#speedChanges.apply(`${domain}/${disk}`, requested, async (value) => {
+      const limit = this.#scheduler.effectiveLimit(value, this.jobs.running().length);
+      await this.#call(`change the bandwidth limit of the job on ${domain}/${disk}`, (c) => c.blockJobSetSpeed(domain, disk, limit));
+      this.jobs.setBandwidth(domain, disk, limit, value);
+    });
+    const job = this.jobs.active(domain, disk);
     if (!job) throw new StrataError('conflict', `the job on ${domain}/${disk} ended before its limit could change`);
     return job;
   }
@@ -462,14 +392,7 @@ export class Host {
     const preview = previewOperation(disk, { kind: 'snapshot', ...(destination ? { destination } : {}) });
     const path = preview.created?.path;
     if (!path) throw new StrataError('internal', 'the snapshot preview names no new layer');
-    if (isLocalUri(this.uri)) {
-      this.#refuseDataDir(path);
-      if (existsSync(path)) {
-        throw new StrataError('conflict', `${path} already exists: Strata does not write over a file`, {
-          hint: 'Choose another destination, or give none: the new layer then goes beside the active one, under a new name.',
-        });
-      }
-    }
+    if (isLocalUri(this.uri)) checkSnapshotDestination(path, this.#destinationRules());
     const others = detail.disks.filter((d) => d.target !== target && d.chain.length > 0).map((d) => d.target);
     await this.#call(`add a layer to ${domain}/${target}`, (c) => c.snapshotDisk(domain, target, path, others));
     this.#env.hub.emit('domain.changed', { hostId: this.id, domain });
@@ -531,12 +454,17 @@ export class Host {
 
   async #settleVanished(job: Job): Promise<{ phase: Job['phase']; outcome: string }> {
     let chain: string[] | null = null;
+    let running = true;
     try {
-      chain = paths((await this.#disk(job.domain, job.disk)).disk.chain);
+      const { detail, disk } = await this.#disk(job.domain, job.disk);
+      chain = paths(disk.chain);
+      running = detail.state === 'running' || detail.state === 'paused';
     } catch (err) {
-      log.debug('the disk of a vanished job cannot be read; its end is judged unknown', { host: this.id, job: job.id, err });
+      // A transient domain whose QEMU has ended is gone altogether.
+      running = !(err instanceof StrataError && err.kind === 'not-found');
+      log.debug('the disk of a vanished job cannot be read; its end is judged from what is known', { host: this.id, job: job.id, err });
     }
-    return judgeVanished(job, chain, this.#expected.get(job.id));
+    return judgeVanished(job, chain, this.#expected.get(job.id), running);
   }
 
   #conn(): LibvirtConnection {
