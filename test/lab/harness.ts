@@ -25,7 +25,7 @@ import type { TestContext } from 'node:test';
 import { XMLParser } from 'fast-xml-parser';
 import type * as Native from '../../native/index.d.ts';
 import { createLabDomain, removeLabDir, removeLabDomain, type LabDomain, type LabDomainOptions } from '../../src/main/core/lab/lab.ts';
-import { makeTraversable, runTool } from '../../src/main/core/lab/images.ts';
+import { LabError, makeTraversable, runTool } from '../../src/main/core/lab/images.ts';
 
 export type NativeModule = typeof Native;
 export type Connection = Native.Connection;
@@ -111,8 +111,15 @@ export async function sweepStaleLabDomains(uri: string = TEST_URI): Promise<{ do
   }
   for (const entry of entries) {
     if (!entry.startsWith(TEST_PREFIX) || !isStaleLabName(entry)) continue;
-    await removeLabDir(join(LAB_ROOT, entry));
-    swept.dirs.push(entry);
+    try {
+      await removeLabDir(join(LAB_ROOT, entry));
+      swept.dirs.push(entry);
+    } catch (err) {
+      // Not a folder the lab made (no marker): left alone, and named, rather than failing every
+      // test file that sweeps before it starts.
+      if (!(err instanceof LabError) || err.code !== 'NOT_A_LAB_DIR') throw err;
+      console.warn(`strata lab: left ${join(LAB_ROOT, entry)} alone: ${err.message}`);
+    }
   }
   return swept;
 }
