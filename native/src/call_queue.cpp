@@ -22,8 +22,6 @@ constexpr int kMaxThreads = 32;
 // Workers beyond this many exit after kIdleExit without work.
 constexpr int kKeepThreads = 2;
 constexpr auto kIdleExit = std::chrono::seconds(10);
-// How long a worker that has just finished a call waits for the next before parking.
-constexpr auto kAwaitNext = std::chrono::microseconds(100);
 
 // A worker's place to sleep. Owned by the queue, not by the thread, so Submit() may notify one
 // after unlocking (notifying under the lock makes the woken worker block on it at once) even if
@@ -44,10 +42,7 @@ struct CallQueue::Shared {
   std::vector<Parked*> freePlaces;
   int threads = 0;
   int running = 0;  // threads between taking a call and handing it back
-  bool awaiting = false;  // a worker is in AwaitNext()
   bool stopping = false;
-  // pending.size(), for AwaitNext() to watch without the lock.
-  std::atomic<size_t> pendingCount{0};
 
   // Finished calls, newest first, linked through QueuedCall::next. Lock-free, so the JS thread
   // taking them never waits for a worker that has just woken it.
@@ -73,7 +68,6 @@ struct CallQueue::Shared {
     if (stopping || pending.empty()) return nullptr;
     QueuedCall* call = pending.front();
     pending.pop_front();
-    pendingCount.store(pending.size(), std::memory_order_relaxed);
     running++;
     return call;
   }
@@ -111,18 +105,9 @@ struct CallQueue::Shared {
 
 namespace {
 
-// A caller awaiting one call after another submits the next within tens of microseconds of the
-// last one settling. The worker that just finished waits that long for it, yielding the CPU to
-// anyone else who wants it, before it parks: waking a parked thread costs a system call on the JS
-// thread and, on a virtual machine, an interrupt to another CPU (measured: 6 instead of 23 us
-// from submission to the call starting, ~4 % more calls per second one at a time).
-void AwaitNext(CallQueue::Shared& s) {
-  const auto deadline = std::chrono::steady_clock::now() + kAwaitNext;
-  while (s.pendingCount.load(std::memory_order_acquire) == 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::yield();
-  }
-}
-
+// A worker parks as soon as the queue is empty. Waiting a little for the next call instead (100 us
+// of yielding, as this queue first did) starts a caller's next call ~17 us sooner but costs ~20 us
+// of CPU per call, which a small host's libvirtd and QEMU need more (bench/README.md).
 void WorkerMain(std::shared_ptr<CallQueue::Shared> s) {
   std::unique_lock<std::mutex> lock(s->mutex);
   if (s->freePlaces.empty()) {
@@ -137,14 +122,6 @@ void WorkerMain(std::shared_ptr<CallQueue::Shared> s) {
     s->Finish(call);
     lock.lock();
     s->running--;
-    // One awaiting worker is enough; it counts as looking for work, so Submit() wakes no other.
-    if (s->pending.empty() && !s->awaiting && !s->stopping) {
-      s->awaiting = true;
-      lock.unlock();
-      AwaitNext(*s);
-      lock.lock();
-      s->awaiting = false;
-    }
   }
   s->freePlaces.push_back(place);
 }
@@ -204,10 +181,8 @@ void CallQueue::Submit(std::unique_ptr<QueuedCall> call) {
     if (s.stopping) return;
     if (outstanding_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(s.async));
     s.pending.push_back(call.release());
-    s.pendingCount.store(s.pending.size(), std::memory_order_release);
-    // Workers neither running a call nor parked (awaiting the next call, just woken, just started,
-    // or on their way back to the queue) take pending calls by themselves; any more need a parked
-    // or a new worker.
+    // Workers neither running a call nor parked (just woken, just started, or on their way back
+    // to the queue) take pending calls by themselves; any more need a parked or a new worker.
     const long looking = static_cast<long>(s.threads) - s.running - static_cast<long>(s.parked.size());
     if (static_cast<long>(s.pending.size()) <= looking) return;
     if (!s.parked.empty()) {
