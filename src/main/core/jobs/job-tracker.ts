@@ -110,6 +110,8 @@ export class JobTracker {
   readonly #finished = new Map<string, Job>();
   /** Ended jobs that never had a libvirt job (cancelled in the queue, refused at the start). */
   readonly #neverRan = new WeakSet<Job>();
+  /** The time stamp of the last job id made here (see #tracked). */
+  #lastStamp = 0;
   #timer: NodeJS.Timeout | null = null;
   #polling = false;
   #disposed = false;
@@ -373,7 +375,11 @@ export class JobTracker {
   }
 
   #tracked(domain: string, disk: string, type: JobType, phase: JobPhase, origin: Job['origin']): Tracked {
-    const job = newJob({ hostId: this.#deps.hostId, domain, disk, type, phase, origin, now: this.#now() });
+    // A burst of requests queues several jobs of one disk within a millisecond: the id's stamp
+    // moves on by a millisecond when it would repeat, so no two jobs of a host share an id.
+    const now = Math.max(this.#now(), this.#lastStamp + 1);
+    this.#lastStamp = now;
+    const job = newJob({ hostId: this.#deps.hostId, domain, disk, type, phase, origin, now });
     return { job, rate: new RateEstimator(), missing: 0, keeping: false, observed: false, before: null, early: null };
   }
 
