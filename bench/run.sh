@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The blockJobInfo benchmark: Strata's addon against libvirt-python on the same throttled pulls.
+# The benchmarks: Strata's addon against libvirt-python on the same libvirtd.
+#   bench/blockjobinfo.mts: blockJobInfo calls per second on the same throttled pulls
+#   bench/event-latency.mts: how much later block-job events reach JS than libvirt-python's callback
 #
-#   bash bench/run.sh                          # 8 domains, 3 rounds × 3 s per mode (~2 minutes)
-#   bash bench/run.sh --rounds 5 --seconds 5   # options go to bench/blockjobinfo.mts
-#   bash bench/run.sh --json results.json      # also write every sample and the machine facts
+#   bash bench/run.sh                          # both (~3 minutes)
+#   bash bench/run.sh --rounds 5 --seconds 5   # other options go to bench/blockjobinfo.mts
+#   bash bench/run.sh --json results.json      # also write every sample (the latencies to
+#                                              # results-latency.json)
+#   bash bench/run.sh --only strataSeq,latencyIdle   # a subset: blockjobinfo.mts's modes and
+#                                              # latencyIdle / latencyBusy (event-latency.mts's phases)
 #
 # Needs a running libvirtd with QEMU (root or the libvirt group), qemu-img/qemu-io, `npm install`
 # done (the addon built), and Debian's python3-libvirt for /usr/bin/python3 (installed here with
@@ -50,16 +55,57 @@ wait_quiet() {
   done
 }
 
-cd "$repo"
-attempts=${STRATA_BENCH_ATTEMPTS:-3}
-for attempt in $(seq 1 "$attempts"); do
-  wait_quiet
-  set +e
-  node --import tsx "$here/blockjobinfo.mts" --python "$python" "$@"
-  status=$?
-  set -e
-  # 75: disturbed from outside (libvirtd restarted, or the jobs were sped up and ended).
-  [ "$status" -ne 75 ] && exit "$status"
-  echo "== attempt $attempt of $attempts was disturbed from outside; trying again" >&2
+only=""
+json=""
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --only) only=${2-}; shift 2 ;;
+    --only=*) only=${1#--only=}; shift ;;
+    --json) json=${2-}; args+=("$1" "$json"); shift 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
 done
-exit 75
+info_modes=()
+latency_phases=()
+if [ -n "$only" ]; then
+  IFS=, read -ra wanted <<<"$only"
+  for mode in "${wanted[@]}"; do
+    case "$mode" in
+      latencyIdle) latency_phases+=(idle) ;;
+      latencyBusy) latency_phases+=(busy) ;;
+      *) info_modes+=("$mode") ;;
+    esac
+  done
+else
+  latency_phases=(idle busy)
+fi
+
+# Runs a benchmark, again when something outside disturbed it (exit status 75: libvirtd
+# restarted, or the jobs were sped up and ended).
+attempts=${STRATA_BENCH_ATTEMPTS:-3}
+with_retries() {
+  local attempt status
+  for attempt in $(seq 1 "$attempts"); do
+    wait_quiet
+    set +e
+    "$@"
+    status=$?
+    set -e
+    [ "$status" -ne 75 ] && return "$status"
+    echo "== attempt $attempt of $attempts was disturbed from outside; trying again" >&2
+  done
+  return 75
+}
+
+cd "$repo"
+if [ -z "$only" ] || [ "${#info_modes[@]}" -gt 0 ]; then
+  only_args=()
+  [ -n "$only" ] && only_args=(--only "$(IFS=,; echo "${info_modes[*]}")")
+  with_retries node --import tsx "$here/blockjobinfo.mts" --python "$python" "${args[@]}" "${only_args[@]}"
+fi
+if [ "${#latency_phases[@]}" -gt 0 ]; then
+  latency_args=(--only "$(IFS=,; echo "${latency_phases[*]}")")
+  [ -n "$json" ] && latency_args+=(--json "${json%.json}-latency.json")
+  with_retries node --import tsx "$here/event-latency.mts" --python "$python" "${latency_args[@]}"
+fi
