@@ -31,6 +31,7 @@ import { createPracticeLab, removePracticeLab } from '../lab/practice-lab.ts';
 import { previewOperation, requireConfirmations } from '../chains/preview.ts';
 import { Scheduler } from '../jobs/scheduler.ts';
 import { SpeedChanges } from '../jobs/speed-changes.ts';
+import { fullDestinationReason } from '../jobs/failure-reason.ts';
 import { judgeVanished, type ExpectedChains } from '../jobs/settle.ts';
 
 export interface HostConfig {
@@ -95,6 +96,7 @@ export class Host {
       record: (job) => void env.history.add(job),
       ended: (job) => this.#ended(job),
       ready: (job) => void this.#ready(job),
+      failureReason: (job) => this.#failureReason(job),
       watched: () => env.hub.watched,
     });
     this.#scheduler = new Scheduler(config.limits, {
@@ -450,6 +452,12 @@ export class Host {
     this.#expected.delete(job.id);
     this.#env.hub.emit('domain.changed', { hostId: this.id, domain: job.domain });
     void this.#scheduler.pump().then(() => this.#scheduler.rebalance());
+  }
+
+  // Only a destination on this machine can be looked at; a copy's expected chain begins with it.
+  #failureReason(job: Job): string | null {
+    const destination = job.type === 'copy' && isLocalUri(this.uri) ? this.#expected.get(job.id)?.after[0] : undefined;
+    return destination === undefined ? null : fullDestinationReason(destination);
   }
 
   async #settleVanished(job: Job): Promise<{ phase: Job['phase']; outcome: string }> {

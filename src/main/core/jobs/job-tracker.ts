@@ -19,6 +19,8 @@ export interface JobTrackerDeps {
   record?(job: Job): void;
   /** Called once when a job has ended, so the host can re-read the disk's chain. */
   ended(job: Job): void;
+  /** Why a job libvirt reports failed did fail, when the host can tell (the event cannot). */
+  failureReason?(job: Job): string | null;
   /** Called when a copy or active commit reaches ready, so the host can pivot or keep. */
   ready?(job: Job): void;
   watched(): boolean;
@@ -343,7 +345,8 @@ export class JobTracker {
 
   #outcome(tracked: Tracked, status: 'completed' | 'failed' | 'cancelled'): string {
     if (status === 'completed' && tracked.job.phase === 'pivoting') return 'completed: the disk now uses the new image';
-    return endWords[status];
+    const why = status === 'failed' ? this.#deps.failureReason?.({ ...tracked.job }) : null;
+    return why ? `failed: ${why}` : endWords[status];
   }
 
   setBandwidth(domain: string, disk: string, bandwidthBytesPerSec: number, requested?: number): Job | undefined {
