@@ -1,0 +1,143 @@
+// A real guest writes numbered, fsync'd records to its disk while Strata runs a throttled pull, a
+// snapshot, an active commit with pivot and a copy with pivot under it, one after the other. Once
+// it is stopped, every record it reported durable is in the final image, intact, and every block
+// it never wrote still holds what the lab's chain had there before.
+import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
+import { createBackingChain, makeTraversable, runTool, type LayerWrite } from '../../src/main/core/lab/images.ts';
+import { LAB_MARKER, removeLabDir } from '../../src/main/core/lab/lab.ts';
+import { startTestCore, type TestCore } from '../core/core-harness.ts';
+import { liveChain, MiB, paths, previewAndStart, waitForEnd } from '../core/engine-harness.ts';
+import { libvirt, LAB_ROOT, sweepStaleLabDomains, TEST_URI, uniqueLabName, waitFor, type Connection } from '../lab/harness.ts';
+import { checkImagesIn, stopDomain, waitForBenchmarks } from './fault-harness.ts';
+import { checkRecords, guestDomainXml, guestImages, RECORD_BYTES, serialReport, type GuestImages } from './guest.ts';
+
+const VIR_DOMAIN_START_AUTODESTROY = 2;
+// The guest writes from offset 0; the lab's data lies beyond what it can reach in the test, so
+// blocks it never wrote still carry the layers' patterns: 48 MiB of base, 8 MiB per overlay.
+const layout = { virtualSize: 128 * MiB, baseDataBytes: 48 * MiB, overlayDataBytes: 8 * MiB } as const;
+// At ~200 records/s under TCG: about a minute of writing, 40 MiB, inside the base's data.
+const RECORDS = 10_240;
+
+let images: GuestImages | null = null;
+let unavailable: string | null = null;
+try {
+  images = await guestImages();
+} catch (err) {
+  unavailable = `the writing guest cannot be built here: ${err instanceof Error ? err.message : String(err)}`;
+  console.log(`SKIPPED: ${unavailable}`);
+}
+
+/** Offsets of `raw` from `from` on that do not hold the bytes the lab's writes put there (or zeros beyond). */
+function unwrittenChanged(raw: Buffer, from: number, writes: readonly LayerWrite[]): string[] {
+  const wrong: string[] = [];
+  const expectedAt = (offset: number): number => {
+    const w = writes.find((x) => offset >= x.offset && offset < x.offset + x.length);
+    return w ? w.pattern : 0;
+  };
+  for (let off = from; off < raw.length; off += RECORD_BYTES) {
+    const want = expectedAt(off);
+    const block = raw.subarray(off, off + RECORD_BYTES);
+    if (block.some((b) => b !== want)) wrong.push(`${off}: expected 0x${want.toString(16)}, found ${JSON.stringify(block.subarray(0, 16).toString('latin1'))}`);
+    if (wrong.length >= 5) break;
+  }
+  return wrong;
+}
+
+describe('a guest writing while jobs run', { timeout: 240_000, skip: unavailable ?? false }, () => {
+  let conn: Connection;
+  let t: TestCore;
+
+  before(async () => {
+    await waitForBenchmarks();
+    await sweepStaleLabDomains();
+    conn = await libvirt.open(TEST_URI);
+    t = await startTestCore({ uri: TEST_URI });
+  });
+  after(async () => {
+    await t?.close();
+    await conn?.close();
+  });
+
+  it('pull, snapshot, active commit with pivot and copy with pivot lose no record and no block', async (ctx) => {
+    const name = uniqueLabName('writing-guest');
+    const dir = join(LAB_ROOT, name);
+    await makeTraversable(LAB_ROOT);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, LAB_MARKER), `${name}\n`);
+    ctx.after(() => removeLabDir(dir));
+    const chain = await createBackingChain({ dir, ...layout });
+    const serialLog = join(dir, 'serial.log');
+    const domain = await conn.createXML(
+      guestDomainXml({ name, images: images!, diskPath: chain.layers.at(-1)!, serialLog, records: RECORDS }),
+      VIR_DOMAIN_START_AUTODESTROY,
+    );
+    ctx.after(() => domain.destroy().catch(() => undefined));
+    const ref = { hostId, domain: name, disk: 'vda' };
+    const writtenNow = async () => {
+      const report = await serialReport(serialLog);
+      assert.deepEqual(report.errors, [], report.text.slice(-2000));
+      return report.written;
+    };
+    const started = Date.now();
+    await waitFor(async () => (await writtenNow()) >= 100, { timeoutMs: 60_000, intervalMs: 250, what: 'the guest to write its first records' });
+    ctx.diagnostic(`guest writing ${Date.now() - started} ms after start`);
+
+    // 64 MiB of data at 16 MiB/s: the pull runs for seconds while records keep coming.
+    const pull = await previewAndStart(t.client, ref, { kind: 'pull' }, { bandwidthBytesPerSec: 16 * MiB });
+    const atPullStart = await writtenNow();
+    const pulled = await waitForEnd(t, pull.job.id, { timeoutMs: 60_000 });
+    assert.equal(pulled.phase, 'completed', pulled.outcome ?? '');
+    assert.deepEqual(await liveChain(name), paths(pull.preview.after));
+    const duringPull = (await writtenNow()) - atPullStart;
+    ctx.diagnostic(`pull: ${duringPull} records written while it ran`);
+    assert.ok(duringPull >= 100, `the guest wrote during the pull (${duringPull} records)`);
+
+    const snapshot = join(dir, 'snap.qcow2');
+    const snapped = await t.client.call('disk.snapshot', { ...ref, destination: snapshot });
+    assert.equal(snapped.chain[0]?.path, snapshot);
+    await waitFor(async () => (await writtenNow()) >= atPullStart + duringPull + 600, { timeoutMs: 30_000, what: 'records in the new layer' });
+
+    // 2 MiB/s, over twice what the guest writes: the commit converges while records keep coming.
+    const atCommit = await writtenNow();
+    const commit = await previewAndStart(t.client, ref, { kind: 'commit', afterReady: 'pivot' }, { confirm: ['drop-layers'], bandwidthBytesPerSec: 2 * MiB });
+    const committed = await waitForEnd(t, commit.job.id, { timeoutMs: 60_000 });
+    assert.equal(committed.phase, 'completed', committed.outcome ?? '');
+    assert.deepEqual(await liveChain(name), [chain.layers.at(-1)]);
+    const duringCommit = (await writtenNow()) - atCommit;
+    ctx.diagnostic(`active commit: ${duringCommit} records written while it ran`);
+    assert.ok(duringCommit >= 100, `the guest wrote during the commit (${duringCommit} records)`);
+
+    const copy = join(dir, 'copy.qcow2');
+    const atCopy = await writtenNow();
+    const copied = await previewAndStart(t.client, ref, { kind: 'copy', destination: copy, afterReady: 'pivot' }, { bandwidthBytesPerSec: 16 * MiB });
+    const copyEnded = await waitForEnd(t, copied.job.id, { timeoutMs: 90_000 });
+    assert.equal(copyEnded.phase, 'completed', copyEnded.outcome ?? '');
+    assert.deepEqual(await liveChain(name), [copy]);
+    const duringCopy = (await writtenNow()) - atCopy;
+    ctx.diagnostic(`copy: ${duringCopy} records written while it ran`);
+    assert.ok(duringCopy >= 100, `the guest wrote during the copy (${duringCopy} records)`);
+    await waitFor(async () => (await writtenNow()) >= atCopy + duringCopy + 200, { timeoutMs: 30_000, what: 'records on the copy after the pivot' });
+
+    await stopDomain(name);
+    // Read after the stop: every record reported before QEMU exited was fsync'd by the guest.
+    const reported = await writtenNow();
+    const raw = join(dir, 'final.raw');
+    await runTool('qemu-img', ['convert', '-O', 'raw', copy, raw]);
+    const bytes = await readFile(raw);
+    const records = checkRecords(bytes, reported);
+    console.log(
+      `writing guest: ${reported} records reported durable, ${records.intact} found intact (+${records.beyond} written after the last report), ` +
+        `${(bytes.length - records.writtenEnd) / MiB} MiB of unwritten blocks checked against the chain's patterns`,
+    );
+    assert.deepEqual(records.bad.slice(0, 5), [], `${records.bad.length} reported records missing or damaged`);
+    assert.equal(records.intact, reported);
+    // The block right after the last intact record may have been in flight when QEMU stopped.
+    assert.deepEqual(unwrittenChanged(bytes, records.writtenEnd + RECORD_BYTES, chain.writes), []);
+    const { failures } = await checkImagesIn(dir);
+    assert.deepEqual(failures, []);
+  });
+});
