@@ -25,11 +25,34 @@ export function judgeVanished(
   // QEMU runs the job: when it ends (killed, crashed, shut down), the job ends unfinished with it,
   // and libvirt sends no job event to say so.
   if (!domainRunning && !done) {
-    return { phase: 'failed', outcome: `failed: ${job.domain} stopped while the job ran, and its QEMU process took the job with it` };
+    if (chain !== null) return { phase: 'failed', outcome: `failed: ${job.domain} stopped while the job ran, and its QEMU process took the job with it` };
+    // Measured with libvirt 9.0: a libvirtd killed mid-pivot leaves a status file it cannot load
+    // again ("unknown mirror job type ''"), and forgets the domain while its QEMU runs on.
+    if (job.phase === 'pivoting') {
+      return {
+        phase: 'unknown',
+        outcome: `${job.domain} vanished from libvirt during the pivot: whether the disk switched cannot be known, and its QEMU may still run unseen by libvirt`,
+      };
+    }
+    return {
+      phase: 'failed',
+      outcome: `failed: ${job.domain} is gone from libvirt while the job ran: its QEMU process ended (a transient domain leaves nothing behind), or libvirt lost track of it`,
+    };
   }
   if (chain === null) return { phase: 'unknown', outcome: `ended out of sight, and ${job.domain}/${job.disk} can no longer be read` };
   if (expected && same(chain, expected.after)) return { phase: 'completed', outcome: 'completed (seen from the chain, after a reconnect)' };
   if (!expected && job.type === 'pull' && chain.length === 1) return { phase: 'completed', outcome: 'completed (seen from the chain)' };
+  // Measured with libvirt 9.0: a libvirtd killed while QEMU pivots comes back showing the old
+  // chain while QEMU already writes to the new image. After a pivot was asked for, an unchanged
+  // chain in libvirt's XML proves nothing.
+  if (job.phase === 'pivoting' && expected && same(chain, expected.before)) {
+    return {
+      phase: 'unknown',
+      outcome:
+        'ended out of sight after its pivot was asked for: libvirt shows the old chain, but QEMU may already use the new image ' +
+        '(libvirt can lose a pivot when its daemon dies during it); keep both images until the domain has been restarted',
+    };
+  }
   if (expected && same(chain, expected.before)) {
     return { phase: 'unknown', outcome: 'ended out of sight without changing the chain: cancelled or failed, which libvirt cannot tell now' };
   }
