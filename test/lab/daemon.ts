@@ -118,12 +118,17 @@ export interface RestartOptions {
   /** Runs once the old daemon has exited, before `downMs` and the start: the daemon is down meanwhile. */
   whileDown?: () => Promise<void>;
   exitTimeoutMs?: number;
+  /**
+   * SIGKILL stands for a daemon that crashes: no orderly shutdown, and its status files, pid file
+   * and sockets left behind for the next start to cope with. Default SIGTERM.
+   */
+  signal?: 'SIGTERM' | 'SIGKILL';
 }
 
 /**
- * Stops libvirtd (SIGTERM, waits for it to exit), runs `whileDown`, stays down `downMs` more,
- * then starts it again as it was started before and resolves when it answers. Whatever fails,
- * the daemon is started again.
+ * Stops libvirtd (SIGTERM, or `signal`; waits for it to exit), runs `whileDown`, stays down
+ * `downMs` more, then starts it again as it was started before and resolves when it answers.
+ * Whatever fails, the daemon is started again.
  */
 export async function restartLibvirtd(options: RestartOptions = {}): Promise<RestartTimes> {
   const refusal = restartRefusal();
@@ -132,14 +137,16 @@ export async function restartLibvirtd(options: RestartOptions = {}): Promise<Res
   const [first] = pids;
   if (first === undefined) throw new Error('no libvirtd is running: nothing to restart');
   const launch = await libvirtdLaunch(first);
+  const signal = options.signal ?? 'SIGTERM';
   const stoppingAt = Date.now();
   try {
-    if (launch.kind === 'systemd') await runTool('systemctl', ['stop', ...launch.sockets, launch.unit], 60_000);
-    else for (const pid of pids) process.kill(pid, 'SIGTERM');
+    if (launch.kind === 'systemd' && signal === 'SIGTERM') await runTool('systemctl', ['stop', ...launch.sockets, launch.unit], 60_000);
+    else if (launch.kind === 'systemd') await runTool('systemctl', ['kill', `--signal=${signal}`, launch.unit], 60_000);
+    else for (const pid of pids) process.kill(pid, signal);
     await waitFor(() => pids.every((p) => !alive(p)), {
       timeoutMs: options.exitTimeoutMs ?? 30_000,
       intervalMs: 50,
-      what: `libvirtd (pid ${pids.join(', ')}) to exit after SIGTERM`,
+      what: `libvirtd (pid ${pids.join(', ')}) to exit after ${signal}`,
     });
   } catch (err) {
     await startLibvirtd(launch);

@@ -1,0 +1,158 @@
+// libvirtd killed outright (SIGKILL, as in a crash) under running jobs, and during a pivot, then
+// started again as it was: the host shows lost and regained, each job is still followed under its
+// own id and ends right, and no job is doubled or invented. Like test/core/30-restart.test.ts this
+// drops every client of the machine's daemon, so it runs only in CI or when asked for.
+import assert from 'node:assert/strict';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { before, describe, it, type TestContext } from 'node:test';
+import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
+import type { HostState } from '../../src/shared/model.ts';
+import { startTestCore, type TestCore } from '../core/core-harness.ts';
+import { createDurableLab, hostEvents, liveChain, MiB, paths, previewAndStart, waitForEnd, waitForJob } from '../core/engine-harness.ts';
+import { libvirt, sweepStaleLabDomains, TEST_URI, virsh, virshBlockJobInfo, waitFor, type TestLabOptions } from '../lab/harness.ts';
+import { restartLibvirtd, restartRefusal } from '../lab/daemon.ts';
+import { assertOneLifeEach, checkImagesIn, stopDomain, waitForBenchmarks } from './fault-harness.ts';
+
+/** Whether libvirt still knows the domain. */
+async function knownToLibvirt(name: string): Promise<boolean> {
+  return virsh(['domstate', name]).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Stops a QEMU of this test that libvirt lost track of, and removes the status files libvirt
+ * kept for it and can no longer load: nothing of the test is left for the next daemon start.
+ */
+async function removeOrphan(name: string, pid: number): Promise<void> {
+  if (await knownToLibvirt(name)) return;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  if (cmdline.includes(`guest=${name},`)) {
+    process.kill(pid, 'SIGKILL');
+    await waitFor(async () => !(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes(`guest=${name},`), { what: `QEMU ${pid} to exit` });
+  }
+  for (const ext of ['xml', 'pid']) await rm(`/run/libvirt/qemu/${name}.${ext}`, { force: true });
+}
+
+const refusal = restartRefusal();
+if (refusal) console.log(`SKIPPED: ${refusal}`);
+
+function statesSince(t: TestCore, from: number): HostState[] {
+  const states = hostEvents(t, hostId)
+    .slice(from)
+    .map((h) => h.state);
+  return states.filter((s, i) => s !== states[i - 1]);
+}
+
+async function regained(t: TestCore, from: number): Promise<HostState[]> {
+  await waitFor(() => statesSince(t, from).length > 1 && statesSince(t, from).at(-1) === 'connected', { timeoutMs: 60_000, what: 'the host to reconnect' });
+  const states = statesSince(t, from);
+  assert.ok(states.includes('lost') && states.includes('retrying'), `host states: ${states.join(' → ')}`);
+  return states;
+}
+
+describe('libvirtd killed under running jobs', { timeout: 240_000, skip: refusal ?? false }, () => {
+  before(async () => {
+    await waitForBenchmarks();
+    await sweepStaleLabDomains();
+  });
+
+  // Not autodestroyed: a connection does not outlive the daemon, and these domains must.
+  const durableLab = async (ctx: TestContext, options: TestLabOptions) => {
+    const conn = await libvirt.open(TEST_URI);
+    try {
+      const lab = await createDurableLab(conn, { tag: ctx.name, virtualSize: 64 * MiB, ...options });
+      ctx.after(() => lab.dispose());
+      return lab;
+    } finally {
+      await conn.close();
+    }
+  };
+
+  it('a throttled pull outlives a killed libvirtd: followed under its id, and completed', async (ctx) => {
+    const t = await startTestCore({ uri: TEST_URI });
+    ctx.after(() => t.close());
+    const lab = await durableLab(ctx, { baseDataBytes: 32 * MiB, overlayDataBytes: MiB });
+    const ref = { hostId, domain: lab.name, disk: 'vda' };
+    const { preview, job } = await previewAndStart(t.client, ref, { kind: 'pull' }, { bandwidthBytesPerSec: MiB });
+    await waitForJob(t, (j) => j.id === job.id && j.cur > 0, { what: 'the pull to make progress' });
+
+    const from = hostEvents(t, hostId).length;
+    const times = await restartLibvirtd({ signal: 'SIGKILL', downMs: 2_000 });
+    ctx.diagnostic(`libvirtd killed, gone in ${times.stoppedAt - times.stoppingAt} ms, answering again ${times.upAt - times.stoppedAt} ms later`);
+    ctx.diagnostic(`host states: ${(await regained(t, from)).join(' → ')}`);
+
+    const listed = (await t.client.call('jobs.list', { hostId })).filter((j) => j.domain === lab.name);
+    assert.deepEqual(listed.map((j) => [j.id, j.phase]), [[job.id, 'running']]);
+    assert.equal((await virshBlockJobInfo(lab.name, 'vda'))['type'], 'Block Pull');
+    await t.client.call('job.setSpeed', { ...ref, bandwidthBytesPerSec: 0 });
+    const ended = await waitForEnd(t, job.id);
+    ctx.diagnostic(`ended ${ended.phase}: ${ended.outcome}`);
+    assert.equal(ended.phase, 'completed', ended.outcome ?? '');
+    assert.deepEqual(await liveChain(lab.name), paths(preview.after));
+    await assertOneLifeEach(t, lab.name, [job.id]);
+    await stopDomain(lab.name);
+    assert.deepEqual((await checkImagesIn(lab.dir)).failures, []);
+  });
+
+  it('libvirtd killed as a pivot is asked for: the copy ends once, with an outcome true to the chain', async (ctx) => {
+    const t = await startTestCore({ uri: TEST_URI });
+    ctx.after(() => t.close());
+    const lab = await durableLab(ctx, { baseDataBytes: 8 * MiB, overlayDataBytes: MiB });
+    const ref = { hostId, domain: lab.name, disk: 'vda' };
+    const destination = join(lab.dir, 'copy.qcow2');
+    const { job } = await previewAndStart(t.client, ref, { kind: 'copy', destination, afterReady: 'wait' });
+    await waitForJob(t, (j) => j.id === job.id && j.phase === 'ready', { what: 'the copy to be ready' });
+
+    const qemuPid = Number((await readFile(`/run/libvirt/qemu/${lab.name}.pid`, 'utf8')).trim());
+    ctx.after(() => removeOrphan(lab.name, qemuPid));
+
+    const from = hostEvents(t, hostId).length;
+    const pivot = t.client.call('job.pivot', ref).then(
+      (j) => `answered ${j.phase}`,
+      (err: unknown) => `refused: ${String(err)}`,
+    );
+    const times = await restartLibvirtd({ signal: 'SIGKILL' });
+    const pivotAnswer = await pivot;
+    ctx.diagnostic(`pivot ${pivotAnswer}; libvirtd answering again ${times.upAt - times.stoppedAt} ms after it died`);
+    ctx.diagnostic(`host states: ${(await regained(t, from)).join(' → ')}`);
+
+    // Either the pivot reached QEMU before the daemon died, or the job is still ready for another.
+    const now = await waitFor(async () => (await t.client.call('jobs.list', { hostId })).find((j) => j.id === job.id), { what: 'the job to be listed' });
+    if (now.phase === 'ready') {
+      ctx.diagnostic('the pivot did not reach QEMU: asking again');
+      await t.client.call('job.pivot', ref);
+    }
+    const ended = await waitForEnd(t, job.id);
+    ctx.diagnostic(`ended ${ended.phase}: ${ended.outcome}`);
+    await assertOneLifeEach(t, lab.name, [job.id]);
+    if (ended.phase === 'unknown' && !(await knownToLibvirt(lab.name))) {
+      // libvirt 9.0's own bug, measured here about one run in two: killed mid-pivot, it leaves a
+      // status file with <mirror job=''> that it cannot load again, and forgets the domain while
+      // its QEMU runs on. Strata cannot know whether the disk switched, and says so.
+      assert.match(ended.outcome ?? '', /vanished from libvirt during the pivot/);
+      ctx.diagnostic('libvirt lost the domain across the kill (libvirt 9.0 bug); its QEMU is stopped by the test');
+      return;
+    }
+    if (ended.phase === 'unknown') {
+      // Also measured: the restarted daemon has no job left on the disk and shows its old chain,
+      // while QEMU (query-block) may already write to the copy. Strata must not call that "the
+      // chain did not change": it says the pivot was asked for and that both images must stay.
+      const qemuView = await virsh(['qemu-monitor-command', lab.name, '{"execute":"query-block"}']);
+      const qemuFile = /"file":\s*"([^"]+)"/.exec(qemuView)?.[1];
+      ctx.diagnostic(`libvirt's chain: ${(await liveChain(lab.name)).join(' <- ')}; QEMU's own active image: ${qemuFile}`);
+      assert.deepEqual(await liveChain(lab.name), [...lab.layers].reverse());
+      assert.deepEqual(await virshBlockJobInfo(lab.name, 'vda'), {});
+      // When the pivot call itself died with the daemon (EOF), Strata took the job back to ready
+      // and cannot know that the pivot went through: the outcome stays 'unknown', not 'cancelled'.
+      if (pivotAnswer.startsWith('answered')) assert.match(ended.outcome ?? '', /after its pivot was asked for: libvirt shows the old chain, but QEMU may already use the new image/);
+      return;
+    }
+    assert.equal(ended.phase, 'completed', ended.outcome ?? '');
+    assert.deepEqual(await liveChain(lab.name), [destination]);
+    await stopDomain(lab.name);
+    assert.deepEqual((await checkImagesIn(lab.dir)).failures, []);
+  });
+});
