@@ -1,13 +1,15 @@
 // The addon in several environments at once (Node worker threads, as Electron windows or a
 // utility process would load it): each environment has its own call queue, all share libvirt's
-// one event loop, and an environment torn down with calls in flight takes nobody with it. (Such an
-// environment leaves behind what N-API cannot free: each unsettled Promise's 8-byte handle, as
-// LeakSanitizer shows when this file runs under the stress build.)
+// one event loop, and an environment torn down with calls in flight takes nobody with it and
+// closes its connections. (Such an environment leaves behind what N-API cannot free: each
+// unsettled Promise's 8-byte handle, as LeakSanitizer shows when this file runs under the stress
+// build.)
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
-import { libvirt } from '../lab/harness.ts';
+import { libvirt, TEST_URI, waitFor } from '../lab/harness.ts';
 
 const ADDON = createRequire(import.meta.url).resolve('../../native/index.js');
 
@@ -71,4 +73,37 @@ describe('the addon in several environments (worker threads)', () => {
     const code = await new Promise<number>((resolve) => worker.once('exit', resolve));
     assert.equal(code, 0);
   });
+
+  test('workers terminated with calls on qemu:///system in flight leave no connection to libvirtd open', { skip: TEST_URI !== 'qemu:///system' && 'counts connections to the local libvirtd' }, async () => {
+    const before = connectionsToLibvirtd();
+    for (let i = 0; i < 3; i++) {
+      const worker = new Worker(REMOTE_WORKER, { eval: true, workerData: { addon: ADDON } });
+      await new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      await worker.terminate();
+    }
+    // The environment's cleanup hook abandons the calls not yet run and drops their references on
+    // a thread of its own; the last one closes the connection.
+    await waitFor(() => connectionsToLibvirtd() <= before, { timeoutMs: 10_000, what: 'the workers\' connections to close' });
+  });
 });
+
+// Opens qemu:///system and fires 500 calls without awaiting them, then says so.
+const REMOTE_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const libvirt = require(workerData.addon);
+(async () => {
+  const conn = await libvirt.open('qemu:///system');
+  for (let i = 0; i < 500; i++) conn.getLibVersion().catch(() => {});
+  parentPort.postMessage('started');
+})();
+`;
+
+/** This process's UNIX-socket connections whose other end libvirtd holds (from `ss -xpn`). */
+function connectionsToLibvirtd(): number {
+  const lines = execFileSync('ss', ['-xpn'], { encoding: 'utf8' }).split('\n').map((l) => l.trim().split(/\s+/));
+  const mine = new Set(lines.filter((f) => f.join(' ').includes(`pid=${process.pid},`)).map((f) => f[5]));
+  return lines.filter((f) => f.join(' ').includes('"libvirtd"') && mine.has(f[7])).length;
+}
