@@ -76,10 +76,10 @@ describe('judgeVanished, when the domain is not running', () => {
     assert.equal(r.phase, 'failed');
     assert.match(r.outcome, /d stopped while the job ran/);
   });
-  it('a domain gone from libvirt: failed, saying so', () => {
+  it('a domain gone from libvirt: unknown, saying it is gone', () => {
     const r = judgeVanished(job, null, expected, false);
-    assert.equal(r.phase, 'failed');
-    assert.match(r.outcome, /d is gone from libvirt while the job ran/);
+    assert.equal(r.phase, 'unknown');
+    assert.match(r.outcome, /can no longer be read: d is gone from libvirt \(its QEMU process ended/);
   });
   it('a domain gone during a pivot: unknown, since the pivot may have happened', () => {
     const r = judgeVanished({ ...job, phase: 'pivoting' }, null, expected, false);

@@ -40,7 +40,7 @@ describe('faults during running jobs', { timeout: 240_000 }, () => {
   const lab = (ctx: TestContext, options: TestLabOptions) => useLabDomain(ctx, conn, options);
   const refOf = (domain: string) => ({ hostId, domain, disk: 'vda' });
 
-  it("QEMU killed under a throttled pull: the job ends failed, saying the domain's QEMU ended; the images are sound", async (ctx) => {
+  it("QEMU killed under a throttled pull: the job ends, saying the domain's QEMU ended; the images are sound", async (ctx) => {
     const l = await lab(ctx, { virtualSize: 64 * MiB, baseDataBytes: 32 * MiB, overlayDataBytes: MiB });
     const ref = refOf(l.name);
     const { job } = await previewAndStart(t.client, ref, { kind: 'pull' }, { bandwidthBytesPerSec: MiB });
@@ -53,8 +53,10 @@ describe('faults during running jobs', { timeout: 240_000 }, () => {
 
     const ended = await waitForEnd(t, job.id, { timeoutMs: 20_000 });
     ctx.diagnostic(`ended ${ended.phase}: ${ended.outcome}`);
-    assert.equal(ended.phase, 'failed', ended.outcome ?? '');
-    assert.match(ended.outcome ?? '', /is gone from libvirt while the job ran: its QEMU process ended|stopped while the job ran/);
+    // A transient domain leaves nothing to read: the job's end is unknown, and the outcome says
+    // the domain is gone with its QEMU (a defined domain would show shut off, and fail the job).
+    assert.equal(ended.phase, 'unknown', ended.outcome ?? '');
+    assert.match(ended.outcome ?? '', /is gone from libvirt \(its QEMU process ended/);
     // A transient domain is gone once its QEMU dies; a defined one would show shut off.
     const state = await t.client.call('domain.get', { hostId, domain: l.name }).then(
       (d) => d.state,

@@ -34,9 +34,12 @@ export function judgeVanished(
         outcome: `${job.domain} vanished from libvirt during the pivot: whether the disk switched cannot be known, and its QEMU may still run unseen by libvirt`,
       };
     }
+    // Unknown, not failed: the job may have completed just before, its event lost with the domain.
     return {
-      phase: 'failed',
-      outcome: `failed: ${job.domain} is gone from libvirt while the job ran: its QEMU process ended (a transient domain leaves nothing behind), or libvirt lost track of it`,
+      phase: 'unknown',
+      outcome:
+        `ended out of sight, and ${job.domain}/${job.disk} can no longer be read: ${job.domain} is gone from libvirt ` +
+        '(its QEMU process ended, and a transient domain leaves nothing behind; or libvirt lost track of it)',
     };
   }
   if (chain === null) return { phase: 'unknown', outcome: `ended out of sight, and ${job.domain}/${job.disk} can no longer be read` };
