@@ -91,8 +91,11 @@ describe('judgeVanished, when the domain is not running', () => {
     assert.equal(r.phase, 'unknown');
     assert.match(r.outcome, /after its pivot was asked for: libvirt shows the old chain, but QEMU may already use the new image/);
   });
-  it('a chain that shows the job done is still completed', () => {
-    assert.equal(judgeVanished(job, ['/b'], expected, false).phase, 'completed');
+  it("a stopped domain's chain proves nothing: its inactive definition names only the top image", () => {
+    const pull = { ...job, type: 'pull' as const };
+    const r = judgeVanished(pull, ['/t'], { before: ['/t', '/m', '/b'], after: ['/t'] }, false);
+    assert.equal(r.phase, 'failed');
+    assert.match(r.outcome, /stopped while the job ran/);
   });
 });
 

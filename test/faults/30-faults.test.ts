@@ -4,17 +4,20 @@
 // data, and leaves no job doubled, lost or invented.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rmdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import { LibvirtConnection } from '../../src/main/libvirt/connection.ts';
+import { createBackingChain, makeTraversable } from '../../src/main/core/lab/images.ts';
+import { labDomainXml } from '../../src/main/core/lab/lab-domain-xml.ts';
+import { LAB_MARKER, removeLabDir } from '../../src/main/core/lab/lab.ts';
 import { StrataError } from '../../src/shared/errors.ts';
 import { isFinished, type Job } from '../../src/shared/model.ts';
 import { startTestCore, type TestCore } from '../core/core-harness.ts';
 import { jobEvents, liveChain, MiB, previewAndStart, rejection, smallChain, waitForEnd, waitForJob } from '../core/engine-harness.ts';
-import { libvirt, sweepStaleLabDomains, TEST_URI, useLabDomain, virshBlockJobInfo, type Connection, type TestLabOptions } from '../lab/harness.ts';
+import { LAB_ROOT, libvirt, sweepStaleLabDomains, TEST_URI, uniqueLabName, useLabDomain, virsh, virshBlockJobInfo, type Connection, type TestLabOptions } from '../lab/harness.ts';
 import { assertOneLifeEach, checkImagesIn, compareWithRaw, snapshotToRaw, stopDomain, waitForBenchmarks } from './fault-harness.ts';
 
 const run = (cmd: string, args: string[]): Promise<void> =>
@@ -67,6 +70,39 @@ describe('faults during running jobs', { timeout: 240_000 }, () => {
     assert.deepEqual(failures, []);
     assert.equal(checked.length, 3);
     await assertOneLifeEach(t, l.name, [job.id]);
+  });
+
+  it('QEMU of a defined domain killed under a pull: the domain shows shut off, the job fails saying it stopped', async (ctx) => {
+    const name = uniqueLabName('defined-qemu-killed');
+    const dir = join(LAB_ROOT, name);
+    await makeTraversable(LAB_ROOT);
+    await mkdir(dir);
+    await writeFile(join(dir, LAB_MARKER), `${name}\n`);
+    ctx.after(async () => {
+      await virsh(['destroy', name]).catch(() => undefined);
+      await virsh(['undefine', name]).catch(() => undefined);
+      await removeLabDir(dir);
+    });
+    const chain = await createBackingChain({ dir, virtualSize: 64 * MiB, baseDataBytes: 32 * MiB, overlayDataBytes: MiB });
+    const xml = join(dir, 'domain.xml');
+    await writeFile(xml, labDomainXml({ name, diskPath: chain.layers.at(-1)!, labDir: dir, ownerPid: process.pid }));
+    await virsh(['define', xml]);
+    await virsh(['start', name]);
+    const ref = refOf(name);
+    const { job } = await previewAndStart(t.client, ref, { kind: 'pull' }, { bandwidthBytesPerSec: MiB });
+    await waitForJob(t, (j) => j.id === job.id && j.cur > 0, { what: 'the pull to make progress' });
+
+    process.kill(Number((await readFile(`/run/libvirt/qemu/${name}.pid`, 'utf8')).trim()), 'SIGKILL');
+    tally.faults += 1;
+    const ended = await waitForEnd(t, job.id, { timeoutMs: 20_000 });
+    ctx.diagnostic(`ended ${ended.phase}: ${ended.outcome}`);
+    assert.equal(ended.phase, 'failed', ended.outcome ?? '');
+    assert.match(ended.outcome ?? '', /stopped while the job ran/);
+    assert.equal((await t.client.call('domain.get', { hostId, domain: name })).state, 'shutoff');
+    const { checked, failures } = await checkImagesIn(dir);
+    assert.deepEqual(failures, []);
+    assert.equal(checked.length, 3);
+    await assertOneLifeEach(t, name, [job.id]);
   });
 
   it('a copy whose destination runs out of space fails saying so; the source chain is unchanged', async (ctx) => {

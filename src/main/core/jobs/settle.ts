@@ -21,10 +21,11 @@ export function judgeVanished(
   domainRunning = true,
 ): { phase: JobPhase; outcome: string } {
   if (job.phase === 'aborting') return { phase: 'cancelled', outcome: 'cancelled' };
-  const done = chain !== null && (expected ? same(chain, expected.after) : job.type === 'pull' && chain.length === 1);
   // QEMU runs the job: when it ends (killed, crashed, shut down), the job ends unfinished with it,
-  // and libvirt sends no job event to say so.
-  if (!domainRunning && !done) {
+  // and libvirt sends no job event to say so. A stopped domain's chain proves nothing: it comes
+  // from the inactive definition, which names only the top image (measured: a pull killed with
+  // its QEMU then looked complete, while the top image still needs its base layers).
+  if (!domainRunning) {
     if (chain !== null) return { phase: 'failed', outcome: `failed: ${job.domain} stopped while the job ran, and its QEMU process took the job with it` };
     // Measured with libvirt 9.0: a libvirtd killed mid-pivot leaves a status file it cannot load
     // again ("unknown mirror job type ''"), and forgets the domain while its QEMU runs on.
