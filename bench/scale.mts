@@ -1,0 +1,185 @@
+// The model's scale, on libvirt's test:/// driver (no QEMU, no images): hosts generated as XML
+// (bench/lib/test-host.mts), read through the same core and dispatcher the app uses.
+//   full model: createCore on a 1,000-domain host (4 disks each, chains of depth 1 to 50) until
+//     domains.list and domain.get of every domain answered; against bench/scale_model.py
+//     (libvirt-python reading every domain's XML and parsing its chains), rounds alternating.
+//   memory: resident and heap growth of the process for that model.
+//   deep chain: domain.get and a pull's preview of one disk whose chain is 200 deep.
+//   growth: domain.get and operation.preview of one domain on the 1,000-domain host against the
+//     same on a 10-domain host (must not grow with the number of domains).
+//
+//   node --expose-gc --import tsx bench/scale.mts [--rounds 3] [--json FILE]
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import { createCore, defaultHostId, type StrataCore } from '../src/main/core/api/core.ts';
+import type { Reply } from '../src/shared/bridge.ts';
+import { writeTestHost } from './lib/test-host.mts';
+import { load, median, writeResult, type Figure } from './lib/report.mts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { values: opts } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    python: { type: 'string', default: process.env['STRATA_BENCH_PYTHON'] || '/usr/bin/python3' },
+    json: { type: 'string' },
+  },
+});
+const ROUNDS = Math.max(1, Number(opts.rounds));
+const DOMAINS = 1000;
+const DISKS = 4;
+
+const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
+
+async function call(core: StrataCore, method: string, params: unknown): Promise<unknown> {
+  const reply: Reply = await core.dispatcher.handle(method, params);
+  if (!reply.ok) throw new Error(`${method}: ${reply.error.message}`);
+  return reply.result;
+}
+
+async function withCore<T>(uri: string, body: (core: StrataCore) => Promise<T>): Promise<T> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'strata-bench-scale-'));
+  const core = await createCore({ uri, dataDir, labRoot: null });
+  try {
+    return await body(core);
+  } finally {
+    await core.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Connect to a full model: the time the app needs before it can show every chain. */
+async function fullModel(uri: string): Promise<{ seconds: number; layers: number; rssMiB: number; heapMiB: number }> {
+  gc();
+  const rss0 = process.memoryUsage().rss;
+  const heap0 = process.memoryUsage().heapUsed;
+  const start = performance.now();
+  const dataDir = await mkdtemp(join(tmpdir(), 'strata-bench-scale-'));
+  const core = await createCore({ uri, dataDir, labRoot: null });
+  try {
+    const list = (await call(core, 'domains.list', { hostId: defaultHostId })) as { name: string }[];
+    const details = (await Promise.all(list.map((d) => call(core, 'domain.get', { hostId: defaultHostId, domain: d.name })))) as {
+      disks: { chain: unknown[] }[];
+    }[];
+    const seconds = (performance.now() - start) / 1000;
+    if (details.length !== DOMAINS) throw new Error(`expected ${DOMAINS} domains, got ${details.length}`);
+    const layers = details.reduce((n, d) => n + d.disks.reduce((m, k) => m + k.chain.length, 0), 0);
+    gc();
+    const mem = process.memoryUsage();
+    return { seconds, layers, rssMiB: (mem.rss - rss0) / 2 ** 20, heapMiB: (mem.heapUsed - heap0) / 2 ** 20 };
+  } finally {
+    await core.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function python(uri: string): Promise<{ seconds: number; layers: number; maxRssMiB: number }> {
+  const { stdout } = await promisify(execFile)(opts.python ?? '/usr/bin/python3', [join(here, 'scale_model.py'), '--uri', uri]);
+  return JSON.parse(stdout) as { seconds: number; layers: number; maxRssMiB: number };
+}
+
+/** Median milliseconds of `n` calls of `f`, after a few unmeasured ones. */
+async function timeCalls(n: number, f: () => Promise<unknown>): Promise<number> {
+  for (let i = 0; i < 5; i++) await f();
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await f();
+    ms.push(performance.now() - t);
+  }
+  return median(ms);
+}
+
+async function perDomainCosts(uri: string, domain: string, disk: string): Promise<{ getMs: number; previewMs: number }> {
+  return withCore(uri, async (core) => {
+    await call(core, 'domains.list', { hostId: defaultHostId });
+    const getMs = await timeCalls(50, () => call(core, 'domain.get', { hostId: defaultHostId, domain }));
+    const previewMs = await timeCalls(50, () =>
+      call(core, 'operation.preview', { hostId: defaultHostId, domain, disk, operation: { kind: 'pull' } }),
+    );
+    return { getMs, previewMs };
+  });
+}
+
+async function main(): Promise<void> {
+  const loadBefore = load();
+  const dir = await mkdtemp(join(tmpdir(), 'strata-bench-hosts-'));
+  try {
+    const depth = (i: number, d: number): number => 1 + ((i * DISKS + d) % 50);
+    const big = await writeTestHost(join(dir, 'big.xml'), { domains: DOMAINS, disksPerDomain: DISKS, depth });
+    const small = await writeTestHost(join(dir, 'small.xml'), { domains: 10, disksPerDomain: DISKS, depth });
+    const deep = await writeTestHost(join(dir, 'deep.xml'), { domains: 1, disksPerDomain: 1, depth: () => 200 });
+    console.log(`scale: ${DOMAINS} domains × ${DISKS} disks, chains 1–50 deep, ${ROUNDS} rounds alternating with libvirt-python; load ${loadBefore.join(' ')}`);
+
+    const strata: Awaited<ReturnType<typeof fullModel>>[] = [];
+    const py: Awaited<ReturnType<typeof python>>[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      strata.push(await fullModel(big));
+      py.push(await python(big));
+      console.log(`round ${r + 1}: Strata ${strata.at(-1)?.seconds.toFixed(3)} s, libvirt-python ${py.at(-1)?.seconds.toFixed(3)} s`);
+    }
+    if (strata[0]?.layers !== py[0]?.layers) throw new Error(`Strata saw ${strata[0]?.layers} layers, libvirt-python ${py[0]?.layers}`);
+    const s = strata.map((x) => x.seconds);
+    const p = py.map((x) => x.seconds);
+    const range = (xs: number[]): string => `${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)} s over ${xs.length} rounds`;
+
+    const deepCosts = await perDomainCosts(deep, 'bench-0000', 'vda');
+    const bigCosts = await perDomainCosts(big, 'bench-0001', 'vda');
+    const smallCosts = await perDomainCosts(small, 'bench-0001', 'vda');
+
+    const figures: Figure[] = [
+      {
+        what: `connect to a full model, ${DOMAINS} domains × ${DISKS} disks (${strata[0]?.layers} layers)`,
+        value: median(s),
+        unit: 's',
+        spread: range(s),
+        against: `libvirt-python ${median(p).toFixed(3)} s (${range(p)}); Strata/Python time ${(median(s) / median(p)).toFixed(2)}`,
+        target: '< 1 s',
+        met: median(s) < 1,
+      },
+      {
+        what: 'memory of that model (growth of the process, after GC)',
+        value: median(strata.map((x) => x.rssMiB)),
+        unit: 'MiB RSS',
+        spread: `JS heap ${median(strata.map((x) => x.heapMiB)).toFixed(1)} MiB`,
+        against: `libvirt-python's whole process peaked at ${median(py.map((x) => x.maxRssMiB)).toFixed(0)} MiB`,
+      },
+      { what: 'domain.get of a 200-deep chain', value: deepCosts.getMs, unit: 'ms', spread: 'median of 50' },
+      { what: 'preview of a pull on a 200-deep chain', value: deepCosts.previewMs, unit: 'ms', spread: 'median of 50' },
+      {
+        what: `domain.get on the ${DOMAINS}-domain host / on a 10-domain host`,
+        value: bigCosts.getMs / smallCosts.getMs,
+        unit: '×',
+        spread: `${bigCosts.getMs.toFixed(3)} ms / ${smallCosts.getMs.toFixed(3)} ms, medians of 50`,
+        target: 'no growth (< 1.5×)',
+        met: bigCosts.getMs / smallCosts.getMs < 1.5,
+      },
+      {
+        what: `preview on the ${DOMAINS}-domain host / on a 10-domain host`,
+        value: bigCosts.previewMs / smallCosts.previewMs,
+        unit: '×',
+        spread: `${bigCosts.previewMs.toFixed(3)} ms / ${smallCosts.previewMs.toFixed(3)} ms, medians of 50`,
+        target: 'no growth (< 1.5×)',
+        met: bigCosts.previewMs / smallCosts.previewMs < 1.5,
+      },
+    ];
+    await writeResult(opts.json, {
+      name: 'scale',
+      method:
+        "libvirt's test:/// driver with generated XML hosts; createCore + domains.list + domain.get of every domain through the dispatcher, " +
+        'alternating with bench/scale_model.py (libvirt-python: XMLDesc of every domain, chains parsed with ElementTree)',
+      loadBefore,
+      loadAfter: load(),
+      figures,
+      notes: [],
+      detail: { strata, python: py, deepCosts, bigCosts, smallCosts },
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
