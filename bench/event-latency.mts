@@ -121,6 +121,7 @@ interface PhaseResult {
 }
 
 async function main(): Promise<void> {
+  const loadBefore = loadavg().map((l) => Number(l.toFixed(2)));
   console.log(
     `event latency: ${DOMAINS} domains, ≥ ${EVENTS} events per phase (${PHASES.join(', ')}), jobs held ${HOLD_MS} ms; ` +
       `load ${loadavg().map((l) => l.toFixed(2)).join(' ')}; addon ${process.env['STRATA_NATIVE_ADDON'] ?? 'native/build'}` +
@@ -204,7 +205,7 @@ async function main(): Promise<void> {
           `(min ${us(r.minUs)}, max ${us(r.maxUs)})${phase === 'busy' ? `; ${calls} blockJobInfo calls meanwhile` : ''}`,
       );
     }
-    if (opts.json) await writeFile(opts.json, JSON.stringify({ addon: process.env['STRATA_NATIVE_ADDON'] ?? null, results }, null, 2));
+    if (opts.json) await writeFile(opts.json, JSON.stringify({ addon: process.env['STRATA_NATIVE_ADDON'] ?? null, loadBefore, loadAfter: loadavg().map((l) => Number(l.toFixed(2))), results }, null, 2));
   } finally {
     pythonProc.current?.stdin?.end();
     for (const lab of labs) await lab.dispose().catch((err: unknown) => console.error(`cleanup of ${lab.name}: ${String(err)}`));
