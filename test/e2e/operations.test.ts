@@ -357,7 +357,12 @@ describe('block jobs from the UI, checked with virsh and qemu-img', { timeout: 6
     assert.equal(await p.locator('html').getAttribute('data-theme'), 'dark');
     assert.equal(await p.getByRole('combobox', { name: 'Theme' }).inputValue(), 'dark');
     await p.getByRole('combobox', { name: 'Theme' }).selectOption('system');
-    assert.equal(await p.locator('html').getAttribute('data-theme'), null);
+    // Back to the system's theme, and following it.
+    await p.emulateMedia({ colorScheme: 'light' });
+    assert.equal(await p.locator('html').getAttribute('data-theme'), 'light');
+    await p.emulateMedia({ colorScheme: 'dark' });
+    await waitFor(async () => (await p.locator('html').getAttribute('data-theme')) === 'dark', { what: 'the page to follow the system to dark' });
+    await p.emulateMedia({ colorScheme: 'light' });
   });
 
   it('lists the jobs in the history and exports it as JSON', async () => {

@@ -1,5 +1,6 @@
-// Light or dark: the system's choice unless the user picked one, kept in localStorage. The choice
-// is an attribute on <html>, which app.css reads; "system" removes it so the media query decides.
+// Light or dark: the system's choice unless the user picked one, kept in localStorage. The theme
+// in force is an attribute on <html>, which app.css reads; with "system" it follows the system's
+// preference as that changes.
 export type ThemeChoice = 'system' | 'light' | 'dark';
 
 const storageKey = 'strata.theme';
@@ -13,11 +14,14 @@ function saved(): ThemeChoice {
   }
 }
 
+const prefersDark = (): MediaQueryList => window.matchMedia('(prefers-color-scheme: dark)');
+
 export class Theme {
   choice = $state<ThemeChoice>(saved());
 
   constructor() {
     this.#apply();
+    prefersDark().addEventListener('change', () => this.#apply());
   }
 
   set(choice: ThemeChoice): void {
@@ -32,8 +36,6 @@ export class Theme {
   }
 
   #apply(): void {
-    const root = document.documentElement;
-    if (this.choice === 'system') delete root.dataset['theme'];
-    else root.dataset['theme'] = this.choice;
+    document.documentElement.dataset['theme'] = this.choice === 'system' ? (prefersDark().matches ? 'dark' : 'light') : this.choice;
   }
 }
