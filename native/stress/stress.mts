@@ -402,7 +402,7 @@ async function pullOnLabDomain(conn: Connection, lab: LabDomain): Promise<void> 
   tally.calls++;
   if (cancelled) ok('BLOCK_JOB_2 cancelled event');
   else fail('BLOCK_JOB_2 cancelled event', 'not seen within 30 s');
-  // The job disappears after its event (libvirt 9.0 may lag a little: see block-jobs.md).
+  // The job disappears after its event (libvirt 9.0.0 may show it a moment longer, a bug fixed in 9.1).
   let gone = false;
   for (let i = 0; i < 100 && !gone; i++) {
     const r = await dom.blockJobInfo('vda', INFO);

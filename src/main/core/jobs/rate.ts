@@ -1,7 +1,7 @@
 // Measured progress rate over a sliding window of recent polls: steady enough for an ETA, and
 // unbiased (an average of per-poll rates overweights the polls that caught a burst). It is the
 // rate of progress through libvirt's cur/end, which runs ahead of the bytes copied where the
-// chain has holes. Counters can move backwards (a mirror's `end` grows, see docs/block-jobs.md):
+// chain has holes. Counters can move backwards (a mirror's `end` grows while the guest writes):
 // such a sample restarts the window instead of producing a negative rate.
 export class RateEstimator {
   readonly #windowMs: number;
