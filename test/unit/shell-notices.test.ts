@@ -1,17 +1,9 @@
-// The desktop notifications for jobs: which changes are told, once each, in the window's words.
+// The desktop notifications for jobs: which changes are told, once each, in the words the window
+// uses too (src/shared/job-words.ts).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Job, JobPhase, JobType } from '../../src/shared/model.ts';
-import { pathToFileURL } from 'node:url';
-import { join } from 'node:path';
-import { repoRoot } from '../../scripts/electron-binary.mjs';
-import { formatDuration, jobNotice, JobNotifier, jobWord } from '../../src/main/shell/job-notice.ts';
-
-// The renderer's own formatting, loaded by path: it belongs to the web project, not this one.
-const renderer = (await import(pathToFileURL(join(repoRoot, 'src/renderer/src/lib/format.ts')).href)) as {
-  formatDuration(seconds: number): string;
-  jobWord(type: JobType): string;
-};
+import type { Job, JobPhase } from '../../src/shared/model.ts';
+import { jobNotice, JobNotifier } from '../../src/main/shell/job-notice.ts';
 
 function job(phase: JobPhase, more: Partial<Job> = {}): Job {
   return {
@@ -54,31 +46,6 @@ describe('jobNotice: the words', () => {
     for (const phase of ['queued', 'requested', 'running', 'pivoting', 'aborting', 'cancelled', 'unknown'] as const) {
       assert.equal(jobNotice(job(phase)), null, phase);
     }
-  });
-
-  it('uses the renderer’s words for job types and durations', () => {
-    for (const type of ['pull', 'copy', 'commit', 'active-commit', 'backup', 'unknown'] as JobType[]) {
-      assert.equal(jobWord(type), renderer.jobWord(type), type);
-    }
-    for (const s of [-1, 0, 0.4, 59.6, 60, 185, 3599, 3600, 7325, 86_399, 86_400, 200_000, Number.NaN, Infinity]) {
-      assert.equal(formatDuration(s), renderer.formatDuration(s), String(s));
-    }
-  });
-});
-
-describe('the same sentences as the window’s notices', () => {
-  // notices.svelte.ts runs only compiled by Svelte; its sentences are compared as text.
-  it('every fixed sentence of a notification appears in the renderer’s notices', async () => {
-    const { readFile } = await import('node:fs/promises');
-    const source = await readFile(join(repoRoot, 'src/renderer/src/lib/notices.svelte.ts'), 'utf8');
-    const sentences = [
-      ...jobNotice(job('failed', { type: 'commit' }))!.body.split(/(?<=\.) /),
-      ...jobNotice(job('failed', { type: 'copy' }))!.body.split(/(?<=\.) /),
-      ...jobNotice(job('failed'))!.body.split(/(?<=\.) /),
-      jobNotice(job('ready', { type: 'copy', afterReady: 'wait' }))!.body,
-    ];
-    for (const sentence of new Set(sentences)) assert.ok(source.includes(sentence), sentence);
-    for (const phrase of ['} completed${took}', '} failed`', '} is ready to pivot`']) assert.ok(source.includes(phrase), phrase);
   });
 });
 

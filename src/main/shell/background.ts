@@ -2,7 +2,7 @@
 // them, and the next start finds them again. So the close asks whether to keep Strata in the
 // background (a tray icon listing the running jobs, and notifications when they end) or to quit.
 import { isFinished, type Job } from '../../shared/model.ts';
-import { jobWord } from './job-notice.ts';
+import { jobWord } from '../../shared/job-words.ts';
 
 export interface ClosePrompt {
   type: 'question';

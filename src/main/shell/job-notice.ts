@@ -1,8 +1,9 @@
 // The desktop notifications for jobs: one when a job completes, fails, or becomes ready to pivot,
-// in the words of the window's own notices (src/renderer/src/lib/notices.svelte.ts; the unit
-// tests hold the two together). The shell hears the core's `job` events itself, so it notifies
-// with the window hidden or gone to the tray, and the page leaves notifying to it.
-import { isFinished, type Job, type JobPhase, type JobType } from '../../shared/model.ts';
+// in the words of the window's own notices (both take them from src/shared/job-words.ts). The
+// shell hears the core's `job` events itself, so it notifies with the window hidden or gone to
+// the tray, and the page leaves notifying to it.
+import { failureHint, formatDuration, jobWord, readyDetail } from '../../shared/job-words.ts';
+import { isFinished, type Job, type JobPhase } from '../../shared/model.ts';
 
 export interface JobNotice {
   jobId: string;
@@ -13,40 +14,6 @@ export interface JobNotice {
   body: string;
   /** Failures are critical: the notification server keeps them until they are dismissed. */
   urgency: 'normal' | 'critical';
-}
-
-const jobWords: Record<JobType, string> = {
-  pull: 'Pull',
-  copy: 'Copy',
-  commit: 'Commit',
-  'active-commit': 'Active commit',
-  backup: 'Backup',
-  unknown: 'Block job',
-};
-
-/** As the renderer says a duration: "42 s", "3 min 05 s", "2 h 07 min", "1 d 3 h". */
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '—';
-  const s = Math.round(seconds);
-  if (s < 60) return `${s} s`;
-  const pad = (n: number): string => String(n).padStart(2, '0');
-  if (s < 3600) return `${Math.floor(s / 60)} min ${pad(s % 60)} s`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ${pad(Math.floor((s % 3600) / 60))} min`;
-  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
-}
-
-export function jobWord(type: JobType): string {
-  return jobWords[type] ?? 'Block job';
-}
-
-/** What to try after a failure, by what failed: libvirt's events carry no error text. */
-function failureHint(job: Pick<Job, 'type'>): string {
-  const host = 'Look at the host: journalctl -u libvirtd, and free space where the images live.';
-  if (job.type === 'commit' || job.type === 'active-commit') {
-    return `The layers above the base may no longer be valid images; do not start the domain from them. ${host}`;
-  }
-  if (job.type === 'copy') return `The disk still uses its old chain; the partial copy is left unused. ${host}`;
-  return `The chain is unchanged: try again. ${host}`;
 }
 
 /** The notification for a job now in `job.phase`, or null when that phase is not news. */
@@ -68,7 +35,7 @@ export function jobNotice(job: Job): JobNotice | null {
       return {
         ...base,
         title: `${jobWord(job.type)} on ${on} is ready to pivot`,
-        body: 'It keeps mirroring new writes until you pivot to the new image or abort.',
+        body: readyDetail,
         urgency: 'normal',
       };
     default:

@@ -1,6 +1,9 @@
 // Formatting for people: sizes, rates, durations and words for job types and phases.
 // Binary units throughout (KiB, MiB, GiB), always written out.
+import { formatDuration, jobWord } from '../../../shared/job-words.ts';
 import type { JobPhase, JobType } from '../../../shared/model.ts';
+
+export { formatDuration, jobWord };
 
 export const MiB = 1024 * 1024;
 
@@ -40,36 +43,9 @@ export function formatLimit(bytesPerSec: number): string {
   return `${Number.isInteger(mib) ? mib : mib.toFixed(1)} MiB/s`;
 }
 
-/** Seconds → "45 s", "3 min 05 s", "2 h 05 min", "1 d 3 h". */
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '—';
-  const s = Math.round(seconds);
-  if (s < 60) return `${s} s`;
-  const pad = (n: number) => String(n).padStart(2, '0');
-  if (s < 3600) return `${Math.floor(s / 60)} min ${pad(s % 60)} s`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ${pad(Math.floor((s % 3600) / 60))} min`;
-  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
-}
-
 /** A 0..1 ratio as a whole percent, rounded down so 100 % means done. */
 export function toPercent(progress: number): number {
   return Math.max(0, Math.min(100, Math.floor(progress * 100)));
-}
-
-// Keyed by string, not Record<JobType>/Record<JobPhase>, so a type or phase added to the model
-// shows as its own name here instead of breaking the build.
-const jobWords: Record<string, string> = {
-  pull: 'Pull',
-  copy: 'Copy',
-  commit: 'Commit',
-  'active-commit': 'Active commit',
-  backup: 'Backup',
-  unknown: 'Block job',
-};
-
-/** "Pull", "Active commit", … as used at the start of a label. */
-export function jobWord(type: JobType): string {
-  return jobWords[type] ?? 'Block job';
 }
 
 /** "pull", "active commit", … as used inside a label ("Abort pull on …"). */

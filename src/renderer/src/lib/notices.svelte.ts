@@ -3,6 +3,7 @@
 // assertive for failures), and, once the user has allowed it, a system notification.
 import type { Job } from '../../../shared/model.ts';
 import { shellNotifies } from './desktop-shell.ts';
+import { failureHint, readyDetail } from '../../../shared/job-words.ts';
 import { formatDuration, jobWord } from './format.ts';
 
 export type NoticeKind = 'ok' | 'info' | 'bad';
@@ -70,7 +71,7 @@ export class Notices {
       {
         kind: 'info',
         title: `${jobWord(job.type)} on ${on} is ready to pivot`,
-        detail: 'It keeps mirroring new writes until you pivot to the new image or abort.',
+        detail: readyDetail,
         hint: null,
       },
       job,
@@ -97,11 +98,3 @@ export class Notices {
 }
 
 /** What to try after a failure, by what failed: libvirt's events carry no error text. */
-function failureHint(job: Job): string {
-  const host = 'Look at the host: journalctl -u libvirtd, and free space where the images live.';
-  if (job.type === 'commit' || job.type === 'active-commit') {
-    return `The layers above the base may no longer be valid images; do not start the domain from them. ${host}`;
-  }
-  if (job.type === 'copy') return `The disk still uses its old chain; the partial copy is left unused. ${host}`;
-  return `The chain is unchanged: try again. ${host}`;
-}
