@@ -35,6 +35,7 @@ const BENCHES: Bench[] = [
   { name: 'calls', argv: (json) => tsx('blockjobinfo.mts', '--python', PYTHON, '--json', json), convert: convertCalls },
   { name: 'latency', argv: (json) => tsx('event-latency.mts', '--python', PYTHON, '--json', json), convert: convertLatency },
   { name: 'scale', argv: (json) => tsx('scale.mts', '--python', PYTHON, '--json', json) },
+  { name: 'throttle', argv: (json) => tsx('throttle.mts', '--json', json) },
   { name: 'startup', argv: (json) => tsx('startup.mts', '--json', json) },
 ];
 
