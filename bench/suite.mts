@@ -34,6 +34,7 @@ const tsx = (script: string, ...args: string[]): string[] => ['node', '--expose-
 const BENCHES: Bench[] = [
   { name: 'calls', argv: (json) => tsx('blockjobinfo.mts', '--python', PYTHON, '--json', json), convert: convertCalls },
   { name: 'latency', argv: (json) => tsx('event-latency.mts', '--python', PYTHON, '--json', json), convert: convertLatency },
+  { name: 'paint', argv: (json) => tsx('paint.mts', '--json', json) },
   { name: 'freshness', argv: (json) => tsx('freshness.mts', '--python', PYTHON, '--json', json) },
   { name: 'scale', argv: (json) => tsx('scale.mts', '--python', PYTHON, '--json', json) },
   { name: 'throttle', argv: (json) => tsx('throttle.mts', '--json', json) },
