@@ -38,6 +38,7 @@ const BENCHES: Bench[] = [
   { name: 'freshness', argv: (json) => tsx('freshness.mts', '--python', PYTHON, '--json', json) },
   { name: 'scale', argv: (json) => tsx('scale.mts', '--python', PYTHON, '--json', json) },
   { name: 'throttle', argv: (json) => tsx('throttle.mts', '--json', json) },
+  { name: 'renderer', argv: (json) => tsx('renderer.mts', '--json', json) },
   { name: 'startup', argv: (json) => tsx('startup.mts', '--json', json) },
 ];
 
