@@ -89,6 +89,18 @@ describe('JobTracker moves every job through the table', () => {
     h.tracker.dispose();
   });
 
+  it('a pivot whose call died with the connection is ready again when the reconnect finds the mirror ready', () => {
+    const h = harness();
+    h.tracker.observe('d', 'vda', running);
+    h.tracker.notice({ domain: 'd', disk: 'vda', type: 'copy', status: 'ready' });
+    h.tracker.pivoting('d', 'vda');
+    h.tracker.markReady({ domain: 'd', disk: 'vda' });
+    assert.equal(h.tracker.active('d', 'vda')?.phase, 'pivoting', 'a ready seen during a pivot changes nothing');
+    h.tracker.markReady({ domain: 'd', disk: 'vda' }, { reconnected: true });
+    assert.equal(h.tracker.active('d', 'vda')?.phase, 'ready');
+    h.tracker.dispose();
+  });
+
   it('keeping the chain at ready ends completed, not cancelled; a repeated end event changes nothing', () => {
     const h = harness();
     h.tracker.observe('d', 'vda', running);

@@ -332,8 +332,13 @@ export class Host {
           await sleep(pivotRetryDelayMs);
           continue;
         }
-        this.jobs.refused(domain, disk);
-        throw toStrataError(err, `Could not pivot ${domain}/${disk}`);
+        const e = toStrataError(err, `Could not pivot ${domain}/${disk}`);
+        // The connection died during the call: libvirt may have passed the pivot to QEMU already.
+        // The job stays 'pivoting' until the reconnect shows the mirror still ready (the pivot did
+        // not happen: ready again) or the job gone (judged from the chain).
+        if (e.kind === 'unavailable') log.warn('the connection died during a pivot; the reconnect tells whether it happened', { host: this.id, domain, disk, err });
+        else this.jobs.refused(domain, disk);
+        throw e;
       }
     }
   }

@@ -91,7 +91,7 @@ export class JobDiscovery {
               if (!info) return;
               seen.add(`${d.name}/${target}`);
               this.#deps.jobs.observe(d.name, target, info);
-              if (parsed.mirrors.get(target)?.ready) this.#deps.jobs.markReady({ domain: d.name, disk: target });
+              if (parsed.mirrors.get(target)?.ready) this.#deps.jobs.markReady({ domain: d.name, disk: target }, { reconnected: true });
             }),
           );
         } catch (err) {

@@ -299,10 +299,15 @@ export class JobTracker {
    * Ready, from the event or (after a reconnect) from the live XML's <mirror ready='yes'>. A ready
    * seen again (a repeated event, a scan during a pivot) changes nothing.
    */
-  markReady(target: Tracked | { domain: string; disk: string }): void {
+  markReady(target: Tracked | { domain: string; disk: string }, options: { reconnected?: boolean } = {}): void {
     const tracked = 'job' in target ? target : this.#active.get(key(target.domain, target.disk));
-    if (!tracked || tracked.job.phase !== 'running') return;
-    this.#move(tracked, 'ready', 'libvirt reports it ready');
+    if (!tracked) return;
+    // A pivot whose call died with the connection, found still ready after the reconnect, did
+    // not happen: the job is ready again, for the user (or afterReady) to pivot once more.
+    const pivotLost = options.reconnected === true && tracked.job.phase === 'pivoting';
+    if (tracked.job.phase !== 'running' && !pivotLost) return;
+    tracked.before = null;
+    this.#move(tracked, 'ready', pivotLost ? 'the pivot did not happen before the connection died' : 'libvirt reports it ready');
     tracked.job.progress = 1;
     tracked.job.etaSeconds = null;
     this.#emit(tracked);
