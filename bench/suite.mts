@@ -134,16 +134,36 @@ function otherTests(): number {
   }
 }
 
-/** With 2 cores, other guests and test suites change every figure: wait for load < 1 and no tests. */
+/** Fraction of all CPUs busy over `ms` (from /proc/stat). */
+async function busyFraction(ms: number): Promise<number> {
+  const read = (): { busy: number; total: number } => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+    const total = f.reduce((a, b) => a + b, 0);
+    const idle = (f[3] ?? 0) + (f[4] ?? 0);
+    return { busy: total - idle, total };
+  };
+  const a = read();
+  await sleep(ms);
+  const b = read();
+  return (b.busy - a.busy) / Math.max(1, b.total - a.total);
+}
+
+/**
+ * With 2 cores, other guests and test suites change every figure: wait until the CPUs are less
+ * than a third busy over 5 s and no other test runs. Not the load average: it lags by a minute,
+ * so the benchmark before would hold every next one back.
+ */
 async function waitQuiet(): Promise<string | null> {
   const max = Number(process.env['STRATA_BENCH_WAIT'] ?? 300);
-  for (let waited = 0; ; waited += 10) {
-    const l = load()[0] ?? 0;
+  const start = Date.now();
+  for (let announced = false; ; announced = true) {
+    const busy = await busyFraction(5000);
     const others = otherTests();
-    if (l < 1 && others === 0) return null;
-    if (waited >= max) return `still busy after ${max} s (load ${l}, ${others} test processes): ran anyway, the figures are suspect`;
-    if (waited === 0) console.log(`== waiting for a quiet machine (load ${l}, ${others} test processes running)`);
-    await sleep(10_000);
+    if (busy < 1 / 3 && others === 0) return null;
+    const what = `CPUs ${(busy * 100).toFixed(0)} % busy, load ${load().join(' ')}, ${others} test processes`;
+    if (Date.now() - start >= max * 1000) return `still busy after ${max} s (${what}): ran anyway, the figures are suspect`;
+    if (!announced) console.log(`== waiting for a quiet machine (${what})`);
+    await sleep(5000);
   }
 }
 
