@@ -30,6 +30,7 @@ const files = (roots.length ? roots : ['test']).flatMap((r) =>
 
 const bin = (name) => join(repoRoot, 'node_modules/.bin', name);
 run('type check (main, preload, shared, tests)', bin('tsc'), ['-p', 'tsconfig.node.json', '--noEmit']);
+run('type check (benchmarks)', bin('tsc'), ['-p', 'bench', '--noEmit']);
 run('type check (renderer)', bin('svelte-check'), ['--tsconfig', 'tsconfig.web.json', '--fail-on-warnings', '--output', 'human']);
 run('build', process.execPath, ['node_modules/electron-vite/bin/electron-vite.js', 'build', '-c', 'electron.config.ts', '--logLevel', 'warn']);
 run(`tests (${files.length} files)`, process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files]);
