@@ -274,11 +274,23 @@ async function main(): Promise<number> {
   const started = Date.now();
   let failed = 0;
   const fresh: BenchResult[] = [];
+  const order = BENCHES.map((b) => b.name);
+  // Written after each benchmark, so an interrupted suite keeps what it measured.
+  const save = async (): Promise<string> => {
+    const merged = [...previous.filter((p) => !fresh.some((f) => f.name === p.name)), ...fresh].sort(
+      (a, b) => order.indexOf(a.name) - order.indexOf(b.name),
+    );
+    await writeFile(latest, JSON.stringify({ machine: m, minutes: (Date.now() - started) / 60_000, results: merged }, null, 2) + '\n');
+    const md = markdown(merged, m);
+    await writeFile(join(resultsDir, 'latest.md'), md);
+    return md;
+  };
   try {
     for (const bench of BENCHES.filter((b) => wanted.includes(b.name))) {
       try {
         const r = await runBench(bench, tmp);
-        fresh.push({ ...r, notes: r.notes, date: new Date().toISOString() } as BenchResult);
+        fresh.push({ ...r, date: new Date().toISOString() } as BenchResult);
+        await save();
       } catch (err) {
         failed++;
         console.error(`== ${bench.name}: ${err instanceof Error ? err.message : String(err)}`);
@@ -287,13 +299,7 @@ async function main(): Promise<number> {
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
-  const order = BENCHES.map((b) => b.name);
-  const merged = [...previous.filter((p) => !fresh.some((f) => f.name === p.name)), ...fresh].sort(
-    (a, b) => order.indexOf(a.name) - order.indexOf(b.name),
-  );
-  await writeFile(latest, JSON.stringify({ machine: m, minutes: (Date.now() - started) / 60_000, results: merged }, null, 2) + '\n');
-  const md = markdown(merged, m);
-  await writeFile(join(resultsDir, 'latest.md'), md);
+  const md = await save();
   console.log(`\n${md}\nwritten: bench/results/latest.json, bench/results/latest.md (${((Date.now() - started) / 60_000).toFixed(1)} minutes)`);
   return failed > 0 ? 1 : 0;
 }
