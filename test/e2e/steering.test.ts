@@ -1,7 +1,8 @@
 // What is decided at ready, the host's queue, and a second host, from the UI in Chromium against
 // `npm run serve` and the real libvirtd: an active commit that keeps its top, a copy aborted at
 // ready (the source untouched, the copy left unused), a job that waits for a host limit and
-// starts when the first ends, and a host over libvirt's remote driver, each checked with virsh.
+// starts when the first ends, a second job on a busy disk refused with its reason, and a host over
+// libvirt's remote driver, each checked with virsh.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -117,6 +118,32 @@ describe('ready, the queue and a second host', { timeout: 300_000 }, () => {
     } finally {
       await setMaxJobs('');
     }
+  });
+
+  it('refuses a second job on a busy disk, with its reason, when asked to refuse', async () => {
+    const lab = await e2e.lab('busy', { baseDataBytes: 24 * 1024 * 1024 });
+    const label = `${lab.name}/vda`;
+    await e2e.open(lab);
+    let dialog = await plan(lab, 'Pull');
+    await dialog.getByRole('textbox', { name: /in MiB\/s/ }).fill('1');
+    await dialog.getByRole('textbox', { name: /in MiB\/s/ }).press('Enter');
+    await dialog.getByRole('button', { name: 'Start pull' }).click();
+    await page().getByRole('progressbar', { name: `Pull on ${label}` }).waitFor();
+
+    dialog = await plan(lab, 'Pull');
+    await dialog.getByRole('radio', { name: 'Refuse' }).check();
+    await dialog.getByRole('button', { name: 'Start pull' }).click();
+    const alert = dialog.getByRole('alert').filter({ hasText: /already has a pull job running/ });
+    await alert.waitFor();
+    assert.match((await alert.textContent()) ?? '', /one block job at a time/);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    assert.equal((await virshBlockJobInfo(lab.name, 'vda'))['bandwidth'], String(1024 * 1024), 'the first pull runs on as it was');
+
+    await page().getByRole('button', { name: `Abort pull on ${label}` }).click();
+    await page().getByRole('button', { name: 'Yes, abort' }).click();
+    await noJob(lab);
+    assert.equal((await liveChain(lab.name)).length, 3);
   });
 
   it('adds a host over libvirt’s remote driver and shows its domains', async () => {
