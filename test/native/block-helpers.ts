@@ -80,7 +80,7 @@ export function assertLibvirtError(err: unknown, code: string): InstanceType<typ
 
 /**
  * Waits until libvirt lists no job on the disk. libvirt 9.0.0 (Debian 12) may still list a job a
- * little after its completion event (fixed in 9.1, see /work/shared/docs/block-jobs.md); polled,
+ * little after its completion event (a bug fixed in 9.1); polled,
  * and reported in the test's diagnostics when it lingered.
  */
 export async function jobGone(t: TestContext, domain: Domain, after: string, disk = 'vda'): Promise<void> {
