@@ -7,12 +7,12 @@
 // Lab domains here are not autodestroyed (a daemon restart would destroy those, measured) and
 // are removed through a fresh connection, since the one that made them dies with the daemon.
 import assert from 'node:assert/strict';
-import { before, describe, it, type TestContext } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import type { HostState } from '../../src/shared/model.ts';
 import { startTestCore, type TestCore } from './core-harness.ts';
-import { createDurableLab, hostEvents, liveChain, MiB, paths, previewAndStart, waitForEnd, waitForJob } from './engine-harness.ts';
-import { libvirt, sweepStaleLabDomains, TEST_URI, virshBlockJobInfo, waitFor, type TestLabOptions } from '../lab/harness.ts';
+import { hostEvents, liveChain, MiB, paths, previewAndStart, useDurableLab, waitForEnd, waitForJob } from './engine-harness.ts';
+import { sweepStaleLabDomains, TEST_URI, virshBlockJobInfo, waitFor } from '../lab/harness.ts';
 import { libvirtdLaunch, libvirtdPids, restartLibvirtd, restartRefusal } from '../lab/daemon.ts';
 import { readBackingChain } from '../lab/image-checks.ts';
 
@@ -37,19 +37,6 @@ async function currentLaunch(): ReturnType<typeof libvirtdLaunch> {
 describe('libvirtd restarts under running jobs', { timeout: 180_000, skip: refusal ?? false }, () => {
   before(() => sweepStaleLabDomains());
 
-  // Made through a connection of its own, closed at once: a connection does not outlive a
-  // restart, and these domains do not depend on the one that made them.
-  const durableLab = async (ctx: TestContext, options: TestLabOptions) => {
-    const conn = await libvirt.open(TEST_URI);
-    try {
-      const lab = await createDurableLab(conn, { tag: ctx.name, virtualSize: 64 * MiB, ...options });
-      ctx.after(() => lab.dispose());
-      return lab;
-    } finally {
-      await conn.close();
-    }
-  };
-
   it('a throttled pull and an active commit survive a restart: tracked throughout, and end right', async (ctx) => {
     const t = await startTestCore({ uri: TEST_URI });
     ctx.after(() => t.close());
@@ -57,8 +44,8 @@ describe('libvirtd restarts under running jobs', { timeout: 180_000, skip: refus
     // libvirtd (it waits up to 30 s for its workers); their limits are lifted once it is back.
     // The commit needs more than QEMU's mirror copies in its first, unthrottled pass (measured on
     // QEMU 7.2: 16 MiB of data were ready at once, 48 MiB stopped at 32 MiB and went on at the limit).
-    const pullLab = await durableLab(ctx, { baseDataBytes: 32 * MiB, overlayDataBytes: MiB });
-    const commitLab = await durableLab(ctx, { baseDataBytes: 2 * MiB, overlayDataBytes: 24 * MiB });
+    const pullLab = await useDurableLab(ctx, { baseDataBytes: 32 * MiB, overlayDataBytes: MiB });
+    const commitLab = await useDurableLab(ctx, { baseDataBytes: 2 * MiB, overlayDataBytes: 24 * MiB });
     const pullRef = { hostId, domain: pullLab.name, disk: 'vda' };
     const commitRef = { hostId, domain: commitLab.name, disk: 'vda' };
 
@@ -127,7 +114,7 @@ describe('libvirtd restarts under running jobs', { timeout: 180_000, skip: refus
     ctx.after(() => t.close());
     // About 11 MiB to copy at 1 MiB/s: it outlasts libvirtd's shutdown (1 to 5 s here), and the
     // daemon stays down until QEMU has finished it (about 10 s).
-    const lab = await durableLab(ctx, { baseDataBytes: 10 * MiB, overlayDataBytes: MiB });
+    const lab = await useDurableLab(ctx, { baseDataBytes: 10 * MiB, overlayDataBytes: MiB });
     const ref = { hostId, domain: lab.name, disk: 'vda' };
     const active = lab.layers[2]!;
     const { preview, job } = await previewAndStart(t.client, ref, { kind: 'pull' }, { bandwidthBytesPerSec: MiB });

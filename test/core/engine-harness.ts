@@ -1,6 +1,7 @@
 // Helpers for the engine tests (test/core/NN-*.test.ts): the core over the in-memory transport
 // against real libvirtd + QEMU, with lab domains made by test/lab/harness.ts.
 import assert from 'node:assert/strict';
+import type { TestContext } from 'node:test';
 import type { StrataClient } from '../../src/shared/bridge.ts';
 import type { Events, Params } from '../../src/shared/contract.ts';
 import { StrataError } from '../../src/shared/errors.ts';
@@ -125,6 +126,21 @@ export async function createDurableLab(conn: Connection, options: TestLabOptions
     return disposed;
   };
   return { ...lab, dispose, [Symbol.asyncDispose]: dispose };
+}
+
+/**
+ * A durable lab made through a connection of its own, closed at once (a connection does not
+ * outlive a daemon restart, and the domain must not depend on it), removed when the test ends.
+ */
+export async function useDurableLab(ctx: TestContext, options: TestLabOptions): Promise<TestLab> {
+  const conn = await libvirt.open(TEST_URI);
+  try {
+    const lab = await createDurableLab(conn, { tag: ctx.name, virtualSize: 64 * MiB, ...options });
+    ctx.after(() => lab.dispose());
+    return lab;
+  } finally {
+    await conn.close();
+  }
 }
 
 /**

@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { before, describe, it, type TestContext } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import type { HostState } from '../../src/shared/model.ts';
 import { startTestCore, type TestCore } from '../core/core-harness.ts';
-import { createDurableLab, hostEvents, liveChain, MiB, paths, previewAndStart, waitForEnd, waitForJob } from '../core/engine-harness.ts';
-import { libvirt, sweepStaleLabDomains, TEST_URI, virsh, virshBlockJobInfo, waitFor, type TestLabOptions } from '../lab/harness.ts';
+import { hostEvents, liveChain, MiB, paths, previewAndStart, useDurableLab, waitForEnd, waitForJob } from '../core/engine-harness.ts';
+import { sweepStaleLabDomains, TEST_URI, virsh, virshBlockJobInfo, waitFor } from '../lab/harness.ts';
 import { restartLibvirtd, restartRefusal } from '../lab/daemon.ts';
 import { assertOneLifeEach, checkImagesIn, stopDomain, waitForBenchmarks } from './fault-harness.ts';
 
@@ -59,22 +59,10 @@ describe('libvirtd killed under running jobs', { timeout: 240_000, skip: refusal
     await sweepStaleLabDomains();
   });
 
-  // Not autodestroyed: a connection does not outlive the daemon, and these domains must.
-  const durableLab = async (ctx: TestContext, options: TestLabOptions) => {
-    const conn = await libvirt.open(TEST_URI);
-    try {
-      const lab = await createDurableLab(conn, { tag: ctx.name, virtualSize: 64 * MiB, ...options });
-      ctx.after(() => lab.dispose());
-      return lab;
-    } finally {
-      await conn.close();
-    }
-  };
-
   it('a throttled pull outlives a killed libvirtd: followed under its id, and completed', async (ctx) => {
     const t = await startTestCore({ uri: TEST_URI });
     ctx.after(() => t.close());
-    const lab = await durableLab(ctx, { baseDataBytes: 32 * MiB, overlayDataBytes: MiB });
+    const lab = await useDurableLab(ctx, { baseDataBytes: 32 * MiB, overlayDataBytes: MiB });
     const ref = { hostId, domain: lab.name, disk: 'vda' };
     const { preview, job } = await previewAndStart(t.client, ref, { kind: 'pull' }, { bandwidthBytesPerSec: MiB });
     await waitForJob(t, (j) => j.id === job.id && j.cur > 0, { what: 'the pull to make progress' });
@@ -100,7 +88,7 @@ describe('libvirtd killed under running jobs', { timeout: 240_000, skip: refusal
   it('libvirtd killed as a pivot is asked for: the copy ends once, with an outcome true to the chain', async (ctx) => {
     const t = await startTestCore({ uri: TEST_URI });
     ctx.after(() => t.close());
-    const lab = await durableLab(ctx, { baseDataBytes: 8 * MiB, overlayDataBytes: MiB });
+    const lab = await useDurableLab(ctx, { baseDataBytes: 8 * MiB, overlayDataBytes: MiB });
     const ref = { hostId, domain: lab.name, disk: 'vda' };
     const destination = join(lab.dir, 'copy.qcow2');
     const { job } = await previewAndStart(t.client, ref, { kind: 'copy', destination, afterReady: 'wait' });
