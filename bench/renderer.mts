@@ -96,6 +96,7 @@ function makeJob(i: number, now: number): Job {
     endedAt: null,
     origin: 'strata',
     outcome: null,
+    leftover: null,
   };
 }
 

@@ -129,6 +129,18 @@ export const requestSchemas = {
   'job.pivot': z.object({ ...diskRef }).strict(),
   'job.setSpeed': z.object({ ...diskRef, bandwidthBytesPerSec }).strict(),
   'job.abort': z.object({ ...diskRef }).strict(),
+  // By the job, never by a path: only a file a Strata copy created and left can be removed.
+  'job.removeLeftover': z
+    .object({
+      hostId,
+      jobId: z
+        .string({ error: 'jobId must be a string: the id of an ended copy' })
+        .min(1, 'jobId must not be empty')
+        .max(1000, 'jobId is too long')
+        .refine((s) => !/[\u0000-\u001f]/.test(s), 'jobId cannot contain control characters'),
+      confirm: z.array(confirmation).max(3).default([]),
+    })
+    .strict(),
   'disk.snapshot': z.object({ ...diskRef, destination: imagePath.optional() }).strict(),
   'lab.create': z.object({ hostId }).strict(),
   'lab.remove': z.object({ hostId, domain: domainName }).strict(),
@@ -156,6 +168,8 @@ export interface Results {
   'job.pivot': Job;
   'job.setSpeed': Job;
   'job.abort': Job;
+  /** The job with its leftover marked removed. */
+  'job.removeLeftover': Job;
   'disk.snapshot': Disk;
   'lab.create': DomainDetail;
   'lab.remove': { removed: string };

@@ -127,6 +127,27 @@ export interface Job {
   origin: 'strata' | 'external';
   /** How it ended, in words, when it has ended. */
   outcome: string | null;
+  /**
+   * The image a copy created and left unused because the copy failed or was cancelled: Strata
+   * offers to remove it. Null for every other job (a copy kept at ready is the copy asked for).
+   */
+  leftover: Leftover | null;
+}
+
+/** A file a Strata copy created that no disk took on; see Job.leftover. */
+export interface Leftover {
+  path: string;
+  /** The copy did not reach ready: the file holds part of the disk, not a usable image of it. */
+  partial: boolean;
+  /** Its size on the host when the job ended; null where Strata cannot see the host's files. */
+  bytes: number | null;
+  /**
+   * The file's device and inode when the job ended: Strata removes that file and no other (not
+   * one put at the same path since). Null on a remote host, whose files Strata cannot remove.
+   */
+  fileId: string | null;
+  /** 'left' while it is there; 'removed' once Strata removed it; 'reused' once a later copy wrote into it. */
+  status: 'left' | 'removed' | 'reused';
 }
 
 export interface ChainPreview {

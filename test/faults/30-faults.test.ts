@@ -4,7 +4,7 @@
 // data, and leaves no job doubled, lost or invented.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rmdir, stat, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -105,7 +105,7 @@ describe('faults during running jobs', { timeout: 240_000 }, () => {
     await assertOneLifeEach(t, name, [job.id]);
   });
 
-  it('a copy whose destination runs out of space fails saying so; the source chain is unchanged', async (ctx) => {
+  it('a copy whose destination runs out of space fails saying so; the source chain is unchanged; the partial copy is removed once confirmed', async (ctx) => {
     // Mounted before the domain starts: QEMU runs in a mount namespace of its own, made when it
     // starts, and a later mount is not propagated into it here (measured: QEMU then cannot see
     // the destination libvirt created, "No such file or directory").
@@ -133,9 +133,20 @@ describe('faults during running jobs', { timeout: 240_000 }, () => {
     assert.ok(ended.outcome?.includes(`partial copy ${destination} is left`), 'the outcome names the partial copy');
     assert.deepEqual(await liveChain(l.name), [...l.layers].reverse(), 'the disk stays on its chain');
 
-    // The partial copy stays where it was written: Strata names it, and never deletes images.
+    // The partial copy stays until the user agrees to its removal; Strata offers it on the job.
     const partial = await stat(destination);
     ctx.diagnostic(`partial copy left: ${destination}, ${partial.size} bytes`);
+    assert.equal(ended.leftover?.path, destination, 'the job names the partial copy');
+    assert.equal(ended.leftover?.partial, true);
+    const unconfirmed = await rejection(t.client.call('job.removeLeftover', { hostId, jobId: job.id }));
+    assert.match(unconfirmed.message, /Not removed/);
+    assert.ok((await stat(destination)).isFile(), 'nothing removed unconfirmed');
+    const removed = await t.client.call('job.removeLeftover', { hostId, jobId: job.id, confirm: ['delete-files'] });
+    assert.equal(removed.leftover?.status, 'removed');
+    await assert.rejects(stat(destination), { code: 'ENOENT' });
+    const room = await statfs(small);
+    assert.ok(room.bavail * room.bsize > 19 * MiB, `the space is free again: ${room.bavail * room.bsize} bytes`);
+    assert.deepEqual(await liveChain(l.name), [...l.layers].reverse(), 'removing it left the disk as it was');
 
     await stopDomain(l.name);
     assert.equal(await compareWithRaw(reference, l.layers.at(-1)!), null, 'the source chain reads as before');

@@ -180,6 +180,15 @@ const shapes: Record<Method, Record<string, Field>> = {
   'job.pivot': diskRef,
   'job.setSpeed': { ...diskRef, bandwidthBytesPerSec: bandwidth(true) },
   'job.abort': diskRef,
+  'job.removeLeftover': {
+    hostId,
+    jobId: {
+      valid: fc.oneof(fc.constant('default/test/vda@1'), fc.constantFrom(...pollutionKeys), xmlMeta, traversal),
+      invalid: fc.oneof(notString, fc.constant(''), long(1000), withControl),
+      required: true,
+    },
+    confirm,
+  },
   'disk.snapshot': { ...diskRef, destination: destination(false) },
   'lab.create': { hostId },
   'lab.remove': { hostId, domain },

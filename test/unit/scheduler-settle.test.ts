@@ -30,6 +30,7 @@ function job(domain: string, disk: string, requested = 0, bandwidth = 0): Job {
     endedAt: null,
     origin: 'strata',
     outcome: null,
+    leftover: null,
   };
 }
 

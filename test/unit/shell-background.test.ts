@@ -10,7 +10,7 @@ function job(domain: string, phase: JobPhase, progress: number | null = null): J
   return {
     id: `default/${domain}/vda/1`, hostId: 'default', domain, disk: 'vda', type: 'pull', phase, cur: 0, end: 0, progress,
     bandwidthBytesPerSec: 0, requestedBandwidthBytesPerSec: 0, afterReady: null, rateBytesPerSec: null, etaSeconds: null,
-    startedAt: 1, updatedAt: 1, endedAt: null, origin: 'strata', outcome: null,
+    startedAt: 1, updatedAt: 1, endedAt: null, origin: 'strata', outcome: null, leftover: null,
   };
 }
 

@@ -9,7 +9,7 @@ function job(phase: JobPhase, more: Partial<Job> = {}): Job {
   return {
     id: 'default/web/vda/1000', hostId: 'default', domain: 'web', disk: 'vda', type: 'pull', phase, cur: 50, end: 100,
     progress: 0.5, bandwidthBytesPerSec: 0, requestedBandwidthBytesPerSec: 0, afterReady: null, rateBytesPerSec: null,
-    etaSeconds: null, startedAt: 1000, updatedAt: 1000, endedAt: null, origin: 'strata', outcome: null, ...more,
+    etaSeconds: null, startedAt: 1000, updatedAt: 1000, endedAt: null, origin: 'strata', outcome: null, leftover: null, ...more,
   };
 }
 

@@ -9,7 +9,7 @@ function job(id: string, phase: JobPhase, cur: number, end: number, startedAt = 
     id, hostId: 'default', domain: 'web', disk: 'vda', type: 'pull', phase, cur, end,
     progress: end > 1 ? cur / end : null, bandwidthBytesPerSec: 0, requestedBandwidthBytesPerSec: 0,
     afterReady: null, rateBytesPerSec: null, etaSeconds: null, startedAt, updatedAt: startedAt,
-    endedAt: null, origin: 'strata', outcome: null,
+    endedAt: null, origin: 'strata', outcome: null, leftover: null,
   };
 }
 

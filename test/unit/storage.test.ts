@@ -35,6 +35,7 @@ function finishedJob(id: string): Job {
     endedAt: 2000,
     origin: 'strata',
     outcome: 'completed',
+    leftover: null,
   };
 }
 
@@ -109,6 +110,26 @@ describe('data files', () => {
     assert.deepEqual(
       back.list().map((j) => j.id),
       ['a', 'b'],
+    );
+  });
+
+  it('JobHistory: a file from before leftovers were recorded reads back; a replaced record is saved', async () => {
+    const history = new JobHistory(dir);
+    const { leftover: _none, ...older } = finishedJob('old');
+    const copy: Job = { ...finishedJob('copy'), type: 'copy', phase: 'cancelled', leftover: { path: '/v/c.qcow2', partial: true, bytes: 4096, fileId: '1:2', status: 'left' } };
+    await writeFile(history.path, JSON.stringify({ version: 1, jobs: [older, copy] }));
+    assert.deepEqual(await history.load(), { notice: null });
+    assert.equal(history.find('old')?.leftover, null, 'an older record has no leftover');
+    await history.replace({ ...copy, leftover: { ...copy.leftover!, status: 'removed' } });
+    await history.replace({ ...finishedJob('unknown-id') });
+    const back = new JobHistory(dir);
+    await back.load();
+    assert.deepEqual(
+      back.list().map((j) => [j.id, j.leftover?.status ?? null]),
+      [
+        ['old', null],
+        ['copy', 'removed'],
+      ],
     );
   });
 

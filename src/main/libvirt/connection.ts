@@ -126,8 +126,9 @@ export class LibvirtConnection {
     return stateNames.get(state) ?? 'unknown';
   }
 
-  async domainXml(name: string): Promise<string> {
-    return this.#withDomain(name, (d) => d.XMLDesc(0));
+  /** The live description, or with `inactive` the persistent one (what the next boot uses). */
+  async domainXml(name: string, options: { inactive?: boolean } = {}): Promise<string> {
+    return this.#withDomain(name, (d) => d.XMLDesc(options.inactive ? native.VIR_DOMAIN_XML_INACTIVE : 0));
   }
 
   async blockPull(name: string, disk: string, bandwidthBytesPerSec: number): Promise<void> {

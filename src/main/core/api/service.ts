@@ -146,6 +146,10 @@ export class StrataService implements StrataApi {
     return this.#host(p.hostId).abort(p.domain, p.disk);
   }
 
+  async 'job.removeLeftover'(p: ValidParams<'job.removeLeftover'>): Promise<Result<'job.removeLeftover'>> {
+    return this.#host(p.hostId).removeLeftover(p.jobId, p.confirm);
+  }
+
   async 'disk.snapshot'(p: ValidParams<'disk.snapshot'>): Promise<Result<'disk.snapshot'>> {
     return this.#host(p.hostId).snapshot(p.domain, p.disk, p.destination);
   }

@@ -95,6 +95,8 @@ function parseDisk(d: Node): Disk | null {
 export interface Mirror {
   job: string | null;
   ready: boolean;
+  /** The image being written (a copy's destination); null where the XML does not say. */
+  path: string | null;
 }
 
 export interface ParsedDomain {
@@ -114,7 +116,10 @@ export function parseDomainXml(xml: string): ParsedDomain {
   for (const d of diskNodes) {
     const mirror = child(d, 'mirror');
     const target = attr(child(d, 'target'), 'dev');
-    if (mirror && target) mirrors.set(target, { job: attr(mirror, 'job'), ready: attr(mirror, 'ready') === 'yes' });
+    if (!mirror || !target) continue;
+    // Older libvirt put the destination in a 'file' attribute; newer ones in a <source>.
+    const path = sourcePath(layerType(attr(mirror, 'type') ?? 'file'), child(mirror, 'source')) ?? attr(mirror, 'file');
+    mirrors.set(target, { job: attr(mirror, 'job'), ready: attr(mirror, 'ready') === 'yes', path });
   }
   return { name: child(root, 'name')?.text ?? '', uuid: child(root, 'uuid')?.text.trim() ?? '', disks, mirrors };
 }

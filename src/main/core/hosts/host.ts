@@ -13,6 +13,7 @@ import {
   type HostLimits,
   type Job,
   type JobType,
+  type Leftover,
 } from '../../../shared/model.ts';
 import type { LibvirtConnection } from '../../libvirt/connection.ts';
 import { libvirtCode, toStrataError } from '../../libvirt/errors.ts';
@@ -25,6 +26,7 @@ import { parseDomainXml } from '../chains/domain-xml.ts';
 import type { EventHub } from '../api/event-hub.ts';
 import type { JobHistory } from '../storage/history.ts';
 import { HostConnection } from './host-connection.ts';
+import { Leftovers, noteLeftover } from './leftovers.ts';
 import { JobTracker } from '../jobs/job-tracker.ts';
 import { launchJob } from '../jobs/job-launch.ts';
 import { createPracticeLab, removePracticeLab } from '../lab/practice-lab.ts';
@@ -80,6 +82,9 @@ export class Host {
   readonly #discovery: JobDiscovery;
   readonly #chains = new ChainIndex();
   readonly #speedChanges = new SpeedChanges();
+  /** The new file each running Strata copy writes, by job id: what it leaves if it fails. */
+  readonly #created = new Map<string, string>();
+  readonly #leftovers: Leftovers;
 
   constructor(config: HostConfig, env: HostEnv) {
     this.id = config.id;
@@ -97,6 +102,7 @@ export class Host {
       ended: (job) => this.#ended(job),
       ready: (job) => void this.#ready(job),
       failureReason: (job) => this.#failureReason(job),
+      leftover: (job) => this.#leftover(job),
       watched: () => env.hub.watched,
     });
     this.#scheduler = new Scheduler(config.limits, {
@@ -124,6 +130,14 @@ export class Host {
         await this.#discovery.reconcile(conn);
         await this.#scheduler.pump();
       },
+    });
+    this.#leftovers = new Leftovers({
+      hostId: this.id,
+      label: this.label,
+      local: isLocalUri(this.uri),
+      history: env.history,
+      jobs: this.jobs,
+      call: (action, fn) => this.#call(action, fn),
     });
     this.#discovery = new JobDiscovery({
       jobs: this.jobs,
@@ -257,11 +271,15 @@ export class Host {
     const limit = this.#scheduler.effectiveLimit(requested, this.jobs.running().length + 1);
     const type = expectedType(disk, op);
     const afterReady = op.kind !== 'pull' && (type === 'copy' || type === 'active-commit') ? (op.afterReady ?? 'wait') : null;
+    if (op.kind === 'copy' && op.reuseExisting) await this.#leftovers.reused(op.destination);
     const requestedJob = this.jobs.request(domain, disk.target, type, { requestedBandwidthBytesPerSec: requested, afterReady }, queuedId);
+    if (op.kind === 'copy' && !op.reuseExisting && preview.created) this.#created.set(requestedJob.id, preview.created.path);
     let started: JobType;
     try {
       started = await this.#call(`start a ${op.kind} on ${domain}/${disk.target}`, (c) => launchJob(c, domain, disk, op, limit));
     } catch (err) {
+      // libvirt removes the file of a copy it could not start: nothing is left.
+      this.#created.delete(requestedJob.id);
       const e = toStrataError(err);
       this.jobs.fail(requestedJob.id, `could not start: ${e.message}`);
       throw e;
@@ -453,8 +471,23 @@ export class Host {
     return job;
   }
 
+  /** Removes the file a failed or cancelled copy left, once confirmed (see leftovers.ts). */
+  removeLeftover(jobId: string, confirm: readonly Confirmation[]): Promise<Job> {
+    this.#refuseReadOnly();
+    return this.#leftovers.remove(jobId, confirm);
+  }
+
+  // A copy that ends in a pivot or kept at ready made the file it was asked for; one that failed,
+  // was cancelled, or ended out of sight may have left a file nobody uses.
+  #leftover(job: Job): Leftover | null {
+    const path = this.#created.get(job.id);
+    if (path === undefined || job.type !== 'copy' || job.phase === 'completed') return null;
+    return noteLeftover(path, job.phase === 'failed' || job.progress !== 1, isLocalUri(this.uri));
+  }
+
   #ended(job: Job): void {
     this.#expected.delete(job.id);
+    this.#created.delete(job.id);
     this.#env.hub.emit('domain.changed', { hostId: this.id, domain: job.domain });
     void this.#scheduler.pump().then(() => this.#scheduler.rebalance());
   }

@@ -21,6 +21,6 @@ export function fullDestinationReason(destination: string): string | null {
   if (free >= fullBelowBytes) return null;
   return (
     `the destination's filesystem is full (${free} bytes left in ${folder}). ` +
-    `The partial copy ${destination} is left in place: remove it, or free space and copy again`
+    `The partial copy ${destination} is left in place: Strata offers to remove it; free space before copying again`
   );
 }

@@ -2,7 +2,7 @@
 // job's life. Polls update progress, libvirt's block-job-2 events end phases at once, a job that
 // vanishes without an event is settled by asking the host what happened, and every phase change
 // goes through the table in lifecycle.ts. Ended jobs are written to the history here, once.
-import { isFinished, type AfterReady, type Job, type JobPhase, type JobType } from '../../../shared/model.ts';
+import { isFinished, type AfterReady, type Job, type JobPhase, type JobType, type Leftover } from '../../../shared/model.ts';
 import type { BlockJobNotice, RawBlockJob } from '../../libvirt/types.ts';
 import { log } from '../../log/logger.ts';
 import { assertMove, canMove } from './lifecycle.ts';
@@ -21,6 +21,8 @@ export interface JobTrackerDeps {
   ended(job: Job): void;
   /** Why a job libvirt reports failed did fail, when the host can tell (the event cannot). */
   failureReason?(job: Job): string | null;
+  /** The file an ended job created and left unused (a failed or cancelled copy), if any. */
+  leftover?(job: Job): Leftover | null;
   /** Called when a copy or active commit reaches ready, so the host can pivot or keep. */
   ready?(job: Job): void;
   watched(): boolean;
@@ -87,6 +89,7 @@ function newJob(fields: Pick<Job, 'hostId' | 'domain' | 'disk' | 'type' | 'phase
     updatedAt: now,
     endedAt: null,
     outcome: null,
+    leftover: null,
   };
 }
 
@@ -363,6 +366,16 @@ export class JobTracker {
     return { ...tracked.job };
   }
 
+  /**
+   * An ended job's record changed after its end (its leftover removed or reused): the disk's last
+   * ending shows the change, and watchers hear of it.
+   */
+  amendEnded(job: Job): void {
+    const k = key(job.domain, job.disk);
+    if (this.#finished.get(k)?.id === job.id) this.#finished.set(k, { ...job });
+    this.#deps.emit({ ...job });
+  }
+
   /** Settles a job at once, without the grace period: its end event is known to be lost. */
   settleNow(domain: string, disk: string): void {
     const tracked = this.#active.get(key(domain, disk));
@@ -446,6 +459,7 @@ export class JobTracker {
     job.etaSeconds = null;
     tracked.early = null;
     if (phase === 'completed') job.progress = 1;
+    job.leftover = this.#deps.leftover?.({ ...job }) ?? null;
     this.#finished.set(k, job);
     log[phase === 'completed' || phase === 'cancelled' ? 'info' : 'warn'](`job ${phase}`, { host: job.hostId, job: job.id, outcome });
     this.#emit(tracked);

@@ -42,6 +42,17 @@ const jobSchema: z.ZodType<Job> = z.object({
   endedAt: epochMs.nullable(),
   origin: oneOf(origins, 'origin'),
   outcome: z.string().nullable(),
+  // Files written before leftovers were recorded have none.
+  leftover: z
+    .object({
+      path: z.string().min(1),
+      partial: z.boolean(),
+      bytes: count.min(0).nullable(),
+      fileId: z.string().min(1).nullable(),
+      status: z.enum(['left', 'removed', 'reused']),
+    })
+    .nullable()
+    .default(null),
 });
 
 const fileSchema = z.object({ version: z.literal(1), jobs: z.array(jobSchema) });
@@ -69,11 +80,29 @@ export class JobHistory {
   add(job: Job): Promise<void> {
     this.#jobs.push({ ...job });
     if (this.#jobs.length > keep) this.#jobs.splice(0, this.#jobs.length - keep);
+    return this.#save(job.id);
+  }
+
+  /** The recorded job with this id, if the history still holds it. */
+  find(id: string): Job | undefined {
+    const job = this.#jobs.find((j) => j.id === id);
+    return job ? { ...job } : undefined;
+  }
+
+  /** Replaces the record of an ended job (its leftover removed or reused); unknown ids are ignored. */
+  replace(job: Job): Promise<void> {
+    const at = this.#jobs.findIndex((j) => j.id === job.id);
+    if (at < 0) return this.#saving;
+    this.#jobs[at] = { ...job };
+    return this.#save(job.id);
+  }
+
+  #save(jobId: string): Promise<void> {
     // Writes are chained so two jobs ending together never interleave their files. A failed write
     // loses nothing yet: the job stays in memory and the next write carries it.
     this.#saving = this.#saving
       .then(() => writeJson(this.path, { version: 1, jobs: this.#jobs }))
-      .catch((err: unknown) => log.error('cannot save the job history; the next finished job tries again', { path: this.path, job: job.id, err }));
+      .catch((err: unknown) => log.error('cannot save the job history; the next finished job tries again', { path: this.path, job: jobId, err }));
     return this.#saving;
   }
 

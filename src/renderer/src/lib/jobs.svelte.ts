@@ -167,6 +167,9 @@ export class JobStore {
 
   /** Merges a job from an event or a reply; older news is ignored. */
   upsert(job: Job): void {
+    // An ended job changed again (its leftover removed or reused): the history shows it too.
+    const recorded = isFinished(job) ? this.history.find((h) => h.id === job.id) : undefined;
+    if (recorded && recorded.leftover?.status !== job.leftover?.status) void this.loadHistory();
     const key = diskKey(job);
     let entry = this.#entries.get(job.id);
     const wasReady = entry?.job.phase === 'ready';
@@ -272,6 +275,11 @@ export class JobStore {
   /** Aborts a running job, or takes a queued one out of the queue. */
   async abort(ref: DiskRef): Promise<Job> {
     return this.#merge(await this.#client.call('job.abort', { ...ref }));
+  }
+
+  /** Deletes the file a failed or cancelled copy left; the user has confirmed it. */
+  async removeLeftover(job: Job): Promise<Job> {
+    return this.#merge(await this.#client.call('job.removeLeftover', { hostId: job.hostId, jobId: job.id, confirm: ['delete-files'] }));
   }
 
   #merge(job: Job): Job {
