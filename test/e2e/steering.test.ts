@@ -1,6 +1,6 @@
 // What is decided at ready, the host's queue, and a second host, from the UI in Chromium against
 // `npm run serve` and the real libvirtd: an active commit that keeps its top, a copy aborted at
-// ready (the source untouched, the copy left unused), a job that waits for a host limit and
+// ready (the source untouched, the copy left unused, then removed from the card), a job that waits for a host limit and
 // starts when the first ends, a second job on a busy disk refused with its reason, and a host over
 // libvirt's remote driver, each checked with virsh.
 import assert from 'node:assert/strict';
@@ -61,7 +61,7 @@ describe('ready, the queue and a second host', { timeout: 300_000 }, () => {
     assert.deepEqual(await imageChain(active), [active, mid, base]);
   });
 
-  it('aborts a copy at ready: the source chain is untouched, the copy is left unused', async () => {
+  it('aborts a copy at ready: the source chain is untouched, the copy is left unused, and removed once confirmed', async () => {
     const lab = await e2e.lab('abortready');
     const destination = join(dirname(lab.layers[0]!), 'abandoned.qcow2');
     const label = `${lab.name}/vda`;
@@ -83,6 +83,17 @@ describe('ready, the queue and a second host', { timeout: 300_000 }, () => {
     assert.deepEqual(await imageChain(chainBefore[0]!), chainBefore);
     assert.ok(existsSync(destination), 'the copy is left where it was made');
     assert.ok(!(await liveChain(lab.name)).includes(destination), 'and nothing uses it');
+
+    // The disk's card offers to remove it, says what that deletes, and asks first.
+    const card = page().getByRole('article', { name: `Disk ${label}` });
+    await card.getByText(/is left on the host, and no disk took it on/).waitFor({ timeout: 20_000 });
+    await card.getByRole('button', { name: 'Remove the copy…' }).click();
+    await card.getByRole('group', { name: /^Delete \/.*\/abandoned\.qcow2 .*no domain/ }).waitFor();
+    assert.ok(existsSync(destination), 'asking deletes nothing');
+    await card.getByRole('button', { name: 'Yes, delete the file' }).click();
+    await card.getByText('Strata removed the copy').waitFor({ timeout: 20_000 });
+    assert.ok(!existsSync(destination), 'the copy is gone');
+    assert.deepEqual(await liveChain(lab.name), chainBefore, 'and the disk is as it was');
   });
 
   it('starts a job that waited for the host limit once the first one ends', async () => {
