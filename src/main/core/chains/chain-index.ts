@@ -8,14 +8,32 @@ import type { ChainPreview, Disk, SharedLayerUse } from '../../../shared/model.t
 export class ChainIndex {
   /** Domain name → the paths of every layer of every disk it has. */
   readonly #paths = new Map<string, ReadonlySet<string>>();
+  /** Path → the domains using it: a preview looks up its few layers, never walks every domain. */
+  readonly #users = new Map<string, Set<string>>();
 
   set(domain: string, disks: readonly Disk[]): void {
-    this.#paths.set(domain, new Set(disks.flatMap((d) => d.chain.map((l) => l.path))));
+    this.#forget(domain);
+    const paths = new Set(disks.flatMap((d) => d.chain.map((l) => l.path)));
+    this.#paths.set(domain, paths);
+    for (const path of paths) {
+      let users = this.#users.get(path);
+      if (!users) this.#users.set(path, (users = new Set()));
+      users.add(domain);
+    }
   }
 
   /** Keeps only the domains read last (the others are gone). */
   retain(domains: ReadonlySet<string>): void {
-    for (const name of this.#paths.keys()) if (!domains.has(name)) this.#paths.delete(name);
+    for (const name of [...this.#paths.keys()]) if (!domains.has(name)) this.#forget(name);
+  }
+
+  #forget(domain: string): void {
+    for (const path of this.#paths.get(domain) ?? []) {
+      const users = this.#users.get(path);
+      users?.delete(domain);
+      if (users?.size === 0) this.#users.delete(path);
+    }
+    this.#paths.delete(domain);
   }
 
   /**
@@ -33,13 +51,24 @@ export class ChainIndex {
       written.add(op.destination);
     }
     const deleted = new Set(preview.deleted.map((l) => l.path));
+    // Per other domain, in the order the operation names its layers: what it deletes, what it writes.
+    const hits = new Map<string, { deleted: string[]; written: string[] }>();
+    const collect = (paths: Iterable<string>, effect: 'deleted' | 'written'): void => {
+      for (const path of paths) {
+        for (const other of this.#users.get(path) ?? []) {
+          if (other === domain) continue;
+          let hit = hits.get(other);
+          if (!hit) hits.set(other, (hit = { deleted: [], written: [] }));
+          hit[effect].push(path);
+        }
+      }
+    };
+    collect(deleted, 'deleted');
+    collect([...written].filter((p) => !deleted.has(p)), 'written');
     const uses: SharedLayerUse[] = [];
-    for (const [other, paths] of this.#paths) {
-      if (other === domain) continue;
-      const hitDeleted = [...deleted].filter((p) => paths.has(p));
-      const hitWritten = [...written].filter((p) => paths.has(p) && !deleted.has(p));
-      if (hitDeleted.length > 0) uses.push({ domain: other, paths: hitDeleted, effect: 'deleted' });
-      if (hitWritten.length > 0) uses.push({ domain: other, paths: hitWritten, effect: 'written' });
+    for (const [other, hit] of hits) {
+      if (hit.deleted.length > 0) uses.push({ domain: other, paths: hit.deleted, effect: 'deleted' });
+      if (hit.written.length > 0) uses.push({ domain: other, paths: hit.written, effect: 'written' });
     }
     return uses.sort((a, b) => a.domain.localeCompare(b.domain));
   }
