@@ -1,7 +1,8 @@
 // The file a cancelled or failed copy leaves: Strata names it on the job, keeps it in the history,
 // and removes it only when asked with the 'delete-files' confirmation, only while no domain uses
 // it, only while it is the very file the copy made, and never once a later copy has written into
-// it. Real copies on libvirtd + QEMU, checked with virsh and the file system.
+// it; on a host whose files Strata cannot see, it names the file and leaves it to the user. Real
+// copies on libvirtd + QEMU, checked with virsh and the file system.
 import assert from 'node:assert/strict';
 import { copyFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { labDomainXml } from '../../src/main/core/lab/lab-domain-xml.ts';
 import type { Job } from '../../src/shared/model.ts';
 import { startTestCore, type TestCore } from './core-harness.ts';
 import { jobEvents, liveChain, MiB, previewAndStart, rejection, waitForEnd, waitForJob } from './engine-harness.ts';
+import { startRemoteForwarder } from '../lab/remote-forwarder.ts';
 import { libvirt, sweepStaleLabDomains, TEST_URI, uniqueLabName, useLabDomain, virsh, type Connection, type TestLab } from '../lab/harness.ts';
 
 const exists = (path: string): Promise<boolean> => stat(path).then(
@@ -36,8 +38,8 @@ describe('files a copy leaves behind', { timeout: 180_000 }, () => {
   const lab = (ctx: TestContext): Promise<TestLab> => useLabDomain(ctx, conn, { virtualSize: 64 * MiB, baseDataBytes: 48 * MiB, overlayDataBytes: MiB });
 
   /** A throttled copy to `destination`, cancelled while it runs: its job, ended. */
-  async function cancelledCopy(domain: string, destination: string): Promise<Job> {
-    const ref = { hostId, domain, disk: 'vda' };
+  async function cancelledCopy(domain: string, destination: string, onHost = hostId): Promise<Job> {
+    const ref = { hostId: onHost, domain, disk: 'vda' };
     const { job } = await previewAndStart(t.client, ref, { kind: 'copy', destination }, { bandwidthBytesPerSec: MiB });
     await waitForJob(t, (j) => j.id === job.id && j.phase === 'running' && j.cur > 0, { what: 'the copy to make progress' });
     await t.client.call('job.abort', ref);
@@ -47,7 +49,7 @@ describe('files a copy leaves behind', { timeout: 180_000 }, () => {
   }
 
   const remove = (job: Job, confirm: ('delete-files' | 'drop-layers')[] = ['delete-files']) =>
-    t.client.call('job.removeLeftover', { hostId, jobId: job.id, confirm });
+    t.client.call('job.removeLeftover', { hostId: job.hostId, jobId: job.id, confirm });
 
   it('a cancelled copy names its partial file, which is removed only when confirmed, and the history keeps it', async (ctx) => {
     const l = await lab(ctx);
@@ -139,6 +141,21 @@ describe('files a copy leaves behind', { timeout: 180_000 }, () => {
     assert.match(noFile.message, /left no file of its own/);
     assert.ok(await exists(keep));
     await rm(keep);
+  });
+
+  it('on a host Strata cannot see into, the leftover is named and its removal left to the user', async (ctx) => {
+    const forwarder = await startRemoteForwarder('127.0.0.2');
+    ctx.after(() => forwarder.close());
+    const remote = await t.client.call('hosts.add', { uri: forwarder.uri, label: 'far' });
+    ctx.after(() => t.client.call('hosts.remove', { hostId: remote.id }));
+    const l = await lab(ctx);
+    const destination = join(l.dir, 'far.qcow2');
+    const ended = await cancelledCopy(l.name, destination, remote.id);
+    assert.deepEqual(ended.leftover, { path: destination, partial: true, bytes: null, fileId: null, status: 'left' });
+    const refused = await rejection(remove(ended));
+    assert.match(refused.message, /on far, a remote host: Strata removes files only on this machine/);
+    assert.match(refused.hint ?? '', /rm /);
+    assert.ok(await exists(destination), 'the file stays for its owner to remove');
   });
 });
 

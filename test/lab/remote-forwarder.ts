@@ -53,7 +53,7 @@ async function clientUid(accepted: net.Socket): Promise<number | undefined> {
 }
 
 export interface RemoteForwarder {
-  /** qemu+tcp://127.0.0.1:PORT/system */
+  /** qemu+tcp://ADDRESS:PORT/system */
   readonly uri: string;
   readonly port: number;
   /** The UNIX socket it forwards to. */
@@ -69,8 +69,13 @@ export interface RemoteForwarder {
   close(): Promise<void>;
 }
 
-/** Starts a forwarder on a random port of 127.0.0.1 to the local libvirtd; close() it when done. */
-export async function startRemoteForwarder(): Promise<RemoteForwarder> {
+/**
+ * Starts a forwarder on a random port of a loopback address (127.0.0.1 unless told: Strata counts
+ * only 127.0.0.1 and localhost as this machine, so 127.0.0.2 stands for a host it cannot see into)
+ * to the local libvirtd; close() it when done.
+ */
+export async function startRemoteForwarder(address = '127.0.0.1'): Promise<RemoteForwarder> {
+  if (!address.startsWith('127.')) throw new Error(`the forwarder listens on loopback addresses only, not ${address}`);
   const target = await findLibvirtSocket();
   const sockets = new Set<net.Socket>();
   let paused = false;
@@ -109,12 +114,12 @@ export async function startRemoteForwarder(): Promise<RemoteForwarder> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
+    server.listen(0, address, resolve);
   });
   const { port } = server.address() as net.AddressInfo;
 
   return {
-    uri: `qemu+tcp://127.0.0.1:${port}/system`,
+    uri: `qemu+tcp://${address}:${port}/system`,
     port,
     target,
     pause: () => void (paused = true),

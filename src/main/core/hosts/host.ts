@@ -271,7 +271,6 @@ export class Host {
     const limit = this.#scheduler.effectiveLimit(requested, this.jobs.running().length + 1);
     const type = expectedType(disk, op);
     const afterReady = op.kind !== 'pull' && (type === 'copy' || type === 'active-commit') ? (op.afterReady ?? 'wait') : null;
-    if (op.kind === 'copy' && op.reuseExisting) await this.#leftovers.reused(op.destination);
     const requestedJob = this.jobs.request(domain, disk.target, type, { requestedBandwidthBytesPerSec: requested, afterReady }, queuedId);
     if (op.kind === 'copy' && !op.reuseExisting && preview.created) this.#created.set(requestedJob.id, preview.created.path);
     let started: JobType;
@@ -285,6 +284,8 @@ export class Host {
       throw e;
     }
     const job = this.jobs.begin(domain, disk.target, started, { bandwidthBytesPerSec: limit, requestedBandwidthBytesPerSec: requested });
+    // The copy writes into an earlier copy's leftover now: that job no longer offers to remove it.
+    if (op.kind === 'copy' && op.reuseExisting) await this.#leftovers.reused(op.destination);
     // (A job that was over before the call above returned has already ended in begin().)
     if (this.jobs.active(domain, disk.target)?.id === job.id) {
       this.#expected.set(job.id, { before: paths(preview.before), after: paths(preview.after) });

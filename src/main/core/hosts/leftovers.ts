@@ -53,8 +53,8 @@ export class Leftovers {
   }
 
   /**
-   * A copy is about to write into an existing file (reuseExisting): a leftover at that path now
-   * belongs to it, and the earlier job no longer offers to remove it.
+   * A copy started into an existing file (reuseExisting): a leftover at that path now belongs to
+   * it, and the earlier job no longer offers to remove it.
    */
   async reused(path: string): Promise<void> {
     for (const job of this.#deps.history.list()) {
