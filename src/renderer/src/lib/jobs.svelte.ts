@@ -32,6 +32,17 @@ export interface RateSample {
 /** Enough for a smooth line over any job's life; older points are thinned, never dropped whole. */
 const maxSamples = 360;
 
+/**
+ * Where this job's chart is thinned: jobs started together would all thin on the same update,
+ * and 100 charts redrawn from new arrays at once made frames of over 50 ms (measured in the
+ * renderer benchmark); a spread of 64 samples, fixed per job, keeps them apart.
+ */
+function thinningPoint(id: string): number {
+  let h = 0;
+  for (let i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) | 0;
+  return maxSamples - (Math.abs(h) % 64);
+}
+
 /** Whether `incoming` is news compared with `current` (same job). */
 function isNewer(incoming: Job, current: Job): boolean {
   if (isFinished(current) && !isFinished(incoming)) return false;
@@ -54,8 +65,10 @@ export class JobEntry {
   // neither of these, re-renders the job's own card and nothing else.
   finished: boolean;
   queued: boolean;
+  readonly #thinAt: number;
 
   constructor(job: Job, operation: JobOperation | null) {
+    this.#thinAt = thinningPoint(job.id);
     this.job = $state.raw(job);
     this.samples = $state.raw([]);
     this.finished = $state(isFinished(job));
@@ -86,7 +99,7 @@ export class JobEntry {
     const last = this.samples[this.samples.length - 1];
     if (last && point.t <= last.t) return;
     let next = [...this.samples, point];
-    if (next.length > maxSamples) next = next.filter((_, i) => i % 2 === 0 || i === next.length - 1);
+    if (next.length > this.#thinAt) next = next.filter((_, i) => i % 2 === 0 || i === next.length - 1);
     this.samples = next;
   }
 }
