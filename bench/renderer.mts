@@ -38,16 +38,17 @@ const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 
 // A string, not a function: tsx would wrap inner helpers in a `__name` call the page lacks.
+// Entries are kept with their start time and counted by the window they began in: an observer
+// delivers them a little later, and a long frame at the end of one phase would otherwise be
+// counted in the next (it was: the list's 82 ms task showed up as a long frame of the next phase).
 const probe = `
-  window.__strataPerf = { longestTask: 0, longFrames: 0, longestFrameScript: 0 };
+  window.__strataPerf = { tasks: [], frames: [] };
   new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) window.__strataPerf.longestTask = Math.max(window.__strataPerf.longestTask, e.duration);
+    for (const e of list.getEntries()) window.__strataPerf.tasks.push({ start: e.startTime, duration: e.duration });
   }).observe({ type: 'longtask', buffered: true });
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
-      const script = (e.scripts || []).reduce((s, x) => s + x.duration, 0);
-      window.__strataPerf.longestFrameScript = Math.max(window.__strataPerf.longestFrameScript, script);
-      if (script > 50) window.__strataPerf.longFrames++;
+      window.__strataPerf.frames.push({ start: e.startTime, script: (e.scripts || []).reduce((s, x) => s + x.duration, 0) });
     }
   }).observe({ type: 'long-animation-frame', buffered: true });
 `;
@@ -58,9 +59,27 @@ interface Perf {
   longestFrameScript: number;
 }
 
-const perf = (page: Page): Promise<Perf> => page.evaluate(() => (window as unknown as { __strataPerf: Perf }).__strataPerf);
-const resetPerf = (page: Page): Promise<void> =>
-  page.evaluate(() => void ((window as unknown as { __strataPerf: Perf }).__strataPerf = { longestTask: 0, longFrames: 0, longestFrameScript: 0 }));
+/** The page's clock, to mark where a phase begins and ends. */
+const pageNow = (page: Page): Promise<number> => page.evaluate(() => performance.now());
+
+/** Long tasks and frames that began in [from, to), once the observers have delivered them. */
+async function perf(page: Page, from: number, to: number): Promise<Perf> {
+  await page.evaluate(() => new Promise<void>((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(resolve, 250)))));
+  return page.evaluate(
+    ([from, to]) => {
+      const recorded = (window as unknown as { __strataPerf: { tasks: { start: number; duration: number }[]; frames: { start: number; script: number }[] } }).__strataPerf;
+      // Inline callbacks only: a named one would be wrapped in tsx's __name, which the page lacks.
+      const tasks = recorded.tasks.filter((e) => e.start >= from! && e.start < to!);
+      const frames = recorded.frames.filter((e) => e.start >= from! && e.start < to!);
+      return {
+        longestTask: Math.max(0, ...tasks.map((t) => t.duration)),
+        longFrames: frames.filter((f) => f.script > 50).length,
+        longestFrameScript: Math.max(0, ...frames.map((f) => f.script)),
+      };
+    },
+    [from, to],
+  );
+}
 
 async function heapMiB(page: Page): Promise<{ heap: number; nodes: number }> {
   const cdp = await page.context().newCDPSession(page);
@@ -125,14 +144,14 @@ async function jobsUnderLoad(browser: Browser): Promise<{ figures: Figure[]; hea
     await page.locator('section.job').nth(JOBS - 1).waitFor({ timeout: 30_000 });
     const heaps: { t: number; heap: number; nodes: number }[] = [];
     await page.waitForTimeout(30_000);
-    await resetPerf(page);
+    const from = await pageNow(page);
     const start = Date.now();
     heaps.push({ t: 0, ...(await heapMiB(page)) });
     while (Date.now() - start < MINUTES * 60_000) {
       await page.waitForTimeout(Math.min(30_000, Math.max(0, MINUTES * 60_000 - (Date.now() - start))));
       heaps.push({ t: (Date.now() - start) / 1000, ...(await heapMiB(page)) });
     }
-    const p = await perf(page);
+    const p = await perf(page, from, await pageNow(page));
     // Charts are full 180 s after the jobs began, i.e. 150 s after the first sample.
     const full = heaps.find((h) => h.t >= 150);
     const last = heaps.at(-1);
@@ -186,13 +205,14 @@ async function thousandDomains(browser: Browser): Promise<Figure[]> {
     const items = page.locator('ul[aria-label^="Domains on"] > li');
     await page.waitForFunction(() => document.querySelectorAll('ul[aria-label^="Domains on"] > li').length >= 1000, null, { timeout: 60_000 });
     const listS = (Date.now() - t0) / 1000;
-    const listPerf = await perf(page);
-    await resetPerf(page);
+    const listEnd = await pageNow(page);
+    const listPerf = await perf(page, 0, listEnd);
+    const openFrom = await pageNow(page);
     const t1 = Date.now();
     await items.filter({ hasText: 'bench-0499' }).getByRole('button').click();
     await page.getByRole('list', { name: /^Backing chain of bench-0499\/vdd/ }).waitFor({ timeout: 30_000 });
     const openS = (Date.now() - t1) / 1000;
-    const openPerf = await perf(page);
+    const openPerf = await perf(page, openFrom, await pageNow(page));
     const mem = await heapMiB(page);
     console.log(`1,000 domains: list in ${listS.toFixed(2)} s, a domain (4 chains up to 50 deep) opened in ${openS.toFixed(2)} s`);
     return [
