@@ -273,10 +273,12 @@ export class Host {
     const afterReady = op.kind !== 'pull' && (type === 'copy' || type === 'active-commit') ? (op.afterReady ?? 'wait') : null;
     const requestedJob = this.jobs.request(domain, disk.target, type, { requestedBandwidthBytesPerSec: requested, afterReady }, queuedId);
     if (op.kind === 'copy' && !op.reuseExisting && preview.created) this.#created.set(requestedJob.id, preview.created.path);
+    const release = op.kind === 'copy' && op.reuseExisting ? this.#leftovers.claim(op.destination) : null;
     let started: JobType;
     try {
       started = await this.#call(`start a ${op.kind} on ${domain}/${disk.target}`, (c) => launchJob(c, domain, disk, op, limit));
     } catch (err) {
+      release?.();
       // libvirt removes the file of a copy it could not start: nothing is left.
       this.#created.delete(requestedJob.id);
       const e = toStrataError(err);
@@ -285,7 +287,13 @@ export class Host {
     }
     const job = this.jobs.begin(domain, disk.target, started, { bandwidthBytesPerSec: limit, requestedBandwidthBytesPerSec: requested });
     // The copy writes into an earlier copy's leftover now: that job no longer offers to remove it.
-    if (op.kind === 'copy' && op.reuseExisting) await this.#leftovers.reused(op.destination);
+    if (op.kind === 'copy' && op.reuseExisting) {
+      try {
+        await this.#leftovers.reused(op.destination);
+      } finally {
+        release?.();
+      }
+    }
     // (A job that was over before the call above returned has already ended in begin().)
     if (this.jobs.active(domain, disk.target)?.id === job.id) {
       this.#expected.set(job.id, { before: paths(preview.before), after: paths(preview.after) });

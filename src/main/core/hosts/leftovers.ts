@@ -47,14 +47,25 @@ export interface LeftoverDeps {
 
 export class Leftovers {
   readonly #deps: LeftoverDeps;
+  /** Paths a copy is being started into: not removable while libvirt opens them. */
+  readonly #claimed = new Set<string>();
 
   constructor(deps: LeftoverDeps) {
     this.#deps = deps;
   }
 
   /**
-   * A copy started into an existing file (reuseExisting): a leftover at that path now belongs to
-   * it, and the earlier job no longer offers to remove it.
+   * A copy is being started into an existing file (reuseExisting): until libvirt has answered,
+   * the file is not removed under it. Returns the release, for when the start failed.
+   */
+  claim(path: string): () => void {
+    this.#claimed.add(path);
+    return () => this.#claimed.delete(path);
+  }
+
+  /**
+   * A copy started into an existing file: a leftover at that path now belongs to it, and the
+   * earlier job no longer offers to remove it.
    */
   async reused(path: string): Promise<void> {
     for (const job of this.#deps.history.list()) {
@@ -104,6 +115,11 @@ export class Leftovers {
       });
     }
     if (left.status === 'removed') throw new StrataError('conflict', `${left.path} was removed already`);
+    if (this.#claimed.has(left.path)) {
+      throw new StrataError('conflict', `a copy is being started into ${left.path}: Strata leaves it alone`, {
+        hint: 'Wait for that copy; if it fails to start, the file can be removed then.',
+      });
+    }
     if (left.status === 'reused') {
       throw new StrataError('conflict', `${left.path} was written into by a later copy, which owns it now: Strata leaves it alone`, {
         hint: 'Remove it yourself if that copy is not needed either.',
