@@ -16,7 +16,11 @@ try {
 }
 
 if (!report.metadata?.vulnerabilities) {
-  const why = report.message ?? report.error?.summary ?? 'no vulnerability counts in its answer';
+  // npm's message also names the registry's address; its status and reason say enough.
+  const reason = /^\d+ (.+?) - /.exec(report.message ?? '')?.[1];
+  const why = report.statusCode
+    ? `the registry answered the audit request with ${report.statusCode}${reason ? ` ${reason}` : ''}`
+    : report.error?.summary || 'no vulnerability counts in its answer';
   console.log(`SKIPPED: npm audit could not ask the registry: ${why}`);
   console.log('         Run `npm run audit` where the public registry is reachable.');
   process.exit(0);
