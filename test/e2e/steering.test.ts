@@ -89,6 +89,8 @@ describe('ready, the queue and a second host', { timeout: 300_000 }, () => {
     await card.getByText(/is left on the host, and no disk took it on/).waitFor({ timeout: 20_000 });
     await card.getByRole('button', { name: 'Remove the copy…' }).click();
     await card.getByRole('group', { name: /^Delete \/.*\/abandoned\.qcow2 .*no domain/ }).waitFor();
+    await card.scrollIntoViewIfNeeded();
+    await e2e.screenshot('copy-leftover');
     assert.ok(existsSync(destination), 'asking deletes nothing');
     await card.getByRole('button', { name: 'Yes, delete the file' }).click();
     await card.getByText('Strata removed the copy').waitFor({ timeout: 20_000 });
