@@ -91,10 +91,11 @@ export class Leftovers {
     }
     // The domains were read asynchronously: a copy may have taken the file on meanwhile. From here
     // to the unlink nothing yields, so no request can slip in between.
-    const current = this.#removable(this.#job(jobId));
+    const latest = this.#job(jobId);
+    const current = this.#removable(latest);
     const gone = this.#unlink(current);
     log.info(gone ? 'a leftover copy was already gone' : 'removed a leftover copy', { host: this.#deps.hostId, job: jobId, path: current.path });
-    return this.#amend(this.#job(jobId), 'removed');
+    return this.#amend(latest, 'removed');
   }
 
   #job(jobId: string): Job {
