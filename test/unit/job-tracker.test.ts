@@ -82,6 +82,31 @@ describe('JobTracker', () => {
     h.tracker.dispose();
   });
 
+  it('a copy cancelled after ready left a whole image, though a poll sent before the ready event answered after it', () => {
+    const left: { progress: number | null; reachedReady: boolean }[] = [];
+    const tracker = new JobTracker({
+      hostId: 'h',
+      poll: async () => null,
+      settleVanished: async () => ({ phase: 'unknown', outcome: '' }),
+      emit: () => {},
+      ended: () => {},
+      leftover: (job, reachedReady) => {
+        left.push({ progress: job.progress, reachedReady });
+        return null;
+      },
+      watched: () => false,
+    });
+    tracker.begin('lab', 'vda', 'copy', { bandwidthBytesPerSec: 0 });
+    tracker.notice({ domain: 'lab', disk: 'vda', type: 'copy', status: 'ready' });
+    // The poll's answer, read before the ready event: the mirror was not in sync yet.
+    tracker.observe('lab', 'vda', { type: 'copy', bandwidthBytesPerSec: 0, cur: 9, end: 10 });
+    assert.equal(tracker.active('lab', 'vda')?.progress, 1, 'a ready job stays in sync');
+    tracker.aborting('lab', 'vda');
+    tracker.notice({ domain: 'lab', disk: 'vda', type: 'copy', status: 'cancelled' });
+    assert.deepEqual(left, [{ progress: 1, reachedReady: true }]);
+    tracker.dispose();
+  });
+
   it('moves to ready on the ready event and keeps the job', () => {
     const h = harness(null);
     h.tracker.begin('lab', 'vda', 'copy', { bandwidthBytesPerSec: 0 });

@@ -102,7 +102,7 @@ export class Host {
       ended: (job) => this.#ended(job),
       ready: (job) => void this.#ready(job),
       failureReason: (job) => this.#failureReason(job),
-      leftover: (job) => this.#leftover(job),
+      leftover: (job, reachedReady) => this.#leftover(job, reachedReady),
       watched: () => env.hub.watched,
     });
     this.#scheduler = new Scheduler(config.limits, {
@@ -487,11 +487,12 @@ export class Host {
   }
 
   // A copy that ends in a pivot or kept at ready made the file it was asked for; one that failed,
-  // was cancelled, or ended out of sight may have left a file nobody uses.
-  #leftover(job: Job): Leftover | null {
+  // was cancelled, or ended out of sight may have left a file nobody uses. Cancelled after ready,
+  // that file is a whole image of the disk; whatever the last progress said is no measure of it.
+  #leftover(job: Job, reachedReady: boolean): Leftover | null {
     const path = this.#created.get(job.id);
     if (path === undefined || job.type !== 'copy' || job.phase === 'completed') return null;
-    return noteLeftover(path, job.phase === 'failed' || job.progress !== 1, isLocalUri(this.uri));
+    return noteLeftover(path, job.phase === 'failed' || !reachedReady, isLocalUri(this.uri));
   }
 
   #ended(job: Job): void {

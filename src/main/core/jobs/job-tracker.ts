@@ -21,8 +21,11 @@ export interface JobTrackerDeps {
   ended(job: Job): void;
   /** Why a job libvirt reports failed did fail, when the host can tell (the event cannot). */
   failureReason?(job: Job): string | null;
-  /** The file an ended job created and left unused (a failed or cancelled copy), if any. */
-  leftover?(job: Job): Leftover | null;
+  /**
+   * The file an ended job created and left unused (a failed or cancelled copy), if any;
+   * `reachedReady`: the job was in sync at some point, so what it wrote is a whole image.
+   */
+  leftover?(job: Job, reachedReady: boolean): Leftover | null;
   /** Called when a copy or active commit reaches ready, so the host can pivot or keep. */
   ready?(job: Job): void;
   watched(): boolean;
@@ -50,6 +53,11 @@ interface Tracked {
   before: JobPhase | null;
   /** Events seen while the job was 'requested'. */
   early: Early | null;
+  /**
+   * libvirt reported the job ready once: its new image was in sync then, and stays a whole image
+   * whatever the counters say afterwards (a poll sent before the ready event can answer after it).
+   */
+  reachedReady: boolean;
 }
 
 /** A job waiting for room on the host, with what starts it. */
@@ -270,10 +278,10 @@ export class JobTracker {
     job.type = info.type;
     job.cur = info.cur;
     job.end = info.end;
-    job.progress = progressOf(info.cur, info.end);
+    job.progress = tracked.reachedReady ? 1 : progressOf(info.cur, info.end);
     job.bandwidthBytesPerSec = info.bandwidthBytesPerSec;
     job.rateBytesPerSec = tracked.rate.bytesPerSec;
-    job.etaSeconds = tracked.rate.etaSeconds(info.cur, info.end);
+    job.etaSeconds = tracked.reachedReady ? null : tracked.rate.etaSeconds(info.cur, info.end);
     job.updatedAt = at;
     if (changed) this.#emit(tracked);
     this.#schedule();
@@ -310,6 +318,7 @@ export class JobTracker {
     const pivotLost = options.reconnected === true && tracked.job.phase === 'pivoting';
     if (tracked.job.phase !== 'running' && !pivotLost) return;
     tracked.before = null;
+    tracked.reachedReady = true;
     this.#move(tracked, 'ready', pivotLost ? 'the pivot did not happen before the connection died' : 'libvirt reports it ready');
     tracked.job.progress = 1;
     tracked.job.etaSeconds = null;
@@ -401,7 +410,7 @@ export class JobTracker {
     const now = Math.max(this.#now(), this.#lastStamp + 1);
     this.#lastStamp = now;
     const job = newJob({ hostId: this.#deps.hostId, domain, disk, type, phase, origin, now });
-    return { job, rate: new RateEstimator(), missing: 0, keeping: false, observed: false, before: null, early: null };
+    return { job, rate: new RateEstimator(), missing: 0, keeping: false, observed: false, before: null, early: null, reachedReady: false };
   }
 
   /** A job found running in libvirt (started elsewhere, or seen again after a reconnect). */
@@ -458,8 +467,8 @@ export class JobTracker {
     job.updatedAt = now;
     job.etaSeconds = null;
     tracked.early = null;
-    if (phase === 'completed') job.progress = 1;
-    job.leftover = this.#deps.leftover?.({ ...job }) ?? null;
+    if (phase === 'completed' || tracked.reachedReady) job.progress = 1;
+    job.leftover = this.#deps.leftover?.({ ...job }, tracked.reachedReady) ?? null;
     this.#finished.set(k, job);
     log[phase === 'completed' || phase === 'cancelled' ? 'info' : 'warn'](`job ${phase}`, { host: job.hostId, job: job.id, outcome });
     this.#emit(tracked);
