@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises';
 import { checkImage, createImage, readImageChain, type CheckResult } from './image-tool.ts';
 import { IntentStore, type IntentStep, type OfflineIntent } from './intents.ts';
 import { planOffline, TARGET_FILE_NODE, TARGET_NODE, type OfflineOperation, type OfflinePlan } from './plan.ts';
-import { QmpError, type QmpEvent, type QmpObject, type QmpValue } from './qmp.ts';
+import { QmpClosedError, QmpError, type QmpEvent, type QmpObject, type QmpValue } from './qmp.ts';
 import { chainBlockdevs, StorageDaemon } from './storage-daemon.ts';
 
 export type OfflineEnd = 'completed' | 'cancelled' | 'failed';
@@ -189,19 +189,29 @@ export class OfflineJob {
     return this.#bandwidth;
   }
 
-  /** Cancels; the end comes as the outcome `cancelled` (or `completed` if the job won the race). */
+  /**
+   * Cancels; the end comes as the outcome `cancelled` (or `completed` if the job won the race). A
+   * daemon that has not ended the job within the stop timeout is stopped (killed if need be).
+   */
   async cancel(): Promise<void> {
     this.#cancelRequested = true;
     const daemon = this.#daemon;
     if (!daemon) return;
+    const timer = setTimeout(() => {
+      this.#killedAfterCancel = true;
+      void daemon.stop(this.#stopTimeoutMs);
+    }, this.#stopTimeoutMs);
+    void this.done.finally(() => clearTimeout(timer));
     try {
       // force: a ready mirror cancelled without it would complete instead.
       await daemon.qmp.execute('block-job-cancel', { device: this.qmpJobId, force: true });
     } catch (err) {
-      // The job already concluded: its end is on its way.
-      if (!(err instanceof QmpError)) throw err;
+      // The job already concluded (its end is on its way), or the daemon is gone (so is the job).
+      if (!(err instanceof QmpError) && !(err instanceof QmpClosedError)) throw err;
     }
   }
+
+  #killedAfterCancel = false;
 
   #emit(event: OfflineJobEvent): void {
     for (const listener of [...this.#listeners]) listener(event);
@@ -273,6 +283,9 @@ export class OfflineJob {
     });
     await concluded;
     const info = await this.#concludedInfo();
+    if (info === null && this.#killedAfterCancel) {
+      return this.#finish('cancelled', `qemu-storage-daemon (pid ${daemon.pid}) did not end the job within ${this.#stopTimeoutMs} ms of the cancel and was stopped`);
+    }
     if (info === null) return this.#finish('failed', `qemu-storage-daemon (pid ${daemon.pid}) ended before the job concluded`);
     if (info.error === null) {
       await this.#record('data-complete');
