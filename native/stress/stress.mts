@@ -22,7 +22,9 @@
 // receivers, close() racing calls in flight), dropped (wrappers dropped and collected, sockets
 // closed by finalizers), pull (a lab domain's pull at 1 MiB/s: 2000 blockJobInfo +
 // blockJobSetSpeed one at a time and 2000 with 8 in flight, then abort and the CANCELED event),
-// dropped-listener (a child process: connections collected with a listener registered).
+// dropped-listener (a child process: connections collected with a listener registered), churn
+// (150 rounds of real jobs and their events: snapshot, pull, setSpeed, abort, active commit,
+// pivot; see churn.mts).
 //
 // Prints a table of counts and exits 0 only when every call did what was expected.
 import { execFile } from 'node:child_process';
@@ -34,6 +36,7 @@ import { createLabDomain, removeLabDomain, type LabDomain } from '../../src/main
 import { makeTraversable, MiB } from '../../src/main/core/lab/images.ts';
 
 import type { BlockJobInfo } from '../index.d.ts';
+import { jobChurn } from './churn.mts';
 import { misuse, NO_JOB } from './misuse.mts';
 import { GONE, MISS, ONLY, PRELOAD, SCALE, SKIP, URI, collect, counts, describe, expectOk, expectReject, fail, failures, inFlight, lv, n, ok, openFds, phase, sleep, tally, type Connection, type Domain } from './kit.mts';
 
@@ -461,6 +464,7 @@ async function main(): Promise<number> {
       ['dropped', () => droppedWrappers(URI, labName)],
       ['pull', () => pullOnLabDomain(conn, l)],
       ['dropped-listener', () => droppedListener(URI)],
+      ['churn', () => jobChurn(conn, l)],
     ];
     const unknown = [...ONLY, ...SKIP].filter((k) => !phases.some(([key]) => key === k));
     if (unknown.length > 0) throw new Error(`unknown phase ${unknown.join(', ')}: the phases are ${phases.map(([k]) => k).join(', ')}`);

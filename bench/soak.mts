@@ -1,0 +1,427 @@
+// Memory under job churn: the headless server driven as a client drives it, on practice lab
+// domains made through the API (lab.create), each in a loop of
+//   job.start pull at 1 MiB/s → job.setSpeed 2 MiB/s → job.abort → (cancelled) →
+//   disk.snapshot → job.start active commit of the new layer, pivot at ready, its file deleted →
+//   (completed) → history.list
+// while the server's resident memory (VmRSS) and its JS heap after a full GC are sampled. The
+// server runs as `node --inspect=127.0.0.1:0 out/main/serve.js`: the samples, the GC and the heap
+// snapshots go through the inspector (Chrome DevTools Protocol), so the product has no hook of
+// its own for them. No Runtime.enable: the inspector then keeps no console messages of its own.
+//
+// Judge: after the warm-up (the first third), the mean of the last third within 5 % of the mean
+// of the middle third, for RSS and for the heap.
+//
+//   node --import tsx bench/soak.mts [--minutes 3] [--domains 2] [--sample-seconds 30]
+//        [--snapshots] [--malloc-arena-max N] [--trim] [--no-build] [--json FILE]
+//
+// --snapshots: a heap snapshot at the end of the warm-up and one at the end, and the constructors
+//   whose count or size grew most between them (--snapshot-dir DIR keeps both files for DevTools'
+//   Comparison view). Taking a snapshot raises the server's RSS by tens of MiB for good (the
+//   allocator keeps what the snapshot used), so RSS is judged only in runs without them.
+// --round-seconds S: each domain starts a round at most every S seconds (default 2.5: the pace of
+//   about 5 calls a second over two domains); 0 runs them back to back.
+// --malloc-arena-max N: glibc's MALLOC_ARENA_MAX for the server (fewer arenas, less high-water).
+// --trim: after the last sample, glibc's malloc_trim(0) in the server through gdb, and RSS again:
+//   what it gives back was free memory the allocator held, not live memory.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import type { Disk, Job } from '../src/shared/model.ts';
+import { MiB } from '../src/main/core/lab/images.ts';
+import { build, repo } from './lib/browser.mts';
+import { load, procRssMiB, writeResult } from './lib/report.mts';
+import { WsClient } from './lib/ws-client.mts';
+
+const { values: opts } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '3' },
+    domains: { type: 'string', default: '2' },
+    'sample-seconds': { type: 'string', default: '30' },
+    'round-seconds': { type: 'string', default: '2.5' },
+    'snapshot-dir': { type: 'string' },
+    snapshots: { type: 'boolean', default: false },
+    'malloc-arena-max': { type: 'string' },
+    trim: { type: 'boolean', default: false },
+    'no-build': { type: 'boolean', default: false },
+    uri: { type: 'string', default: process.env['STRATA_TEST_URI'] ?? 'qemu:///system' },
+    json: { type: 'string' },
+  },
+});
+const MINUTES = Number(opts.minutes);
+const DOMAINS = Number(opts.domains);
+const SAMPLE_MS = Number(opts['sample-seconds']) * 1000;
+const ROUND_MS = Number(opts['round-seconds']) * 1000;
+if (!(MINUTES > 0) || !(DOMAINS >= 1) || !(SAMPLE_MS >= 1000)) throw new Error('--minutes > 0, --domains ≥ 1 and --sample-seconds ≥ 1 are needed');
+const HOST = 'default';
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A Chrome DevTools Protocol session on the server's inspector. */
+class Inspector {
+  readonly #ws: WebSocket;
+  #nextId = 1;
+  readonly #pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
+  onEvent: (method: string, params: unknown) => void = () => undefined;
+
+  private constructor(ws: WebSocket) {
+    this.#ws = ws;
+    ws.on('message', (raw) => {
+      const m = JSON.parse(String(raw)) as { id?: number; result?: unknown; error?: { message: string }; method?: string; params?: unknown };
+      if (m.id === undefined) return this.onEvent(m.method ?? '', m.params);
+      const p = this.#pending.get(m.id);
+      this.#pending.delete(m.id);
+      if (m.error) p?.reject(new Error(m.error.message));
+      else p?.resolve(m.result);
+    });
+  }
+
+  static open(url: string): Promise<Inspector> {
+    const ws = new WebSocket(url, { maxPayload: 1024 * MiB });
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(new Inspector(ws)));
+      ws.once('error', reject);
+    });
+  }
+
+  send<T>(method: string, params: object = {}): Promise<T> {
+    const id = this.#nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: (r) => resolve(r as T), reject });
+      this.#ws.send(JSON.stringify({ id, method, params }));
+    });
+  }
+
+  /** process.memoryUsage() after a full collection (twice: the first may only free weak refs' targets). */
+  async memoryAfterGc(): Promise<{ rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number }> {
+    await this.send('HeapProfiler.collectGarbage');
+    await this.send('HeapProfiler.collectGarbage');
+    const r = await this.send<{ result: { value: string } }>('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true });
+    return JSON.parse(r.result.value) as { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
+  }
+
+  /** A heap snapshot, summed per node type and constructor (or closure) name. */
+  async snapshot(label: string): Promise<Map<string, { count: number; size: number }>> {
+    const chunks: string[] = [];
+    this.onEvent = (method, params) => {
+      if (method === 'HeapProfiler.addHeapSnapshotChunk') chunks.push((params as { chunk: string }).chunk);
+    };
+    await this.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false, captureNumericValue: false });
+    this.onEvent = () => undefined;
+    const dir = opts['snapshot-dir'];
+    if (dir) await writeFile(join(dir, `soak-${label}.heapsnapshot`), chunks.join(''));
+    const snap = JSON.parse(chunks.join('')) as {
+      snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
+      nodes: number[];
+      strings: string[];
+    };
+    const fields = snap.snapshot.meta.node_fields;
+    const types = snap.snapshot.meta.node_types[0];
+    const [iType, iName, iSize] = [fields.indexOf('type'), fields.indexOf('name'), fields.indexOf('self_size')];
+    const byName = new Map<string, { count: number; size: number }>();
+    for (let i = 0; i < snap.nodes.length; i += fields.length) {
+      const type = types[snap.nodes[i + iType] ?? 0] ?? '?';
+      const name = type === 'object' || type === 'closure' || type === 'native' ? (snap.strings[snap.nodes[i + iName] ?? 0] ?? '?') : '';
+      const key = `${type}${name ? ` ${name.slice(0, 80)}` : ''}`;
+      const e = byName.get(key) ?? { count: 0, size: 0 };
+      e.count += 1;
+      e.size += snap.nodes[i + iSize] ?? 0;
+      byName.set(key, e);
+    }
+    return byName;
+  }
+
+  close(): void {
+    this.#ws.close();
+  }
+}
+
+interface Server {
+  child: ChildProcess;
+  url: string;
+  inspectorUrl: string;
+  stop(): Promise<void>;
+}
+
+async function startServer(uri: string): Promise<Server> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'strata-soak-data-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, STRATA_DATA_DIR: dataDir };
+  if (opts['malloc-arena-max']) env['MALLOC_ARENA_MAX'] = opts['malloc-arena-max'];
+  const child = spawn('node', ['--inspect=127.0.0.1:0', join(repo, 'out/main/serve.js'), '--uri', uri, '--port', '0'], {
+    cwd: repo,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+  });
+  let out = '';
+  let err = '';
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      await Promise.race([exited, sleep(10_000)]);
+    }
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  try {
+    const [url, inspectorUrl] = await new Promise<[string, string]>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`serve printed no Listening line in 60 s:\n${out}${err}`)), 60_000);
+      const check = (): void => {
+        const page = /^Listening: (http:\/\/\S+)$/m.exec(out)?.[1];
+        const inspector = /Debugger listening on (ws:\/\/\S+)/.exec(err)?.[1];
+        if (page && inspector) {
+          clearTimeout(timer);
+          resolve([page, inspector]);
+        }
+      };
+      child.stdout?.on('data', (c: Buffer) => ((out += c.toString()), check()));
+      child.stderr?.on('data', (c: Buffer) => ((err += c.toString()), check()));
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`serve exited with ${code}:\n${out}${err}`));
+      });
+    });
+    // Keep reading, so a full pipe never blocks the server; warnings are shown as they come.
+    child.stdout?.removeAllListeners('data').resume();
+    child.stderr?.removeAllListeners('data').on('data', (c: Buffer) => process.stderr.write(`  serve: ${c.toString()}`));
+    return { child, url, inspectorUrl, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** Job events by id, with a wait for a condition on one job. */
+class Jobs {
+  readonly #latest = new Map<string, Job>();
+  readonly #waiters = new Set<() => void>();
+
+  seen(job: Job): void {
+    this.#latest.set(job.id, job);
+    for (const w of [...this.#waiters]) w();
+  }
+
+  async until(id: string, test: (j: Job) => boolean, what: string, timeoutMs = 120_000): Promise<Job> {
+    const done = (): Job | undefined => {
+      const j = this.#latest.get(id);
+      return j && test(j) ? j : undefined;
+    };
+    const now = done();
+    if (now) return this.#take(id, now);
+    return new Promise<Job>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(check);
+        reject(new Error(`job ${id}: not ${what} after ${timeoutMs / 1000} s (last phase ${this.#latest.get(id)?.phase ?? 'none'})`));
+      }, timeoutMs);
+      const check = (): void => {
+        const j = done();
+        if (!j) return;
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        resolve(this.#take(id, j));
+      };
+      this.#waiters.add(check);
+    });
+  }
+
+  /** An ended job is forgotten here, so the client's own memory does not grow with the run. */
+  #take(id: string, j: Job): Job {
+    if (j.endedAt !== null) this.#latest.delete(id);
+    return j;
+  }
+}
+
+interface Counts {
+  calls: number;
+  jobs: number;
+  loops: number;
+  errors: string[];
+}
+
+async function churn(client: WsClient, jobs: Jobs, domain: string, until: number, counts: Counts): Promise<void> {
+  const ref = { hostId: HOST, domain, disk: 'vda' };
+  const call = async <T,>(method: string, params: unknown): Promise<T> => {
+    counts.calls += 1;
+    return (await client.request(method, params)) as T;
+  };
+  while (Date.now() < until) {
+    const roundStart = Date.now();
+    try {
+      // The new layer first, so every pull has the whole chain below it to copy and never ends
+      // by itself before its abort, however many rounds ran before.
+      const disk = await call<Disk>('disk.snapshot', ref);
+      const under = disk.chain[1]?.index;
+      if (under === undefined) throw new Error('the snapshot left no layer under the new one');
+      const pull = await call<Job>('job.start', { ...ref, operation: { kind: 'pull' }, bandwidthBytesPerSec: MiB });
+      counts.jobs += 1;
+      await jobs.until(pull.id, (j) => j.phase === 'running' || j.endedAt !== null, 'running');
+      await call('job.setSpeed', { ...ref, bandwidthBytesPerSec: 2 * MiB });
+      await call('job.abort', ref);
+      const aborted = await jobs.until(pull.id, (j) => j.endedAt !== null, 'ended');
+      if (aborted.phase !== 'cancelled') throw new Error(`the aborted pull ended ${aborted.phase}: ${aborted.outcome ?? ''}`);
+      const commit = await call<Job>('job.start', {
+        ...ref,
+        operation: { kind: 'commit', base: under, afterReady: 'pivot', deleteLayers: true },
+        confirm: ['drop-layers', 'delete-files'],
+      });
+      counts.jobs += 1;
+      const committed = await jobs.until(commit.id, (j) => j.endedAt !== null, 'ended');
+      if (committed.phase !== 'completed') throw new Error(`the commit ended ${committed.phase}: ${committed.outcome ?? ''}`);
+      await call('history.list', {});
+      await sleep(roundStart + ROUND_MS - Date.now());
+    } catch (err) {
+      // One odd round (a shared machine, another client's libvirtd restart) is counted and the
+      // loop goes on from whatever chain is left; many mean the soak itself is broken.
+      counts.errors.push(`${domain}: ${err instanceof Error ? err.message : String(err)}`);
+      console.error(`  ${domain}: ${counts.errors.at(-1) ?? ''}`);
+      if (counts.errors.length > 20) throw new Error(`more than 20 failed rounds, the last: ${counts.errors.at(-1) ?? ''}`);
+      await sleep(1000);
+      const disk = (await call<{ disks: Disk[] }>('domain.get', { hostId: HOST, domain })).disks[0];
+      const base = disk?.chain[1]?.index;
+      if (disk && disk.chain.length > 3 && base !== undefined) {
+        await call('job.start', { ...ref, operation: { kind: 'commit', base, afterReady: 'pivot', deleteLayers: true }, confirm: ['drop-layers', 'delete-files'] }).catch(() => undefined);
+      }
+      continue;
+    }
+    counts.loops += 1;
+  }
+}
+
+interface Sample {
+  minute: number;
+  rssMiB: number;
+  heapMiB: number;
+  externalMiB: number;
+  calls: number;
+  jobs: number;
+  load1: number;
+}
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+const toMiB = (b: number): number => b / MiB;
+
+function thirds(samples: Sample[], key: 'rssMiB' | 'heapMiB'): { middle: number; last: number; change: number } {
+  const n = samples.length;
+  const middle = mean(samples.slice(Math.floor(n / 3), Math.floor((2 * n) / 3)).map((s) => s[key]));
+  const last = mean(samples.slice(Math.floor((2 * n) / 3)).map((s) => s[key]));
+  return { middle, last, change: (last - middle) / middle };
+}
+
+function diff(a: Map<string, { count: number; size: number }>, b: Map<string, { count: number; size: number }>): string[] {
+  const rows = [...b].map(([k, v]) => ({ k, dCount: v.count - (a.get(k)?.count ?? 0), dSize: v.size - (a.get(k)?.size ?? 0) }));
+  return rows
+    .filter((r) => r.dSize > 0 || r.dCount > 0)
+    .sort((x, y) => y.dSize - x.dSize)
+    .slice(0, 25)
+    .map((r) => `${r.k}: ${r.dCount >= 0 ? '+' : ''}${r.dCount} objects, ${r.dSize >= 0 ? '+' : ''}${(r.dSize / 1024).toFixed(1)} KiB`);
+}
+
+function trimRss(pid: number): number | null {
+  try {
+    execFileSync('gdb', ['-p', String(pid), '-batch', '-ex', 'call (int) malloc_trim(0)'], { stdio: 'ignore', timeout: 60_000 });
+    return procRssMiB(pid);
+  } catch {
+    return null;
+  }
+}
+
+async function main(): Promise<void> {
+  const loadBefore = load();
+  console.log(`soak: ${DOMAINS} lab domains in churn for ${MINUTES} min, a sample every ${SAMPLE_MS / 1000} s; load ${loadBefore.join(' ')}`);
+  if (!opts['no-build']) build();
+  const server = await startServer(opts.uri ?? 'qemu:///system');
+  const pid = server.child.pid ?? 0;
+  const inspector = await Inspector.open(server.inspectorUrl);
+  const client = await WsClient.open(server.url);
+  const jobs = new Jobs();
+  client.onEvent = (event, data) => {
+    if (event === 'job') jobs.seen(data as Job);
+  };
+  const labs: string[] = [];
+  const samples: Sample[] = [];
+  const counts: Counts = { calls: 0, jobs: 0, loops: 0, errors: [] };
+  const notes: string[] = [];
+  let snapshotDiff: string[] = [];
+  try {
+    for (let i = 0; i < DOMAINS; i++) labs.push(((await client.request('lab.create', { hostId: HOST })) as { name: string }).name);
+    console.log(`  lab domains: ${labs.join(', ')}`);
+    const start = Date.now();
+    const until = start + MINUTES * 60_000;
+    const sample = async (): Promise<Sample> => {
+      const m = await inspector.memoryAfterGc();
+      const s: Sample = {
+        minute: Number(((Date.now() - start) / 60_000).toFixed(2)),
+        rssMiB: Number(procRssMiB(pid).toFixed(1)),
+        heapMiB: Number(toMiB(m.heapUsed).toFixed(2)),
+        externalMiB: Number(toMiB(m.external).toFixed(2)),
+        calls: counts.calls,
+        jobs: counts.jobs,
+        load1: load()[0] ?? NaN,
+      };
+      samples.push(s);
+      console.log(`  ${s.minute.toFixed(1)} min: RSS ${s.rssMiB} MiB, heap ${s.heapMiB} MiB, external ${s.externalMiB} MiB; ${s.calls} calls, ${s.jobs} jobs; load ${s.load1}`);
+      return s;
+    };
+    let firstSnapshot: Map<string, { count: number; size: number }> | null = null;
+    const sampler = (async () => {
+      await sample();
+      for (let next = start + SAMPLE_MS; next <= until; next += SAMPLE_MS) {
+        await sleep(next - Date.now());
+        await sample();
+        if (opts.snapshots && !firstSnapshot && Date.now() - start >= (MINUTES * 60_000) / 3) firstSnapshot = await inspector.snapshot('warm');
+      }
+    })();
+    await Promise.all([...labs.map((d) => churn(client, jobs, d, until, counts)), sampler]);
+    if (firstSnapshot) snapshotDiff = diff(firstSnapshot, await inspector.snapshot('end'));
+    if (opts.trim) {
+      const before = procRssMiB(pid);
+      const after = trimRss(pid);
+      notes.push(after === null ? 'malloc_trim through gdb failed' : `malloc_trim(0) at the end: RSS ${before.toFixed(1)} → ${after.toFixed(1)} MiB`);
+    }
+  } finally {
+    for (const name of labs) await client.request('lab.remove', { hostId: HOST, domain: name }).catch((e: unknown) => console.error(`cleanup of ${name}: ${String(e)}`));
+    client.close();
+    inspector.close();
+    await server.stop();
+  }
+
+  const rss = thirds(samples, 'rssMiB');
+  const heap = thirds(samples, 'heapMiB');
+  if (counts.errors.length > 0) notes.push(`${counts.errors.length} rounds failed and were skipped: ${counts.errors.slice(0, 5).join('; ')}`);
+  if (samples.length < 6) notes.push(`only ${samples.length} samples: the thirds are thin`);
+  if (opts['malloc-arena-max']) notes.push(`MALLOC_ARENA_MAX=${opts['malloc-arena-max']}`);
+  if (snapshotDiff.length > 0) notes.push(`heap snapshot growth, end of warm-up → end: ${snapshotDiff.join('; ')}`);
+  const loads = samples.map((s) => s.load1);
+  const span = `${MINUTES} min, ${counts.calls} calls, ${counts.jobs} jobs; 1-min load ${Math.min(...loads)}–${Math.max(...loads)}`;
+  const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
+  await writeResult(opts.json, {
+    name: 'soak',
+    method:
+      `${DOMAINS} lab domains (lab.create) through serve's WebSocket, each looping pull at 1 MiB/s, setSpeed, abort, snapshot, active commit with pivot, history.list; ` +
+      `VmRSS and JS heap after GC (inspector) every ${SAMPLE_MS / 1000} s; last third against middle third`,
+    loadBefore,
+    loadAfter: load(),
+    figures: [
+      {
+        what: `serve RSS under job churn, last third vs middle third (${span})`,
+        value: rss.change * 100,
+        unit: '%',
+        spread: `${rss.middle.toFixed(1)} → ${rss.last.toFixed(1)} MiB (first ${samples[0]?.rssMiB ?? '?'}, last ${samples.at(-1)?.rssMiB ?? '?'})`,
+        target: 'within 5 %',
+        met: Math.abs(rss.change) <= 0.05,
+      },
+      {
+        what: 'serve JS heap after GC, last third vs middle third',
+        value: heap.change * 100,
+        unit: '%',
+        spread: `${heap.middle.toFixed(2)} → ${heap.last.toFixed(2)} MiB (first ${samples[0]?.heapMiB ?? '?'}, last ${samples.at(-1)?.heapMiB ?? '?'})`,
+        target: 'within 5 %',
+        met: Math.abs(heap.change) <= 0.05,
+      },
+    ],
+    notes,
+    detail: { samples, counts, rss, heap, snapshotDiff, change: { rss: pct(rss.change), heap: pct(heap.change) } },
+  });
+}
+
+await main();
