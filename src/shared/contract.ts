@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { ChainPreview, Disk, DomainDetail, DomainSummary, HostInfo, Job } from './model.ts';
 import type { ErrorEnvelope } from './errors.ts';
+import type { ChainCheck, HostCapabilities } from './health.ts';
 
 /** The largest bandwidth a request may carry: 2^53-1 bytes/s, the largest exact JS integer. */
 const maxBandwidth = Number.MAX_SAFE_INTEGER;
@@ -94,8 +95,8 @@ const anyOperation = z.discriminatedUnion('kind', [pullOperation, commitOperatio
   error: "operation.kind must be 'pull', 'commit', 'copy' or 'snapshot'",
 });
 
-const confirmation = z.enum(['drop-layers', 'delete-files', 'reuse-existing-file', 'shared-layers'], {
-  error: "confirm holds 'drop-layers', 'delete-files', 'reuse-existing-file' or 'shared-layers'",
+const confirmation = z.enum(['drop-layers', 'delete-files', 'reuse-existing-file', 'shared-layers', 'low-space'], {
+  error: "confirm holds 'drop-layers', 'delete-files', 'reuse-existing-file', 'shared-layers' or 'low-space'",
 });
 
 export type JobOperation = z.output<typeof jobOperation>;
@@ -121,11 +122,10 @@ export const requestSchemas = {
       ...diskRef,
       operation: jobOperation,
       bandwidthBytesPerSec: bandwidthBytesPerSec.default(0),
-      confirm: z.array(confirmation).max(3).default([]),
+      confirm: z.array(confirmation).max(5).default([]),
       whenBusy: z.enum(['refuse', 'queue'], { error: "whenBusy must be 'refuse' or 'queue'" }).default('refuse'),
     })
     .strict(),
-  'job.pull': z.object({ ...diskRef, bandwidthBytesPerSec: bandwidthBytesPerSec.default(0) }).strict(),
   'job.pivot': z.object({ ...diskRef }).strict(),
   'job.setSpeed': z.object({ ...diskRef, bandwidthBytesPerSec }).strict(),
   'job.abort': z.object({ ...diskRef }).strict(),
@@ -142,6 +142,8 @@ export const requestSchemas = {
     })
     .strict(),
   'disk.snapshot': z.object({ ...diskRef, destination: imagePath.optional() }).strict(),
+  'chain.check': z.object({ ...diskRef }).strict(),
+  'host.capabilities': z.object({ hostId }).strict(),
   'lab.create': z.object({ hostId }).strict(),
   'lab.remove': z.object({ hostId, domain: domainName }).strict(),
   'history.list': z.object({}).strict(),
@@ -164,13 +166,14 @@ export interface Results {
   'jobs.list': Job[];
   'operation.preview': ChainPreview;
   'job.start': Job;
-  'job.pull': Job;
   'job.pivot': Job;
   'job.setSpeed': Job;
   'job.abort': Job;
   /** The job with its leftover marked removed. */
   'job.removeLeftover': Job;
   'disk.snapshot': Disk;
+  'chain.check': ChainCheck;
+  'host.capabilities': HostCapabilities;
   'lab.create': DomainDetail;
   'lab.remove': { removed: string };
   'history.list': Job[];

@@ -6,6 +6,7 @@ export type ErrorKind =
   | 'conflict' // the disk already has a job, the job is not ready, …
   | 'libvirt' // libvirt refused or failed; `libvirt` says how
   | 'unavailable' // the host cannot be reached
+  | 'lab' // a practice lab could not be made or removed: a tool missing or failing, a folder it cannot use
   | 'internal';
 
 export interface LibvirtErrorInfo {

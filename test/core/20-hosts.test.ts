@@ -139,7 +139,6 @@ describe('hosts', { timeout: 120_000 }, () => {
     const ref = { hostId: ro.id, domain: l.name, disk: 'vda' };
     const refusals = [
       t.client.call('job.start', { ...ref, operation: { kind: 'pull' } }),
-      t.client.call('job.pull', ref),
       t.client.call('disk.snapshot', ref),
       t.client.call('job.abort', ref),
       t.client.call('job.pivot', ref),
@@ -155,7 +154,7 @@ describe('hosts', { timeout: 120_000 }, () => {
     assert.deepEqual(await virshBlockJobInfo(l.name, 'vda'), {}, 'nothing was started');
 
     // It still sees a job the writable host starts.
-    const job = await t.client.call('job.pull', { hostId: defaultHostId, domain: l.name, disk: 'vda', bandwidthBytesPerSec: MiB });
+    const job = await t.client.call('job.start', { hostId: defaultHostId, domain: l.name, disk: 'vda', operation: { kind: 'pull' }, bandwidthBytesPerSec: MiB });
     const seen = await waitForJob(t, (j) => j.hostId === ro.id && j.domain === l.name, { what: 'the read-only host to see the job' });
     assert.equal(seen.origin, 'external');
     assert.equal(seen.type, 'pull');

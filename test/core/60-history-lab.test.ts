@@ -35,7 +35,7 @@ describe('history and the practice lab', { timeout: 120_000 }, () => {
     {
       const t = await startTestCore({ uri: TEST_URI, dataDir });
       try {
-        const slow = await t.client.call('job.pull', { ...ref, bandwidthBytesPerSec: MiB });
+        const slow = await t.client.call('job.start', { ...ref, operation: { kind: 'pull' }, bandwidthBytesPerSec: MiB });
         await t.client.call('job.abort', ref);
         cancelled = await waitForEnd(t, slow.id);
         assert.equal(cancelled.phase, 'cancelled');

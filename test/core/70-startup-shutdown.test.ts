@@ -36,9 +36,9 @@ describe('startup and shutdown', { timeout: 180_000 }, () => {
     const t = await startTestCore({ uri: 'test:///default', dataDir: dir });
     ctx.after(() => t.close());
 
-    assert.equal(t.core.notices.length, 2);
-    assert.match(t.core.notices[0] ?? '', /^hosts\.json was not valid \(hosts\.0\.uri: .*\); it was moved aside to .*hosts\.json\.corrupt-/);
-    assert.match(t.core.notices[1] ?? '', /^history\.json was not valid \(not JSON: /);
+    assert.equal(t.core.startupWarnings.length, 2);
+    assert.match(t.core.startupWarnings[0] ?? '', /^hosts\.json was not valid \(hosts\.0\.uri: .*\); it was moved aside to .*hosts\.json\.corrupt-/);
+    assert.match(t.core.startupWarnings[1] ?? '', /^history\.json was not valid \(not JSON: /);
     const files = (await readdir(dir)).sort();
     assert.ok(files.some((f) => /^hosts\.json\.corrupt-\d{4}-\d\d-\d\dT/.test(f)), files.join(', '));
     assert.ok(files.some((f) => /^history\.json\.corrupt-/.test(f)), files.join(', '));

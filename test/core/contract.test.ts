@@ -52,7 +52,7 @@ describe('contract over test:///default', () => {
   it('refuses a negative, fractional or non-numeric bandwidth before libvirt sees it', async () => {
     for (const bandwidthBytesPerSec of [-1, 1.5, '5', Number.NaN, null]) {
       const err = await rejection(
-        client.call('job.pull', { hostId, domain: 'test', disk: 'vda', bandwidthBytesPerSec: bandwidthBytesPerSec as number }),
+        client.call('job.start', { hostId, domain: 'test', disk: 'vda', operation: { kind: 'pull' }, bandwidthBytesPerSec: bandwidthBytesPerSec as number }),
       );
       assert.equal(err.kind, 'invalid-request');
       assert.equal(err.issues[0]?.path, 'bandwidthBytesPerSec');
@@ -61,7 +61,7 @@ describe('contract over test:///default', () => {
   });
 
   it('refuses malformed names, unknown fields and unknown methods', async () => {
-    const badDisk = await rejection(client.call('job.pull', { hostId, domain: 'test', disk: '../etc' }));
+    const badDisk = await rejection(client.call('job.start', { hostId, domain: 'test', disk: '../etc', operation: { kind: 'pull' } }));
     assert.equal(badDisk.kind, 'invalid-request');
     assert.match(badDisk.message, /target name such as 'vda'/);
     const badDomain = await rejection(client.call('domain.get', { hostId, domain: 'a/b' }));
@@ -80,7 +80,7 @@ describe('contract over test:///default', () => {
   });
 
   it('reports a missing disk by name, with the disks that exist', async () => {
-    const err = await rejection(client.call('job.pull', { hostId, domain: 'test', disk: 'vdz' }));
+    const err = await rejection(client.call('job.start', { hostId, domain: 'test', disk: 'vdz', operation: { kind: 'pull' } }));
     assert.equal(err.kind, 'not-found');
     assert.match(err.message, /test has no disk 'vdz'/);
   });

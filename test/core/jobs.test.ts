@@ -36,10 +36,11 @@ describe('block jobs through the contract', { timeout: 180_000 }, () => {
   });
 
   const ref = () => ({ hostId, domain: lab.name, disk: 'vda' });
+  const pull = () => ({ ...ref(), operation: { kind: 'pull' } as const });
   const lastJob = () => jobs.filter((j) => j.domain === lab.name).at(-1);
 
   it('starts a throttled pull and reports it, with its limit in bytes/s', async () => {
-    const job = await client.call('job.pull', { ...ref(), bandwidthBytesPerSec: MiB });
+    const job = await client.call('job.start', { ...ref(), operation: { kind: 'pull' }, bandwidthBytesPerSec: MiB });
     assert.equal(job.type, 'pull');
     assert.equal(job.phase, 'running');
     assert.equal(job.origin, 'strata');
@@ -50,7 +51,7 @@ describe('block jobs through the contract', { timeout: 180_000 }, () => {
   });
 
   it('refuses a second pull on the busy disk, saying why', async () => {
-    await assert.rejects(client.call('job.pull', ref()), (err: StrataError) => {
+    await assert.rejects(client.call('job.start', pull()), (err: StrataError) => {
       assert.equal(err.kind, 'conflict');
       assert.match(err.message, /already has a pull job running/);
       assert.match(err.hint ?? '', /abort it/);
@@ -78,7 +79,7 @@ describe('block jobs through the contract', { timeout: 180_000 }, () => {
 
   it('pulls to completion: completed event, domain.changed, and a one-layer chain', async () => {
     changed.length = 0;
-    await client.call('job.pull', ref());
+    await client.call('job.start', pull());
     await waitFor(() => lastJob()?.phase === 'completed', { timeoutMs: 60_000, what: 'a completed job event' });
     assert.equal(lastJob()?.progress, 1);
     await waitFor(() => changed.some((c) => c.domain === lab.name), { what: 'domain.changed' });
@@ -90,7 +91,7 @@ describe('block jobs through the contract', { timeout: 180_000 }, () => {
   });
 
   it('refuses to pull a disk that has no backing image', async () => {
-    await assert.rejects(client.call('job.pull', ref()), (err: StrataError) => {
+    await assert.rejects(client.call('job.start', pull()), (err: StrataError) => {
       assert.equal(err.kind, 'conflict');
       assert.match(err.message, /nothing to pull/);
       return true;

@@ -1,6 +1,6 @@
 // The desktop shell end to end: Playwright launches the built app in Electron on a lab domain,
 // with a data folder of its own, runs a pull from the window, and reads in the main process
-// (STRATA_TEST_HOOKS=1, src/main/shell/test-probe.ts) the taskbar progress the shell set and the
+// (STRATA_TEST_HOOKS=1, src/main/desktop/test-probe.ts) the taskbar progress the shell set and the
 // notification it showed; then a second launch hands its --uri to the first. Electron's binary
 // cannot be downloaded on every machine; where it is absent this test says SKIPPED and how to
 // provide one.
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { _electron as electron, type ElectronApplication } from 'playwright-core';
 import type { Job } from '../../src/shared/model.ts';
-import type { ShellProbe } from '../../src/main/shell/test-probe.ts';
+import type { ShellProbe } from '../../src/main/desktop/test-probe.ts';
 import { electronBinary, repoRoot } from '../../scripts/electron-binary.mjs';
 import { TEST_URI, useConnection, useLabDomain, waitFor } from '../lab/harness.ts';
 import { liveChain, smallChain } from './fixture.ts';

@@ -14,7 +14,7 @@ import type { Reply } from '../../src/shared/bridge.ts';
 import { channels } from '../../src/shared/channels.ts';
 import { methods, type Method } from '../../src/shared/contract.ts';
 import type { ErrorEnvelope } from '../../src/shared/errors.ts';
-import { appUrlCheck, serveIpc, type FrameLike, type InvokeEventLike, type IpcMainLike } from '../../src/main/electron/ipc-router.ts';
+import { appUrlCheck, serveIpc, type FrameLike, type InvokeEventLike, type IpcMainLike } from '../../src/main/desktop/ipc-router.ts';
 import { parseXml, child } from '../../src/main/core/chains/xml-tree.ts';
 import { escapeXml } from '../../src/main/libvirt/xml.ts';
 import { startHeadlessServer, type HeadlessServer } from '../../src/main/server/http-server.ts';
@@ -137,8 +137,8 @@ const confirm: Field = {
   valid: fc.constantFrom([], ['drop-layers']),
   invalid: fc.oneof(
     notString.filter((v) => !Array.isArray(v) || v.length > 0),
-    fc.array(notIn(['drop-layers', 'delete-files', 'reuse-existing-file', 'shared-layers']), { minLength: 1, maxLength: 3 }),
-    fc.constant(['drop-layers', 'delete-files', 'reuse-existing-file', 'shared-layers']),
+    fc.array(notIn(['drop-layers', 'delete-files', 'reuse-existing-file', 'shared-layers', 'low-space']), { minLength: 1, maxLength: 3 }),
+    fc.constant(['drop-layers', 'delete-files', 'reuse-existing-file', 'shared-layers', 'low-space', 'drop-layers']),
   ),
   required: false,
 };
@@ -176,7 +176,6 @@ const shapes: Record<Method, Record<string, Field>> = {
     confirm,
     whenBusy: { valid: fc.constantFrom('refuse', 'queue'), invalid: notIn(['refuse', 'queue']), required: false },
   },
-  'job.pull': { ...diskRef, bandwidthBytesPerSec: bandwidth(false) },
   'job.pivot': diskRef,
   'job.setSpeed': { ...diskRef, bandwidthBytesPerSec: bandwidth(true) },
   'job.abort': diskRef,
@@ -190,6 +189,8 @@ const shapes: Record<Method, Record<string, Field>> = {
     confirm,
   },
   'disk.snapshot': { ...diskRef, destination: destination(false) },
+  'chain.check': diskRef,
+  'host.capabilities': { hostId },
   'lab.create': { hostId },
   'lab.remove': { hostId, domain },
   'history.list': {},
@@ -430,7 +431,7 @@ describe('the contract under hostile requests, over Electron IPC and the WebSock
           for (const [method, params] of [
             ['domain.get', { hostId: 'default', domain: name }],
             ['operation.preview', { hostId: 'default', domain: name, disk: 'vda', operation: { kind: 'pull' } }],
-            ['job.pull', { hostId: 'default', domain: name, disk: 'vda' }],
+            ['job.start', { hostId: 'default', domain: name, disk: 'vda', operation: { kind: 'pull' } }],
             ['disk.snapshot', { hostId: 'default', domain: name, disk: 'vda' }],
           ] as const) {
             const reply = await tr.request(method, params);

@@ -8,8 +8,8 @@ import { channels } from '../../src/shared/channels.ts';
 import type { EventName, StrataApi } from '../../src/shared/contract.ts';
 import { Dispatcher } from '../../src/main/core/api/dispatcher.ts';
 import { isAllowedExternalUrl } from '../../src/shared/links.ts';
-import { appUrlCheck, sendShellEvent, serveIpc, type ContentsLike, type FrameLike, type InvokeEventLike, type IpcCore, type IpcMainLike } from '../../src/main/electron/ipc-router.ts';
-import { quitGate } from '../../src/main/electron/quit-gate.ts';
+import { appUrlCheck, sendShellEvent, serveIpc, type ContentsLike, type FrameLike, type InvokeEventLike, type IpcCore, type IpcMainLike } from '../../src/main/desktop/ipc-router.ts';
+import { quitGate } from '../../src/main/desktop/quit-gate.ts';
 
 const outDir = '/opt/strata/out';
 const pageUrl = `${pathToFileURL(join(outDir, 'renderer/index.html')).href}#/domains`;

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { z } from 'zod';
 import { prepareDataDir, StartupError, startupFailureText } from '../../src/main/core/storage/data-dir.ts';
 import { JobHistory } from '../../src/main/core/storage/history.ts';
-import { HostStore, noLimits } from '../../src/main/core/storage/host-store.ts';
+import { noLimits, SavedHosts } from '../../src/main/core/storage/saved-hosts.ts';
 import { asidePath, readJsonFile } from '../../src/main/core/storage/json-file.ts';
 import type { Job } from '../../src/shared/model.ts';
 
@@ -47,15 +47,15 @@ describe('data files', () => {
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
   it('an absent file reads as nothing, with nothing to tell', async () => {
-    assert.deepEqual(await readJsonFile(join(dir, 'hosts.json'), schema), { value: undefined, notice: null });
+    assert.deepEqual(await readJsonFile(join(dir, 'hosts.json'), schema), { value: undefined, warning: null });
   });
 
   it('a valid file reads as its value', async () => {
     await writeFile(join(dir, 'x.json'), '{"version":1}');
-    assert.deepEqual(await readJsonFile(join(dir, 'x.json'), schema), { value: { version: 1 }, notice: null });
+    assert.deepEqual(await readJsonFile(join(dir, 'x.json'), schema), { value: { version: 1 }, warning: null });
   });
 
-  it('invalid JSON is moved aside to <name>.corrupt-<time>, kept byte for byte, and named in the notice', async () => {
+  it('invalid JSON is moved aside to <name>.corrupt-<time>, kept byte for byte, and named in the warning', async () => {
     const path = join(dir, 'hosts.json');
     await writeFile(path, '{"version": 1,');
     const read = await readJsonFile(path, schema, at);
@@ -64,15 +64,15 @@ describe('data files', () => {
     assert.equal(aside, `${path}.corrupt-2026-11-29T18-50-00-123Z`);
     assert.equal(await readFile(aside, 'utf8'), '{"version": 1,');
     assert.deepEqual(await readdir(dir), ['hosts.json.corrupt-2026-11-29T18-50-00-123Z']);
-    assert.match(read.notice ?? '', /hosts\.json was not valid \(not JSON: .*\); it was moved aside to .*hosts\.json\.corrupt-2026-11-29T18-50-00-123Z/);
+    assert.match(read.warning ?? '', /hosts\.json was not valid \(not JSON: .*\); it was moved aside to .*hosts\.json\.corrupt-2026-11-29T18-50-00-123Z/);
   });
 
-  it('a file failing its schema is moved aside too, and the notice says which field', async () => {
+  it('a file failing its schema is moved aside too, and the warning says which field', async () => {
     const path = join(dir, 'x.json');
     await writeFile(path, '{"version":2}');
     const read = await readJsonFile(path, schema, at);
     assert.equal(read.value, undefined);
-    assert.match(read.notice ?? '', /\(version: /);
+    assert.match(read.warning ?? '', /\(version: /);
   });
 
   it('an unreadable file is a StartupError naming it and what to do', async () => {
@@ -87,16 +87,16 @@ describe('data files', () => {
     assert.match(err.message, /cannot read .*hosts\.json \(EISDIR.*\): give this user read and write access to it, or move it aside/);
   });
 
-  it('HostStore: saved hosts read back; a corrupt file gives no hosts and a notice', async () => {
-    const store = new HostStore(dir);
-    assert.deepEqual(await store.load(), { hosts: [], notice: null });
+  it('SavedHosts: saved hosts read back; a corrupt file gives no hosts and a warning', async () => {
+    const store = new SavedHosts(dir);
+    assert.deepEqual(await store.load(), { hosts: [], warning: null });
     const saved = await store.add({ uri: 'qemu+ssh://a/system', label: 'a', readOnly: false, limits: noLimits });
-    assert.deepEqual((await new HostStore(dir).load()).hosts, [saved]);
+    assert.deepEqual((await new SavedHosts(dir).load()).hosts, [saved]);
 
     await writeFile(store.path, JSON.stringify({ version: 1, hosts: [{ id: 'h', uri: '', label: 'a', readOnly: false, limits: noLimits }] }));
-    const again = await new HostStore(dir).load();
+    const again = await new SavedHosts(dir).load();
     assert.deepEqual(again.hosts, []);
-    assert.match(again.notice ?? '', /hosts\.json was not valid \(hosts\.0\.uri: /);
+    assert.match(again.warning ?? '', /hosts\.json was not valid \(hosts\.0\.uri: /);
   });
 
   it('JobHistory: finished jobs read back against the Job schema; flush waits for the last write', async () => {
@@ -106,7 +106,7 @@ describe('data files', () => {
     void history.add(finishedJob('b'));
     await history.flush();
     const back = new JobHistory(dir);
-    assert.deepEqual(await back.load(), { notice: null });
+    assert.deepEqual(await back.load(), { warning: null });
     assert.deepEqual(
       back.list().map((j) => j.id),
       ['a', 'b'],
@@ -118,7 +118,7 @@ describe('data files', () => {
     const { leftover: _none, ...older } = finishedJob('old');
     const copy: Job = { ...finishedJob('copy'), type: 'copy', phase: 'cancelled', leftover: { path: '/v/c.qcow2', partial: true, bytes: 4096, fileId: '1:2', status: 'left' } };
     await writeFile(history.path, JSON.stringify({ version: 1, jobs: [older, copy] }));
-    assert.deepEqual(await history.load(), { notice: null });
+    assert.deepEqual(await history.load(), { warning: null });
     assert.equal(history.find('old')?.leftover, null, 'an older record has no leftover');
     await history.replace({ ...copy, leftover: { ...copy.leftover!, status: 'removed' } });
     await history.replace({ ...finishedJob('unknown-id') });
@@ -138,7 +138,7 @@ describe('data files', () => {
     const running = { ...finishedJob('a'), phase: 'running' };
     await writeFile(history.path, JSON.stringify({ version: 1, jobs: [finishedJob('ok'), running] }));
     const read = await history.load();
-    assert.match(read.notice ?? '', /history\.json was not valid \(jobs\.1\.phase: phase must be one of completed, failed, cancelled, unknown\)/);
+    assert.match(read.warning ?? '', /history\.json was not valid \(jobs\.1\.phase: phase must be one of completed, failed, cancelled, unknown\)/);
     assert.deepEqual(history.list(), []);
     const files = await readdir(dir);
     assert.equal(files.length, 1);

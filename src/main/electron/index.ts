@@ -1,30 +1,28 @@
-// The desktop app's main process: one instance, one window, the core behind IPC. It starts like
-// `npm run serve` (same data folder checks, same log, same startup failures), shows failures in a
-// dialog instead of a terminal line, and holds its quit until the core has closed. The decisions
-// live in plain modules (src/main/shell, ipc-router.ts, quit-gate.ts); this file only wires them
-// to Electron.
+// The desktop app's main process: one instance, one window, the core behind IPC. It starts
+// through the same boot as `npm run serve` (src/main/boot: data folder, log, core), shows a
+// failure in a dialog instead of a terminal line, and holds its quit until the core has closed.
+// The decisions live in plain modules (src/main/desktop); this file only wires them to Electron.
 import { app, BrowserWindow, dialog, type WebContents } from 'electron';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ShellEvent } from '../../shared/channels.ts';
 import type { Job } from '../../shared/model.ts';
-import type { StrataCore } from '../core/api/core.ts';
-import { defaultUri } from '../core/hosts/default-uri.ts';
-import { defaultDataDir, prepareDataDir, startupFailureText } from '../core/storage/data-dir.ts';
-import { libvirtLogEnv } from '../log/libvirt-log.ts';
-import { configureLogging, flushLogs, log } from '../log/logger.ts';
-import { closeChoice, closePrompt } from '../shell/background.ts';
+import { boot, type Booted } from '../boot/boot.ts';
+import { appFlags } from '../boot/flags.ts';
+import { StartupError, startupFailureText } from '../core/storage/data-dir.ts';
+import { closeChoice, closePrompt } from '../desktop/background.ts';
+import { appUrlCheck, sendShellEvent } from '../desktop/ipc-router.ts';
+import { LiveJobs } from '../desktop/progress.ts';
+import { quitGate } from '../desktop/quit-gate.ts';
+import { adoptUri, handOverData, receivedUri } from '../desktop/single-instance.ts';
+import { installProbe } from '../desktop/test-probe.ts';
+import { readWindowState, windowStateFile, writeWindowState } from '../desktop/window-state.ts';
+import { flushLogs, log } from '../log/logger.ts';
 import { JobNotifier, type JobNotice } from '../shell/job-notice.ts';
-import { LiveJobs } from '../shell/progress.ts';
-import { adoptUri, cliOptions, handOverData, receivedUri } from '../shell/single-instance.ts';
-import { installProbe } from '../shell/test-probe.ts';
-import { readWindowState, windowStateFile, writeWindowState } from '../shell/window-state.ts';
-import { appUrlCheck, sendShellEvent } from './ipc-router.ts';
+import { hardenApp, hardenSession } from './harden.ts';
 import { serveIpc } from './ipc.ts';
 import { installAppMenu } from './menu.ts';
 import { showNotice } from './notify.ts';
-import { quitGate } from './quit-gate.ts';
-import { hardenApp, hardenSession } from './security.ts';
 import { BackgroundTray } from './tray.ts';
 import { createMainWindow, windowState } from './window.ts';
 
@@ -32,12 +30,12 @@ const outDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const devUrl = process.env['ELECTRON_RENDERER_URL'];
 const isAppUrl = appUrlCheck({ outDir, devUrl });
 const probe = installProbe(process.env);
+const flags = appFlags(process.argv.slice(1));
 
 // Strata's own files (hosts, history, logs, the window's place) live in the data folder that
-// `npm run serve` uses too, so both see the same hosts and history. Chromium's profile stays in
-// the usual config folder, the same from source and packaged (whose name is "Strata");
-// STRATA_DATA_DIR moves both, so a test run leaves the user's alone.
-const dataDir = defaultDataDir();
+// `npm run serve` uses too (boot finds it), so both see the same hosts and history. Chromium's
+// profile stays in the usual config folder, the same from source and packaged (whose name is
+// "Strata"); STRATA_DATA_DIR moves both, so a test run leaves the user's alone.
 app.setPath('userData', process.env['STRATA_DATA_DIR'] || join(app.getPath('appData'), 'strata'));
 // Docks that show a progress bar find the app by its desktop entry (the packages install this one).
 app.setDesktopName('strata.desktop');
@@ -46,7 +44,7 @@ function icon(size: number): string {
   return join(app.getAppPath(), `resources/icons/${size}x${size}.png`);
 }
 
-let core: StrataCore | null = null;
+let booted: Booted | null = null;
 let win: BrowserWindow | null = null;
 let tray: BackgroundTray | null = null;
 let quitting = false;
@@ -56,8 +54,9 @@ const notifier = new JobNotifier();
 let shownProgress: number | null = null;
 
 function cannotStart(err: unknown): void {
-  // At info, so the file keeps it too: the dialog is the report for the user.
-  log.info('startup failed', { err, stack: err instanceof Error ? err.stack : undefined });
+  // boot has logged its own failures (StartupErrors); anything else is logged here. At info, so
+  // the file keeps it too: the dialog is the report for the user.
+  if (!(err instanceof StartupError)) log.info('startup failed', { err, stack: err instanceof Error ? err.stack : undefined });
   dialog.showErrorBox('Strata cannot start', startupFailureText(err));
   flushLogs();
   app.exit(2);
@@ -107,11 +106,11 @@ function enterBackground(): void {
   win?.hide();
 }
 
-/** Closing asks first while jobs run; see src/main/shell/background.ts. */
+/** Closing asks first while jobs run; see src/main/desktop/background.ts. */
 function onClose(event: { preventDefault(): void }): void {
-  if (win) {
+  if (win && booted) {
     const state = windowState(win);
-    savingWindow = writeWindowState(windowStateFile(dataDir), state).catch((err: unknown) => log.warn('cannot remember the window’s place', { err }));
+    savingWindow = writeWindowState(windowStateFile(booted.dataDir), state).catch((err: unknown) => log.warn('cannot remember the window’s place', { err }));
   }
   if (quitting) return;
   const prompt = closePrompt(live.list());
@@ -132,29 +131,13 @@ function onClose(event: { preventDefault(): void }): void {
 }
 
 async function start(): Promise<void> {
-  const { uri, verbose } = cliOptions(process.argv.slice(1));
   try {
-    await prepareDataDir(dataDir);
+    booted = await boot(flags, 'the desktop app');
   } catch (err) {
     cannotStart(err);
     return;
   }
-  const logFile = configureLogging({ dataDir, verbose });
-  if (verbose) {
-    const libvirt = libvirtLogEnv(dataDir);
-    Object.assign(process.env, libvirt.set);
-    log.debug(libvirt.note);
-  }
-  log.info('starting the desktop app', { dataDir, logFile, pid: process.pid });
-  try {
-    // Imported here, not at the top: a missing addon must reach the dialog, not crash the import.
-    const { createCore } = await import('../core/api/core.ts');
-    core = await createCore({ uri: defaultUri(uri), dataDir });
-  } catch (err) {
-    cannotStart(err);
-    return;
-  }
-  const theCore = core;
+  const { core: theCore, dataDir } = booted;
   installAppMenu(devUrl !== undefined);
   hardenSession(isAppUrl, (contents: WebContents | null) => contents !== null && win !== null && !win.isDestroyed() && contents === win.webContents);
 
@@ -173,16 +156,16 @@ async function start(): Promise<void> {
     win = null;
   });
   showProgress();
-  if (theCore.notices.length > 0) {
-    void dialog.showMessageBox(win, { type: 'warning', title: 'Strata', message: 'Strata started afresh', detail: theCore.notices.join('\n\n') });
+  if (theCore.startupWarnings.length > 0) {
+    void dialog.showMessageBox(win, { type: 'warning', title: 'Strata', message: 'Strata started afresh', detail: theCore.startupWarnings.join('\n\n') });
   }
 }
 
 async function secondLaunch(additionalData: unknown, argv: string[]): Promise<void> {
   showWindow();
   const uri = receivedUri(additionalData, argv);
-  if (uri === null || !core) return;
-  const adopted = await adoptUri(uri, core.dispatcher);
+  if (uri === null || !booted) return;
+  const adopted = await adoptUri(uri, booted.core.dispatcher);
   if (!adopted.ok) {
     log.warn('a second launch named a host that cannot be added', { uri, why: adopted.message });
     if (win && !win.isDestroyed()) void dialog.showMessageBox(win, { type: 'warning', title: 'Strata', message: `Cannot add ${uri}`, detail: adopted.message });
@@ -193,7 +176,7 @@ async function secondLaunch(additionalData: unknown, argv: string[]): Promise<vo
 }
 
 hardenApp();
-if (!app.requestSingleInstanceLock(handOverData(process.argv.slice(1)))) {
+if (!app.requestSingleInstanceLock(handOverData(flags))) {
   app.quit();
 } else {
   app.on('second-instance', (_event, argv, _cwd, additionalData) => {
@@ -210,7 +193,7 @@ if (!app.requestSingleInstanceLock(handOverData(process.argv.slice(1)))) {
     quitGate(
       async () => {
         await savingWindow;
-        await (core?.close() ?? Promise.resolve());
+        await (booted?.core.close() ?? Promise.resolve());
       },
       // exit, not quit: will-quit has run already, and exit skips it rather than asking again.
       (closed) => app.exit(closed ? 0 : 1),

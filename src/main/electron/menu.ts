@@ -1,8 +1,8 @@
-// The application menu from the shell's plain template (src/main/shell/app-menu.ts).
+// The application menu from the shell's plain template (src/main/desktop/app-menu.ts).
 import { Menu, shell, type MenuItemConstructorOptions } from 'electron';
 import { isAllowedExternalUrl } from '../../shared/links.ts';
 import { log } from '../log/logger.ts';
-import { appMenu, type MenuItem } from '../shell/app-menu.ts';
+import { appMenu, type MenuItem } from '../desktop/app-menu.ts';
 
 function toElectron(item: MenuItem): MenuItemConstructorOptions {
   if ('role' in item) return { role: item.role };

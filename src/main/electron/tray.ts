@@ -2,7 +2,7 @@
 // window again, or quits. Linux trays read a menu once, so each change sets it anew.
 import { Menu, Tray } from 'electron';
 import type { Job } from '../../shared/model.ts';
-import { trayMenu, trayTooltip } from '../shell/background.ts';
+import { trayMenu, trayTooltip } from '../desktop/background.ts';
 
 export class BackgroundTray {
   readonly #tray: Tray;

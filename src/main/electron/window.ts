@@ -1,11 +1,11 @@
 // The main window: placed where it was last time (moved onto a screen if that one is gone),
-// sandboxed and isolated with the shell's webPreferences; security.ts refuses navigation and new
-// windows for every webContents.
+// sandboxed and isolated with the window policy's webPreferences; harden.ts refuses navigation and
+// new windows for every webContents.
 import { BrowserWindow, screen } from 'electron';
 import { join } from 'node:path';
 import { log } from '../log/logger.ts';
-import { webPreferences } from '../shell/security.ts';
-import { minSize, placeWindow, type WindowState } from '../shell/window-state.ts';
+import { webPreferences } from '../desktop/window-policy.ts';
+import { minSize, placeWindow, type WindowState } from '../desktop/window-state.ts';
 
 export function createMainWindow(options: { outDir: string; saved: WindowState | null; icon: string }): BrowserWindow {
   const place = placeWindow(

@@ -39,7 +39,11 @@ export function connectionHint(err: unknown): string {
   return 'Strata retries by itself; check the URI and that the host is up.';
 }
 
-/** Wraps any error as a StrataError; `action` says what was being done, for the message. */
+/**
+ * Wraps any error as a StrataError; `action` says what was being done, for the message. Errors
+ * that already know their kind and hint (StrataError and its kinds, such as the lab's LabError)
+ * pass unchanged; anything unforeseen is 'internal'.
+ */
 export function toStrataError(err: unknown, action?: string): StrataError {
   if (err instanceof StrataError) return err;
   if (isLibvirtError(err)) {

@@ -5,7 +5,7 @@ import { defaultLabRoot, prepareDataDir } from '../storage/data-dir.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { EventHub } from './event-hub.ts';
 import { JobHistory } from '../storage/history.ts';
-import { HostStore, noLimits } from '../storage/host-store.ts';
+import { noLimits, SavedHosts } from '../storage/saved-hosts.ts';
 import { StrataService } from './service.ts';
 
 export interface StrataCore {
@@ -13,7 +13,7 @@ export interface StrataCore {
   service: StrataService;
   dispatcher: Dispatcher;
   /** What the user should know about this start, e.g. a data file moved aside; already logged. */
-  notices: string[];
+  startupWarnings: string[];
   /**
    * Closes the connections and waits for the history to be written. Block jobs are libvirt's and
    * QEMU's: they keep running, and the next start finds them again.
@@ -37,14 +37,14 @@ export interface CoreOptions {
 export async function createCore(options: CoreOptions): Promise<StrataCore> {
   await prepareDataDir(options.dataDir);
   const hub = new EventHub();
-  const store = new HostStore(options.dataDir);
+  const savedHosts = new SavedHosts(options.dataDir);
   const history = new JobHistory(options.dataDir);
-  const hosts = await store.load();
+  const hosts = await savedHosts.load();
   const past = await history.load();
-  const notices = [hosts.notice, past.notice].filter((n): n is string => n !== null);
+  const startupWarnings = [hosts.warning, past.warning].filter((w): w is string => w !== null);
   const service = new StrataService({
     hub,
-    store,
+    savedHosts,
     history,
     labRoot: options.labRoot === undefined ? defaultLabRoot(options.dataDir) : options.labRoot,
     dataDir: options.dataDir,
@@ -68,5 +68,5 @@ export async function createCore(options: CoreOptions): Promise<StrataCore> {
       await history.flush();
       log.info('core closed');
     })());
-  return { hub, service, dispatcher: new Dispatcher(service), notices, close };
+  return { hub, service, dispatcher: new Dispatcher(service), startupWarnings, close };
 }

@@ -5,11 +5,12 @@ import { StrataError } from '../../../shared/errors.ts';
 import type { EventHub } from './event-hub.ts';
 import type { JobHistory } from '../storage/history.ts';
 import { Host, type HostConfig } from '../hosts/host.ts';
-import { noLimits, type HostStore } from '../storage/host-store.ts';
+import { HostHealth } from '../health/host-health.ts';
+import { noLimits, type SavedHosts } from '../storage/saved-hosts.ts';
 
 export interface ServiceEnv {
   hub: EventHub;
-  store: HostStore;
+  savedHosts: SavedHosts;
   history: JobHistory;
   labRoot: string | null;
   /** Strata's own files: no copy or new layer may be written there. */
@@ -21,6 +22,7 @@ export interface ServiceEnv {
 export class StrataService implements StrataApi {
   readonly #hosts = new Map<string, Host>();
   readonly #env: ServiceEnv;
+  readonly #health = new HostHealth();
 
   constructor(env: ServiceEnv) {
     this.#env = env;
@@ -81,7 +83,7 @@ export class StrataService implements StrataApi {
     if (existing) {
       throw new StrataError('conflict', `${p.uri} is already a host ('${existing.label}')`, { hint: 'Each URI is added once.' });
     }
-    const saved = await this.#env.store.add({ uri: p.uri, label: p.label ?? p.uri, readOnly: p.readOnly, limits: noLimits });
+    const saved = await this.#env.savedHosts.add({ uri: p.uri, label: p.label ?? p.uri, readOnly: p.readOnly, limits: noLimits });
     const host = await this.addHost({ ...saved, saved: true });
     return host.info();
   }
@@ -97,7 +99,7 @@ export class StrataService implements StrataApi {
     }
     await host.stop();
     this.#hosts.delete(host.id);
-    await this.#env.store.remove(host.id);
+    await this.#env.savedHosts.remove(host.id);
     this.#env.hub.emit('host.removed', { hostId: host.id });
     return { removed: host.id };
   }
@@ -105,7 +107,7 @@ export class StrataService implements StrataApi {
   async 'hosts.setLimits'(p: ValidParams<'hosts.setLimits'>): Promise<Result<'hosts.setLimits'>> {
     const host = this.#host(p.hostId);
     const limits = { maxConcurrentJobs: p.maxConcurrentJobs, bandwidthBudgetBytesPerSec: p.bandwidthBudgetBytesPerSec };
-    if (host.saved) await this.#env.store.update(host.id, { limits });
+    if (host.saved) await this.#env.savedHosts.update(host.id, { limits });
     return host.setLimits(limits);
   }
 
@@ -123,15 +125,14 @@ export class StrataService implements StrataApi {
   }
 
   async 'operation.preview'(p: ValidParams<'operation.preview'>): Promise<Result<'operation.preview'>> {
-    return this.#host(p.hostId).preview(p.domain, p.disk, p.operation);
+    const host = this.#host(p.hostId);
+    return this.#health.withPreflight(host, p.operation, await host.preview(p.domain, p.disk, p.operation));
   }
 
   async 'job.start'(p: ValidParams<'job.start'>): Promise<Result<'job.start'>> {
-    return this.#host(p.hostId).startJob(p.domain, p.disk, p.operation, p.bandwidthBytesPerSec, p.confirm, p.whenBusy);
-  }
-
-  async 'job.pull'(p: ValidParams<'job.pull'>): Promise<Result<'job.pull'>> {
-    return this.#host(p.hostId).pull(p.domain, p.disk, p.bandwidthBytesPerSec);
+    const host = this.#host(p.hostId);
+    if (!host.readOnly) await this.#health.refuseDoomed(host, p.operation, p.confirm, () => host.preview(p.domain, p.disk, p.operation));
+    return host.startJob(p.domain, p.disk, p.operation, p.bandwidthBytesPerSec, p.confirm, p.whenBusy);
   }
 
   async 'job.pivot'(p: ValidParams<'job.pivot'>): Promise<Result<'job.pivot'>> {
@@ -152,6 +153,15 @@ export class StrataService implements StrataApi {
 
   async 'disk.snapshot'(p: ValidParams<'disk.snapshot'>): Promise<Result<'disk.snapshot'>> {
     return this.#host(p.hostId).snapshot(p.domain, p.disk, p.destination);
+  }
+
+  async 'chain.check'(p: ValidParams<'chain.check'>): Promise<Result<'chain.check'>> {
+    const host = this.#host(p.hostId);
+    return this.#health.check(host, await host.getDomain(p.domain), p.disk);
+  }
+
+  async 'host.capabilities'(p: ValidParams<'host.capabilities'>): Promise<Result<'host.capabilities'>> {
+    return this.#health.capabilities(this.#host(p.hostId));
   }
 
   async 'lab.create'(p: ValidParams<'lab.create'>): Promise<Result<'lab.create'>> {

@@ -4,21 +4,35 @@
 import { execFile } from 'node:child_process';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { StrataError } from '../../../shared/errors.ts';
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
 
 export type LabErrorCode = 'TOOL_MISSING' | 'TOOL_FAILED' | 'BAD_OPTION' | 'NOT_TRAVERSABLE' | 'NOT_A_LAB_DIR';
 
-/** Thrown for lab set-up problems: a missing tool, a bad option, a tool that failed. */
-export class LabError extends Error {
+/** What the user can do about each lab failure; the message says what failed. */
+const hints: Record<LabErrorCode, string> = {
+  TOOL_MISSING: 'Practice labs are made with qemu-img and qemu-io: install them, then try again.',
+  TOOL_FAILED: "The tool's own words are above; check the lab folder's free space and permissions, or set STRATA_LAB_DIR to another folder.",
+  BAD_OPTION: 'A practice lab needs an empty folder of its own and a chain that fits its disk: remove what is in the folder, or set STRATA_LAB_DIR to another one.',
+  NOT_TRAVERSABLE: 'Let other users search that folder (chmod o+x), or set STRATA_LAB_DIR to a folder QEMU can reach, such as /var/lib/libvirt/images.',
+  NOT_A_LAB_DIR: 'Strata removes only the folders it made for a lab; remove that one yourself if it is no longer needed.',
+};
+
+/**
+ * Thrown for lab set-up problems: a missing tool, a bad option, a tool that failed. It crosses the
+ * API as kind 'lab' with a hint, not as an internal error: these are the user's machine's
+ * problems to fix, not Strata's bugs.
+ */
+export class LabError extends StrataError {
   override name = 'LabError';
   constructor(
     message: string,
     readonly code: LabErrorCode,
-    options?: { cause?: unknown },
+    options: { cause?: unknown } = {},
   ) {
-    super(message, options);
+    super('lab', message, { hint: hints[code], cause: options.cause });
   }
 }
 

@@ -66,11 +66,11 @@ export class JobHistory {
     this.path = join(dataDir, 'history.json');
   }
 
-  /** Reads the history; returns a notice for the user when the file was invalid and moved aside. */
-  async load(): Promise<{ notice: string | null }> {
-    const { value, notice } = await readJsonFile(this.path, fileSchema);
+  /** Reads the history; returns a warning for the user when the file was invalid and moved aside. */
+  async load(): Promise<{ warning: string | null }> {
+    const { value, warning } = await readJsonFile(this.path, fileSchema);
     this.#jobs = value?.jobs ?? [];
-    return { notice };
+    return { warning };
   }
 
   list(): Job[] {

@@ -11,7 +11,7 @@ export interface JsonRead<T> {
   /** Undefined when the file is absent or was moved aside. */
   value: T | undefined;
   /** For the user, when the file was moved aside: which file, why, and where it is now. */
-  notice: string | null;
+  warning: string | null;
 }
 
 /** `hosts.json.corrupt-2026-11-29T18-50-00-123Z`: sorts by time, valid in every file system. */
@@ -32,7 +32,7 @@ export async function readJsonFile<T>(path: string, schema: z.ZodType<T>, now = 
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { value: undefined, notice: null };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { value: undefined, warning: null };
     throw new StartupError(`cannot read ${path} (${reasonOf(err)}): give this user read and write access to it, or move it aside to start afresh`, {
       cause: err,
     });
@@ -40,7 +40,7 @@ export async function readJsonFile<T>(path: string, schema: z.ZodType<T>, now = 
   let why: string;
   try {
     const parsed = schema.safeParse(JSON.parse(text));
-    if (parsed.success) return { value: parsed.data, notice: null };
+    if (parsed.success) return { value: parsed.data, warning: null };
     const issue = parsed.error.issues[0];
     why = `${issue?.path.join('.') || '(file)'}: ${issue?.message ?? 'does not match'}`;
   } catch (err) {
@@ -54,9 +54,9 @@ export async function readJsonFile<T>(path: string, schema: z.ZodType<T>, now = 
       cause: err,
     });
   }
-  const notice = `${basename(path)} was not valid (${why}); it was moved aside to ${aside} and Strata started with an empty one.`;
+  const warning = `${basename(path)} was not valid (${why}); it was moved aside to ${aside} and Strata started with an empty one.`;
   log.warn(`${basename(path)} was not valid: moved aside, starting with an empty one`, { path, movedTo: aside, reason: why });
-  return { value: undefined, notice };
+  return { value: undefined, warning };
 }
 
 export async function writeJson(path: string, value: unknown): Promise<void> {

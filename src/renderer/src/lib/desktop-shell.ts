@@ -1,8 +1,15 @@
 // What the desktop shell asks of the page (ShellEvent, src/shared/channels.ts): show the job a
 // clicked notification was about, or the host a second launch named. In a browser there is no
-// shell and nothing here does anything.
-import type { ShellEvent } from '../../../shared/channels.ts';
-import type { Strata } from './strata.svelte.ts';
+// shell and nothing here does anything. This module knows the page only through ShellTarget, so
+// the stores can ask it whether the shell notifies without an import cycle through Strata.
+
+/** What the page does for the shell's events (Strata implements it). */
+export interface ShellTarget {
+  /** Shows a domain in the hosts view. */
+  show(hostId: string, domain: string): void;
+  /** Shows a host in the hosts view, reading the hosts again if it is new to the page. */
+  showHost(hostId: string): Promise<void>;
+}
 
 /**
  * Whether the desktop shell notifies of jobs itself (it hears the core's events even with the
@@ -13,20 +20,11 @@ export function shellNotifies(): boolean {
 }
 
 /** Follows the shell's events until the returned function is called. */
-export function followShell(strata: Strata): () => void {
+export function followShell(target: ShellTarget): () => void {
   const bridge = typeof window === 'undefined' ? undefined : window.strata;
   if (!bridge) return () => undefined;
-  return bridge.onShell((event) => void showShellEvent(strata, event));
-}
-
-async function showShellEvent(strata: Strata, event: ShellEvent): Promise<void> {
-  if (event.kind === 'show-job') {
-    strata.show(event.hostId, event.domain);
-    return;
-  }
-  strata.view = 'hosts';
-  // A host the shell has just added may not have reached the page's list yet.
-  if (!strata.hosts.host(event.hostId)) await strata.hosts.load();
-  const entry = strata.hosts.host(event.hostId);
-  if (entry) entry.expanded = true;
+  return bridge.onShell((event) => {
+    if (event.kind === 'show-job') target.show(event.hostId, event.domain);
+    else void target.showHost(event.hostId);
+  });
 }

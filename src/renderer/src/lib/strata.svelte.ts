@@ -1,18 +1,18 @@
 // Wires the transport, the stores and the server's events together: what to read on start,
-// which event re-reads what, and the full re-read after the connection (or a host) comes back.
+// which event re-reads what, and the full re-read after the transport (or a host) comes back.
 // Components reach the one instance through context (see useStrata).
 import { getContext } from 'svelte';
-import { Connection } from './connection.svelte.ts';
-import { followShell } from './desktop-shell.ts';
+import { followShell, type ShellTarget } from './desktop-shell.ts';
 import { HostStore } from './hosts.svelte.ts';
 import { JobStore } from './jobs.svelte.ts';
 import { Notices } from './notices.svelte.ts';
 import { Theme } from './theme.svelte.ts';
+import { Transport } from './transport.svelte.ts';
 
 export type View = 'hosts' | 'jobs';
 
-export class Strata {
-  readonly connection: Connection;
+export class Strata implements ShellTarget {
+  readonly transport: Transport;
   readonly hosts: HostStore;
   readonly jobs: JobStore;
   readonly notices: Notices;
@@ -20,9 +20,9 @@ export class Strata {
   view = $state<View>('hosts');
   readonly #stops: (() => void)[] = [];
 
-  constructor(connection = new Connection()) {
-    this.connection = connection;
-    const client = connection.client;
+  constructor(transport = new Transport()) {
+    this.transport = transport;
+    const client = transport.client;
     this.hosts = new HostStore(client);
     this.jobs = new JobStore(client);
     this.notices = new Notices();
@@ -45,7 +45,7 @@ export class Strata {
         this.notices.jobEnded(job);
       }),
       this.jobs.onReady((job) => this.notices.jobReady(job)),
-      connection.onReopen(() => void this.start()),
+      transport.onReopen(() => void this.start()),
     );
   }
 
@@ -55,10 +55,19 @@ export class Strata {
     await Promise.all([this.hosts.refreshAll(), this.jobs.load(), this.jobs.loadHistory()]);
   }
 
-  /** Shows a domain in the hosts view (from a toast or the jobs view). */
+  /** Shows a domain in the hosts view (from a toast, the jobs view or a notification). */
   show(hostId: string, domain: string): void {
     this.view = 'hosts';
     this.hosts.select(hostId, domain);
+  }
+
+  /** Shows a host in the hosts view, expanded (a second launch named it). */
+  async showHost(hostId: string): Promise<void> {
+    this.view = 'hosts';
+    // A host the shell has just added may not have reached the page's list yet.
+    if (!this.hosts.host(hostId)) await this.hosts.load();
+    const entry = this.hosts.host(hostId);
+    if (entry) entry.expanded = true;
   }
 
   destroy(): void {

@@ -1,11 +1,11 @@
-// Applies the shell's hardening (src/main/shell/security.ts) to Electron: every renderer
+// Applies the window policy (src/main/desktop/window-policy.ts) to Electron: every renderer
 // sandboxed, every webContents refused navigation, new windows and <webview>, the session
 // refusing permissions but notifications for Strata's page, and the shared Content-Security-Policy
 // sent as a header on top of the page's meta tag.
 import { app, session, shell, type WebContents } from 'electron';
 import { contentSecurityPolicyHeader } from '../../shared/csp.ts';
 import { log } from '../log/logger.ts';
-import { navigationAllowed, permissionGranted, windowOpenDecision } from '../shell/security.ts';
+import { navigationAllowed, permissionGranted, windowOpenDecision } from '../desktop/window-policy.ts';
 
 /** Before `ready`: sandbox every renderer, whatever its webPreferences say. */
 export function hardenApp(): void {

@@ -7,8 +7,8 @@ import { pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
 import { repoRoot } from '../../scripts/electron-binary.mjs';
 import { contentSecurityPolicy, contentSecurityPolicyHeader } from '../../src/shared/csp.ts';
-import { appUrlCheck } from '../../src/main/electron/ipc-router.ts';
-import { navigationAllowed, permissionGranted, webPreferences, windowOpenDecision } from '../../src/main/shell/security.ts';
+import { appUrlCheck } from '../../src/main/desktop/ipc-router.ts';
+import { navigationAllowed, permissionGranted, webPreferences, windowOpenDecision } from '../../src/main/desktop/window-policy.ts';
 
 const outDir = '/opt/strata/out';
 const page = `${pathToFileURL(join(outDir, 'renderer/index.html')).href}#/jobs`;

@@ -1,8 +1,9 @@
 // The desktop app's IPC, without Electron: one request channel and one event channel over the
 // core's dispatcher, and a channel on which the shell itself tells the page what to show. The
-// page only ever invokes the request channel. Only the window's own top frame, showing Strata's own page, may call; any
-// other sender gets the same error envelope the WebSocket uses. Electron's ipcMain and webContents
-// are passed in (ipc.ts), so this runs, and is tested, in plain Node.
+// page only ever invokes the request channel. Only the window's own top frame, showing Strata's
+// own page, may call; any other sender gets the same error envelope the WebSocket uses.
+// Electron's ipcMain and webContents are passed in (src/main/electron/ipc.ts), so this runs, and
+// is tested, in plain Node.
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Reply } from '../../shared/bridge.ts';

@@ -1,5 +1,5 @@
-// The window's hardening as plain data and decisions, so the tests check exactly what the
-// Electron glue applies (src/main/electron/security.ts): Electron's security checklist for a page
+// The window's security policy as plain data and decisions, so the tests check exactly what the
+// Electron glue applies (src/main/electron/harden.ts): Electron's security checklist for a page
 // that needs no Node, no remote content, no navigation, no other windows and no permissions but
 // notifications.
 import { isAllowedExternalUrl } from '../../shared/links.ts';

@@ -1,7 +1,8 @@
 // How the desktop app quits: Electron's `will-quit` is held back (preventDefault) until the core
 // has closed its connections and written the history, for at most the same bound as the headless
-// server, then the app exits (0 once closed, 1 when closing failed or ran out of time). Block jobs keep running in libvirt. No Electron import:
-// the app passes its event and app.quit, and the tests pass fakes.
+// server, then the app exits (0 once closed, 1 when closing failed or ran out of time). Block
+// jobs keep running in libvirt. No Electron import: the app passes its event and app.quit, and
+// the tests pass fakes.
 import { flushLogs } from '../log/logger.ts';
 import { closeTimeoutMs, closeWithin } from '../server/shutdown.ts';
 

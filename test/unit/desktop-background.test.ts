@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Job, JobPhase } from '../../src/shared/model.ts';
 import { isAllowedExternalUrl } from '../../src/shared/links.ts';
-import { appMenu, type MenuItem } from '../../src/main/shell/app-menu.ts';
-import { closeChoice, closePrompt, jobLine, trayMenu, trayTooltip } from '../../src/main/shell/background.ts';
+import { appMenu, type MenuItem } from '../../src/main/desktop/app-menu.ts';
+import { closeChoice, closePrompt, jobLine, trayMenu, trayTooltip } from '../../src/main/desktop/background.ts';
 
 function job(domain: string, phase: JobPhase, progress: number | null = null): Job {
   return {

@@ -2,38 +2,28 @@
 // single-instance `additionalData` (argv may arrive reordered or empty, per Electron's docs) and
 // quits; the first adds that host unless one with the URI exists, then shows it. The URI goes
 // through the contract's own validation (hosts.add), never straight to libvirt.
-import { parseArgs } from 'node:util';
 import type { Reply } from '../../shared/bridge.ts';
 import type { ShellEvent } from '../../shared/channels.ts';
 import type { HostInfo } from '../../shared/model.ts';
-
-export interface CliOptions {
-  uri: string | undefined;
-  verbose: boolean;
-}
-
-/** Strata's own options in Electron's argv (which also holds Chromium's switches and the app path). */
-export function cliOptions(argv: readonly string[]): CliOptions {
-  const { values } = parseArgs({ args: [...argv], options: { uri: { type: 'string' }, verbose: { type: 'boolean' } }, strict: false, allowPositionals: true });
-  return { uri: typeof values.uri === 'string' ? values.uri : undefined, verbose: values.verbose === true };
-}
+import { appFlags, type Flags } from '../boot/flags.ts';
 
 /** What the second instance sends the first. */
 export interface HandOver {
   uri: string | null;
 }
 
-export function handOverData(argv: readonly string[]): HandOver {
-  return { uri: cliOptions(argv).uri ?? null };
+/** From this launch's flags, read once at start. */
+export function handOverData(flags: Flags): HandOver {
+  return { uri: flags.uri ?? null };
 }
 
-/** The URI the second launch asked for: from its additionalData, else from its argv. */
+/** The URI the second launch asked for: from its additionalData, else from its own argv. */
 export function receivedUri(additionalData: unknown, argv: readonly string[]): string | null {
   if (typeof additionalData === 'object' && additionalData !== null && 'uri' in additionalData) {
     const uri = (additionalData as { uri: unknown }).uri;
     return typeof uri === 'string' ? uri : null;
   }
-  return cliOptions(argv).uri ?? null;
+  return appFlags(argv).uri ?? null;
 }
 
 export interface Dispatch {

@@ -1,8 +1,8 @@
-// The taskbar progress from the jobs: the rule in src/main/shell/progress.ts.
+// The taskbar progress from the jobs: the rule in src/main/desktop/progress.ts.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Job, JobPhase } from '../../src/shared/model.ts';
-import { aggregateProgress, indeterminateProgress, LiveJobs, noProgress } from '../../src/main/shell/progress.ts';
+import { aggregateProgress, indeterminateProgress, LiveJobs, noProgress } from '../../src/main/desktop/progress.ts';
 
 function job(id: string, phase: JobPhase, cur: number, end: number, startedAt = 1): Job {
   return {

@@ -1,13 +1,14 @@
-// Which transport the UI talks through, and (for the WebSocket) how that connection is doing.
-// In the desktop app the preload's bridge is always there; in a browser the WebSocket may drop,
-// and the UI says so and re-reads everything when it comes back.
+// How the page reaches Strata's main process: the preload's IPC bridge in the desktop app, or a
+// WebSocket to `npm run serve` in a browser, and for the WebSocket how it is doing. The IPC
+// bridge is always there; the WebSocket may drop, and the UI says so and re-reads everything when
+// it comes back. (Not a libvirt connection: a host's own state is in its HostInfo.)
 import { StrataClient, type Bridge } from '../../../shared/bridge.ts';
 import { WebSocketBridge, serverUrl, type ConnectionState } from './ws-bridge.ts';
 
-export class Connection {
+export class Transport {
   readonly client: StrataClient;
-  readonly transport: 'electron' | 'websocket';
-  /** Null in the desktop app, where there is no connection to lose. */
+  readonly kind: 'ipc' | 'websocket';
+  /** The WebSocket's state; null in the desktop app, whose IPC bridge cannot drop. */
   state = $state.raw<ConnectionState | null>(null);
   /** Whether the page's address carries a token (the headless server requires one). */
   readonly hasToken: boolean;
@@ -17,11 +18,11 @@ export class Connection {
   constructor(preload: Bridge | undefined = window.strata) {
     this.hasToken = new URLSearchParams(location.search).get('token') !== null;
     if (preload) {
-      this.transport = 'electron';
+      this.kind = 'ipc';
       this.#ws = null;
       this.client = new StrataClient(preload);
     } else {
-      this.transport = 'websocket';
+      this.kind = 'websocket';
       const ws = new WebSocketBridge(serverUrl());
       this.#ws = ws;
       this.state = ws.state;
@@ -36,7 +37,7 @@ export class Connection {
     }
   }
 
-  /** Runs `listener` each time the connection comes back after having been lost. */
+  /** Runs `listener` each time the WebSocket comes back after having been lost. */
   onReopen(listener: () => void): () => void {
     this.#reopenListeners.add(listener);
     return () => this.#reopenListeners.delete(listener);

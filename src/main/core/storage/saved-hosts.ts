@@ -1,4 +1,5 @@
-// The saved connections (URI, label, read-only, limits), kept in the app's data folder.
+// The hosts the user added (URI, label, read-only, limits), saved in hosts.json in the data folder
+// and restored at every start. Not the window's list of hosts (the renderer's HostStore).
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -24,7 +25,7 @@ const savedHostSchema = z.object({
 });
 const fileSchema = z.object({ version: z.literal(1), hosts: z.array(savedHostSchema) });
 
-export class HostStore {
+export class SavedHosts {
   readonly path: string;
   #hosts: SavedHost[] = [];
 
@@ -32,11 +33,11 @@ export class HostStore {
     this.path = join(dataDir, 'hosts.json');
   }
 
-  /** Reads the saved hosts; returns a notice for the user when the file was invalid and moved aside. */
-  async load(): Promise<{ hosts: SavedHost[]; notice: string | null }> {
-    const { value, notice } = await readJsonFile(this.path, fileSchema);
+  /** Reads the saved hosts; returns a warning for the user when the file was invalid and moved aside. */
+  async load(): Promise<{ hosts: SavedHost[]; warning: string | null }> {
+    const { value, warning } = await readJsonFile(this.path, fileSchema);
     this.#hosts = value?.hosts ?? [];
-    return { hosts: this.list(), notice };
+    return { hosts: this.list(), warning };
   }
 
   list(): SavedHost[] {

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { defaultSize, minSize, parseWindowState, placeWindow, readWindowState, windowStateFile, writeWindowState, type Rect } from '../../src/main/shell/window-state.ts';
+import { defaultSize, minSize, parseWindowState, placeWindow, readWindowState, windowStateFile, writeWindowState, type Rect } from '../../src/main/desktop/window-state.ts';
 
 const laptop: Rect = { x: 0, y: 0, width: 1920, height: 1050 };
 const right: Rect = { x: 1920, y: 0, width: 2560, height: 1410 };

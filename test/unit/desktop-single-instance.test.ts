@@ -5,7 +5,8 @@ import { describe, it } from 'node:test';
 import type { StrataApi } from '../../src/shared/contract.ts';
 import type { HostInfo } from '../../src/shared/model.ts';
 import { Dispatcher } from '../../src/main/core/api/dispatcher.ts';
-import { adoptUri, cliOptions, handOverData, receivedUri } from '../../src/main/shell/single-instance.ts';
+import { appFlags } from '../../src/main/boot/flags.ts';
+import { adoptUri, handOverData, receivedUri } from '../../src/main/desktop/single-instance.ts';
 
 function host(id: string, uri: string, readOnly = false): HostInfo {
   return { id, uri, label: uri, readOnly, saved: id !== 'default', state: 'connected', reason: null, hint: null, retryAt: null, limits: { maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 } };
@@ -26,18 +27,10 @@ function fakeCore(initial: HostInfo[]) {
   return { dispatcher: new Dispatcher(api), added };
 }
 
-describe('cliOptions', () => {
-  it('finds --uri and --verbose among Electron’s and Chromium’s own arguments', () => {
-    assert.deepEqual(cliOptions(['/opt/strata', '--no-sandbox', '--uri', 'qemu+ssh://root@kvm1/system', '--verbose']), { uri: 'qemu+ssh://root@kvm1/system', verbose: true });
-    assert.deepEqual(cliOptions(['--uri=test:///default']), { uri: 'test:///default', verbose: false });
-    assert.deepEqual(cliOptions(['.', '--enable-features=X']), { uri: undefined, verbose: false });
-  });
-});
-
 describe('the hand-over', () => {
   it('the second launch sends its --uri, or null', () => {
-    assert.deepEqual(handOverData(['strata', '--uri', 'qemu:///session']), { uri: 'qemu:///session' });
-    assert.deepEqual(handOverData(['strata']), { uri: null });
+    assert.deepEqual(handOverData(appFlags(['strata', '--uri', 'qemu:///session'])), { uri: 'qemu:///session' });
+    assert.deepEqual(handOverData(appFlags(['strata'])), { uri: null });
   });
 
   it('the first reads additionalData first (argv may be reordered or empty), argv only without it', () => {
