@@ -1,5 +1,6 @@
 // The data Strata shows: hosts, domains, disks with their backing chains, and block jobs.
 // Plain serialisable objects, shared by the main process and the renderer.
+import type { Preflight } from './health.ts';
 
 export type HostState = 'connecting' | 'connected' | 'lost' | 'retrying' | 'closed';
 
@@ -175,6 +176,8 @@ export interface ChainPreview {
    * each layer); null when the sizes are unknown (a stopped domain, a remote host without stats).
    */
   bytesToMove: number | null;
+  /** Whether the job can succeed on this host (space, writability, the chain's health); absent for a snapshot. */
+  preflight?: Preflight;
 }
 
 export interface SharedLayerUse {
@@ -191,9 +194,10 @@ export interface SharedLayerUse {
  *   but no longer form a usable image);
  * 'delete-files': the files of dropped layers are deleted;
  * 'reuse-existing-file': a copy writes into an existing file;
- * 'shared-layers': the operation writes into or deletes a layer other domains also use.
+ * 'shared-layers': the operation writes into or deletes a layer other domains also use;
+ * 'low-space': the estimated space the job needs is close to what is free where it writes.
  */
-export type Confirmation = 'drop-layers' | 'delete-files' | 'reuse-existing-file' | 'shared-layers';
+export type Confirmation = 'drop-layers' | 'delete-files' | 'reuse-existing-file' | 'shared-layers' | 'low-space';
 
 export function isFinished(job: Pick<Job, 'phase'>): boolean {
   return finishedPhases.includes(job.phase);

@@ -237,6 +237,7 @@ export function requireConfirmations(preview: ChainPreview, given: readonly Conf
     'delete-files': `the files ${preview.deleted.map((l) => l.path).join(', ')} are deleted`,
     'reuse-existing-file': `the existing file ${op?.kind === 'copy' ? op.destination : 'at the destination'} is written over`,
     'shared-layers': `other domains use layers this changes (${preview.sharedWith.map((s) => `${s.domain}: ${s.paths.join(', ')}`).join('; ')})`,
+    'low-space': `the space the job needs is close to what is free where it writes (${preview.preflight?.neededBytes ?? '?'} bytes needed, ${preview.preflight?.freeBytes ?? '?'} free)`,
   };
   throw new StrataError('conflict', `Not run: this would lose data unless confirmed — ${missing.map((m) => words[m]).join('; ')}.`, {
     hint: `Preview the operation, then send it again with confirm: ${JSON.stringify(missing)}.`,

@@ -1,0 +1,69 @@
+// What the service asks about a host's health: its capabilities, a disk's chain check, an
+// operation's preview with its preflight, and the refusal of a job the preflight says cannot work.
+import type { Operation } from '../../../shared/contract.ts';
+import { StrataError } from '../../../shared/errors.ts';
+import type { ChainCheck, HostCapabilities } from '../../../shared/health.ts';
+import type { ChainPreview, Confirmation, DomainDetail } from '../../../shared/model.ts';
+import { isLocalUri } from '../hosts/destinations.ts';
+import { CapabilitiesCache } from './capabilities.ts';
+import { checkChain } from './chain-check.ts';
+import { bytesText } from './findings.ts';
+import { preflight } from './preflight.ts';
+
+/** The host as health needs it (the Host class fits). */
+export interface HostRef {
+  id: string;
+  uri: string;
+  label: string;
+  readOnly: boolean;
+}
+
+export class HostHealth {
+  readonly #capabilities = new CapabilitiesCache();
+
+  capabilities(host: HostRef): Promise<HostCapabilities> {
+    return this.#capabilities.get(host.uri, host.readOnly);
+  }
+
+  async check(host: HostRef, detail: DomainDetail, target: string): Promise<ChainCheck> {
+    const capabilities = await this.capabilities(host);
+    return checkChain(detail, target, { hostId: host.id, hostLabel: host.label, local: isLocalUri(host.uri), capabilities });
+  }
+
+  /** The preview with its preflight; a close call adds the 'low-space' confirmation. */
+  async withPreflight(host: HostRef, op: Operation, preview: ChainPreview): Promise<ChainPreview> {
+    const capabilities = await this.capabilities(host);
+    const checked = await preflight(preview, op, { hostLabel: host.label, local: isLocalUri(host.uri), capabilities });
+    if (!checked) return preview;
+    const needs: Confirmation[] = checked.verdict === 'at-risk' ? [...preview.needs, 'low-space'] : preview.needs;
+    return { ...preview, needs, preflight: checked };
+  }
+
+  /**
+   * Refuses, before anything starts, a job its preflight says will fail, with the reason and the
+   * fix; and one that may fail unless 'low-space' is confirmed. `preview` reads the chain again.
+   */
+  async refuseDoomed(host: HostRef, op: Operation, confirm: readonly Confirmation[], preview: () => Promise<ChainPreview>): Promise<void> {
+    let current: ChainPreview;
+    try {
+      current = await this.withPreflight(host, op, await preview());
+    } catch {
+      // The start itself reports what makes the operation impossible, in its own words.
+      return;
+    }
+    const pf = current.preflight;
+    if (!pf) return;
+    const errors = pf.findings.filter((f) => f.severity === 'error');
+    if (pf.verdict === 'refused') {
+      throw new StrataError('conflict', `Not started: ${errors.map((f) => f.message).join(' ')}`, {
+        hint: errors.map((f) => f.action).filter((a): a is string => a !== null).join(' ') || null,
+      });
+    }
+    if (pf.verdict === 'at-risk' && !confirm.includes('low-space')) {
+      const numbers = pf.neededBytes !== null && pf.freeBytes !== null ? ` (needs about ${bytesText(pf.neededBytes)}, ${bytesText(pf.freeBytes)} free)` : '';
+      throw new StrataError('conflict', `Not started: the room where the job writes is close to what it needs${numbers}.`, {
+        hint: 'Free some space, or send the request again with confirm: ["low-space"].',
+      });
+    }
+  }
+}
