@@ -5,7 +5,6 @@ import { z } from 'zod';
 import type { ChainPreview, Disk, DomainDetail, DomainSummary, HostInfo, Job } from './model.ts';
 import type { ErrorEnvelope } from './errors.ts';
 import type { ChainCheck, HostCapabilities } from './health.ts';
-import type { ChainCheck, HostCapabilities } from './health.ts';
 
 /** The largest bandwidth a request may carry: 2^53-1 bytes/s, the largest exact JS integer. */
 const maxBandwidth = Number.MAX_SAFE_INTEGER;
@@ -145,8 +144,6 @@ export const requestSchemas = {
   'disk.snapshot': z.object({ ...diskRef, destination: imagePath.optional() }).strict(),
   'chain.check': z.object({ ...diskRef }).strict(),
   'host.capabilities': z.object({ hostId }).strict(),
-  'chain.check': z.object({ ...diskRef }).strict(),
-  'host.capabilities': z.object({ hostId }).strict(),
   'lab.create': z.object({ hostId }).strict(),
   'lab.remove': z.object({ hostId, domain: domainName }).strict(),
   'history.list': z.object({}).strict(),
@@ -175,8 +172,6 @@ export interface Results {
   /** The job with its leftover marked removed. */
   'job.removeLeftover': Job;
   'disk.snapshot': Disk;
-  'chain.check': ChainCheck;
-  'host.capabilities': HostCapabilities;
   'chain.check': ChainCheck;
   'host.capabilities': HostCapabilities;
   'lab.create': DomainDetail;

@@ -191,8 +191,6 @@ const shapes: Record<Method, Record<string, Field>> = {
   'disk.snapshot': { ...diskRef, destination: destination(false) },
   'chain.check': diskRef,
   'host.capabilities': { hostId },
-  'chain.check': diskRef,
-  'host.capabilities': { hostId },
   'lab.create': { hostId },
   'lab.remove': { hostId, domain },
   'history.list': {},

@@ -6,7 +6,6 @@ import type { EventHub } from './event-hub.ts';
 import type { JobHistory } from '../storage/history.ts';
 import { Host, type HostConfig } from '../hosts/host.ts';
 import { HostHealth } from '../health/host-health.ts';
-import { HostHealth } from '../health/host-health.ts';
 import { noLimits, type SavedHosts } from '../storage/saved-hosts.ts';
 
 export interface ServiceEnv {
@@ -154,15 +153,6 @@ export class StrataService implements StrataApi {
 
   async 'disk.snapshot'(p: ValidParams<'disk.snapshot'>): Promise<Result<'disk.snapshot'>> {
     return this.#host(p.hostId).snapshot(p.domain, p.disk, p.destination);
-  }
-
-  async 'chain.check'(p: ValidParams<'chain.check'>): Promise<Result<'chain.check'>> {
-    const host = this.#host(p.hostId);
-    return this.#health.check(host, await host.getDomain(p.domain), p.disk);
-  }
-
-  async 'host.capabilities'(p: ValidParams<'host.capabilities'>): Promise<Result<'host.capabilities'>> {
-    return this.#health.capabilities(this.#host(p.hostId));
   }
 
   async 'chain.check'(p: ValidParams<'chain.check'>): Promise<Result<'chain.check'>> {
