@@ -36,8 +36,43 @@ interface Pending {
 
 const backoffMs = [500, 1000, 2000, 4000, 8000, 15000, 30000];
 
+/** WebSocket.OPEN, which every WebSocket implementation shares. */
+const OPEN = 1;
+
+/** The part of a WebSocket the bridge uses: the browser's, or in tests the `ws` package's. */
+export interface BridgeSocket {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: 'open' | 'error', listener: () => void): void;
+  addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void;
+  addEventListener(type: 'close', listener: (event: { code: number; reason: string }) => void): void;
+}
+
+/** What the bridge needs from its surroundings; tests give their own clock. */
+export interface BridgeDeps {
+  openSocket(url: string): BridgeSocket;
+  /** Runs `fn` after `ms`; the returned function cancels it. */
+  after(ms: number, fn: () => void): () => void;
+}
+
+const browserDeps: BridgeDeps = {
+  openSocket: (url) => new WebSocket(url),
+  after: (ms, fn) => {
+    const timer = setTimeout(fn, ms);
+    return () => clearTimeout(timer);
+  },
+};
+
+/** An address, as the page's `location` gives it. */
+export type PageAddress = { protocol: string; host: string; search: string };
+
+// The browser's global, declared for this module alone so that it also type-checks under Node,
+// where its tests run.
+declare const location: PageAddress;
+
 /** The WebSocket URL of the server that served this page, with the page's token. */
-export function serverUrl(loc: Pick<Location, 'protocol' | 'host' | 'search'> = location): string {
+export function serverUrl(loc: PageAddress = location): string {
   const token = new URLSearchParams(loc.search).get('token');
   const scheme = loc.protocol === 'https:' ? 'wss' : 'ws';
   // Without a token in the address, the server may still know the page by its cookie.
@@ -46,17 +81,19 @@ export function serverUrl(loc: Pick<Location, 'protocol' | 'host' | 'search'> = 
 
 export class WebSocketBridge implements Bridge {
   readonly #url: string;
-  #socket: WebSocket | null = null;
+  readonly #deps: BridgeDeps;
+  #socket: BridgeSocket | null = null;
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
   readonly #eventListeners = new Set<(event: EventName, data: unknown) => void>();
   readonly #stateListeners = new Set<(state: ConnectionState, previous: ConnectionState) => void>();
-  #retryTimer: ReturnType<typeof setTimeout> | null = null;
+  #cancelRetry: (() => void) | null = null;
   #state: ConnectionState = { status: 'connecting', everOpened: false, failures: 0, retryAt: null, lastClose: null };
   #closedForGood = false;
 
-  constructor(url: string) {
+  constructor(url: string, deps: BridgeDeps = browserDeps) {
     this.#url = url;
+    this.#deps = deps;
     this.#connect();
   }
 
@@ -95,15 +132,16 @@ export class WebSocketBridge implements Bridge {
   /** Skips the wait and tries to connect now. */
   reconnectNow(): void {
     if (this.#closedForGood || this.#state.status !== 'waiting') return;
-    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
-    this.#retryTimer = null;
+    this.#cancelRetry?.();
+    this.#cancelRetry = null;
     this.#connect();
   }
 
   /** Closes the socket for good and fails whatever is pending. */
   close(): void {
     this.#closedForGood = true;
-    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
+    this.#cancelRetry?.();
+    this.#cancelRetry = null;
     this.#socket?.close(1000, 'closed by the page');
     this.#failPending();
   }
@@ -122,9 +160,9 @@ export class WebSocketBridge implements Bridge {
 
   #connect(): void {
     this.#setState({ status: 'connecting', retryAt: null });
-    let socket: WebSocket;
+    let socket: BridgeSocket;
     try {
-      socket = new WebSocket(this.#url);
+      socket = this.#deps.openSocket(this.#url);
     } catch (error) {
       // Only a malformed URL throws here; treat it like a failed attempt.
       console.error('Strata: could not create the WebSocket', error);
@@ -132,22 +170,22 @@ export class WebSocketBridge implements Bridge {
       return;
     }
     this.#socket = socket;
-    socket.onopen = () => {
+    socket.addEventListener('open', () => {
       if (this.#socket !== socket) return;
       this.#setState({ status: 'open', everOpened: true, failures: 0, lastClose: null });
       this.#flush();
-    };
-    socket.onmessage = (e: MessageEvent) => {
+    });
+    socket.addEventListener('message', (e) => {
       if (this.#socket === socket) this.#receive(e.data);
-    };
-    socket.onclose = (e: CloseEvent) => {
+    });
+    socket.addEventListener('close', (e) => {
       if (this.#socket !== socket) return;
       this.#socket = null;
       this.#failPending();
       if (!this.#closedForGood) this.#scheduleRetry({ code: e.code, reason: e.reason });
-    };
+    });
     // An error is always followed by close, which does the work.
-    socket.onerror = () => {};
+    socket.addEventListener('error', () => {});
   }
 
   #scheduleRetry(lastClose: { code: number; reason: string }): void {
@@ -155,15 +193,15 @@ export class WebSocketBridge implements Bridge {
     const base = backoffMs[Math.min(failures - 1, backoffMs.length - 1)] ?? 30000;
     const delay = Math.round(base * (0.8 + Math.random() * 0.4));
     this.#setState({ status: 'waiting', failures, retryAt: Date.now() + delay, lastClose });
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = null;
+    this.#cancelRetry = this.#deps.after(delay, () => {
+      this.#cancelRetry = null;
       this.#connect();
-    }, delay);
+    });
   }
 
   #flush(): void {
     const socket = this.#socket;
-    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    if (!socket || socket.readyState !== OPEN) return;
     for (const [id, pending] of this.#pending) {
       if (pending.message === null) continue;
       try {
