@@ -112,7 +112,7 @@ Napi::Value Connection::OpenWith(const Napi::CallbackInfo& info, bool readOnly) 
       MakeConnection);
 }
 
-Napi::Promise Connection::RejectClosed(Napi::Env env) const {
+Napi::Promise Connection::RejectConnectionClosed(Napi::Env env) const {
   return Rejected(env, UsageFailure(VIR_ERR_INVALID_CONN, "this connection is closed: open a new one"));
 }
 
@@ -162,7 +162,7 @@ Napi::Value Connection::IsClosed(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Connection::GetURI(const Napi::CallbackInfo& info) {
-  if (!Usable()) return RejectClosed(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virConnectGetURI",
       [ref = state_->ref.Share()]() {
@@ -176,7 +176,7 @@ Napi::Value Connection::GetURI(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Connection::GetHostname(const Napi::CallbackInfo& info) {
-  if (!Usable()) return RejectClosed(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virConnectGetHostname",
       [ref = state_->ref.Share()]() {
@@ -190,7 +190,7 @@ Napi::Value Connection::GetHostname(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Connection::GetLibVersion(const Napi::CallbackInfo& info) {
-  if (!Usable()) return RejectClosed(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virConnectGetLibVersion",
       [ref = state_->ref.Share()]() {
@@ -202,7 +202,7 @@ Napi::Value Connection::GetLibVersion(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Connection::GetVersion(const Napi::CallbackInfo& info) {
-  if (!Usable()) return RejectClosed(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virConnectGetVersion",
       [ref = state_->ref.Share()]() {
@@ -216,7 +216,7 @@ Napi::Value Connection::GetVersion(const Napi::CallbackInfo& info) {
 Napi::Value Connection::SetKeepAlive(const Napi::CallbackInfo& info) {
   int interval = static_cast<int>(args::Int(info, 0, "interval", -1, 86400));
   auto count = static_cast<unsigned int>(args::Int(info, 1, "count", 0, 1000));
-  if (!Usable()) return RejectClosed(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virConnectSetKeepAlive",
       [ref = state_->ref.Share(), interval, count]() {
@@ -229,7 +229,7 @@ Napi::Value Connection::SetKeepAlive(const Napi::CallbackInfo& info) {
 
 Napi::Value Connection::RegisterCloseCallback(const Napi::CallbackInfo& info) {
   Napi::Function callback = args::Function(info, 0, "callback");
-  if (!Usable()) return RejectClosed(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return strata::RegisterCloseCallback(info.Env(), state_, callback);
 }
 
@@ -245,7 +245,7 @@ Napi::Value Connection::UnregisterCloseCallback(const Napi::CallbackInfo& info) 
 
 Napi::Value Connection::ListAllDomains(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 0, "virConnectListAllDomainsFlags");
-  if (!Usable()) return RejectClosed(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virConnectListAllDomains",
       [ref = state_->ref.Share(), flags]() {
@@ -271,7 +271,7 @@ struct StatsRecord {
 Napi::Value Connection::GetAllDomainStats(const Napi::CallbackInfo& info) {
   unsigned int stats = args::Flags(info, 0, "virDomainStatsTypes");
   unsigned int flags = args::Flags(info, 1, "virConnectGetAllDomainStatsFlags");
-  if (!Usable()) return RejectClosed(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virConnectGetAllDomainStats",
       [ref = state_->ref.Share(), stats, flags]() {
@@ -302,7 +302,7 @@ Napi::Value Connection::GetAllDomainStats(const Napi::CallbackInfo& info) {
 
 Napi::Value Connection::LookupByName(const Napi::CallbackInfo& info) {
   std::string name = args::String(info, 0, "name");
-  if (!Usable()) return RejectClosed(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainLookupByName",
       [ref = state_->ref.Share(), name]() {
@@ -315,7 +315,7 @@ Napi::Value Connection::LookupByName(const Napi::CallbackInfo& info) {
 
 Napi::Value Connection::LookupByUUIDString(const Napi::CallbackInfo& info) {
   std::string uuid = args::String(info, 0, "uuid");
-  if (!Usable()) return RejectClosed(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainLookupByUUIDString",
       [ref = state_->ref.Share(), uuid]() {
@@ -329,7 +329,7 @@ Napi::Value Connection::LookupByUUIDString(const Napi::CallbackInfo& info) {
 Napi::Value Connection::CreateXML(const Napi::CallbackInfo& info) {
   std::string xml = args::String(info, 0, "xml");
   unsigned int flags = args::Flags(info, 1, "virDomainCreateFlags");
-  if (!Usable()) return RejectClosed(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainCreateXML",
       [ref = state_->ref.Share(), xml, flags]() {
@@ -351,14 +351,14 @@ Napi::Value Connection::DomainEventRegisterAny(const Napi::CallbackInfo& info) {
   int eventID = static_cast<int>(args::Int(info, 1, "eventID", 0, 1 << 20));
   Napi::Function callback = args::Function(info, 2, "callback");
   CheckEventIsBound(env, eventID);
-  if (!Usable()) return RejectClosed(env);
-  if (dom && !dom->usable()) return RejectClosed(env);
+  if (!Usable()) return RejectConnectionClosed(env);
+  if (dom && !dom->usable()) return RejectConnectionClosed(env);
   return RegisterDomainEvent(env, state_, dom ? dom->ref.Share() : DomRef(), eventID, callback);
 }
 
 Napi::Value Connection::DomainEventDeregisterAny(const Napi::CallbackInfo& info) {
   int id = static_cast<int>(args::Int(info, 0, "callbackID", 0, 2147483647));
-  if (!Usable()) return RejectClosed(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return DeregisterDomainEvent(info.Env(), state_, id);
 }
 

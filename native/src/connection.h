@@ -19,9 +19,9 @@ class Connection : public Napi::ObjectWrap<Connection> {
 
  private:
   static Napi::Value OpenWith(const Napi::CallbackInfo& info, bool readOnly);
-  // Returns a reference for a worker, or nullopt after close (the caller then rejects).
+  // False once closed: every call then returns RejectConnectionClosed's promise.
   bool Usable() const { return state_ && !state_->closed; }
-  Napi::Promise RejectClosed(Napi::Env env) const;
+  Napi::Promise RejectConnectionClosed(Napi::Env env) const;
 
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value IsAlive(const Napi::CallbackInfo& info);

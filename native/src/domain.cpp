@@ -77,7 +77,7 @@ LibvirtFailure ClosedDomain() {
 }
 }  // namespace
 
-Napi::Promise Domain::RejectUnusable(Napi::Env env) const { return Rejected(env, ClosedDomain()); }
+Napi::Promise Domain::RejectConnectionClosed(Napi::Env env) const { return Rejected(env, ClosedDomain()); }
 
 Napi::Value Domain::Name(const Napi::CallbackInfo& info) {
   if (!Usable()) throw ToJsError(info.Env(), ClosedDomain());
@@ -95,7 +95,7 @@ Napi::Value Domain::UUIDString(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Domain::State(const Napi::CallbackInfo& info) {
-  if (!Usable()) return RejectUnusable(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainGetState",
       [ref = state_->ref.Share()]() {
@@ -112,7 +112,7 @@ Napi::Value Domain::State(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Domain::Info(const Napi::CallbackInfo& info) {
-  if (!Usable()) return RejectUnusable(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainGetInfo",
       [ref = state_->ref.Share()]() {
@@ -133,7 +133,7 @@ Napi::Value Domain::Info(const Napi::CallbackInfo& info) {
 
 Napi::Value Domain::XMLDesc(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 0, "virDomainXMLFlags");
-  if (!Usable()) return RejectUnusable(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainGetXMLDesc",
       [ref = state_->ref.Share(), flags]() {
@@ -151,7 +151,7 @@ Napi::Value Domain::BlockInfo(const Napi::CallbackInfo& info) {
   if (!info[1].IsUndefined() && !(info[1].IsNumber() && info[1].As<Napi::Number>().DoubleValue() == 0)) {
     throw Napi::RangeError::New(info.Env(), "blockInfo takes no flags: pass 0 or nothing");
   }
-  if (!Usable()) return RejectUnusable(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainGetBlockInfo",
       [ref = state_->ref.Share(), disk]() {
@@ -173,7 +173,7 @@ Napi::Value Domain::BlockInfo(const Napi::CallbackInfo& info) {
 Napi::Value Domain::Stats(const Napi::CallbackInfo& info) {
   unsigned int stats = args::Flags(info, 0, "virDomainStatsTypes");
   unsigned int flags = args::Flags(info, 1, "virConnectGetAllDomainStatsFlags");
-  if (!Usable()) return RejectUnusable(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainListGetStats",
       [ref = state_->ref.Share(), stats, flags]() {
@@ -194,7 +194,7 @@ Napi::Value Domain::Stats(const Napi::CallbackInfo& info) {
 
 Napi::Value Domain::Destroy(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 0, "virDomainDestroyFlagsValues");
-  if (!Usable()) return RejectUnusable(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainDestroyFlags",
       [ref = state_->ref.Share(), flags]() {
@@ -207,7 +207,7 @@ Napi::Value Domain::Destroy(const Napi::CallbackInfo& info) {
 Napi::Value Domain::SnapshotCreateXML(const Napi::CallbackInfo& info) {
   std::string xml = args::String(info, 0, "xmlDesc");
   unsigned int flags = args::Flags(info, 1, "virDomainSnapshotCreateFlags");
-  if (!Usable()) return RejectUnusable(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainSnapshotCreateXML",
       [ref = state_->ref.Share(), xml, flags]() {

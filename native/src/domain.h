@@ -17,8 +17,10 @@ class Domain : public Napi::ObjectWrap<Domain> {
   explicit Domain(const Napi::CallbackInfo& info);
 
  private:
+  // A domain handle stops working only when its connection closes, so its calls reject as the
+  // connection's do (with VIR_ERR_INVALID_DOMAIN, naming the domain's connection).
   bool Usable() const { return state_->usable(); }
-  Napi::Promise RejectUnusable(Napi::Env env) const;
+  Napi::Promise RejectConnectionClosed(Napi::Env env) const;
 
   Napi::Value Name(const Napi::CallbackInfo& info);
   Napi::Value UUIDString(const Napi::CallbackInfo& info);

@@ -96,7 +96,7 @@ Napi::Value Domain::BlockPull(const Napi::CallbackInfo& info) {
   std::string disk = args::String(info, 0, "disk");
   unsigned long long bandwidth = args::Unsigned(info, 1, "bandwidth");
   unsigned int flags = args::Flags(info, 2, "virDomainBlockPullFlags");
-  if (!Usable()) return RejectUnusable(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainBlockPull",
       [ref = state_->ref.Share(), disk, bandwidth, flags]() {
@@ -111,7 +111,7 @@ Napi::Value Domain::BlockRebase(const Napi::CallbackInfo& info) {
   auto base = args::OptionalString(info, 1, "base");
   unsigned long long bandwidth = args::Unsigned(info, 2, "bandwidth");
   unsigned int flags = args::Flags(info, 3, "virDomainBlockRebaseFlags");
-  if (!Usable()) return RejectUnusable(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainBlockRebase",
       [ref = state_->ref.Share(), disk, base, bandwidth, flags]() {
@@ -129,7 +129,7 @@ Napi::Value Domain::BlockCommit(const Napi::CallbackInfo& info) {
   auto top = args::OptionalString(info, 2, "top");
   unsigned long long bandwidth = args::Unsigned(info, 3, "bandwidth");
   unsigned int flags = args::Flags(info, 4, "virDomainBlockCommitFlags");
-  if (!Usable()) return RejectUnusable(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainBlockCommit",
       [ref = state_->ref.Share(), disk, base, top, bandwidth, flags]() {
@@ -146,7 +146,7 @@ Napi::Value Domain::BlockCopy(const Napi::CallbackInfo& info) {
   std::string destxml = args::String(info, 1, "destxml");
   CopyParams params = ParseCopyParams(info.Env(), info[2]);
   unsigned int flags = args::Flags(info, 3, "virDomainBlockCopyFlags");
-  if (!Usable()) return RejectUnusable(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainBlockCopy",
       [ref = state_->ref.Share(), disk, destxml, params, flags]() {
@@ -165,7 +165,7 @@ Napi::Value Domain::BlockCopy(const Napi::CallbackInfo& info) {
 Napi::Value Domain::BlockJobInfo(const Napi::CallbackInfo& info) {
   std::string disk = args::String(info, 0, "disk");
   unsigned int flags = args::Flags(info, 1, "virDomainBlockJobInfoFlags");
-  if (!Usable()) return RejectUnusable(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainGetBlockJobInfo",
       [ref = state_->ref.Share(), disk, flags]() {
@@ -190,7 +190,7 @@ Napi::Value Domain::BlockJobInfo(const Napi::CallbackInfo& info) {
 Napi::Value Domain::BlockJobAbort(const Napi::CallbackInfo& info) {
   std::string disk = args::String(info, 0, "disk");
   unsigned int flags = args::Flags(info, 1, "virDomainBlockJobAbortFlags");
-  if (!Usable()) return RejectUnusable(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainBlockJobAbort",
       [ref = state_->ref.Share(), disk, flags]() {
@@ -205,7 +205,7 @@ Napi::Value Domain::BlockJobSetSpeed(const Napi::CallbackInfo& info) {
   if (info[1].IsUndefined()) throw Napi::TypeError::New(info.Env(), "bandwidth is required (0 means unlimited)");
   unsigned long long bandwidth = args::Unsigned(info, 1, "bandwidth");
   unsigned int flags = args::Flags(info, 2, "virDomainBlockJobSetSpeedFlags");
-  if (!Usable()) return RejectUnusable(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainBlockJobSetSpeed",
       [ref = state_->ref.Share(), disk, bandwidth, flags]() {
@@ -224,7 +224,7 @@ Napi::Value Domain::SetBlockThreshold(const Napi::CallbackInfo& info) {
   if (!info[2].IsUndefined() && !(info[2].IsNumber() && info[2].As<Napi::Number>().DoubleValue() == 0)) {
     throw Napi::RangeError::New(info.Env(), "setBlockThreshold takes no flags: pass 0 or nothing");
   }
-  if (!Usable()) return RejectUnusable(info.Env());
+  if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainSetBlockThreshold",
       [ref = state_->ref.Share(), dev, threshold]() {
