@@ -3,28 +3,16 @@
 // equals the preview's `after`. Layers are named by the index `domain.get` reports.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import { runTool } from '../../src/main/core/lab/images.ts';
-import { startTestCore, type TestCore } from './core-harness.ts';
-import { diskOf, jobEvents, layerIndexes, liveChain, MiB, missingAfterStop, paths, previewAndStart, rejection, smallChain, waitForEnd, waitForJob } from './engine-harness.ts';
-import { libvirt, sweepStaleLabDomains, TEST_URI, useLabDomain, virshBlockJobInfo, type Connection, type TestLabOptions } from '../lab/harness.ts';
+import { assertLeftAtReady, diskOf, engineSuite, jobEvents, layerIndexes, liveChain, MiB, missingAfterStop, paths, previewAndStart, rejection, smallChain, waitForEnd, waitForJob } from './engine-harness.ts';
+import { virshBlockJobInfo, type TestLabOptions } from '../lab/harness.ts';
 
 describe('operations: preview, then job.start, on real QEMU', { timeout: 180_000 }, () => {
-  let conn: Connection;
-  let t: TestCore;
+  const t = engineSuite();
 
-  before(async () => {
-    await sweepStaleLabDomains();
-    conn = await libvirt.open(TEST_URI);
-    t = await startTestCore({ uri: TEST_URI });
-  });
-  after(async () => {
-    await t?.close();
-    await conn?.close();
-  });
-
-  const lab = (ctx: TestContext, options: TestLabOptions = {}) => useLabDomain(ctx, conn, { ...smallChain, ...options });
+  const lab = (ctx: TestContext, options: TestLabOptions = {}) => t.lab(ctx, { ...smallChain, ...options });
   const refOf = (domain: string) => ({ hostId, domain, disk: 'vda' });
 
   it('partial pull down to a middle layer: the layers above it leave, the chain below stays', async (ctx) => {
@@ -136,7 +124,8 @@ describe('operations: preview, then job.start, on real QEMU', { timeout: 180_000
     await t.client.call('job.setSpeed', { ...ref, bandwidthBytesPerSec: 0 });
     await waitForJob(t, (j) => j.id === job.id && j.phase === 'ready', { what: 'the commit to be ready' });
     // It waits at ready: nothing pivots by itself.
-    await new Promise((r) => setTimeout(r, 500));
+    await assertLeftAtReady(t, ref, job.id);
+    assert.equal((await virshBlockJobInfo(l.name, 'vda'))['type'], 'Active Block Commit');
     assert.deepEqual(await liveChain(l.name), [...l.layers].reverse());
 
     const pivoting = await t.client.call('job.pivot', ref);

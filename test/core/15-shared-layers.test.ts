@@ -5,35 +5,23 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import { runTool } from '../../src/main/core/lab/images.ts';
 import { labDomainXml } from '../../src/main/core/lab/lab-domain-xml.ts';
-import { startTestCore, type TestCore } from './core-harness.ts';
-import { layerIndexes, liveChain, rejection, smallChain } from './engine-harness.ts';
-import { libvirt, sweepStaleLabDomains, TEST_URI, uniqueLabName, useLabDomain, virsh, type Connection } from '../lab/harness.ts';
+import { engineSuite, layerIndexes, liveChain, rejection, smallChain } from './engine-harness.ts';
+import { libvirt, uniqueLabName, virsh } from '../lab/harness.ts';
 
 describe('shared layers: other domains on the same base', { timeout: 120_000 }, () => {
-  let conn: Connection;
-  let t: TestCore;
-
-  before(async () => {
-    await sweepStaleLabDomains();
-    conn = await libvirt.open(TEST_URI);
-    t = await startTestCore({ uri: TEST_URI });
-  });
-  after(async () => {
-    await t?.close();
-    await conn?.close();
-  });
+  const t = engineSuite();
 
   it('a commit into a shared base names the other domain and is refused without shared-layers', async (ctx) => {
-    const lab = await useLabDomain(ctx, conn, smallChain);
+    const lab = await t.lab(ctx, smallChain);
     const base = lab.layers[0]!;
     const sibling = uniqueLabName('sibling');
     const overlay = join(lab.dir, `${sibling}.qcow2`);
     await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', overlay]);
-    await conn.createXML(labDomainXml({ name: sibling, diskPath: overlay }), libvirt.VIR_DOMAIN_START_AUTODESTROY);
+    await t.conn.createXML(labDomainXml({ name: sibling, diskPath: overlay }), libvirt.VIR_DOMAIN_START_AUTODESTROY);
     ctx.after(async () => {
       await virsh(['destroy', sibling]).catch(() => undefined);
       await rm(overlay, { force: true });

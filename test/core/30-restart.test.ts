@@ -11,7 +11,7 @@ import { before, describe, it } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import type { HostState } from '../../src/shared/model.ts';
 import { startTestCore, type TestCore } from './core-harness.ts';
-import { hostEvents, liveChain, MiB, paths, previewAndStart, useDurableLab, waitForEnd, waitForJob } from './engine-harness.ts';
+import { hostEvents, libvirtEventsDelivered, liveChain, MiB, paths, previewAndStart, useDurableLab, waitForEnd, waitForJob } from './engine-harness.ts';
 import { sweepStaleLabDomains, TEST_URI, virshBlockJobInfo, waitFor } from '../lab/harness.ts';
 import { libvirtdLaunch, libvirtdPids, restartLibvirtd, restartRefusal } from '../lab/daemon.ts';
 import { readBackingChain } from '../lab/image-checks.ts';
@@ -142,7 +142,7 @@ describe('libvirtd restarts under running jobs', { timeout: 180_000, skip: refus
     assert.equal(paths(preview.after).length, 1);
 
     // One job, one ending: no second record of it (for instance from a late event).
-    await new Promise((r) => setTimeout(r, 1_000));
+    await libvirtEventsDelivered(t, lab.name);
     const history = (await t.client.call('history.list', {})).filter((j) => j.domain === lab.name);
     assert.deepEqual(
       history.map((j) => [j.id, j.phase]),

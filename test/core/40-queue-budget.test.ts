@@ -6,29 +6,17 @@
 // The host counts every job libvirt runs on it, including ones it did not start: a test running
 // jobs on the same daemon at the same time would change the counts seen here.
 import assert from 'node:assert/strict';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import { isFinished } from '../../src/shared/model.ts';
-import { startTestCore, type TestCore } from './core-harness.ts';
-import { jobEvents, liveChain, measureRates, MiB, rejection, smallChain, waitForEnd, waitForJob } from './engine-harness.ts';
-import { libvirt, sweepStaleLabDomains, TEST_URI, useLabDomain, virshBlockJobInfo, waitFor, type Connection, type TestLabOptions } from '../lab/harness.ts';
+import { copiedMore, engineSuite, jobEvents, liveChain, measureRates, MiB, rejection, smallChain, waitForEnd, waitForJob } from './engine-harness.ts';
+import { virshBlockJobInfo, waitFor, type TestLabOptions } from '../lab/harness.ts';
 
 describe('the per-host queue and bandwidth budget', { timeout: 120_000 }, () => {
-  let conn: Connection;
-  let t: TestCore;
-
-  before(async () => {
-    await sweepStaleLabDomains();
-    conn = await libvirt.open(TEST_URI);
-    t = await startTestCore({ uri: TEST_URI });
-  });
-  after(async () => {
-    await t?.close();
-    await conn?.close();
-  });
+  const t = engineSuite();
 
   const labs = (ctx: TestContext, n: number, options: TestLabOptions) =>
-    Promise.all(Array.from({ length: n }, (_, i) => useLabDomain(ctx, conn, { ...options, tag: `${ctx.name.slice(0, 20)}-${i}` })));
+    Promise.all(Array.from({ length: n }, (_, i) => t.lab(ctx, { ...options, tag: `${ctx.name.slice(0, 20)}-${i}` })));
   const ref = (domain: string) => ({ hostId, domain, disk: 'vda' });
 
   // Jobs of other tests on the same daemon count too: wait until the host runs none.
@@ -113,7 +101,8 @@ describe('the per-host queue and bandwidth budget', { timeout: 120_000 }, () => 
       [budget / 2, budget / 2],
     );
 
-    await new Promise((r) => setTimeout(r, 1_000));
+    // Measured once each has copied a second's worth at its share, not from the instant the limits changed.
+    await copiedMore([x.name, y.name], budget / 2, cur);
     const shared = await measureRates([x.name, y.name], 6_000, cur);
     ctx.diagnostic(`shared: ${shared.map((r) => (r / MiB).toFixed(2)).join(', ')} MiB/s`);
     for (const rate of shared) assert.ok(Math.abs(rate - budget / 2) <= 0.1 * (budget / 2), `rate ${(rate / MiB).toFixed(2)} MiB/s, expected 2 ± 10%`);
@@ -125,7 +114,7 @@ describe('the per-host queue and bandwidth budget', { timeout: 120_000 }, () => 
     await waitFor(async () => (await limit(y.name)) === budget, { what: 'the remaining job to get the whole budget' });
     await waitForJob(t, (j) => j.id === jobY.id && j.bandwidthBytesPerSec === budget, { what: 'a job event with the new limit' });
 
-    await new Promise((r) => setTimeout(r, 1_000));
+    await copiedMore([y.name], budget, cur);
     const [alone] = await measureRates([y.name], 5_000, cur);
     ctx.diagnostic(`alone: ${((alone ?? 0) / MiB).toFixed(2)} MiB/s`);
     assert.ok(alone !== undefined && Math.abs(alone - budget) <= 0.1 * budget, `rate ${((alone ?? 0) / MiB).toFixed(2)} MiB/s, expected 4 ± 10%`);

@@ -2,32 +2,21 @@
 // while someone listens to events (the in-memory bridge's listener counts as watching), and at
 // once when the core connects to a host that already runs one. They can be steered like others.
 import assert from 'node:assert/strict';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
-import { startTestCore, type TestCore } from './core-harness.ts';
-import { jobEvents, liveChain, MiB, smallChain, waitForEnd, waitForJob } from './engine-harness.ts';
-import { libvirt, sweepStaleLabDomains, TEST_URI, useLabDomain, virsh, virshBlockJobInfo, type Connection } from '../lab/harness.ts';
+import { startTestCore } from './core-harness.ts';
+import { assertLeftAtReady, engineSuite, jobEvents, liveChain, MiB, smallChain, waitForDomainChanged, waitForEnd, waitForJob } from './engine-harness.ts';
+import { TEST_URI, virsh, virshBlockJobInfo } from '../lab/harness.ts';
 
 describe('jobs started outside Strata', { timeout: 120_000 }, () => {
-  let conn: Connection;
-  let t: TestCore;
+  const t = engineSuite();
 
-  before(async () => {
-    await sweepStaleLabDomains();
-    conn = await libvirt.open(TEST_URI);
-    t = await startTestCore({ uri: TEST_URI });
-  });
-  after(async () => {
-    await t?.close();
-    await conn?.close();
-  });
-
-  const lab = (ctx: TestContext) => useLabDomain(ctx, conn, smallChain);
+  const lab = (ctx: TestContext) => t.lab(ctx, smallChain);
 
   it("a pull started by virsh appears within a second as an 'external' job, and can be steered", async (ctx) => {
     // The domain starts after the core: the lifecycle event adds it to the disks searched.
     const l = await lab(ctx);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitForDomainChanged(t, l.name);
     await virsh(['blockpull', l.name, 'vda', '--bandwidth', '1']);
     const startedAt = Date.now();
     const found = await waitForJob(t, (j) => j.domain === l.name, { timeoutMs: 5_000, intervalMs: 10, what: 'the virsh pull to appear' });
@@ -55,7 +44,7 @@ describe('jobs started outside Strata', { timeout: 120_000 }, () => {
 
   it("an active commit started by virsh is shown ready, is not pivoted by Strata, and job.pivot finishes it", async (ctx) => {
     const l = await lab(ctx);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitForDomainChanged(t, l.name);
     await virsh(['blockcommit', l.name, 'vda', '--active']);
     const ready = await waitForJob(t, (j) => j.domain === l.name && j.phase === 'ready', { what: 'the virsh commit to be ready' });
     assert.equal(ready.origin, 'external');
@@ -63,7 +52,7 @@ describe('jobs started outside Strata', { timeout: 120_000 }, () => {
     assert.equal(ready.afterReady, null);
 
     // Nobody asked Strata to pivot: the job stays at ready.
-    await new Promise((r) => setTimeout(r, 1_000));
+    await assertLeftAtReady(t, { hostId, domain: l.name, disk: 'vda' }, ready.id);
     assert.equal((await virshBlockJobInfo(l.name, 'vda'))['type'], 'Active Block Commit');
     assert.deepEqual(await liveChain(l.name), [...l.layers].reverse());
 
@@ -94,12 +83,12 @@ describe('jobs started outside Strata', { timeout: 120_000 }, () => {
 
   it('a job whose domain is destroyed under it ends, instead of counting as running forever', async (ctx) => {
     const l = await lab(ctx);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitForDomainChanged(t, l.name);
     await virsh(['blockpull', l.name, 'vda', '--bandwidth', '1']);
     const found = await waitForJob(t, (j) => j.domain === l.name, { what: 'the virsh pull to appear' });
     // libvirt sends no block-job event when the domain goes: only its lifecycle event.
     await virsh(['destroy', l.name]);
-    const ended = await waitForEnd(t, found.id, { timeoutMs: 5_000 });
+    const ended = await waitForEnd(t, found.id);
     assert.equal(ended.phase, 'unknown');
     assert.match(ended.outcome ?? '', /can no longer be read/);
     const listed = await t.client.call('jobs.list', { hostId });

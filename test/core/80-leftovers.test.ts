@@ -6,14 +6,13 @@
 import assert from 'node:assert/strict';
 import { copyFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import { labDomainXml } from '../../src/main/core/lab/lab-domain-xml.ts';
 import type { Job } from '../../src/shared/model.ts';
-import { startTestCore, type TestCore } from './core-harness.ts';
-import { jobEvents, liveChain, MiB, previewAndStart, rejection, waitForEnd, waitForJob } from './engine-harness.ts';
+import { engineSuite, jobEvents, liveChain, MiB, previewAndStart, rejection, waitForEnd, waitForJob } from './engine-harness.ts';
 import { startRemoteForwarder } from '../lab/remote-forwarder.ts';
-import { libvirt, sweepStaleLabDomains, TEST_URI, uniqueLabName, useLabDomain, virsh, type Connection, type TestLab } from '../lab/harness.ts';
+import { uniqueLabName, virsh, type TestLab } from '../lab/harness.ts';
 
 const exists = (path: string): Promise<boolean> => stat(path).then(
   () => true,
@@ -21,21 +20,10 @@ const exists = (path: string): Promise<boolean> => stat(path).then(
 );
 
 describe('files a copy leaves behind', { timeout: 180_000 }, () => {
-  let conn: Connection;
-  let t: TestCore;
-
-  before(async () => {
-    await sweepStaleLabDomains();
-    conn = await libvirt.open(TEST_URI);
-    t = await startTestCore({ uri: TEST_URI });
-  });
-  after(async () => {
-    await t?.close();
-    await conn?.close();
-  });
+  const t = engineSuite();
 
   // QEMU 7.2's mirror copies its first 32 MiB unthrottled: 48 MiB keeps a 1 MiB/s copy running.
-  const lab = (ctx: TestContext): Promise<TestLab> => useLabDomain(ctx, conn, { virtualSize: 64 * MiB, baseDataBytes: 48 * MiB, overlayDataBytes: MiB });
+  const lab = (ctx: TestContext): Promise<TestLab> => t.lab(ctx, { virtualSize: 64 * MiB, baseDataBytes: 48 * MiB, overlayDataBytes: MiB });
 
   /** A throttled copy to `destination`, cancelled while it runs: its job, ended. */
   async function cancelledCopy(domain: string, destination: string, onHost = hostId): Promise<Job> {

@@ -1,7 +1,7 @@
 // Helpers for the engine tests (test/core/NN-*.test.ts): the core over the in-memory transport
 // against real libvirtd + QEMU, with lab domains made by test/lab/harness.ts.
 import assert from 'node:assert/strict';
-import type { TestContext } from 'node:test';
+import { after, before, type TestContext } from 'node:test';
 import type { StrataClient } from '../../src/shared/bridge.ts';
 import type { Events, Params } from '../../src/shared/contract.ts';
 import { StrataError } from '../../src/shared/errors.ts';
@@ -9,12 +9,14 @@ import { isFinished, type ChainPreview, type Disk, type HostInfo, type Job, type
 import { type LayerWrite } from '../../src/main/core/lab/images.ts';
 import { findMissingWrites } from '../lab/image-checks.ts';
 import { removeLabDomain } from '../../src/main/core/lab/lab.ts';
-import type { TestCore } from './core-harness.ts';
+import { startTestCore, type TestCore } from './core-harness.ts';
 import {
   createTestLab,
   diskChain,
   libvirt,
+  sweepStaleLabDomains,
   TEST_URI,
+  useLabDomain,
   virsh,
   waitFor,
   type Connection,
@@ -29,6 +31,55 @@ export const MiB = 1024 * 1024;
 export const smallChain = { virtualSize: 64 * MiB, baseDataBytes: 2 * MiB, overlayDataBytes: MiB } as const satisfies TestLabOptions;
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** An engine suite's core, and the connection its lab domains are made through. */
+export interface EngineSuite extends TestCore {
+  readonly conn: Connection;
+  /** A lab domain made through the suite's connection, removed when the test ends. */
+  lab(ctx: TestContext, options?: TestLabOptions): Promise<TestLab>;
+}
+
+/**
+ * The setup of a suite against real libvirtd + QEMU, called inside its `describe`: stale labs of
+ * killed runs swept, one connection to make lab domains through and one core on TEST_URI, both
+ * closed when the suite ends. Its members can be used once the suite's tests run.
+ */
+export function engineSuite(): EngineSuite {
+  let conn: Connection | undefined;
+  let core: TestCore | undefined;
+  before(async () => {
+    await sweepStaleLabDomains();
+    conn = await libvirt.open(TEST_URI);
+    core = await startTestCore({ uri: TEST_URI });
+  });
+  after(async () => {
+    await core?.close();
+    await conn?.close();
+  });
+  const made = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error("the engine suite is set up in its describe's before hook: use it inside tests");
+    return value;
+  };
+  return {
+    get conn() {
+      return made(conn);
+    },
+    get core() {
+      return made(core).core;
+    },
+    get client() {
+      return made(core).client;
+    },
+    get dataDir() {
+      return made(core).dataDir;
+    },
+    get events() {
+      return made(core).events;
+    },
+    close: () => made(core).close(),
+    lab: (ctx, options = {}) => useLabDomain(ctx, made(conn), options),
+  };
+}
 
 /** The StrataError a call fails with (fails the test if it succeeds). */
 export async function rejection(p: Promise<unknown>): Promise<StrataError> {
@@ -65,6 +116,56 @@ export function waitForJob(t: TestCore, match: (j: Job) => boolean, options: Wai
 /** The event that ends job `id` (completed, failed, cancelled or unknown). */
 export function waitForEnd(t: TestCore, id: string, options: WaitOptions = {}): Promise<Job> {
   return waitForJob(t, (j) => j.id === id && isFinished(j), { what: `job ${id} to end`, ...options });
+}
+
+/**
+ * The core heard libvirt's lifecycle event of `domain` (it sends `domain.changed` for it): from
+ * then on the domain is among those it reads, with no time left to chance.
+ */
+export function waitForDomainChanged(t: TestCore, domain: string, options: WaitOptions = {}): Promise<true> {
+  const heard = () => t.events.some((e) => e.event === 'domain.changed' && (e.data as Events['domain.changed']).domain === domain);
+  return waitFor(() => heard() || undefined, { timeoutMs: 10_000, what: `the core to hear that ${domain} started`, ...options });
+}
+
+/**
+ * That a ready job was left at ready, shown by a later event of the same job instead of a wait:
+ * the engine decides what to do at ready when the ready event comes, so a pivot or an abort it
+ * started would come before the event of a limit changed afterwards. Returns that later event.
+ */
+export async function assertLeftAtReady(t: TestCore, ref: { hostId: string; domain: string; disk: string }, jobId: string): Promise<Job> {
+  const all = () => jobEvents(t).filter((j) => j.id === jobId);
+  const readyAt = all().findIndex((j) => j.phase === 'ready');
+  assert.ok(readyAt >= 0, `job ${jobId} was ready`);
+  const limit = 64 * MiB + 4096;
+  await t.client.call('job.setSpeed', { ...ref, bandwidthBytesPerSec: limit });
+  const later = await waitForJob(t, (j) => j.id === jobId && j.bandwidthBytesPerSec === limit, { what: 'the event of the changed limit' });
+  const since = all().slice(readyAt);
+  const laterAt = since.findIndex((j) => j.bandwidthBytesPerSec === limit);
+  assert.deepEqual(since.slice(0, laterAt + 1).map((j) => j.phase).filter((p) => p !== 'ready'), [], 'nothing moved the job on from ready');
+  return later;
+}
+
+/**
+ * Every event libvirt sent about `domain` before this call has reached the core: libvirt delivers
+ * a connection's events in order, so once the core hears the lifecycle events of a pause and a
+ * resume made now, an earlier event (a late block-job event, say) has come too.
+ */
+export async function libvirtEventsDelivered(t: TestCore, domain: string, uri = TEST_URI): Promise<void> {
+  const from = t.events.length;
+  await virsh(['suspend', domain], uri);
+  await virsh(['resume', domain], uri);
+  const heard = () => t.events.slice(from).filter((e) => e.event === 'domain.changed' && (e.data as Events['domain.changed']).domain === domain).length;
+  await waitFor(() => heard() >= 2 || undefined, { timeoutMs: 10_000, what: `the lifecycle events of pausing and resuming ${domain}` });
+}
+
+/** Resolves once each domain's vda job has copied `bytes` more (virsh's `cur`) than when called. */
+export async function copiedMore(domains: readonly string[], bytes: number, readCur: (domain: string) => Promise<number>): Promise<void> {
+  const start = await Promise.all(domains.map(readCur));
+  await waitFor(async () => (await Promise.all(domains.map(readCur))).every((cur, i) => cur - start[i]! >= bytes) || undefined, {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+    what: `${domains.join(', ')} to copy ${bytes} bytes more`,
+  });
 }
 
 /** The image paths of a disk's chain as libvirt's live XML shows it now (virsh dumpxml). */

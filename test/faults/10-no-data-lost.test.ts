@@ -4,39 +4,26 @@
 // lab's known patterns are all still there; and every image in the lab passes qemu-img check.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import type { Params } from '../../src/shared/contract.ts';
-import { startTestCore, type TestCore } from '../core/core-harness.ts';
-import { layerIndexes, liveChain, MiB, paths, previewAndStart, waitForEnd } from '../core/engine-harness.ts';
+import { engineSuite, layerIndexes, liveChain, MiB, paths, previewAndStart, waitForEnd } from '../core/engine-harness.ts';
 import { findMissingWrites } from '../lab/image-checks.ts';
-import { libvirt, sweepStaleLabDomains, TEST_URI, useLabDomain, type Connection, type TestLab } from '../lab/harness.ts';
-import { checkImagesIn, compareWithRaw, snapshotToRaw, stopDomain, waitForBenchmarks } from './fault-harness.ts';
+import type { TestLab } from '../lab/harness.ts';
+import { checkImagesIn, compareWithRaw, snapshotToRaw, stopDomain } from './fault-harness.ts';
 
 // Real data in every layer (8 MiB base, 2 MiB per overlay), each job over in about a second.
 const chain = { virtualSize: 64 * MiB, baseDataBytes: 8 * MiB, overlayDataBytes: 2 * MiB } as const;
 
 describe('no data lost: every operation keeps what the guest sees', { timeout: 180_000 }, () => {
-  let conn: Connection;
-  let t: TestCore;
+  const t = engineSuite();
   let bytesCompared = 0;
   let imagesChecked = 0;
-
-  before(async () => {
-    await waitForBenchmarks();
-    await sweepStaleLabDomains();
-    conn = await libvirt.open(TEST_URI);
-    t = await startTestCore({ uri: TEST_URI });
-  });
-  after(async () => {
-    console.log(`no-data-lost: ${bytesCompared / MiB} MiB compared byte for byte, ${imagesChecked} images passed qemu-img check`);
-    await t?.close();
-    await conn?.close();
-  });
+  after(() => console.log(`no-data-lost: ${bytesCompared / MiB} MiB compared byte for byte, ${imagesChecked} images passed qemu-img check`));
 
   /** The lab, and a raw copy of what its guest sees now. */
   async function labWithReference(ctx: TestContext, layers = 3): Promise<{ lab: TestLab; reference: string }> {
-    const lab = await useLabDomain(ctx, conn, { ...chain, layers });
+    const lab = await t.lab(ctx, { ...chain, layers });
     const reference = join(lab.dir, 'reference.raw');
     await snapshotToRaw(lab.layers.at(-1)!, reference);
     return { lab, reference };

@@ -5,14 +5,14 @@
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import { createBackingChain, makeTraversable, runTool, type LayerWrite } from '../../src/main/core/lab/images.ts';
+import { isFinished } from '../../src/shared/model.ts';
 import { LAB_MARKER, removeLabDir } from '../../src/main/core/lab/lab.ts';
-import { startTestCore, type TestCore } from '../core/core-harness.ts';
-import { liveChain, MiB, paths, previewAndStart, waitForEnd } from '../core/engine-harness.ts';
-import { libvirt, LAB_ROOT, sweepStaleLabDomains, TEST_URI, uniqueLabName, waitFor, type Connection } from '../lab/harness.ts';
-import { checkImagesIn, stopDomain, waitForBenchmarks } from './fault-harness.ts';
+import { engineSuite, jobEvents, liveChain, MiB, paths, previewAndStart, waitForEnd, waitForJob } from '../core/engine-harness.ts';
+import { LAB_ROOT, uniqueLabName, waitFor } from '../lab/harness.ts';
+import { checkImagesIn, stopDomain } from './fault-harness.ts';
 import { checkRecords, guestDomainXml, guestImages, RECORD_BYTES, serialReport, type GuestImages } from './guest.ts';
 
 const VIR_DOMAIN_START_AUTODESTROY = 2;
@@ -21,6 +21,8 @@ const VIR_DOMAIN_START_AUTODESTROY = 2;
 const layout = { virtualSize: 128 * MiB, baseDataBytes: 48 * MiB, overlayDataBytes: 8 * MiB } as const;
 // At ~200 records/s under TCG: about a minute of writing, 40 MiB, inside the base's data.
 const RECORDS = 10_240;
+/** Records the guest writes under each job before it is let finish. */
+const RECORDS_UNDER_JOB = 100;
 
 let images: GuestImages | null = null;
 let unavailable: string | null = null;
@@ -48,19 +50,7 @@ function unwrittenChanged(raw: Buffer, from: number, writes: readonly LayerWrite
 }
 
 describe('a guest writing while jobs run', { timeout: 240_000, skip: unavailable ?? false }, () => {
-  let conn: Connection;
-  let t: TestCore;
-
-  before(async () => {
-    await waitForBenchmarks();
-    await sweepStaleLabDomains();
-    conn = await libvirt.open(TEST_URI);
-    t = await startTestCore({ uri: TEST_URI });
-  });
-  after(async () => {
-    await t?.close();
-    await conn?.close();
-  });
+  const t = engineSuite();
 
   it('pull, snapshot, active commit with pivot and copy with pivot lose no record and no block', async (ctx) => {
     const name = uniqueLabName('writing-guest');
@@ -71,7 +61,7 @@ describe('a guest writing while jobs run', { timeout: 240_000, skip: unavailable
     ctx.after(() => removeLabDir(dir));
     const chain = await createBackingChain({ dir, ...layout });
     const serialLog = join(dir, 'serial.log');
-    const domain = await conn.createXML(
+    const domain = await t.conn.createXML(
       guestDomainXml({ name, images: images!, diskPath: chain.layers.at(-1)!, serialLog, records: RECORDS }),
       VIR_DOMAIN_START_AUTODESTROY,
     );
@@ -85,16 +75,28 @@ describe('a guest writing while jobs run', { timeout: 240_000, skip: unavailable
     const started = Date.now();
     await waitFor(async () => (await writtenNow()) >= 100, { timeoutMs: 60_000, intervalMs: 250, what: 'the guest to write its first records' });
     ctx.diagnostic(`guest writing ${Date.now() - started} ms after start`);
+    // Each job runs until the guest has written under it, however slowly the machine lets it write.
+    const writtenUnder = (jobId: string, from: number) =>
+      waitFor(
+        async () => {
+          const ended = jobEvents(t).find((j) => j.id === jobId && isFinished(j));
+          assert.equal(ended, undefined, `the job ended before the guest wrote ${RECORDS_UNDER_JOB} records under it`);
+          return (await writtenNow()) >= from + RECORDS_UNDER_JOB;
+        },
+        { timeoutMs: 60_000, intervalMs: 250, what: `the guest to write ${RECORDS_UNDER_JOB} records while the job runs` },
+      );
 
-    // 64 MiB of data at 16 MiB/s: the pull runs for seconds while records keep coming.
-    const pull = await previewAndStart(t.client, ref, { kind: 'pull' }, { bandwidthBytesPerSec: 16 * MiB });
+    // 64 MiB of data at 1 MiB/s: the pull outlasts the records waited for, then runs at 16 MiB/s.
+    const pull = await previewAndStart(t.client, ref, { kind: 'pull' }, { bandwidthBytesPerSec: MiB });
     const atPullStart = await writtenNow();
+    await writtenUnder(pull.job.id, atPullStart);
+    await t.client.call('job.setSpeed', { ...ref, bandwidthBytesPerSec: 16 * MiB });
     const pulled = await waitForEnd(t, pull.job.id, { timeoutMs: 60_000 });
     assert.equal(pulled.phase, 'completed', pulled.outcome ?? '');
     assert.deepEqual(await liveChain(name), paths(pull.preview.after));
     const duringPull = (await writtenNow()) - atPullStart;
     ctx.diagnostic(`pull: ${duringPull} records written while it ran`);
-    assert.ok(duringPull >= 100, `the guest wrote during the pull (${duringPull} records)`);
+    assert.ok(duringPull >= RECORDS_UNDER_JOB, `the guest wrote during the pull (${duringPull} records)`);
 
     const snapshot = join(dir, 'snap.qcow2');
     const snapped = await t.client.call('disk.snapshot', { ...ref, destination: snapshot });
@@ -102,24 +104,31 @@ describe('a guest writing while jobs run', { timeout: 240_000, skip: unavailable
     await waitFor(async () => (await writtenNow()) >= atPullStart + duringPull + 600, { timeoutMs: 30_000, what: 'records in the new layer' });
 
     // 2 MiB/s, over twice what the guest writes: the commit converges while records keep coming.
+    // It waits at ready (the mirror keeps up with the guest) until the guest has written under it.
     const atCommit = await writtenNow();
-    const commit = await previewAndStart(t.client, ref, { kind: 'commit', afterReady: 'pivot' }, { confirm: ['drop-layers'], bandwidthBytesPerSec: 2 * MiB });
+    const commit = await previewAndStart(t.client, ref, { kind: 'commit', afterReady: 'wait' }, { confirm: ['drop-layers'], bandwidthBytesPerSec: 2 * MiB });
+    await writtenUnder(commit.job.id, atCommit);
+    await waitForJob(t, (j) => j.id === commit.job.id && j.phase === 'ready', { timeoutMs: 60_000, what: 'the commit to be ready' });
+    await t.client.call('job.pivot', ref);
     const committed = await waitForEnd(t, commit.job.id, { timeoutMs: 60_000 });
     assert.equal(committed.phase, 'completed', committed.outcome ?? '');
     assert.deepEqual(await liveChain(name), [chain.layers.at(-1)]);
     const duringCommit = (await writtenNow()) - atCommit;
     ctx.diagnostic(`active commit: ${duringCommit} records written while it ran`);
-    assert.ok(duringCommit >= 100, `the guest wrote during the commit (${duringCommit} records)`);
+    assert.ok(duringCommit >= RECORDS_UNDER_JOB, `the guest wrote during the commit (${duringCommit} records)`);
 
     const copy = join(dir, 'copy.qcow2');
     const atCopy = await writtenNow();
-    const copied = await previewAndStart(t.client, ref, { kind: 'copy', destination: copy, afterReady: 'pivot' }, { bandwidthBytesPerSec: 16 * MiB });
+    const copied = await previewAndStart(t.client, ref, { kind: 'copy', destination: copy, afterReady: 'wait' }, { bandwidthBytesPerSec: 16 * MiB });
+    await writtenUnder(copied.job.id, atCopy);
+    await waitForJob(t, (j) => j.id === copied.job.id && j.phase === 'ready', { timeoutMs: 90_000, what: 'the copy to be ready' });
+    await t.client.call('job.pivot', ref);
     const copyEnded = await waitForEnd(t, copied.job.id, { timeoutMs: 90_000 });
     assert.equal(copyEnded.phase, 'completed', copyEnded.outcome ?? '');
     assert.deepEqual(await liveChain(name), [copy]);
     const duringCopy = (await writtenNow()) - atCopy;
     ctx.diagnostic(`copy: ${duringCopy} records written while it ran`);
-    assert.ok(duringCopy >= 100, `the guest wrote during the copy (${duringCopy} records)`);
+    assert.ok(duringCopy >= RECORDS_UNDER_JOB, `the guest wrote during the copy (${duringCopy} records)`);
     await waitFor(async () => (await writtenNow()) >= atCopy + duringCopy + 200, { timeoutMs: 30_000, what: 'records on the copy after the pivot' });
 
     await stopDomain(name);

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rmdir, stat, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import { LibvirtConnection } from '../../src/main/libvirt/connection.ts';
 import { createBackingChain, makeTraversable } from '../../src/main/core/lab/images.ts';
@@ -15,32 +15,19 @@ import { labDomainXml } from '../../src/main/core/lab/lab-domain-xml.ts';
 import { LAB_MARKER, removeLabDir } from '../../src/main/core/lab/lab.ts';
 import { StrataError } from '../../src/shared/errors.ts';
 import { isFinished, type Job } from '../../src/shared/model.ts';
-import { startTestCore, type TestCore } from '../core/core-harness.ts';
-import { jobEvents, liveChain, MiB, previewAndStart, rejection, smallChain, waitForEnd, waitForJob } from '../core/engine-harness.ts';
-import { LAB_ROOT, libvirt, sweepStaleLabDomains, TEST_URI, uniqueLabName, useLabDomain, virsh, virshBlockJobInfo, type Connection, type TestLabOptions } from '../lab/harness.ts';
-import { assertOneLifeEach, checkImagesIn, compareWithRaw, snapshotToRaw, stopDomain, waitForBenchmarks } from './fault-harness.ts';
+import { engineSuite, jobEvents, liveChain, MiB, previewAndStart, rejection, smallChain, waitForEnd, waitForJob } from '../core/engine-harness.ts';
+import { LAB_ROOT, uniqueLabName, virsh, virshBlockJobInfo, type TestLabOptions } from '../lab/harness.ts';
+import { assertOneLifeEach, checkImagesIn, compareWithRaw, snapshotToRaw, stopDomain } from './fault-harness.ts';
 
 const run = (cmd: string, args: string[]): Promise<void> =>
   new Promise((resolve, reject) => execFile(cmd, args, (err, _out, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr}`)) : resolve())));
 
 describe('faults during running jobs', { timeout: 240_000 }, () => {
-  let conn: Connection;
-  let t: TestCore;
+  const t = engineSuite();
   const tally = { faults: 0 };
+  after(() => console.log(`faults: ${tally.faults} faults injected`));
 
-  before(async () => {
-    await waitForBenchmarks();
-    await sweepStaleLabDomains();
-    conn = await libvirt.open(TEST_URI);
-    t = await startTestCore({ uri: TEST_URI });
-  });
-  after(async () => {
-    console.log(`faults: ${tally.faults} faults injected`);
-    await t?.close();
-    await conn?.close();
-  });
-
-  const lab = (ctx: TestContext, options: TestLabOptions) => useLabDomain(ctx, conn, options);
+  const lab = (ctx: TestContext, options: TestLabOptions) => t.lab(ctx, options);
   const refOf = (domain: string) => ({ hostId, domain, disk: 'vda' });
 
   it("QEMU killed under a throttled pull: the job ends, saying the domain's QEMU ended; the images are sound", async (ctx) => {

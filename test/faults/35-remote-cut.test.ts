@@ -6,37 +6,28 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Events } from '../../src/shared/contract.ts';
 import type { Job } from '../../src/shared/model.ts';
-import { startTestCore, type TestCore } from '../core/core-harness.ts';
-import { liveChain, MiB, paths, previewAndStart, sleep, waitForEnd, waitForJob } from '../core/engine-harness.ts';
-import { libvirt, sweepStaleLabDomains, TEST_URI, useLabDomain, waitFor, type Connection } from '../lab/harness.ts';
+import { engineSuite, liveChain, MiB, paths, previewAndStart, sleep, waitForEnd, waitForJob } from '../core/engine-harness.ts';
+import { waitFor } from '../lab/harness.ts';
 import { startRemoteForwarder, type RemoteForwarder } from '../lab/remote-forwarder.ts';
-import { waitForBenchmarks } from './fault-harness.ts';
 
 const CUT_MS = 30_000;
 
 describe('a remote host cut off for 30 s', { timeout: 150_000 }, () => {
-  let conn: Connection;
+  const t = engineSuite();
   let forwarder: RemoteForwarder;
-  let t: TestCore;
 
   before(async () => {
-    await waitForBenchmarks();
-    await sweepStaleLabDomains();
-    conn = await libvirt.open(TEST_URI);
     forwarder = await startRemoteForwarder();
-    t = await startTestCore({ uri: TEST_URI });
   });
   after(async () => {
-    await t?.close();
     await forwarder?.close();
-    await conn?.close();
   });
 
   it('lost → retrying → connected, no progress claimed while away, and the job followed to its end', async (ctx) => {
     const host = await t.client.call('hosts.add', { uri: forwarder.uri, label: 'remote over TCP' });
     assert.equal(host.state, 'connected', host.reason ?? '');
     // 32 MiB at 1 MiB/s: still running when the link comes back.
-    const l = await useLabDomain(ctx, conn, { virtualSize: 64 * MiB, baseDataBytes: 48 * MiB, overlayDataBytes: MiB });
+    const l = await t.lab(ctx, { virtualSize: 64 * MiB, baseDataBytes: 48 * MiB, overlayDataBytes: MiB });
     const ref = { hostId: host.id, domain: l.name, disk: 'vda' };
     const { preview, job } = await previewAndStart(t.client, ref, { kind: 'pull' }, { bandwidthBytesPerSec: MiB });
     await waitForJob(t, (j) => j.id === job.id && j.cur > 0, { what: 'progress over TCP' });

@@ -12,7 +12,7 @@ import { startTestCore, type TestCore } from '../core/core-harness.ts';
 import { hostEvents, liveChain, MiB, paths, previewAndStart, useDurableLab, waitForEnd, waitForJob } from '../core/engine-harness.ts';
 import { sweepStaleLabDomains, TEST_URI, virsh, virshBlockJobInfo, waitFor } from '../lab/harness.ts';
 import { restartLibvirtd, restartRefusal } from '../lab/daemon.ts';
-import { assertOneLifeEach, checkImagesIn, stopDomain, waitForBenchmarks } from './fault-harness.ts';
+import { assertOneLifeEach, checkImagesIn, stopDomain } from './fault-harness.ts';
 
 /** Whether libvirt still knows the domain. */
 async function knownToLibvirt(name: string): Promise<boolean> {
@@ -54,10 +54,7 @@ async function regained(t: TestCore, from: number): Promise<HostState[]> {
 }
 
 describe('libvirtd killed under running jobs', { timeout: 240_000, skip: refusal ?? false }, () => {
-  before(async () => {
-    await waitForBenchmarks();
-    await sweepStaleLabDomains();
-  });
+  before(() => sweepStaleLabDomains());
 
   it('a throttled pull outlives a killed libvirtd: followed under its id, and completed', async (ctx) => {
     const t = await startTestCore({ uri: TEST_URI });

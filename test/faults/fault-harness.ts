@@ -9,18 +9,6 @@ import type { TestCore } from '../core/core-harness.ts';
 import { jobEvents } from '../core/engine-harness.ts';
 import { virsh } from '../lab/harness.ts';
 
-/** A colleague's benchmark measures this machine: QEMU-heavy tests wait for it (up to 15 min). */
-export async function waitForBenchmarks(): Promise<void> {
-  const running = async () => (await runTool('pgrep', ['-af', 'bench/']).catch(() => '')).trim();
-  const deadline = Date.now() + 15 * 60_000;
-  let first = true;
-  for (let now = await running(); now !== '' && Date.now() < deadline; now = await running()) {
-    if (first) console.log(`waiting for a benchmark to end: ${now.split('\n')[0]}`);
-    first = false;
-    await new Promise((r) => setTimeout(r, 30_000));
-  }
-}
-
 /**
  * What the guest sees on `image` (read through its chain), as a raw file: taken while the lab's
  * domain runs, which is safe only because these lab domains have no OS and never write (-U).

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import { startTestCore, type TestCore } from '../core/core-harness.ts';
-import { liveChain, rejection, smallChain } from '../core/engine-harness.ts';
-import { libvirt, sweepStaleLabDomains, TEST_URI, useLabDomain, virshBlockJobInfo, type Connection } from '../lab/harness.ts';
+import { engineSuite, liveChain, rejection, smallChain } from '../core/engine-harness.ts';
+import { virshBlockJobInfo } from '../lab/harness.ts';
 
 describe('copy and snapshot destinations', () => {
   let t: TestCore;
@@ -112,21 +112,10 @@ describe('copy and snapshot destinations', () => {
 
 // The same refusals on a running QEMU domain: the chain, the file and the disk's jobs as they were.
 describe('destinations on real QEMU', { timeout: 180_000 }, () => {
-  let conn: Connection;
-  let t: TestCore;
-
-  before(async () => {
-    await sweepStaleLabDomains();
-    conn = await libvirt.open(TEST_URI);
-    t = await startTestCore({ uri: TEST_URI });
-  });
-  after(async () => {
-    await t?.close();
-    await conn?.close();
-  });
+  const t = engineSuite();
 
   it('a snapshot onto an existing file, a copy or a snapshot into the data folder: refused, nothing changed', async (ctx) => {
-    const l = await useLabDomain(ctx, conn, smallChain);
+    const l = await t.lab(ctx, smallChain);
     const ref = { hostId, domain: l.name, disk: 'vda' };
     const chain = await liveChain(l.name);
     const existing = join(l.dir, 'existing.qcow2');
