@@ -1,0 +1,115 @@
+// The window's main states, each audited with axe-core's WCAG 2.1 A and AA rules in the light and
+// the dark theme (see axe.ts), in Chromium against `npm run serve` and the real libvirtd: a
+// domain's chains, the four operation dialogs with their previews, a running job with its chart
+// and slider, the question before an abort, and the jobs view with running jobs and history.
+// A state added to the window gets one line here.
+import { basename, dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { sweepStaleLabDomains, virshBlockJobInfo, waitFor, type TestLab } from '../lab/harness.ts';
+import { assertAccessibleInBothThemes } from './axe.ts';
+import { E2E, MiB } from './fixture.ts';
+
+describe('the window passes axe-core’s WCAG 2.1 A and AA rules', { timeout: 600_000 }, () => {
+  const e2e = new E2E();
+  const page = () => e2e.page;
+  let lab: TestLab;
+
+  before(async () => {
+    await sweepStaleLabDomains();
+    await e2e.start();
+    // Transitions end at once, so no colour is measured half-way through one.
+    await page().emulateMedia({ reducedMotion: 'reduce' });
+    // Big enough that a pull at 1 MiB/s outlives the audits of the running job, even on a busy machine.
+    lab = await e2e.lab('a11y', { virtualSize: 256 * MiB, baseDataBytes: 160 * MiB });
+  });
+
+  after(() => e2e.stop());
+
+  async function plan(verb: 'Pull' | 'Commit' | 'Copy' | 'Snapshot') {
+    await page().getByRole('button', { name: `${verb}… on ${lab.name}/vda`, exact: true }).click();
+    const dialog = e2e.dialog();
+    await dialog.waitFor();
+    return dialog;
+  }
+
+  async function close() {
+    await e2e.dialog().getByRole('button', { name: 'Cancel' }).click();
+    await e2e.dialog().waitFor({ state: 'detached' });
+  }
+
+  it('the domain view', async () => {
+    await e2e.open(lab);
+    await assertAccessibleInBothThemes(page(), 'the domain view');
+  });
+
+  it('the pull dialog with its preview and the time it takes', async () => {
+    const dialog = await plan('Pull');
+    const limit = dialog.getByRole('textbox', { name: /in MiB\/s/ });
+    await limit.fill('1');
+    await limit.press('Enter');
+    await dialog.getByText(/takes at least/).waitFor();
+    await assertAccessibleInBothThemes(page(), 'the pull dialog');
+    await close();
+  });
+
+  it('the commit dialog asking to confirm a dropped layer', async () => {
+    const dialog = await plan('Commit');
+    const top = dialog.getByLabel('Top: the highest layer merged');
+    await top.selectOption((await top.locator('option', { hasText: basename(lab.layers[1]!) }).getAttribute('value'))!);
+    await dialog.getByRole('checkbox', { name: /leaves the chain/ }).waitFor();
+    await assertAccessibleInBothThemes(page(), 'the commit dialog');
+    await close();
+  });
+
+  it('the copy dialog with a destination', async () => {
+    const dialog = await plan('Copy');
+    await dialog.getByLabel('Destination on the host').fill(join(dirname(lab.layers[0]!), 'a11y-copy.qcow2'));
+    await dialog.getByRole('list', { name: `Chain of ${lab.name}/vda afterwards` }).waitFor();
+    await assertAccessibleInBothThemes(page(), 'the copy dialog');
+    await close();
+  });
+
+  it('the snapshot dialog with its proposed file', async () => {
+    const dialog = await plan('Snapshot');
+    const field = dialog.getByLabel(/New layer's file/);
+    await waitFor(async () => (await field.inputValue()) || null, { what: 'a proposed path' });
+    await assertAccessibleInBothThemes(page(), 'the snapshot dialog');
+    await close();
+  });
+
+  it('a running job with its chart and slider, and the question before an abort', async () => {
+    const dialog = await plan('Pull');
+    const limit = dialog.getByRole('textbox', { name: /in MiB\/s/ });
+    await limit.fill('1');
+    await limit.press('Enter');
+    await dialog.getByRole('button', { name: 'Start pull' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const label = `${lab.name}/vda`;
+    await page().getByRole('progressbar', { name: `Pull on ${label}` }).waitFor();
+    await page().getByRole('slider', { name: `Bandwidth limit for ${label}` }).waitFor();
+    await e2e.chain(lab).getByText('read', { exact: true }).first().waitFor();
+    await waitFor(async () => ((await page().locator('path.rate').getAttribute('d'))?.split('L').length ?? 0) >= 3, { timeoutMs: 20_000, what: 'a few chart points' });
+    await assertAccessibleInBothThemes(page(), 'a running pull');
+    await page().getByRole('button', { name: `Abort pull on ${label}` }).click();
+    await page().getByRole('button', { name: 'Yes, abort' }).waitFor();
+    await assertAccessibleInBothThemes(page(), 'the question before an abort');
+    await page().keyboard.press('Escape');
+    await page().getByRole('button', { name: 'Yes, abort' }).waitFor({ state: 'detached' });
+  });
+
+  it('the jobs view, with a running job and then with the history', async () => {
+    const label = `${lab.name}/vda`;
+    await page().getByRole('navigation', { name: 'Views' }).getByRole('button', { name: /^Jobs/ }).click();
+    await page().getByRole('heading', { name: /^Running/ }).waitFor();
+    await page().getByRole('progressbar', { name: `Pull on ${label}` }).waitFor();
+    await assertAccessibleInBothThemes(page(), 'the jobs view with a running pull');
+    // Other tests' jobs on the same host come and go in this view and move the cards about, so
+    // the buttons are pressed from the keyboard, which needs no still target.
+    await page().getByRole('button', { name: `Abort pull on ${label}` }).press('Enter');
+    await page().getByRole('button', { name: 'Yes, abort' }).press('Enter');
+    await page().getByRole('progressbar', { name: `Pull on ${label}` }).waitFor({ state: 'detached', timeout: 20_000 });
+    await waitFor(async () => Object.keys(await virshBlockJobInfo(lab.name, 'vda')).length === 0, { timeoutMs: 20_000, what: `no job on ${lab.name}` });
+    await page().getByRole('table').getByRole('row').nth(1).waitFor();
+    await assertAccessibleInBothThemes(page(), 'the jobs view with the history');
+  });
+});

@@ -1,0 +1,66 @@
+// The accessibility audit the e2e tests run on a state of the window: axe-core's WCAG 2.1 A and AA
+// rules, in the page as it is shown, in the light and the dark theme. Any violation fails with one
+// line per element (rule, impact, selector, what is wrong), so a new state costs one call.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { AxeResults, Result, RunOptions } from 'axe-core';
+import type { Page } from 'playwright-core';
+
+/** WCAG 2.0 and 2.1, levels A and AA: what the window promises. */
+export const WCAG21_AA = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+
+let axeSource: Promise<string> | undefined;
+
+async function inject(page: Page): Promise<void> {
+  if (await page.evaluate(() => typeof (globalThis as { axe?: unknown }).axe === 'object')) return;
+  axeSource ??= readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  // Evaluated through the debugging protocol, which the page's Content-Security-Policy does not
+  // govern; a <script> tag would be refused by it, as it should be.
+  await page.evaluate(await axeSource);
+}
+
+/** Runs the WCAG 2.1 A/AA rules on the page as it is and returns the violations. */
+export async function axeViolations(page: Page): Promise<Result[]> {
+  await inject(page);
+  const options: RunOptions = { runOnly: { type: 'tag', values: WCAG21_AA }, resultTypes: ['violations'] };
+  const results = await page.evaluate(
+    (o) => (globalThis as unknown as { axe: { run(context: string, options: RunOptions): Promise<AxeResults> } }).axe.run('html', o),
+    options,
+  );
+  return results.violations;
+}
+
+/** One line per element: rule id, impact, target selector, then axe's summary of what to fix. */
+export function describeViolations(violations: readonly Result[]): string {
+  return violations
+    .flatMap((v) =>
+      v.nodes.map((n) => {
+        const summary = (n.failureSummary ?? v.help).replace(/\s*\n\s*/g, ' ');
+        return `- ${v.id} (${n.impact ?? v.impact ?? 'impact unknown'}) at ${n.target.map(String).join(' >>> ')}: ${summary} [${v.helpUrl}]`;
+      }),
+    )
+    .join('\n');
+}
+
+/** Fails when the page, as shown now, violates a WCAG 2.1 A/AA rule; `state` names what is shown. */
+export async function assertAccessible(page: Page, state: string): Promise<void> {
+  const violations = await axeViolations(page);
+  if (violations.length > 0) assert.fail(`axe-core found WCAG 2.1 A/AA violations in ${state}:\n${describeViolations(violations)}`);
+}
+
+/**
+ * Audits the state in the light theme, then in the dark one, and leaves the page light. The theme
+ * follows the system's (emulated here) unless the user picked one, which these tests never do.
+ */
+export async function assertAccessibleInBothThemes(page: Page, state: string): Promise<void> {
+  const problems: string[] = [];
+  for (const scheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await page.waitForFunction((s) => (globalThis as unknown as { document: { documentElement: { dataset: { theme?: string } } } }).document.documentElement.dataset.theme === s, scheme);
+    const violations = await axeViolations(page);
+    if (violations.length > 0) problems.push(`${state}, ${scheme}:\n${describeViolations(violations)}`);
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+  if (problems.length > 0) assert.fail(`axe-core found WCAG 2.1 A/AA violations in ${problems.join('\nand in ')}`);
+}
