@@ -2,7 +2,7 @@
 // at the main-process boundary), its reply, and the events pushed to the UI. Both transports
 // (Electron IPC and the headless WebSocket) carry exactly these.
 import { z } from 'zod';
-import type { ChainPreview, Disk, DomainDetail, DomainSummary, HostInfo, Job } from './model.ts';
+import type { ChainPreview, Disk, DomainDetail, DomainSummary, HostInfo, Job, JobEvent } from './model.ts';
 import type { ErrorEnvelope } from './errors.ts';
 import type { ChainCheck, HostCapabilities } from './health.ts';
 
@@ -182,8 +182,8 @@ export interface Results {
 export type Result<M extends Method> = Results[M];
 
 export interface Events {
-  /** A job appeared, progressed, changed phase or ended. */
-  job: Job;
+  /** A job appeared, progressed, changed phase, ended or was amended: the job and what happened (`transition`). */
+  job: JobEvent;
   /** A domain's disks or chains changed (a job ended, a pivot): read it again. */
   'domain.changed': { hostId: string; domain: string };
   /** A host appeared, changed state or limits. */

@@ -64,6 +64,28 @@ export interface Layer {
   format: string | null;
   /** Null when libvirt has none to give (a stopped domain, a driver without stats). */
   sizes?: LayerSizes | null;
+  /** The libvirt snapshot (external, with metadata) that made this layer; null when none did. */
+  snapshot?: NamedSnapshot | null;
+  /** Internal qcow2 snapshots inside this image (`qemu-img info`); absent when not read (remote hosts). */
+  internalSnapshots?: InternalSnapshot[];
+}
+
+/** A libvirt snapshot's metadata, as `virsh snapshot-list` and virt-manager show it. */
+export interface NamedSnapshot {
+  name: string;
+  /** Seconds since the epoch (libvirt's creationTime). */
+  creationTime: number;
+  description: string;
+}
+
+/** A snapshot stored inside a qcow2 image. */
+export interface InternalSnapshot {
+  id: string;
+  name: string;
+  /** Seconds since the epoch. */
+  dateSec: number;
+  /** Saved guest memory, 0 for a disk-only snapshot. */
+  vmStateBytes: number;
 }
 
 export interface Disk {
@@ -133,6 +155,25 @@ export interface Job {
    * offers to remove it. Null for every other job (a copy kept at ready is the copy asked for).
    */
   leftover: Leftover | null;
+}
+
+/**
+ * What a `job` event tells, decided once by the engine (the one owner of a job's life), so the
+ * window and the desktop notifications read a job's news alike:
+ * 'appeared': its first event: Strata queued or requested it, or found it running (started
+ *   elsewhere, or seen again after a reconnect);
+ * 'phase': it moved to a phase that is neither ready nor an end (out of the queue, started,
+ *   pivoting, aborting, or back where it was when libvirt refused);
+ * 'ready': it is ready (a copy or active commit in sync), again after a refused or lost pivot;
+ * 'progress': the same phase with new counters, rate or limit;
+ * 'ended': it reached an end, told once per job;
+ * 'amended': an ended job's record changed (its leftover removed or reused).
+ */
+export type JobTransition = 'appeared' | 'phase' | 'ready' | 'progress' | 'ended' | 'amended';
+
+/** The `job` event: the job as it is now, and what just happened to it. */
+export interface JobEvent extends Job {
+  transition: JobTransition;
 }
 
 /** A file a Strata copy created that no disk took on; see Job.leftover. */

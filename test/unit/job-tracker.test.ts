@@ -3,24 +3,34 @@
 // moment; the same paths run against real libvirt in test/core.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Job } from '../../src/shared/model.ts';
+import type { Job, JobTransition } from '../../src/shared/model.ts';
 import { JobTracker } from '../../src/main/core/jobs/job-tracker.ts';
 import type { RawBlockJob } from '../../src/main/libvirt/types.ts';
 
 function harness(initial: RawBlockJob | null, settle: Job['phase'] = 'completed') {
   let live = initial;
   let now = 1_000;
-  const emitted: Job[] = [];
+  const emitted: [Job, JobTransition][] = [];
   const ended: Job[] = [];
+  let endedNext: ((job: Job) => void) | null = null;
+  // The poll's timer: a round starts when the test fires it, not after real time.
+  const due: (() => void)[] = [];
+  let polled: (() => void) | null = null;
   const tracker = new JobTracker({
     hostId: 'h',
-    poll: async () => live,
+    poll: async () => {
+      queueMicrotask(() => polled?.());
+      return live;
+    },
     settleVanished: async () => ({ phase: settle, outcome: `${settle} (seen from the chain)` }),
-    emit: (j) => emitted.push(j),
-    ended: (j) => ended.push(j),
+    emit: (j, t) => emitted.push([j, t]),
+    ended: (j) => {
+      ended.push(j);
+      endedNext?.(j);
+    },
     watched: () => true,
     now: () => now,
-    pollIntervalMs: 5,
+    pollTimer: { set: (fire) => due.push(fire), clear: () => {} },
   });
   return {
     tracker,
@@ -28,10 +38,18 @@ function harness(initial: RawBlockJob | null, settle: Job['phase'] = 'completed'
     ended,
     set: (j: RawBlockJob | null) => (live = j),
     tick: (ms: number) => (now += ms),
+    /** Runs the poll round that is due, and resolves once its answer is taken in. */
+    poll: async () => {
+      const fire = due.shift();
+      assert.ok(fire, 'a poll round is due');
+      const answered = new Promise<void>((r) => (polled = r));
+      fire();
+      await answered;
+      await Promise.resolve();
+    },
+    nextEnd: () => new Promise<Job>((r) => (endedNext = r)),
   };
 }
-
-const settle = () => new Promise((r) => setTimeout(r, 60));
 
 describe('JobTracker', () => {
   it('tracks a job Strata started, measures its rate, and ends it on the event', async () => {
@@ -63,10 +81,16 @@ describe('JobTracker', () => {
   it('settles a job that vanished without an event, after a grace period', async () => {
     const h = harness({ type: 'pull', bandwidthBytesPerSec: 0, cur: 1, end: 2 });
     h.tracker.begin('lab', 'vda', 'pull', { bandwidthBytesPerSec: 0 });
+    await h.poll();
+    assert.equal(h.tracker.active('lab', 'vda')?.progress, 0.5);
     h.set(null);
-    await settle();
+    await h.poll();
+    await h.poll();
+    assert.equal(h.ended.length, 0, 'two polls without the job are within the grace');
+    const ended = h.nextEnd();
+    await h.poll();
+    assert.equal((await ended).outcome, 'completed (seen from the chain)');
     assert.equal(h.ended.length, 1);
-    assert.equal(h.ended[0]?.outcome, 'completed (seen from the chain)');
     h.tracker.dispose();
   });
 
@@ -112,6 +136,49 @@ describe('JobTracker', () => {
     h.tracker.begin('lab', 'vda', 'copy', { bandwidthBytesPerSec: 0 });
     h.tracker.notice({ domain: 'lab', disk: 'vda', type: 'copy', status: 'ready' });
     assert.equal(h.tracker.active('lab', 'vda')?.phase, 'ready');
+    h.tracker.dispose();
+  });
+
+  it('tells each change once, with what happened: appeared, phase, progress, ready, ended', async () => {
+    const h = harness({ type: 'copy', bandwidthBytesPerSec: 0, cur: 5, end: 10 });
+    h.tracker.request('lab', 'vda', 'copy', { requestedBandwidthBytesPerSec: 0, afterReady: 'wait' });
+    h.tracker.begin('lab', 'vda', 'copy', { bandwidthBytesPerSec: 0 });
+    await h.poll();
+    await h.poll();
+    h.tracker.notice({ domain: 'lab', disk: 'vda', type: 'copy', status: 'ready' });
+    h.tracker.pivoting('lab', 'vda');
+    h.tracker.refused('lab', 'vda');
+    h.tracker.pivoting('lab', 'vda');
+    h.tracker.notice({ domain: 'lab', disk: 'vda', type: 'copy', status: 'completed' });
+    h.tracker.notice({ domain: 'lab', disk: 'vda', type: 'copy', status: 'completed' });
+    assert.deepEqual(
+      h.emitted.map(([j, t]) => `${t}:${j.phase}`),
+      ['appeared:requested', 'phase:running', 'progress:running', 'ready:ready', 'phase:pivoting', 'ready:ready', 'phase:pivoting', 'ended:completed'],
+      'a poll that changes nothing says nothing, and the repeated end is not told again',
+    );
+    h.tracker.dispose();
+  });
+
+  it('a job started elsewhere appears with its first sighting, or is told by its ready or its end alone', () => {
+    const h = harness(null);
+    h.tracker.observe('lab', 'vda', { type: 'pull', bandwidthBytesPerSec: 0, cur: 1, end: 4 });
+    h.tracker.notice({ domain: 'lab', disk: 'vdb', type: 'copy', status: 'ready' });
+    h.tracker.notice({ domain: 'lab', disk: 'vdc', type: 'pull', status: 'completed' });
+    assert.deepEqual(
+      h.emitted.map(([j, t]) => `${j.disk} ${t}:${j.phase}:${j.origin}`),
+      ['vda appeared:running:external', 'vdb ready:ready:external', 'vdc ended:completed:external'],
+    );
+    h.tracker.dispose();
+  });
+
+  it('an ended job amended: the disk’s last ending shows it, and it is told as amended', async () => {
+    const h = harness(null);
+    h.tracker.begin('lab', 'vda', 'copy', { bandwidthBytesPerSec: 0 });
+    h.tracker.notice({ domain: 'lab', disk: 'vda', type: 'copy', status: 'failed' });
+    const ended = h.tracker.list()[0]!;
+    await h.tracker.amend({ ...ended, outcome: 'amended' });
+    assert.equal(h.tracker.list()[0]?.outcome, 'amended');
+    assert.deepEqual(h.emitted.at(-1)?.[1], 'amended');
     h.tracker.dispose();
   });
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Job } from '../../src/shared/model.ts';
 import { StrataError } from '../../src/shared/errors.ts';
-import { Leftovers } from '../../src/main/core/hosts/leftovers.ts';
+import { Leftovers } from '../../src/main/core/jobs/leftovers.ts';
 import { JobTracker } from '../../src/main/core/jobs/job-tracker.ts';
 import { JobHistory } from '../../src/main/core/storage/history.ts';
 import type { LibvirtConnection } from '../../src/main/libvirt/connection.ts';
@@ -41,7 +41,7 @@ describe('Leftovers against a copy started into the same file', () => {
     // The host's domain listing answers only when the test says so; no domain uses the file.
     const listing = new Promise<RawDomain[]>((resolve) => (answer = resolve));
     const conn = { listDomains: () => listing } as unknown as LibvirtConnection;
-    const jobs = new JobTracker({ hostId: 'h', poll: async () => null, settleVanished: async () => ({ phase: 'unknown', outcome: '' }), emit: () => {}, ended: () => {}, watched: () => false });
+    const jobs = new JobTracker({ hostId: 'h', poll: async () => null, settleVanished: async () => ({ phase: 'unknown', outcome: '' }), emit: () => {}, rerecord: (job) => history.replace(job), ended: () => {}, watched: () => false });
     leftovers = new Leftovers({ hostId: 'h', label: 'here', local: true, history, jobs, call: (_action, fn) => fn(conn) });
   });
   afterEach(() => rm(dir, { recursive: true, force: true }));

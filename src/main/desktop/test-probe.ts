@@ -3,7 +3,7 @@
 // STRATA_TEST_HOOKS=1, the shell records them on globalThis, where Playwright's
 // electronApp.evaluate reads them in the main process.
 import type { ShellEvent } from '../../shared/channels.ts';
-import type { JobNotice } from '../shell/job-notice.ts';
+import type { JobNotice } from './job-notice.ts';
 
 export interface ShellProbe {
   /** Every value given to setProgressBar, in order. */

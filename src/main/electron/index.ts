@@ -6,7 +6,7 @@ import { app, BrowserWindow, dialog, type WebContents } from 'electron';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ShellEvent } from '../../shared/channels.ts';
-import type { Job } from '../../shared/model.ts';
+import type { Job, JobEvent } from '../../shared/model.ts';
 import { boot, type Booted } from '../boot/boot.ts';
 import { appFlags } from '../boot/flags.ts';
 import { StartupError, startupFailureText } from '../core/storage/data-dir.ts';
@@ -18,7 +18,7 @@ import { adoptUri, handOverData, receivedUri } from '../desktop/single-instance.
 import { installProbe } from '../desktop/test-probe.ts';
 import { readWindowState, windowStateFile, writeWindowState } from '../desktop/window-state.ts';
 import { flushLogs, log } from '../log/logger.ts';
-import { JobNotifier, type JobNotice } from '../shell/job-notice.ts';
+import { jobNotice, type JobNotice } from '../desktop/job-notice.ts';
 import { hardenApp, hardenSession } from './harden.ts';
 import { serveIpc } from './ipc.ts';
 import { installAppMenu } from './menu.ts';
@@ -50,7 +50,6 @@ let tray: BackgroundTray | null = null;
 let quitting = false;
 let savingWindow: Promise<void> = Promise.resolve();
 const live = new LiveJobs();
-const notifier = new JobNotifier();
 let shownProgress: number | null = null;
 
 function cannotStart(err: unknown): void {
@@ -89,11 +88,11 @@ function showProgress(): void {
   probe?.progress.push(rounded);
 }
 
-function onJob(job: Job): void {
+function onJob(job: JobEvent): void {
   live.update(job);
   showProgress();
   tray?.update(live.list());
-  const notice = notifier.onJob(job);
+  const notice = jobNotice(job);
   if (notice) {
     probe?.notices.push(notice);
     showNotice(notice, icon(256), noticeClicked);
@@ -143,7 +142,7 @@ async function start(): Promise<void> {
 
   // Listen before reading the jobs, so none falls between the read and the events.
   theCore.hub.on((event, data) => {
-    if (event === 'job') onJob(data as Job);
+    if (event === 'job') onJob(data as JobEvent);
   });
   const listed = await theCore.dispatcher.handle('jobs.list', {});
   if (listed.ok) for (const job of listed.result as Job[]) live.update(job);

@@ -3,7 +3,7 @@
 // without an activation token (GNOME on Wayland), so the notification's text stands on its own.
 import { Notification } from 'electron';
 import { log } from '../log/logger.ts';
-import type { JobNotice } from '../shell/job-notice.ts';
+import type { JobNotice } from '../desktop/job-notice.ts';
 
 // Electron drops a notification's click handler when the object is collected.
 const shown = new Set<Notification>();

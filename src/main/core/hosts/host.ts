@@ -1,40 +1,25 @@
-// One libvirt host: its connection, domains and disks, and the jobs on them, with the operations
-// Strata runs there. Every operation is previewed first and refused with a reason when it would
-// lose data unconfirmed, hit a busy disk, or go to a read-only connection.
+// One libvirt host: its connection, its domains and disks, and the operations Strata runs there.
+// Every operation is previewed first and refused with a reason when it would lose data
+// unconfirmed, hit a busy disk, or go to a read-only connection; what happens to jobs is the
+// JobRunner's (core/jobs).
 import type { JobOperation, Operation } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
-import {
-  type ChainPreview,
-  type Confirmation,
-  type Disk,
-  type DomainDetail,
-  type DomainSummary,
-  type HostInfo,
-  type HostLimits,
-  type Job,
-  type JobType,
-  type Leftover,
-} from '../../../shared/model.ts';
+import type { ChainPreview, Confirmation, Disk, DomainDetail, DomainSummary, HostInfo, HostLimits, Job } from '../../../shared/model.ts';
 import type { LibvirtConnection } from '../../libvirt/connection.ts';
-import { libvirtCode, toStrataError } from '../../libvirt/errors.ts';
+import { toStrataError } from '../../libvirt/errors.ts';
 import { log } from '../../log/logger.ts';
 import { ChainIndex } from '../chains/chain-index.ts';
 import { readDomain } from '../chains/domain-reader.ts';
-import { JobDiscovery } from '../jobs/discovery.ts';
-import { checkCopyDestination, checkSnapshotDestination, isLocalUri, type DestinationRules } from './destinations.ts';
 import { parseDomainXml } from '../chains/domain-xml.ts';
+import { previewOperation } from '../chains/preview.ts';
 import type { EventHub } from '../api/event-hub.ts';
-import type { JobHistory } from '../storage/history.ts';
-import { HostConnection } from './host-connection.ts';
-import { Leftovers, noteLeftover } from './leftovers.ts';
-import { JobTracker } from '../jobs/job-tracker.ts';
-import { launchJob } from '../jobs/job-launch.ts';
+import { JobDiscovery } from '../jobs/discovery.ts';
+import { JobRunner } from '../jobs/job-runner.ts';
+import type { JobTracker } from '../jobs/job-tracker.ts';
 import { createPracticeLab, removePracticeLab } from '../lab/practice-lab.ts';
-import { previewOperation, requireConfirmations } from '../chains/preview.ts';
-import { Scheduler } from '../jobs/scheduler.ts';
-import { SpeedChanges } from '../jobs/speed-changes.ts';
-import { fullDestinationReason } from '../jobs/failure-reason.ts';
-import { judgeVanished, type ExpectedChains } from '../jobs/settle.ts';
+import type { JobHistory } from '../storage/history.ts';
+import { checkSnapshotDestination, isLocalUri, type DestinationRules } from './destinations.ts';
+import { HostConnection } from './host-connection.ts';
 
 export interface HostConfig {
   id: string;
@@ -57,34 +42,17 @@ export interface HostEnv {
   discoveryIntervalMs?: number;
 }
 
-const pivotRetries = 20;
-const pivotRetryDelayMs = 250;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const paths = (chain: readonly { path: string }[]): string[] => chain.map((l) => l.path);
-
-function expectedType(disk: Disk, op: JobOperation): JobType {
-  if (op.kind === 'commit') return op.top === undefined || disk.chain[0]?.index === op.top ? 'active-commit' : 'commit';
-  return op.kind;
-}
-
 export class Host {
   readonly id: string;
   readonly uri: string;
   readonly label: string;
   readonly readOnly: boolean;
   readonly saved: boolean;
-  readonly jobs: JobTracker;
   readonly #env: HostEnv;
   readonly #connection: HostConnection;
-  readonly #scheduler: Scheduler;
-  /** Chains before and after each Strata job, to judge a job that ended out of sight. */
-  readonly #expected = new Map<string, ExpectedChains>();
+  readonly #runner: JobRunner;
   readonly #discovery: JobDiscovery;
   readonly #chains = new ChainIndex();
-  readonly #speedChanges = new SpeedChanges();
-  /** The new file each running Strata copy writes, by job id: what it leaves if it fails. */
-  readonly #created = new Map<string, string>();
-  readonly #leftovers: Leftovers;
 
   constructor(config: HostConfig, env: HostEnv) {
     this.id = config.id;
@@ -93,33 +61,27 @@ export class Host {
     this.readOnly = config.readOnly;
     this.saved = config.saved;
     this.#env = env;
-    this.jobs = new JobTracker({
+    this.#runner = new JobRunner({
       hostId: this.id,
-      poll: (domain, disk) => this.#conn().blockJobInfo(domain, disk),
-      settleVanished: (job) => this.#settleVanished(job),
-      emit: (job) => env.hub.emit('job', job),
-      record: (job) => void env.history.add(job),
-      ended: (job) => this.#ended(job),
-      ready: (job) => void this.#ready(job),
-      failureReason: (job) => this.#failureReason(job),
-      leftover: (job, reachedReady) => this.#leftover(job, reachedReady),
+      label: this.label,
+      local: isLocalUri(this.uri),
+      limits: config.limits,
+      history: env.history,
+      emit: (event) => env.hub.emit('job', event),
+      domainChanged: (domain) => env.hub.emit('domain.changed', { hostId: this.id, domain }),
       watched: () => env.hub.watched,
-    });
-    this.#scheduler = new Scheduler(config.limits, {
-      running: () => this.jobs.running(),
-      starting: () => this.jobs.starting(),
-      queued: () => this.jobs.queued(),
-      setSpeed: async (job, limit) => {
-        await this.#conn().blockJobSetSpeed(job.domain, job.disk, limit);
-        this.jobs.setBandwidth(job.domain, job.disk, limit);
-      },
+      conn: () => this.#conn(),
+      call: (action, fn) => this.#call(action, fn),
+      disk: (domain, target) => this.#disk(domain, target),
+      preview: (domain, disk, op) => this.#preview(domain, disk, op),
+      destinationRules: () => this.#destinationRules(),
     });
     this.#connection = new HostConnection({
       uri: this.uri,
       readOnly: this.readOnly,
       keepAliveIntervalSeconds: env.keepAliveIntervalSeconds ?? 5,
       state: () => env.hub.emit('host', this.info()),
-      blockJob: (n) => this.jobs.notice(n),
+      blockJob: (n) => this.#runner.jobs.notice(n),
       lifecycle: (domain) => {
         env.hub.emit('domain.changed', { hostId: this.id, domain });
         this.#discovery.refresh().catch((err: unknown) => {
@@ -128,16 +90,8 @@ export class Host {
       },
       connected: async (conn) => {
         await this.#discovery.reconcile(conn);
-        await this.#scheduler.pump();
+        await this.#runner.pump();
       },
-    });
-    this.#leftovers = new Leftovers({
-      hostId: this.id,
-      label: this.label,
-      local: isLocalUri(this.uri),
-      history: env.history,
-      jobs: this.jobs,
-      call: (action, fn) => this.#call(action, fn),
     });
     this.#discovery = new JobDiscovery({
       jobs: this.jobs,
@@ -146,6 +100,11 @@ export class Host {
       watched: () => env.hub.watched,
       intervalMs: env.discoveryIntervalMs ?? 500,
     });
+  }
+
+  /** The host's jobs, as they are now. */
+  get jobs(): JobTracker {
+    return this.#runner.jobs;
   }
 
   info(): HostInfo {
@@ -159,7 +118,7 @@ export class Host {
       reason: this.#connection.reason,
       hint: this.#connection.hint,
       retryAt: this.#connection.retryAt,
-      limits: this.#scheduler.limits,
+      limits: this.#runner.limits,
     };
   }
 
@@ -180,10 +139,7 @@ export class Host {
   }
 
   async setLimits(limits: HostLimits): Promise<HostInfo> {
-    await this.#scheduler.setLimits(limits);
-    this.#env.hub.emit('host', this.info());
-    await this.#scheduler.pump();
-    await this.#scheduler.rebalance();
+    await this.#runner.setLimits(limits, () => this.#env.hub.emit('host', this.info()));
     return this.info();
   }
 
@@ -231,192 +187,31 @@ export class Host {
     return this.#preview(domain, disk, op);
   }
 
-  pull(domain: string, disk: string, bandwidthBytesPerSec: number): Promise<Job> {
-    return this.startJob(domain, disk, { kind: 'pull' }, bandwidthBytesPerSec, [], 'refuse');
-  }
-
-  async startJob(
-    domain: string,
-    target: string,
-    op: JobOperation,
-    bandwidthBytesPerSec: number,
-    confirm: readonly Confirmation[],
-    whenBusy: 'refuse' | 'queue',
-  ): Promise<Job> {
+  startJob(domain: string, target: string, op: JobOperation, requested: number, confirm: readonly Confirmation[], whenBusy: 'refuse' | 'queue'): Promise<Job> {
     this.#refuseReadOnly();
-    const { detail, disk } = await this.#disk(domain, target);
-    if (detail.state !== 'running' && detail.state !== 'paused') {
-      throw new StrataError('conflict', `${domain} is ${detail.state}: block jobs run only on a running domain`);
-    }
-    const preview = this.#preview(domain, disk, op);
-    requireConfirmations(preview, confirm, op);
-    if (op.kind === 'copy' && isLocalUri(this.uri)) checkCopyDestination(op.destination, op.reuseExisting, this.#destinationRules());
-    await this.#observeLive(domain, target);
-    const why = this.#scheduler.whyWaiting(domain, target);
-    if (why !== null) {
-      if (whenBusy === 'refuse') {
-        const busy = this.jobs.occupying(domain, target);
-        throw new StrataError('conflict', busy ? `${domain}/${target} already has a ${busy.type} job ${busy.phase}` : `Not started: ${why}`, {
-          hint: busy
-            ? 'Wait for it to finish or abort it first: a disk runs one block job at a time. Or send the request with whenBusy: "queue".'
-            : 'Send the request with whenBusy: "queue" to start it when there is room.',
-        });
-      }
-      return this.#enqueue(domain, disk, op, bandwidthBytesPerSec, confirm);
-    }
-    return this.#launch(domain, disk, op, bandwidthBytesPerSec, preview);
+    return this.#runner.start(domain, target, op, requested, confirm, whenBusy);
   }
 
-  async #launch(domain: string, disk: Disk, op: JobOperation, requested: number, preview: ChainPreview, queuedId?: string): Promise<Job> {
-    const limit = this.#scheduler.effectiveLimit(requested, this.jobs.running().length + 1);
-    const type = expectedType(disk, op);
-    const afterReady = op.kind !== 'pull' && (type === 'copy' || type === 'active-commit') ? (op.afterReady ?? 'wait') : null;
-    const requestedJob = this.jobs.request(domain, disk.target, type, { requestedBandwidthBytesPerSec: requested, afterReady }, queuedId);
-    if (op.kind === 'copy' && !op.reuseExisting && preview.created) this.#created.set(requestedJob.id, preview.created.path);
-    const release = op.kind === 'copy' && op.reuseExisting ? this.#leftovers.claim(op.destination) : null;
-    let started: JobType;
-    try {
-      started = await this.#call(`start a ${op.kind} on ${domain}/${disk.target}`, (c) => launchJob(c, domain, disk, op, limit));
-    } catch (err) {
-      release?.();
-      // libvirt removes the file of a copy it could not start: nothing is left.
-      this.#created.delete(requestedJob.id);
-      const e = toStrataError(err);
-      this.jobs.fail(requestedJob.id, `could not start: ${e.message}`);
-      throw e;
-    }
-    const job = this.jobs.begin(domain, disk.target, started, { bandwidthBytesPerSec: limit, requestedBandwidthBytesPerSec: requested });
-    // The copy writes into an earlier copy's leftover now: that job no longer offers to remove it.
-    if (op.kind === 'copy' && op.reuseExisting) {
-      try {
-        await this.#leftovers.reused(op.destination);
-      } finally {
-        release?.();
-      }
-    }
-    // (A job that was over before the call above returned has already ended in begin().)
-    if (this.jobs.active(domain, disk.target)?.id === job.id) {
-      this.#expected.set(job.id, { before: paths(preview.before), after: paths(preview.after) });
-    }
-    await this.#scheduler.rebalance();
-    return this.jobs.active(domain, disk.target) ?? job;
-  }
-
-  #enqueue(domain: string, disk: Disk, op: JobOperation, requested: number, confirm: readonly Confirmation[]): Job {
-    const afterReady = op.kind === 'pull' ? null : (op.afterReady ?? null);
-    const options = { requestedBandwidthBytesPerSec: requested, afterReady };
-    const queued: Job = this.jobs.enqueue(domain, disk.target, expectedType(disk, op), options, async () => {
-      let current: Disk;
-      let preview: ChainPreview;
-      try {
-        // The chain may have changed while the job waited: preview and confirm it again.
-        current = (await this.#disk(domain, disk.target)).disk;
-        preview = this.#preview(domain, current, op);
-        requireConfirmations(preview, confirm, op);
-      } catch (err) {
-        const e = toStrataError(err);
-        this.jobs.fail(queued.id, `could not start after waiting in the queue: ${e.message}`);
-        throw e;
-      }
-      await this.#launch(domain, current, op, requested, preview, queued.id);
+  pivot(domain: string, disk: string): Promise<Job> {
+    this.#refuseReadOnly();
+    return this.#runner.pivot(domain, disk, async () => {
+      const xml = await this.#call(`read ${domain}`, (c) => c.domainXml(domain));
+      return parseDomainXml(xml).mirrors.get(disk)?.ready === true;
     });
-    return queued;
+  }
+
+  abort(domain: string, disk: string): Promise<Job> {
+    this.#refuseReadOnly();
+    return this.#runner.abort(domain, disk);
+  }
+
+  setSpeed(domain: string, disk: string, requested: number): Promise<Job> {
+    this.#refuseReadOnly();
+    return this.#runner.setSpeed(domain, disk, requested);
   }
 
   #destinationRules(): DestinationRules {
     return { dataDir: this.#env.dataDir, labRoot: this.#env.labRoot };
-  }
-
-  async pivot(domain: string, disk: string): Promise<Job> {
-    this.#refuseReadOnly();
-    const job = await this.#requireJob(domain, disk);
-    if (job.type !== 'copy' && job.type !== 'active-commit') {
-      throw new StrataError('conflict', `a ${job.type} job has no pivot: only copies and active commits switch images`);
-    }
-    if (job.phase !== 'ready') {
-      const mirror = parseDomainXml(await this.#call(`read ${domain}`, (c) => c.domainXml(domain))).mirrors.get(disk);
-      if (mirror?.ready) this.jobs.markReady({ domain, disk });
-      else {
-        throw new StrataError('conflict', `the ${job.type} on ${domain}/${disk} is not ready yet (${job.phase}): a pivot now would lose writes`, {
-          hint: 'Wait for the ready phase; Strata can pivot by itself at ready if the job is started with afterReady: "pivot".',
-        });
-      }
-    }
-    await this.#pivotWithRetry(domain, disk);
-    return this.jobs.active(domain, disk) ?? { ...job, phase: 'pivoting' };
-  }
-
-  // libvirt may report ready a moment before QEMU accepts the switch ("not ready for pivot yet",
-  // VIR_ERR_BLOCK_COPY_ACTIVE); that answer is retried, anything else is not.
-  async #pivotWithRetry(domain: string, disk: string): Promise<void> {
-    this.jobs.pivoting(domain, disk);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.#conn().blockJobAbort(domain, disk, { async: true, pivot: true });
-        return;
-      } catch (err) {
-        if (libvirtCode(err) === 'VIR_ERR_BLOCK_COPY_ACTIVE' && attempt < pivotRetries) {
-          await sleep(pivotRetryDelayMs);
-          continue;
-        }
-        const e = toStrataError(err, `Could not pivot ${domain}/${disk}`);
-        // The connection died during the call: libvirt may have passed the pivot to QEMU already.
-        // The job stays 'pivoting' until the reconnect shows the mirror still ready (the pivot did
-        // not happen: ready again) or the job gone (judged from the chain).
-        if (e.kind === 'unavailable') log.warn('the connection died during a pivot; the reconnect tells whether it happened', { host: this.id, domain, disk, err });
-        else this.jobs.refused(domain, disk);
-        throw e;
-      }
-    }
-  }
-
-  async #ready(job: Job): Promise<void> {
-    if (job.origin !== 'strata' || job.afterReady === 'wait' || job.afterReady === null) return;
-    try {
-      if (job.afterReady === 'pivot') {
-        await this.#pivotWithRetry(job.domain, job.disk);
-      } else {
-        this.jobs.aborting(job.domain, job.disk, { keeping: true });
-        try {
-          await this.#conn().blockJobAbort(job.domain, job.disk, { async: true });
-        } catch (err) {
-          this.jobs.refused(job.domain, job.disk);
-          throw err;
-        }
-      }
-    } catch (err) {
-      log.warn(`could not ${job.afterReady} at ready; the job stays ready for the user to pivot or abort`, { host: this.id, job: job.id, err });
-    }
-  }
-
-  async abort(domain: string, disk: string): Promise<Job> {
-    this.#refuseReadOnly();
-    const queued = this.jobs.cancelQueued(domain, disk);
-    if (queued) return queued;
-    const job = await this.#requireJob(domain, disk);
-    // Aborting before the call: the 'cancelled' event may come before the call returns.
-    this.jobs.aborting(domain, disk);
-    try {
-      // ASYNC: a pull's abort otherwise waits for QEMU to stop; the 'cancelled' event ends it.
-      await this.#call(`abort the job on ${domain}/${disk}`, (c) => c.blockJobAbort(domain, disk, { async: true }));
-    } catch (err) {
-      this.jobs.refused(domain, disk);
-      throw err;
-    }
-    return this.jobs.active(domain, disk) ?? { ...job, phase: 'aborting' };
-  }
-
-  async setSpeed(domain: string, disk: string, requested: number): Promise<Job> {
-    this.#refuseReadOnly();
-    await this.#requireJob(domain, disk);
-    await this.#speedChanges.apply(`${domain}/${disk}`, requested, async (value) => {
-      const limit = this.#scheduler.effectiveLimit(value, this.jobs.running().length);
-      await this.#call(`change the bandwidth limit of the job on ${domain}/${disk}`, (c) => c.blockJobSetSpeed(domain, disk, limit));
-      this.jobs.setBandwidth(domain, disk, limit, value);
-    });
-    const job = this.jobs.active(domain, disk);
-    if (!job) throw new StrataError('conflict', `the job on ${domain}/${disk} ended before its limit could change`);
-    return job;
   }
 
   async snapshot(domain: string, target: string, destination: string | undefined): Promise<Disk> {
@@ -464,63 +259,10 @@ export class Host {
     }
   }
 
-  async #observeLive(domain: string, disk: string): Promise<void> {
-    const live = await this.#call(`check ${domain}/${disk} for a running job`, (c) => c.blockJobInfo(domain, disk));
-    if (live) this.jobs.observe(domain, disk, live);
-  }
-
-  async #requireJob(domain: string, disk: string): Promise<Job> {
-    if (!this.jobs.active(domain, disk)) await this.#observeLive(domain, disk);
-    const job = this.jobs.active(domain, disk);
-    if (!job) {
-      throw new StrataError('not-found', `${domain}/${disk} has no block job running`, {
-        hint: 'It may have just finished; the disk view shows its outcome.',
-      });
-    }
-    return job;
-  }
-
-  /** Removes the file a failed or cancelled copy left, once confirmed (see leftovers.ts). */
+  /** Removes the file a failed or cancelled copy left, once confirmed (see jobs/leftovers.ts). */
   removeLeftover(jobId: string, confirm: readonly Confirmation[]): Promise<Job> {
     this.#refuseReadOnly();
-    return this.#leftovers.remove(jobId, confirm);
-  }
-
-  // A copy that ends in a pivot or kept at ready made the file it was asked for; one that failed,
-  // was cancelled, or ended out of sight may have left a file nobody uses. Cancelled after ready,
-  // that file is a whole image of the disk; whatever the last progress said is no measure of it.
-  #leftover(job: Job, reachedReady: boolean): Leftover | null {
-    const path = this.#created.get(job.id);
-    if (path === undefined || job.type !== 'copy' || job.phase === 'completed') return null;
-    return noteLeftover(path, job.phase === 'failed' || !reachedReady, isLocalUri(this.uri));
-  }
-
-  #ended(job: Job): void {
-    this.#expected.delete(job.id);
-    this.#created.delete(job.id);
-    this.#env.hub.emit('domain.changed', { hostId: this.id, domain: job.domain });
-    void this.#scheduler.pump().then(() => this.#scheduler.rebalance());
-  }
-
-  // Only a destination on this machine can be looked at; a copy's expected chain begins with it.
-  #failureReason(job: Job): string | null {
-    const destination = job.type === 'copy' && isLocalUri(this.uri) ? this.#expected.get(job.id)?.after[0] : undefined;
-    return destination === undefined ? null : fullDestinationReason(destination);
-  }
-
-  async #settleVanished(job: Job): Promise<{ phase: Job['phase']; outcome: string }> {
-    let chain: string[] | null = null;
-    let running = true;
-    try {
-      const { detail, disk } = await this.#disk(job.domain, job.disk);
-      chain = paths(disk.chain);
-      running = detail.state === 'running' || detail.state === 'paused';
-    } catch (err) {
-      // A transient domain whose QEMU has ended is gone altogether.
-      running = !(err instanceof StrataError && err.kind === 'not-found');
-      log.debug('the disk of a vanished job cannot be read; its end is judged from what is known', { host: this.id, job: job.id, err });
-    }
-    return judgeVanished(job, chain, this.#expected.get(job.id), running);
+    return this.#runner.removeLeftover(jobId, confirm);
   }
 
   #conn(): LibvirtConnection {

@@ -1,11 +1,12 @@
 // Every block job Strata sees, on every host: one JobEntry per job, whose own state changes as
 // `job` events arrive (so one job's progress re-renders its own card only), and the history of
-// ended jobs. Fed by `jobs.list` and `history.list` on start, then by
-// events; replies to start, pivot, setSpeed and abort go through the same newest-wins merge, so a
-// late reply never rolls an event back. Never polled.
+// ended jobs. Fed by `jobs.list` and `history.list` on start, then by events; replies to start,
+// pivot, setSpeed and abort go through the same newest-wins merge, so a late reply never rolls an
+// event back. What happened to a job (its end, its ready) is the event's own `transition`, told
+// by the engine once: the store passes it on, it does not work it out again. Never polled.
 import type { StrataClient } from '../../../shared/bridge.ts';
 import type { JobOperation, Operation, Params } from '../../../shared/contract.ts';
-import { isFinished, type ChainPreview, type Disk, type Job } from '../../../shared/model.ts';
+import { isFinished, type ChainPreview, type Disk, type Job, type JobEvent, type JobTransition } from '../../../shared/model.ts';
 import { SvelteMap } from 'svelte/reactivity';
 import { coalesced } from './coalesce.ts';
 import { toShownError, type ShownError } from './errors.ts';
@@ -82,6 +83,11 @@ export class JobEntry {
     this.#sample(job);
   }
 
+  /** Whether `job` is newer than what the entry shows. */
+  isNews(job: Job): boolean {
+    return isNewer(job, this.job);
+  }
+
   /** Takes the update if it is news; returns whether the job just ended. */
   update(job: Job): boolean {
     const current = this.job;
@@ -120,7 +126,7 @@ export class JobStore {
   /** Jobs that were running when Strata lost track of them (a reconnection found them gone). */
   readonly #lost = new SvelteMap<string, Job>();
   readonly #endListeners = new Set<(job: Job) => void>();
-  readonly #readyListeners = new Set<(job: Job) => void>();
+  readonly #changeListeners = new Set<(job: Job, transition: JobTransition) => void>();
   /** Operations this page started, until their job appears (the reply and the event race). */
   readonly #launched = new Map<string, JobOperation>();
 
@@ -168,31 +174,41 @@ export class JobStore {
     return queue.findIndex((e) => e.id === job.id) + 1;
   }
 
+  /** Called once for each job that ends while Strata watches. */
   onEnd(listener: (job: Job) => void): () => void {
     this.#endListeners.add(listener);
     return () => this.#endListeners.delete(listener);
   }
 
-  onReady(listener: (job: Job) => void): () => void {
-    this.#readyListeners.add(listener);
-    return () => this.#readyListeners.delete(listener);
+  /** Called for every change an event tells (see JobTransition); the listener picks the news. */
+  onChange(listener: (job: Job, transition: JobTransition) => void): () => void {
+    this.#changeListeners.add(listener);
+    return () => this.#changeListeners.delete(listener);
   }
 
-  /** Merges a job from an event or a reply; older news is ignored. */
-  upsert(job: Job): void {
-    // An ended job changed again (its leftover removed or reused): the history shows it too.
-    const recorded = isFinished(job) ? this.history.find((h) => h.id === job.id) : undefined;
-    if (recorded && recorded.leftover?.status !== job.leftover?.status) void this.loadHistory();
+  /** Merges a `job` event, then tells the listeners what happened, unless the event was stale. */
+  apply(event: JobEvent): void {
+    const { transition, ...job } = event;
+    // An ended job changed again (its leftover removed or reused): the history shows it too,
+    // though the disk's card may show a later ending.
+    if (transition === 'amended') void this.loadHistory();
+    if (!this.upsert(job)) return;
+    if (transition === 'ended') this.#tell(this.#endListeners, (l) => l(job));
+    this.#tell(this.#changeListeners, (l) => l(job, transition));
+  }
+
+  /** Merges a job from an event or a reply; returns false when it was older news than what is shown. */
+  upsert(job: Job): boolean {
     const key = diskKey(job);
     let entry = this.#entries.get(job.id);
-    const wasReady = entry?.job.phase === 'ready';
     let ended: boolean;
     if (entry) {
+      if (!entry.isNews(job)) return false;
       ended = entry.update(job);
     } else {
       const newer = this.lastEnded(job);
       // An ended job older than the disk's last known ending is stale news.
-      if (isFinished(job) && newer && newer.seenAt > job.startedAt) return;
+      if (isFinished(job) && newer && newer.seenAt > job.startedAt) return false;
       entry = new JobEntry(job, this.#launched.get(key) ?? null);
       this.#launched.delete(key);
       this.#entries.set(job.id, entry);
@@ -204,16 +220,14 @@ export class JobStore {
       for (const [id, other] of this.#entries) {
         if (other !== entry && other.key === key && other.finished && other.seenAt <= entry.seenAt) this.#entries.delete(id);
       }
-      this.#emit(this.#endListeners, entry.job);
-    } else if (entry.job.phase === 'ready' && !wasReady) {
-      this.#emit(this.#readyListeners, entry.job);
     }
+    return true;
   }
 
-  #emit(listeners: Set<(job: Job) => void>, job: Job): void {
+  #tell<L>(listeners: Set<L>, call: (listener: L) => void): void {
     for (const listener of listeners) {
       try {
-        listener(job);
+        call(listener);
       } catch (error) {
         console.error('Strata: a job listener failed', error);
       }

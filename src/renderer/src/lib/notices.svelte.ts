@@ -1,10 +1,10 @@
-// What the user is told when one of Strata's jobs ends or becomes ready, or any job fails: a toast
-// in the window (closable, the newest first), one sentence in a live region (polite for news,
-// assertive for failures), and, once the user has allowed it, a system notification.
-import type { Job } from '../../../shared/model.ts';
+// What the user is told when a job's change is news (an end, or a ready that waits for the user;
+// src/shared/job-news.ts decides, for the desktop's notifications too): a toast in the window
+// (closable, the newest first), one sentence in a live region (polite for news, assertive for
+// failures), and, once the user has allowed it, a system notification.
+import { jobNews } from '../../../shared/job-news.ts';
+import type { Job, JobTransition } from '../../../shared/model.ts';
 import { shellNotifies } from './desktop-shell.ts';
-import { failureHint, readyDetail } from '../../../shared/job-words.ts';
-import { formatDuration, jobWord } from './format.ts';
 
 export type NoticeKind = 'ok' | 'info' | 'bad';
 
@@ -47,44 +47,17 @@ export class Notices {
     this.items = this.items.filter((n) => n.id !== id);
   }
 
-  jobEnded(job: Job): void {
-    // Jobs other tools started are theirs to report; only their failures are news here.
-    if (job.origin !== 'strata' && job.phase !== 'failed') return;
-    const on = `${job.domain}/${job.disk}`;
-    const took = job.endedAt === null ? '' : ` after ${formatDuration((job.endedAt - job.startedAt) / 1000)}`;
-    if (job.phase === 'completed') {
-      this.#push({ kind: 'ok', title: `${jobWord(job.type)} on ${on} completed${took}`, detail: null, hint: null }, job);
-    } else if (job.phase === 'failed') {
-      this.#push({ kind: 'bad', title: `${jobWord(job.type)} on ${on} failed`, detail: job.outcome, hint: failureHint(job) }, job);
-    } else if (job.phase === 'cancelled') {
-      this.#push({ kind: 'info', title: `${jobWord(job.type)} on ${on} cancelled`, detail: job.outcome, hint: null }, job);
-    } else {
-      this.#push({ kind: 'info', title: `${jobWord(job.type)} on ${on} ended; how is not known`, detail: job.outcome, hint: null }, job);
-    }
-  }
-
-  jobReady(job: Job): void {
-    // Strata finishes a job that pivots or keeps by itself at once; another tool's is its own.
-    if (job.origin !== 'strata' || job.afterReady === 'pivot' || job.afterReady === 'keep') return;
-    const on = `${job.domain}/${job.disk}`;
-    this.#push(
-      {
-        kind: 'info',
-        title: `${jobWord(job.type)} on ${on} is ready to pivot`,
-        detail: readyDetail,
-        hint: null,
-      },
-      job,
-    );
+  /** Tells a job's change if it is news (see src/shared/job-news.ts, which the desktop uses too). */
+  tell(job: Job, transition: JobTransition): void {
+    const news = jobNews(job, transition);
+    if (news) this.#push({ kind: news.kind, title: news.title, detail: news.detail, hint: news.hint }, job);
   }
 
   #push(notice: Omit<Notice, 'id' | 'hostId' | 'domain'>, job: Job): void {
-    // Strata's outcome often only repeats the phase ("cancelled"): say it once.
-    const detail = notice.detail?.trim().toLowerCase() === job.phase ? null : notice.detail;
-    const full: Notice = { ...notice, detail, id: this.#next++, hostId: job.hostId, domain: job.domain };
+    const full: Notice = { ...notice, id: this.#next++, hostId: job.hostId, domain: job.domain };
     this.items = [full, ...this.items].slice(0, maxShown);
     if (full.kind !== 'bad') setTimeout(() => this.dismiss(full.id), newsMs);
-    const sentence = [full.title, full.detail, full.hint].filter(Boolean).join('. ');
+    const sentence = [full.title, full.detail, full.hint].flatMap((part) => (part ? [part.replace(/\.$/, '')] : [])).join('. ');
     if (full.kind === 'bad') this.assertive = sentence;
     else this.polite = sentence;
     if (this.permission === 'granted') {
@@ -96,5 +69,3 @@ export class Notices {
     }
   }
 }
-
-/** What to try after a failure, by what failed: libvirt's events carry no error text. */

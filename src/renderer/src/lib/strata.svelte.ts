@@ -31,7 +31,7 @@ export class Strata implements ShellTarget {
     // Listen before the first read so nothing falls between the read and the events.
     this.#stops.push(
       followShell(this),
-      client.on('job', (job) => this.jobs.upsert(job)),
+      client.on('job', (event) => this.jobs.apply(event)),
       client.on('domain.changed', ({ hostId, domain }) => this.hosts.domainChanged(hostId, domain)),
       // A host back after a loss: what happened meanwhile was missed, so its view is read again.
       client.on('host', (info) => {
@@ -42,9 +42,8 @@ export class Strata implements ShellTarget {
       this.jobs.onEnd((job) => {
         this.hosts.domainChanged(job.hostId, job.domain);
         void this.jobs.loadHistory();
-        this.notices.jobEnded(job);
       }),
-      this.jobs.onReady((job) => this.notices.jobReady(job)),
+      this.jobs.onChange((job, transition) => this.notices.tell(job, transition)),
       transport.onReopen(() => void this.start()),
     );
   }

@@ -9,7 +9,7 @@ import type { LibvirtConnection } from '../../libvirt/connection.ts';
 import { log } from '../../log/logger.ts';
 import { parseDomainXml } from '../chains/domain-xml.ts';
 import type { JobHistory } from '../storage/history.ts';
-import type { JobTracker } from '../jobs/job-tracker.ts';
+import type { JobTracker } from './job-tracker.ts';
 
 const fileId = (st: Stats): string => `${st.dev}:${st.ino}`;
 
@@ -194,8 +194,7 @@ export class Leftovers {
   async #amend(job: Job, status: Leftover['status']): Promise<Job> {
     if (!job.leftover) return job;
     const amended: Job = { ...job, leftover: { ...job.leftover, status }, updatedAt: Date.now() };
-    this.#deps.jobs.amendEnded(amended);
-    await this.#deps.history.replace(amended);
+    await this.#deps.jobs.amend(amended);
     return amended;
   }
 }

@@ -1,0 +1,340 @@
+// What Strata does with the jobs of one host: starts them (at once, or through the queue when the
+// host has no room), pivots with a retry, acts at ready as the job was started to (pivot, keep or
+// wait), aborts, changes limits, and keeps what only the start knew (the chains expected before
+// and after, the new file a copy writes). JobTracker keeps each job's record; this is the one
+// place that asks libvirt to change a job.
+import type { JobOperation } from '../../../shared/contract.ts';
+import { StrataError } from '../../../shared/errors.ts';
+import type { ChainPreview, Confirmation, Disk, DomainDetail, HostLimits, Job, JobEvent, JobType, Leftover } from '../../../shared/model.ts';
+import type { LibvirtConnection } from '../../libvirt/connection.ts';
+import { libvirtCode, toStrataError } from '../../libvirt/errors.ts';
+import { log } from '../../log/logger.ts';
+import { requireConfirmations } from '../chains/preview.ts';
+import { checkCopyDestination, type DestinationRules } from '../hosts/destinations.ts';
+import type { JobHistory } from '../storage/history.ts';
+import { fullDestinationReason } from './failure-reason.ts';
+import { launchJob } from './job-launch.ts';
+import { Leftovers, noteLeftover } from './leftovers.ts';
+import { JobTracker } from './job-tracker.ts';
+import type { PollTimer } from './job-poller.ts';
+import { Scheduler } from './scheduler.ts';
+import { judgeVanished, type ExpectedChains } from './settle.ts';
+import { SpeedChanges } from './speed-changes.ts';
+
+export interface JobRunnerDeps {
+  hostId: string;
+  label: string;
+  /** The host is this machine: its files can be looked at (destinations, leftovers). */
+  local: boolean;
+  limits: HostLimits;
+  history: JobHistory;
+  emit(event: JobEvent): void;
+  /** A job ended: the domain's chains may have changed. */
+  domainChanged(domain: string): void;
+  watched(): boolean;
+  /** The host's connection, or a StrataError saying why there is none. */
+  conn(): LibvirtConnection;
+  /** Runs a libvirt call on the host's connection, its errors made Strata's. */
+  call<T>(action: string, fn: (c: LibvirtConnection) => Promise<T>): Promise<T>;
+  /** Reads a domain and one of its disks (no sizes); not-found when the disk is not there. */
+  disk(domain: string, target: string): Promise<{ detail: DomainDetail; disk: Disk }>;
+  /** The operation's preview, with the other domains that share a changed layer. */
+  preview(domain: string, disk: Disk, op: JobOperation): ChainPreview;
+  destinationRules(): DestinationRules;
+  now?: () => number;
+  pollIntervalMs?: number;
+  pollTimer?: PollTimer;
+  /** How long to wait before asking again for a pivot QEMU is not ready for. */
+  pivotRetryDelayMs?: number;
+}
+
+// libvirt may report ready a moment before QEMU accepts the switch: about 5 s of retries.
+const pivotRetries = 20;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const paths = (chain: readonly { path: string }[]): string[] => chain.map((l) => l.path);
+
+function expectedType(disk: Disk, op: JobOperation): JobType {
+  if (op.kind === 'commit') return op.top === undefined || disk.chain[0]?.index === op.top ? 'active-commit' : 'commit';
+  return op.kind;
+}
+
+export class JobRunner {
+  readonly jobs: JobTracker;
+  readonly #deps: JobRunnerDeps;
+  readonly #scheduler: Scheduler;
+  readonly #speedChanges = new SpeedChanges();
+  readonly #leftovers: Leftovers;
+  /** Chains before and after each Strata job, to judge a job that ended out of sight. */
+  readonly #expected = new Map<string, ExpectedChains>();
+  /** The new file each running Strata copy writes, by job id: what it leaves if it fails. */
+  readonly #created = new Map<string, string>();
+
+  constructor(deps: JobRunnerDeps) {
+    this.#deps = deps;
+    this.jobs = new JobTracker({
+      hostId: deps.hostId,
+      poll: (domain, disk) => deps.conn().blockJobInfo(domain, disk),
+      settleVanished: (job) => this.#settleVanished(job),
+      emit: (job, transition) => deps.emit({ ...job, transition }),
+      record: (job) => void deps.history.add(job),
+      rerecord: (job) => deps.history.replace(job),
+      ended: (job) => this.#ended(job),
+      ready: (job) => void this.#ready(job),
+      failureReason: (job) => this.#failureReason(job),
+      leftover: (job, reachedReady) => this.#leftover(job, reachedReady),
+      watched: deps.watched,
+      ...(deps.now ? { now: deps.now } : {}),
+      ...(deps.pollIntervalMs !== undefined ? { pollIntervalMs: deps.pollIntervalMs } : {}),
+      ...(deps.pollTimer ? { pollTimer: deps.pollTimer } : {}),
+    });
+    this.#scheduler = new Scheduler(deps.limits, {
+      running: () => this.jobs.running(),
+      starting: () => this.jobs.starting(),
+      queued: () => this.jobs.queued(),
+      setSpeed: async (job, limit) => {
+        await deps.conn().blockJobSetSpeed(job.domain, job.disk, limit);
+        this.jobs.setBandwidth(job.domain, job.disk, limit);
+      },
+    });
+    this.#leftovers = new Leftovers({ hostId: deps.hostId, label: deps.label, local: deps.local, history: deps.history, jobs: this.jobs, call: deps.call });
+  }
+
+  get limits(): HostLimits {
+    return this.#scheduler.limits;
+  }
+
+  /** New limits: waiting jobs that fit now start, and running ones get their new share. */
+  async setLimits(limits: HostLimits, told: () => void): Promise<void> {
+    await this.#scheduler.setLimits(limits);
+    told();
+    await this.pump();
+    await this.#scheduler.rebalance();
+  }
+
+  /** Starts the waiting jobs that fit now (after a reconnect, or when a job ended). */
+  pump(): Promise<void> {
+    return this.#scheduler.pump();
+  }
+
+  async start(domain: string, target: string, op: JobOperation, requested: number, confirm: readonly Confirmation[], whenBusy: 'refuse' | 'queue'): Promise<Job> {
+    const { detail, disk } = await this.#deps.disk(domain, target);
+    if (detail.state !== 'running' && detail.state !== 'paused') {
+      throw new StrataError('conflict', `${domain} is ${detail.state}: block jobs run only on a running domain`);
+    }
+    const preview = this.#deps.preview(domain, disk, op);
+    requireConfirmations(preview, confirm, op);
+    if (op.kind === 'copy' && this.#deps.local) checkCopyDestination(op.destination, op.reuseExisting, this.#deps.destinationRules());
+    await this.#observeLive(domain, target);
+    const why = this.#scheduler.whyWaiting(domain, target);
+    if (why === null) return this.#launch(domain, disk, op, requested, preview);
+    if (whenBusy === 'queue') return this.#enqueue(domain, disk, op, requested, confirm);
+    const busy = this.jobs.occupying(domain, target);
+    throw new StrataError('conflict', busy ? `${domain}/${target} already has a ${busy.type} job ${busy.phase}` : `Not started: ${why}`, {
+      hint: busy
+        ? 'Wait for it to finish or abort it first: a disk runs one block job at a time. Or send the request with whenBusy: "queue".'
+        : 'Send the request with whenBusy: "queue" to start it when there is room.',
+    });
+  }
+
+  async #launch(domain: string, disk: Disk, op: JobOperation, requested: number, preview: ChainPreview, queuedId?: string): Promise<Job> {
+    const limit = this.#scheduler.effectiveLimit(requested, this.jobs.running().length + 1);
+    const type = expectedType(disk, op);
+    const afterReady = op.kind !== 'pull' && (type === 'copy' || type === 'active-commit') ? (op.afterReady ?? 'wait') : null;
+    const requestedJob = this.jobs.request(domain, disk.target, type, { requestedBandwidthBytesPerSec: requested, afterReady }, queuedId);
+    if (op.kind === 'copy' && !op.reuseExisting && preview.created) this.#created.set(requestedJob.id, preview.created.path);
+    const release = op.kind === 'copy' && op.reuseExisting ? this.#leftovers.claim(op.destination) : null;
+    let started: JobType;
+    try {
+      started = await this.#deps.call(`start a ${op.kind} on ${domain}/${disk.target}`, (c) => launchJob(c, domain, disk, op, limit));
+    } catch (err) {
+      release?.();
+      // libvirt removes the file of a copy it could not start: nothing is left.
+      this.#created.delete(requestedJob.id);
+      const e = toStrataError(err);
+      this.jobs.fail(requestedJob.id, `could not start: ${e.message}`);
+      throw e;
+    }
+    const job = this.jobs.begin(domain, disk.target, started, { bandwidthBytesPerSec: limit, requestedBandwidthBytesPerSec: requested });
+    // The copy writes into an earlier copy's leftover now: that job no longer offers to remove it.
+    if (op.kind === 'copy' && op.reuseExisting) {
+      try {
+        await this.#leftovers.reused(op.destination);
+      } finally {
+        release?.();
+      }
+    }
+    // (A job that was over before the call above returned has already ended in begin().)
+    if (this.jobs.active(domain, disk.target)?.id === job.id) {
+      this.#expected.set(job.id, { before: paths(preview.before), after: paths(preview.after) });
+    }
+    await this.#scheduler.rebalance();
+    return this.jobs.active(domain, disk.target) ?? job;
+  }
+
+  #enqueue(domain: string, disk: Disk, op: JobOperation, requested: number, confirm: readonly Confirmation[]): Job {
+    const afterReady = op.kind === 'pull' ? null : (op.afterReady ?? null);
+    const queued: Job = this.jobs.enqueue(domain, disk.target, expectedType(disk, op), { requestedBandwidthBytesPerSec: requested, afterReady }, async () => {
+      let current: Disk;
+      let preview: ChainPreview;
+      try {
+        // The chain may have changed while the job waited: preview and confirm it again.
+        current = (await this.#deps.disk(domain, disk.target)).disk;
+        preview = this.#deps.preview(domain, current, op);
+        requireConfirmations(preview, confirm, op);
+      } catch (err) {
+        const e = toStrataError(err);
+        this.jobs.fail(queued.id, `could not start after waiting in the queue: ${e.message}`);
+        throw e;
+      }
+      await this.#launch(domain, current, op, requested, preview, queued.id);
+    });
+    return queued;
+  }
+
+  /** `mirrorReady`: reads whether the live XML shows the mirror ready, when no event said so. */
+  async pivot(domain: string, disk: string, mirrorReady: () => Promise<boolean>): Promise<Job> {
+    const job = await this.#requireJob(domain, disk);
+    if (job.type !== 'copy' && job.type !== 'active-commit') {
+      throw new StrataError('conflict', `a ${job.type} job has no pivot: only copies and active commits switch images`);
+    }
+    if (job.phase !== 'ready') {
+      if (await mirrorReady()) this.jobs.markReady({ domain, disk });
+      else {
+        throw new StrataError('conflict', `the ${job.type} on ${domain}/${disk} is not ready yet (${job.phase}): a pivot now would lose writes`, {
+          hint: 'Wait for the ready phase; Strata can pivot by itself at ready if the job is started with afterReady: "pivot".',
+        });
+      }
+    }
+    await this.#pivotWithRetry(domain, disk);
+    return this.jobs.active(domain, disk) ?? { ...job, phase: 'pivoting' };
+  }
+
+  // libvirt may report ready a moment before QEMU accepts the switch ("not ready for pivot yet",
+  // VIR_ERR_BLOCK_COPY_ACTIVE); that answer is retried, anything else is not.
+  async #pivotWithRetry(domain: string, disk: string): Promise<void> {
+    this.jobs.pivoting(domain, disk);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#deps.conn().blockJobAbort(domain, disk, { async: true, pivot: true });
+        return;
+      } catch (err) {
+        if (libvirtCode(err) === 'VIR_ERR_BLOCK_COPY_ACTIVE' && attempt < pivotRetries) {
+          await sleep(this.#deps.pivotRetryDelayMs ?? 250);
+          continue;
+        }
+        const e = toStrataError(err, `Could not pivot ${domain}/${disk}`);
+        // The connection died during the call: libvirt may have passed the pivot to QEMU already.
+        // The job stays 'pivoting' until the reconnect shows the mirror still ready (the pivot did
+        // not happen: ready again) or the job gone (judged from the chain).
+        if (e.kind === 'unavailable') log.warn('the connection died during a pivot; the reconnect tells whether it happened', { host: this.#deps.hostId, domain, disk, err });
+        else this.jobs.refused(domain, disk);
+        throw e;
+      }
+    }
+  }
+
+  async #ready(job: Job): Promise<void> {
+    if (job.origin !== 'strata' || job.afterReady === 'wait' || job.afterReady === null) return;
+    try {
+      if (job.afterReady === 'pivot') {
+        await this.#pivotWithRetry(job.domain, job.disk);
+      } else {
+        this.jobs.aborting(job.domain, job.disk, { keeping: true });
+        try {
+          await this.#deps.conn().blockJobAbort(job.domain, job.disk, { async: true });
+        } catch (err) {
+          this.jobs.refused(job.domain, job.disk);
+          throw err;
+        }
+      }
+    } catch (err) {
+      log.warn(`could not ${job.afterReady} at ready; the job stays ready for the user to pivot or abort`, { host: this.#deps.hostId, job: job.id, err });
+    }
+  }
+
+  async abort(domain: string, disk: string): Promise<Job> {
+    const queued = this.jobs.cancelQueued(domain, disk);
+    if (queued) return queued;
+    const job = await this.#requireJob(domain, disk);
+    // Aborting before the call: the 'cancelled' event may come before the call returns.
+    this.jobs.aborting(domain, disk);
+    try {
+      // ASYNC: a pull's abort otherwise waits for QEMU to stop; the 'cancelled' event ends it.
+      await this.#deps.call(`abort the job on ${domain}/${disk}`, (c) => c.blockJobAbort(domain, disk, { async: true }));
+    } catch (err) {
+      this.jobs.refused(domain, disk);
+      throw err;
+    }
+    return this.jobs.active(domain, disk) ?? { ...job, phase: 'aborting' };
+  }
+
+  async setSpeed(domain: string, disk: string, requested: number): Promise<Job> {
+    await this.#requireJob(domain, disk);
+    await this.#speedChanges.apply(`${domain}/${disk}`, requested, async (value) => {
+      const limit = this.#scheduler.effectiveLimit(value, this.jobs.running().length);
+      await this.#deps.call(`change the bandwidth limit of the job on ${domain}/${disk}`, (c) => c.blockJobSetSpeed(domain, disk, limit));
+      this.jobs.setBandwidth(domain, disk, limit, value);
+    });
+    const job = this.jobs.active(domain, disk);
+    if (!job) throw new StrataError('conflict', `the job on ${domain}/${disk} ended before its limit could change`);
+    return job;
+  }
+
+  /** Removes the file a failed or cancelled copy left, once confirmed (see leftovers.ts). */
+  removeLeftover(jobId: string, confirm: readonly Confirmation[]): Promise<Job> {
+    return this.#leftovers.remove(jobId, confirm);
+  }
+
+  async #observeLive(domain: string, disk: string): Promise<void> {
+    const live = await this.#deps.call(`check ${domain}/${disk} for a running job`, (c) => c.blockJobInfo(domain, disk));
+    if (live) this.jobs.observe(domain, disk, live);
+  }
+
+  async #requireJob(domain: string, disk: string): Promise<Job> {
+    if (!this.jobs.active(domain, disk)) await this.#observeLive(domain, disk);
+    const job = this.jobs.active(domain, disk);
+    if (!job) {
+      throw new StrataError('not-found', `${domain}/${disk} has no block job running`, {
+        hint: 'It may have just finished; the disk view shows its outcome.',
+      });
+    }
+    return job;
+  }
+
+  // A copy that ends in a pivot or kept at ready made the file it was asked for; one that failed,
+  // was cancelled, or ended out of sight may have left a file nobody uses. Cancelled after ready,
+  // that file is a whole image of the disk; whatever the last progress said is no measure of it.
+  #leftover(job: Job, reachedReady: boolean): Leftover | null {
+    const path = this.#created.get(job.id);
+    if (path === undefined || job.type !== 'copy' || job.phase === 'completed') return null;
+    return noteLeftover(path, job.phase === 'failed' || !reachedReady, this.#deps.local);
+  }
+
+  #ended(job: Job): void {
+    this.#expected.delete(job.id);
+    this.#created.delete(job.id);
+    this.#deps.domainChanged(job.domain);
+    void this.#scheduler.pump().then(() => this.#scheduler.rebalance());
+  }
+
+  // Only a destination on this machine can be looked at; a copy's expected chain begins with it.
+  #failureReason(job: Job): string | null {
+    const destination = job.type === 'copy' && this.#deps.local ? this.#expected.get(job.id)?.after[0] : undefined;
+    return destination === undefined ? null : fullDestinationReason(destination);
+  }
+
+  async #settleVanished(job: Job): Promise<{ phase: Job['phase']; outcome: string }> {
+    let chain: string[] | null = null;
+    let running = true;
+    try {
+      const { detail, disk } = await this.#deps.disk(job.domain, job.disk);
+      chain = paths(disk.chain);
+      running = detail.state === 'running' || detail.state === 'paused';
+    } catch (err) {
+      // A transient domain whose QEMU has ended is gone altogether.
+      running = !(err instanceof StrataError && err.kind === 'not-found');
+      log.debug('the disk of a vanished job cannot be read; its end is judged from what is known', { host: this.#deps.hostId, job: job.id, err });
+    }
+    return judgeVanished(job, chain, this.#expected.get(job.id), running);
+  }
+}
