@@ -69,10 +69,10 @@ interface RawInfo {
 
 /**
  * The chain under `image`, active layer first, read from the image headers. `forceShare` reads
- * images another process holds (QEMU's lock), as for a running domain.
+ * images another process holds (QEMU's lock), as for a running domain; `single` reads `image` alone.
  */
-export async function readImageChain(image: string, options: { forceShare?: boolean } = {}): Promise<ImageLayer[]> {
-  const args = ['info', '--backing-chain', '--output=json', ...(options.forceShare ? ['-U'] : []), resolve(image)];
+export async function readImageChain(image: string, options: { forceShare?: boolean; single?: boolean } = {}): Promise<ImageLayer[]> {
+  const args = ['info', ...(options.single ? [] : ['--backing-chain']), '--output=json', ...(options.forceShare ? ['-U'] : []), resolve(image)];
   const parsed: unknown = JSON.parse(await runImageTool('qemu-img', args));
   const list = (Array.isArray(parsed) ? parsed : [parsed]) as RawInfo[];
   return list.map((info, i) => {

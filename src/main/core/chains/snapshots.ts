@@ -1,0 +1,101 @@
+// libvirt's named snapshots and qcow2's internal ones, set on the layers they belong to. An
+// external disk-only snapshot (virsh snapshot-create-as --disk-only, virt-manager's external
+// snapshots) made the overlay its <disks><disk><source file> names: that layer carries the name.
+// Internal snapshots live inside one image and are read from its header (`qemu-img info`).
+import type { Disk, InternalSnapshot, NamedSnapshot } from '../../../shared/model.ts';
+import { readImageChain } from '../offline/image-tool.ts';
+import { child, children, parseXml } from './xml-tree.ts';
+
+/**
+ * Where libvirt's snapshot metadata comes from: virDomainListAllSnapshots then
+ * virDomainSnapshotGetXMLDesc of each. The addon binds neither yet (it has snapshotCreateXML,
+ * getXMLDesc and delete on a snapshot it created), so the host supplies this once it can.
+ */
+export interface SnapshotSource {
+  snapshotXmls(domain: string): Promise<string[]>;
+}
+
+/** One disk of one libvirt snapshot: the overlay it created for that disk. */
+export interface SnapshotLayer extends NamedSnapshot {
+  /** The disk's target, e.g. 'vda'. */
+  disk: string;
+  /** The image the snapshot created (the new active layer at the time). */
+  file: string;
+  /** The image that was active before (the overlay's backing file), when the embedded <domain> says. */
+  previous: string | null;
+}
+
+/** The layers a libvirt snapshot's XML (virDomainSnapshotGetXMLDesc) says it created. */
+export function parseSnapshotXml(xml: string): SnapshotLayer[] {
+  const root = parseXml(xml);
+  if (root.name !== 'domainsnapshot') return [];
+  const name = child(root, 'name')?.text.trim() ?? '';
+  const creationTime = Number(child(root, 'creationTime')?.text.trim() ?? 0);
+  const description = child(root, 'description')?.text ?? '';
+  const domainDisks = children(child(child(root, 'domain'), 'devices'), 'disk');
+  const previousOf = (target: string): string | null => {
+    const d = domainDisks.find((x) => child(x, 'target')?.attrs.get('dev') === target);
+    return child(d, 'source')?.attrs.get('file') ?? null;
+  };
+  const out: SnapshotLayer[] = [];
+  for (const disk of children(child(root, 'disks'), 'disk')) {
+    if (disk.attrs.get('snapshot') !== 'external') continue;
+    const target = disk.attrs.get('name');
+    const file = child(disk, 'source')?.attrs.get('file');
+    if (!target || !file) continue;
+    out.push({ name, creationTime: Number.isFinite(creationTime) ? creationTime : 0, description, disk: target, file, previous: previousOf(target) });
+  }
+  return out;
+}
+
+/** Every snapshot layer of a domain; a snapshot whose XML cannot be read is skipped, not fatal. */
+export async function readSnapshotLayers(source: SnapshotSource, domain: string): Promise<SnapshotLayer[]> {
+  const out: SnapshotLayer[] = [];
+  for (const xml of await source.snapshotXmls(domain)) {
+    try {
+      out.push(...parseSnapshotXml(xml));
+    } catch {
+      continue;
+    }
+  }
+  return out;
+}
+
+/** Internal snapshots of each image, by path; an image that cannot be read is left out. */
+export async function readInternalSnapshots(paths: readonly string[]): Promise<Map<string, InternalSnapshot[]>> {
+  const out = new Map<string, InternalSnapshot[]>();
+  for (const path of paths) {
+    try {
+      // -U: a running domain's QEMU holds the image; the snapshot table is read as it is on disk.
+      const [layer] = await readImageChain(path, { forceShare: true, single: true });
+      if (layer) out.set(path, layer.internalSnapshots.map(({ id, name, dateSec, vmStateBytes }) => ({ id, name, dateSec, vmStateBytes })));
+    } catch {
+      continue;
+    }
+  }
+  return out;
+}
+
+/**
+ * The disks with `snapshot` set on each layer a libvirt snapshot created (null on the others),
+ * and `internalSnapshots` on each layer read (only when given: images are on this machine).
+ */
+export function withSnapshots(disks: readonly Disk[], named: readonly SnapshotLayer[], internal: ReadonlyMap<string, InternalSnapshot[]> | null): Disk[] {
+  return disks.map((d) => ({
+    ...d,
+    chain: d.chain.map((layer) => {
+      const made = named.find((s) => s.disk === d.target && s.file === layer.path);
+      const snapshot: NamedSnapshot | null = made ? { name: made.name, creationTime: made.creationTime, description: made.description } : null;
+      const inside = internal?.get(layer.path);
+      return inside ? { ...layer, snapshot, internalSnapshots: inside } : { ...layer, snapshot };
+    }),
+  }));
+}
+
+/** Named snapshots whose layer is not in the disk's chain any more (what `virsh snapshot-list` would show wrongly). */
+export function strandedSnapshots(disks: readonly Disk[], named: readonly SnapshotLayer[]): SnapshotLayer[] {
+  return named.filter((s) => {
+    const disk = disks.find((d) => d.target === s.disk);
+    return !disk || !disk.chain.some((l) => l.path === s.file);
+  });
+}
