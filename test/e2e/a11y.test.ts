@@ -1,7 +1,8 @@
 // The window's main states, each audited with axe-core's WCAG 2.1 A and AA rules in the light and
 // the dark theme (see axe.ts), in Chromium against `npm run serve` and the real libvirtd: a
-// domain's chains, the four operation dialogs with their previews, a running job with its chart
-// and slider, the question before an abort, and the jobs view with running jobs and history.
+// domain's chains, the four operation dialogs with their previews, adding a host and its limits,
+// a running job with its chart and slider, the question before an abort, and the jobs view with
+// running jobs and history.
 // A state added to the window gets one line here.
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -74,6 +75,19 @@ describe('the window passes axe-core’s WCAG 2.1 A and AA rules', { timeout: 60
     const field = dialog.getByLabel(/New layer's file/);
     await waitFor(async () => (await field.inputValue()) || null, { what: 'a proposed path' });
     await assertAccessibleInBothThemes(page(), 'the snapshot dialog');
+    await close();
+  });
+
+  it('the add-host dialog with a refused URI, and the limits dialog', async () => {
+    await page().getByRole('button', { name: 'Add host…' }).click();
+    await e2e.dialog().getByRole('textbox', { name: 'libvirt URI' }).fill('not a uri');
+    await e2e.dialog().getByRole('button', { name: 'Add host' }).click();
+    await e2e.dialog().getByRole('alert').waitFor();
+    await assertAccessibleInBothThemes(page(), 'the add-host dialog with an error');
+    await close();
+    await page().getByRole('button', { name: /^Limits… of / }).first().click();
+    await e2e.dialog().waitFor();
+    await assertAccessibleInBothThemes(page(), 'the limits dialog');
     await close();
   });
 
