@@ -4,6 +4,7 @@ import type { Disk, DomainDetail } from '../../../shared/model.ts';
 import type { LibvirtConnection } from '../../libvirt/connection.ts';
 import { log } from '../../log/logger.ts';
 import { parseDomainXml } from './domain-xml.ts';
+import { addSnapshots, type SnapshotReading } from './snapshots.ts';
 
 /**
  * Reads `name`; `call` runs each libvirt call with the host's error wording. Sizes are extra: a
@@ -12,13 +13,13 @@ import { parseDomainXml } from './domain-xml.ts';
 export async function readDomain(
   conn: LibvirtConnection,
   name: string,
-  options: { sizes: boolean },
+  options: { sizes: boolean; snapshots?: SnapshotReading },
   call: <T>(action: string, fn: () => Promise<T>) => Promise<T>,
 ): Promise<DomainDetail> {
   const parsed = parseDomainXml(await call(`read the definition of ${name}`, () => conn.domainXml(name)));
   const state = await call(`read the state of ${name}`, () => conn.domainState(name));
   const disks = !options.sizes || state === 'shutoff' ? parsed.disks : await withSizes(conn, name, parsed.disks);
-  return { name, uuid: parsed.uuid, state, disks };
+  return { name, uuid: parsed.uuid, state, disks: options.snapshots ? await addSnapshots(name, disks, options.snapshots) : disks };
 }
 
 async function withSizes(conn: LibvirtConnection, name: string, disks: Disk[]): Promise<Disk[]> {

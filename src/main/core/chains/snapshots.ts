@@ -2,6 +2,7 @@
 // external disk-only snapshot (virsh snapshot-create-as --disk-only, virt-manager's external
 // snapshots) made the overlay its <disks><disk><source file> names: that layer carries the name.
 // Internal snapshots live inside one image and are read from its header (`qemu-img info`).
+import { stat } from 'node:fs/promises';
 import type { Disk, InternalSnapshot, NamedSnapshot } from '../../../shared/model.ts';
 import { readImageChain } from '../offline/image-tool.ts';
 import { child, children, parseXml } from './xml-tree.ts';
@@ -61,14 +62,29 @@ export async function readSnapshotLayers(source: SnapshotSource, domain: string)
   return out;
 }
 
+// A qemu-img run costs milliseconds and a domain view may show hundreds of layers: an image is
+// read again only when its modification time or size changed.
+const internalCache = new Map<string, { mtimeMs: number; size: number; snapshots: InternalSnapshot[] }>();
+const INTERNAL_CACHE_MAX = 4096;
+
 /** Internal snapshots of each image, by path; an image that cannot be read is left out. */
 export async function readInternalSnapshots(paths: readonly string[]): Promise<Map<string, InternalSnapshot[]>> {
   const out = new Map<string, InternalSnapshot[]>();
   for (const path of paths) {
     try {
+      const { mtimeMs, size } = await stat(path);
+      const cached = internalCache.get(path);
+      if (cached && cached.mtimeMs === mtimeMs && cached.size === size) {
+        out.set(path, cached.snapshots);
+        continue;
+      }
       // -U: a running domain's QEMU holds the image; the snapshot table is read as it is on disk.
       const [layer] = await readImageChain(path, { forceShare: true, single: true });
-      if (layer) out.set(path, layer.internalSnapshots.map(({ id, name, dateSec, vmStateBytes }) => ({ id, name, dateSec, vmStateBytes })));
+      if (!layer) continue;
+      const snapshots = layer.internalSnapshots.map(({ id, name, dateSec, vmStateBytes }) => ({ id, name, dateSec, vmStateBytes }));
+      if (internalCache.size >= INTERNAL_CACHE_MAX) internalCache.clear();
+      internalCache.set(path, { mtimeMs, size, snapshots });
+      out.set(path, snapshots);
     } catch {
       continue;
     }
@@ -98,4 +114,23 @@ export function strandedSnapshots(disks: readonly Disk[], named: readonly Snapsh
     const disk = disks.find((d) => d.target === s.disk);
     return !disk || !disk.chain.some((l) => l.path === s.file);
   });
+}
+
+export interface SnapshotReading {
+  /** libvirt's snapshot metadata; null while the host has no way to list it. */
+  source: SnapshotSource | null;
+  /** The images are on this machine (a local URI), so their headers can be read. */
+  localImages: boolean;
+}
+
+/**
+ * `disks` with both kinds of snapshot set, for domain.get. Either reading may fail (a snapshot
+ * removed meanwhile, an unreadable image): the chain is then shown without that part.
+ */
+export async function addSnapshots(domain: string, disks: Disk[], reading: SnapshotReading): Promise<Disk[]> {
+  if (!reading.source && !reading.localImages) return disks;
+  const named = reading.source ? await readSnapshotLayers(reading.source, domain).catch(() => []) : [];
+  const files = disks.flatMap((d) => d.chain.filter((l) => l.type === 'file' && (l.format === 'qcow2' || l.format === null)).map((l) => l.path));
+  const internal = reading.localImages ? await readInternalSnapshots(files) : null;
+  return withSnapshots(disks, named, internal);
 }
