@@ -154,7 +154,7 @@ describe(`block jobs on ${TEST_URI}`, () => {
     assert.equal(ev.domainName, lab.name);
     assert.equal(ev.domainUUID, lab.domain.UUIDString());
     // The older BLOCK_JOB event names the disk by its active layer's path.
-    const old = await events1.waitFor(() => true, 5_000, 'a BLOCK_JOB event');
+    const old = await events1.waitFor(() => true, 15_000, 'a BLOCK_JOB event');
     assert.equal(old.disk, lab.layers[lab.layers.length - 1]);
     assert.equal(old.status, CANCELED);
 

@@ -211,7 +211,7 @@ describe(`blockCopy on ${TEST_URI}`, () => {
     assert.equal(await lab.domain.blockCopy('vda', copyDestXml(dest), null, 0), 0);
     const ev = await events.waitFor(() => true, 30_000, 'the copy to end');
     assert.deepEqual([ev.disk, ev.type, ev.status], ['vda', COPY, FAILED], JSON.stringify(ev));
-    const old = await byPath.waitFor(() => true, 5_000, 'the BLOCK_JOB event');
+    const old = await byPath.waitFor(() => true, 15_000, 'the BLOCK_JOB event');
     assert.deepEqual([old.disk, old.type, old.status], [chain[0], COPY, FAILED], JSON.stringify(old));
     // The filesystem really is full.
     assert.match(await runTool('df', ['--output=avail', '-B1', mnt]), /^\s*0\s*$/m);

@@ -14,6 +14,7 @@ import { startHeadlessServer, type HeadlessServer } from '../../src/main/server/
 import { allowedHosts, exposedWarning, hostRefusal, isLoopback, parseListenAddress } from '../../src/main/server/listen-address.ts';
 import { startTestCore, type TestCore } from '../core/core-harness.ts';
 import { fuzz } from './fuzz.ts';
+import { waitFor } from '../lab/harness.ts';
 import { contentSecurityPolicyHeader } from '../../src/shared/csp.ts';
 
 interface Answer {
@@ -285,8 +286,7 @@ describe('listening address', () => {
           child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
         });
         assert.equal(url.hostname, outward);
-        await new Promise((r) => setTimeout(r, 200));
-        assert.ok(stderr.includes(exposedWarning(outward!)), `stderr: ${stderr}`);
+        await waitFor(() => stderr.includes(exposedWarning(outward!)), { timeoutMs: 10_000, what: 'the warning about a non-loopback address on stderr' });
         assert.match(stderr, /the only protection.*unencrypted/s);
         const answer = await new Promise<number>((resolve, reject) => {
           const req = request({ host: outward, port: url.port, path: `/${url.search}` }, (res) => {
