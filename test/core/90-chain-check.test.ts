@@ -7,12 +7,10 @@ import { execFile } from 'node:child_process';
 import { chmod, chown, mkdtemp, open, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import type { Job } from '../../src/shared/model.ts';
-import { startTestCore, type TestCore } from './core-harness.ts';
-import { jobEvents, liveChain, MiB, rejection, waitForEnd, waitForJob } from './engine-harness.ts';
-import { libvirt, sweepStaleLabDomains, TEST_URI, useLabDomain, type Connection } from '../lab/harness.ts';
+import { engineSuite, jobEvents, liveChain, MiB, rejection, waitForEnd, waitForJob } from './engine-harness.ts';
 
 const run = (cmd: string, args: string[]): Promise<void> =>
   new Promise((resolve, reject) => execFile(cmd, args, (err, _out, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve())));
@@ -63,23 +61,12 @@ async function smallFs(ctx: TestContext, size: string): Promise<string> {
 }
 
 describe('chain check and preflight', { timeout: 180_000 }, () => {
-  let conn: Connection;
-  let t: TestCore;
-
-  before(async () => {
-    await sweepStaleLabDomains();
-    conn = await libvirt.open(TEST_URI);
-    t = await startTestCore({ uri: TEST_URI });
-  });
-  after(async () => {
-    await t?.close();
-    await conn?.close();
-  });
+  const t = engineSuite();
 
   const jobsOf = (domain: string): Job[] => jobEvents(t, domain);
 
   it('reports a corrupt layer and a backing file without a recorded format, per layer, and refuses a commit through them', async (ctx) => {
-    const l = await useLabDomain(ctx, conn, { virtualSize: 64 * MiB, baseDataBytes: 4 * MiB, overlayDataBytes: MiB });
+    const l = await t.lab(ctx, { virtualSize: 64 * MiB, baseDataBytes: 4 * MiB, overlayDataBytes: MiB });
     const [base, middle] = l.layers as [string, string, string];
     await corruptL1(base);
     await forgetBackingFormat(middle);
@@ -126,7 +113,7 @@ describe('chain check and preflight', { timeout: 180_000 }, () => {
 
   it('refuses a copy to a file system too small for it before it starts, with the numbers', async (ctx) => {
     const small = await smallFs(ctx, '20m');
-    const l = await useLabDomain(ctx, conn, { virtualSize: 64 * MiB, baseDataBytes: 40 * MiB, overlayDataBytes: 2 * MiB });
+    const l = await t.lab(ctx, { virtualSize: 64 * MiB, baseDataBytes: 40 * MiB, overlayDataBytes: 2 * MiB });
     const destination = join(small, 'copy.qcow2');
     const operation = { kind: 'copy' as const, destination };
     const preview = await t.client.call('operation.preview', { hostId, domain: l.name, disk: 'vda', operation });
@@ -154,7 +141,7 @@ describe('chain check and preflight', { timeout: 180_000 }, () => {
   it('asks for low-space when a copy only just fits, and starts once it is confirmed', async (ctx) => {
     // Mounted before the domain starts: QEMU's own mount namespace would not see a later mount.
     const tight = await smallFs(ctx, '56m');
-    const l = await useLabDomain(ctx, conn, { virtualSize: 64 * MiB, baseDataBytes: 40 * MiB, overlayDataBytes: 2 * MiB });
+    const l = await t.lab(ctx, { virtualSize: 64 * MiB, baseDataBytes: 40 * MiB, overlayDataBytes: 2 * MiB });
     const ref = { hostId, domain: l.name, disk: 'vda' };
     const operation = { kind: 'copy' as const, destination: join(tight, 'copy.qcow2'), afterReady: 'keep' as const };
     const preview = await t.client.call('operation.preview', { ...ref, operation });
@@ -169,7 +156,7 @@ describe('chain check and preflight', { timeout: 180_000 }, () => {
   });
 
   it("names a base QEMU's user cannot write in the preview, and refuses the commit before it starts", async (ctx) => {
-    const l = await useLabDomain(ctx, conn, { virtualSize: 64 * MiB, baseDataBytes: 2 * MiB, overlayDataBytes: MiB });
+    const l = await t.lab(ctx, { virtualSize: 64 * MiB, baseDataBytes: 2 * MiB, overlayDataBytes: MiB });
     const base = l.layers[0]!;
     const ref = { hostId, domain: l.name, disk: 'vda' };
     const operation = { kind: 'commit' as const };
