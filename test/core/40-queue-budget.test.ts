@@ -12,7 +12,7 @@ import { isFinished } from '../../src/shared/model.ts';
 import { copiedMore, engineSuite, jobEvents, liveChain, measureRates, MiB, rejection, smallChain, waitForEnd, waitForJob } from './engine-harness.ts';
 import { virshBlockJobInfo, waitFor, type TestLabOptions } from '../lab/harness.ts';
 
-describe('the per-host queue and bandwidth budget', { timeout: 120_000 }, () => {
+describe('the per-host queue and bandwidth budget', { timeout: 300_000 }, () => {
   const t = engineSuite();
 
   const labs = (ctx: TestContext, n: number, options: TestLabOptions) =>

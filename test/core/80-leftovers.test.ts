@@ -19,7 +19,7 @@ const exists = (path: string): Promise<boolean> => stat(path).then(
   () => false,
 );
 
-describe('files a copy leaves behind', { timeout: 180_000 }, () => {
+describe('files a copy leaves behind', { timeout: 300_000 }, () => {
   const t = engineSuite();
 
   // QEMU 7.2's mirror copies its first 32 MiB unthrottled: 48 MiB keeps a 1 MiB/s copy running.
