@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { readImageChain } from '../../src/main/core/offline/image-tool.ts';
 import { OfflineJob, type OfflineProgress } from '../../src/main/core/offline/offline-job.ts';
+import { QmpError } from '../../src/main/core/offline/qmp.ts';
+import { chainBlockdevs, StorageDaemon, StorageDaemonError } from '../../src/main/core/offline/storage-daemon.ts';
 import { assertChainClean, assertSameData, daemonsUnder, makeChain, MiB, useLabDir } from './offline-harness.ts';
 
 async function progressPast(job: OfflineJob, bytes: number, timeoutMs = 60_000): Promise<{ at: number; p: OfflineProgress }> {
@@ -112,4 +115,24 @@ test('a daemon that does not quit is killed, and none is left behind', async (t)
   assert.notEqual(outcome.status, 'completed');
   assert.deepEqual(await daemonsUnder(chain.dir), []);
   assert.ok(outcome.checks.every((c) => c.clean), JSON.stringify(outcome.checks));
+});
+
+test('QMP errors keep QEMU\'s class and words; a daemon refused at start leaves nothing running', async (t) => {
+  const chain = await makeChain(await useLabDir(t, 'qmp-errors'), { writes: [[[0, 1 * MiB]], [[0, 65536]]] });
+  const daemon = await StorageDaemon.start({ nodes: chainBlockdevs(await readImageChain(chain.active), new Set([0])) });
+  try {
+    await assert.rejects(daemon.qmp.execute('block-job-set-speed', { device: 'no-such-job', speed: 1 }), (err: unknown) => {
+      return err instanceof QmpError && err.errorClass === 'DeviceNotActive' && /no-such-job/.test(err.desc) && err.command === 'block-job-set-speed';
+    });
+    await assert.rejects(daemon.qmp.execute('no-such-command'), (err: unknown) => err instanceof QmpError && err.errorClass === 'CommandNotFound');
+  } finally {
+    await daemon.stop();
+  }
+  assert.equal(daemon.alive, false);
+  // A node QEMU cannot open: the daemon exits at once, and the error carries its words.
+  await assert.rejects(
+    StorageDaemon.start({ nodes: [{ driver: 'file', 'node-name': 'x', filename: `${chain.dir}/missing.qcow2` }] }),
+    (err: unknown) => err instanceof StorageDaemonError && /exited/.test(err.message) && /missing\.qcow2/.test(err.message),
+  );
+  assert.deepEqual(await daemonsUnder(chain.dir), []);
 });

@@ -6,9 +6,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { definedSource, rewriteDiskChain } from '../../src/main/core/offline/domain-definition.ts';
+import { readImageChain } from '../../src/main/core/offline/image-tool.ts';
 import { IntentStore } from '../../src/main/core/offline/intents.ts';
 import { OfflineJob } from '../../src/main/core/offline/offline-job.ts';
+import { OfflinePlanError } from '../../src/main/core/offline/plan.ts';
 import { settleOfflineJob } from '../../src/main/core/offline/settle.ts';
+import { chainBlockdevs, StorageDaemon, StorageDaemonError } from '../../src/main/core/offline/storage-daemon.ts';
 import {
   assertChainClean,
   assertSameData,
@@ -91,4 +94,25 @@ test('an active commit on a shut-off domain: the definition moves to the base, w
   await virsh(['start', name]);
   assert.match(await virsh(['domblklist', name]), new RegExp(base));
   await virsh(['destroy', name]);
+});
+
+test('a domain started between planning and start: the offline job is refused by the lock, and says so', async (t) => {
+  const dir = await useLabDir(t, 'offline-running');
+  const chain = await makeChain(dir, { writes: [[[0, 1 * MiB]], [[0, 65536]]] });
+  const planned = await readImageChain(chain.active);
+  const name = await useDefinedDomain(t, dir, chain.active, 'running');
+  await virsh(['start', name]);
+  await assert.rejects(
+    OfflineJob.start({ domain: name, disk: 'vda', operation: { kind: 'pull', image: chain.active, base: null }, bandwidthBytesPerSec: 0 }),
+    (err: unknown) => err instanceof OfflinePlanError && /is in use/.test(err.message) && err.message.includes(name),
+  );
+  // Started after the images were read: the daemon itself is refused by QEMU's lock, and exits.
+  await assert.rejects(StorageDaemon.start({ nodes: chainBlockdevs(planned, new Set([0])) }), (err: unknown) => {
+    t.diagnostic(`the daemon's refusal: ${String(err)}`);
+    return err instanceof StorageDaemonError && /lock/.test(err.message);
+  });
+  assert.deepEqual(await daemonsUnder(dir), []);
+  await virsh(['destroy', name]);
+  assert.deepEqual(await assertChainClean(chain.active), [chain.active, chain.layers[0]]);
+  await assertSameData(chain, chain.active);
 });

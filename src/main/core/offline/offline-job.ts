@@ -4,9 +4,9 @@
 // fails or is cancelled leaves the domain as it was.
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { checkImage, createImage, readImageChain, type CheckResult } from './image-tool.ts';
+import { checkImage, createImage, ImageToolError, readImageChain, type CheckResult } from './image-tool.ts';
 import { IntentStore, type IntentStep, type OfflineIntent } from './intents.ts';
-import { planOffline, TARGET_FILE_NODE, TARGET_NODE, type OfflineOperation, type OfflinePlan } from './plan.ts';
+import { OfflinePlanError, planOffline, TARGET_FILE_NODE, TARGET_NODE, type OfflineOperation, type OfflinePlan } from './plan.ts';
 import { QmpClosedError, QmpError, type QmpEvent, type QmpObject, type QmpValue } from './qmp.ts';
 import { chainBlockdevs, StorageDaemon } from './storage-daemon.ts';
 
@@ -104,7 +104,18 @@ export class OfflineJob {
    * outcome with the images checked.
    */
   static async start(options: OfflineJobOptions): Promise<OfflineJob> {
-    const chain = await readImageChain(options.operation.image);
+    let chain: Awaited<ReturnType<typeof readImageChain>>;
+    try {
+      chain = await readImageChain(options.operation.image);
+    } catch (err) {
+      if (err instanceof ImageToolError && /lock/.test(err.message)) {
+        throw new OfflinePlanError(
+          `${options.operation.image} is in use: another process holds QEMU's lock on it (is ${options.domain} running?). ` +
+            'Operations on a running domain go through libvirt instead',
+        );
+      }
+      throw err;
+    }
     const plan = planOffline(options.operation, chain);
     const id = options.jobId ?? `offline-${Date.now()}-${randomBytes(4).toString('hex')}`;
     const now = new Date().toISOString();

@@ -116,12 +116,14 @@ export class StorageDaemon {
       'chardev=strata-qmp',
     ];
     const child = spawn(STORAGE_DAEMON, args, { detached: true, stdio: ['ignore', logFile.fd, logFile.fd] });
-    await logFile.close();
+    // Listened to before any await: a daemon refused at once (a lock, a missing file) exits
+    // within milliseconds, and an exit nobody listened to would leave the wait below blind.
     const exited = new Promise<number | null>((resolve) => {
       child.once('exit', (code) => resolve(code));
       child.once('error', () => resolve(null));
     });
     child.unref();
+    await logFile.close();
     const pid = child.pid;
     const timeoutMs = options.startTimeoutMs ?? 15_000;
     const why = async (what: string): Promise<StorageDaemonError> => {
@@ -134,7 +136,7 @@ export class StorageDaemon {
     void exited.then(() => (ended = true));
     const connected = await waitUntil(
       async () => {
-        if (ended) return true;
+        if (ended || !isAlive(pid)) return true;
         try {
           qmp = await QmpClient.connect(socket, timeoutMs);
           return true;
@@ -146,9 +148,14 @@ export class StorageDaemon {
       exited,
     );
     if (!qmp || !connected) {
-      if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-      const code = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 2000))]);
-      throw await why(ended ? `exited (code ${String(code)}) before its monitor answered` : `did not answer on ${socket} within ${timeoutMs} ms`);
+      const exitedByItself = ended || !isAlive(pid);
+      if (!exitedByItself) process.kill(pid, 'SIGKILL');
+      let timer: NodeJS.Timeout | undefined;
+      const code = await Promise.race([exited, new Promise<null>((r) => (timer = setTimeout(() => r(null), 2000)))]);
+      clearTimeout(timer);
+      const error = await why(exitedByItself ? `exited (code ${String(code)}) before its monitor answered` : `did not answer on ${socket} within ${timeoutMs} ms`);
+      if (!options.runtimeDir) await rm(runtimeDir, { recursive: true, force: true });
+      throw error;
     }
     return new StorageDaemon(pid, socket, runtimeDir, qmp);
   }
