@@ -46,7 +46,8 @@ export class DiskCheck {
 
 export class HealthStore {
   readonly #client: StrataClient;
-  readonly #checks = new SvelteMap<string, DiskCheck>();
+  // Plain: a check is made when a disk first asks, inside its derived read; its fields are the state.
+  readonly #checks = new Map<string, DiskCheck>();
   readonly #capabilities = new SvelteMap<string, HostCapabilities>();
   readonly #asked = new Set<string>();
 
