@@ -20,6 +20,8 @@ const { values: opts } = parseArgs({
     python: { type: 'string', default: process.env['STRATA_BENCH_PYTHON'] || '/usr/bin/python3' },
     // 2 minutes keep the whole suite under 15; the 10 on request.
     'renderer-minutes': { type: 'string', default: '2' },
+    // 3 minutes by default; 30 or more to judge a leak.
+    'soak-minutes': { type: 'string', default: '3' },
   },
 });
 const PYTHON = opts.python ?? '/usr/bin/python3';
@@ -42,6 +44,7 @@ const BENCHES: Bench[] = [
   { name: 'throttle', argv: (json) => tsx('throttle.mts', '--json', json) },
   { name: 'renderer', argv: (json) => tsx('renderer.mts', '--minutes', opts['renderer-minutes'] ?? '2', '--json', json) },
   { name: 'startup', argv: (json) => tsx('startup.mts', '--json', json) },
+  { name: 'soak', argv: (json) => tsx('soak.mts', '--minutes', opts['soak-minutes'] ?? '3', '--json', json) },
 ];
 
 interface CallsJson {
