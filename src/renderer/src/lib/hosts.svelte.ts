@@ -1,6 +1,7 @@
-// Every host Strata knows, each with its domains, and the details (disks and chains) of the
-// domains looked at. Fed by calls made on start, on "Refresh", on `host`, `host.removed` and
-// `domain.changed` events, and after a reconnection; never polled.
+// The window's hosts: every host Strata knows, each with its domains, and the details (disks and
+// chains) of the domains looked at. Fed by calls made on start, on "Refresh", on `host`,
+// `host.removed` and `domain.changed` events, and after a reconnection; never polled. (The hosts
+// saved on disk are the main process's SavedHosts.)
 import type { StrataClient } from '../../../shared/bridge.ts';
 import type { DomainDetail, DomainSummary, HostInfo, HostLimits } from '../../../shared/model.ts';
 import { SvelteMap } from 'svelte/reactivity';
