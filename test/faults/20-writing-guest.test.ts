@@ -49,7 +49,7 @@ function unwrittenChanged(raw: Buffer, from: number, writes: readonly LayerWrite
   return wrong;
 }
 
-describe('a guest writing while jobs run', { timeout: 240_000, skip: unavailable ?? false }, () => {
+describe('a guest writing while jobs run', { timeout: 480_000, skip: unavailable ?? false }, () => {
   const t = engineSuite();
 
   it('pull, snapshot, active commit with pivot and copy with pivot lose no record and no block', async (ctx) => {
@@ -101,7 +101,7 @@ describe('a guest writing while jobs run', { timeout: 240_000, skip: unavailable
     const snapshot = join(dir, 'snap.qcow2');
     const snapped = await t.client.call('disk.snapshot', { ...ref, destination: snapshot });
     assert.equal(snapped.chain[0]?.path, snapshot);
-    await waitFor(async () => (await writtenNow()) >= atPullStart + duringPull + 600, { timeoutMs: 30_000, what: 'records in the new layer' });
+    await waitFor(async () => (await writtenNow()) >= atPullStart + duringPull + 600, { timeoutMs: 120_000, what: 'records in the new layer' });
 
     // 2 MiB/s, over twice what the guest writes: the commit converges while records keep coming.
     // It waits at ready (the mirror keeps up with the guest) until the guest has written under it.
@@ -129,7 +129,7 @@ describe('a guest writing while jobs run', { timeout: 240_000, skip: unavailable
     const duringCopy = (await writtenNow()) - atCopy;
     ctx.diagnostic(`copy: ${duringCopy} records written while it ran`);
     assert.ok(duringCopy >= RECORDS_UNDER_JOB, `the guest wrote during the copy (${duringCopy} records)`);
-    await waitFor(async () => (await writtenNow()) >= atCopy + duringCopy + 200, { timeoutMs: 30_000, what: 'records on the copy after the pivot' });
+    await waitFor(async () => (await writtenNow()) >= atCopy + duringCopy + 200, { timeoutMs: 120_000, what: 'records on the copy after the pivot' });
 
     await stopDomain(name);
     // Read after the stop: every record reported before QEMU exited was fsync'd by the guest.

@@ -98,7 +98,9 @@ describe('faults during running jobs', { timeout: 240_000 }, () => {
     // the destination libvirt created, "No such file or directory").
     const small = await mkdtemp(join(tmpdir(), 'strata-nospace-'));
     await chmod(small, 0o755);
-    await run('mount', ['-t', 'tmpfs', '-o', 'size=20m,mode=0755', 'tmpfs', small]);
+    // Room enough for the preflight to let the copy start (its estimate and Strata's margin); the
+    // file system is filled once the copy runs, as it would be by something else writing there.
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=96m,mode=0755', 'tmpfs', small]);
     ctx.after(async () => {
       // A QEMU still writing the copy (a test that failed early) keeps the mount busy: detach it
       // lazily then, so it goes away with QEMU instead of staying behind.
@@ -112,7 +114,12 @@ describe('faults during running jobs', { timeout: 240_000 }, () => {
 
     const ref = refOf(l.name);
     const destination = join(small, 'copy.qcow2');
-    const { job } = await previewAndStart(t.client, ref, { kind: 'copy', destination, afterReady: 'pivot' });
+    const { job } = await previewAndStart(t.client, ref, { kind: 'copy', destination, afterReady: 'pivot' }, { bandwidthBytesPerSec: MiB });
+    await waitForJob(t, (j) => j.id === job.id && j.cur > 0, { what: 'the copy to make progress' });
+    // Written until the file system is full, whatever the copy writes meanwhile.
+    await run('dd', ['if=/dev/zero', `of=${join(small, 'filler')}`, 'bs=1M']).catch((err: unknown) => {
+      if (!/No space left/.test(String(err))) throw err;
+    });
     const ended = await waitForEnd(t, job.id, { timeoutMs: 60_000 });
     ctx.diagnostic(`ended ${ended.phase}: ${ended.outcome}`);
     assert.equal(ended.phase, 'failed', ended.outcome ?? '');
@@ -123,6 +130,7 @@ describe('faults during running jobs', { timeout: 240_000 }, () => {
     // The partial copy stays until the user agrees to its removal; Strata offers it on the job.
     const partial = await stat(destination);
     ctx.diagnostic(`partial copy left: ${destination}, ${partial.size} bytes`);
+    const fullRoom = await statfs(small);
     assert.equal(ended.leftover?.path, destination, 'the job names the partial copy');
     assert.equal(ended.leftover?.partial, true);
     const unconfirmed = await rejection(t.client.call('job.removeLeftover', { hostId, jobId: job.id }));
@@ -132,7 +140,8 @@ describe('faults during running jobs', { timeout: 240_000 }, () => {
     assert.equal(removed.leftover?.status, 'removed');
     await assert.rejects(stat(destination), { code: 'ENOENT' });
     const room = await statfs(small);
-    assert.ok(room.bavail * room.bsize > 19 * MiB, `the space is free again: ${room.bavail * room.bsize} bytes`);
+    const freed = (room.bavail - fullRoom.bavail) * room.bsize;
+    assert.ok(freed >= partial.blocks * 512, `the space is free again: ${freed} bytes freed, the partial copy held ${partial.blocks * 512}`);
     assert.deepEqual(await liveChain(l.name), [...l.layers].reverse(), 'removing it left the disk as it was');
 
     await stopDomain(l.name);
