@@ -1,9 +1,10 @@
 // What a change of a job tells the user, decided in one place: the window's notices and the
 // desktop's notifications both ask here, so they tell the same changes in the same words.
-// The policy: a job's end is news whoever started it (a job another client such as virsh started
-// is told too, as started elsewhere); ready is news when the job waits for someone to pivot or
-// abort (Strata's with afterReady 'wait', or one started elsewhere, which Strata can pivot too);
-// nothing else is (a start is the user's own doing; progress is shown, not told).
+// The policy: the end of a job Strata started is news, and its ready when it waits for the user
+// to pivot or abort (afterReady 'wait'); a job another client (virsh, a backup tool) started is
+// that client's to report, and only its failure is news here, said as started elsewhere. On a
+// host many people use, their jobs end all the time: told in full, they would bury Strata's own.
+// Nothing else is news (a start is the user's own doing; progress is shown, not told).
 import { failureHint, formatDuration, jobWord, readyDetail } from './job-words.ts';
 import type { Job, JobTransition } from './model.ts';
 
@@ -26,16 +27,15 @@ export function jobNews(job: Job, transition: JobTransition): JobNews | null {
   const on = `${jobWord(job.type)} on ${job.domain}/${job.disk}`;
   if (transition === 'ready') {
     // Strata pivots or keeps such a job at once: its ready is no news.
-    if (job.phase !== 'ready' || job.afterReady === 'pivot' || job.afterReady === 'keep') return null;
+    if (job.phase !== 'ready' || job.afterReady !== 'wait' || job.origin !== 'strata') return null;
     return { kind: 'info', title: `${on} is ready to pivot`, detail: details(job, readyDetail), hint: null, urgency: 'normal' };
   }
-  if (transition !== 'ended') return null;
+  if (transition !== 'ended' || (job.origin !== 'strata' && job.phase !== 'failed')) return null;
   // Strata's outcome often only repeats the phase ("cancelled"): say it once.
   const outcome = job.outcome !== null && job.outcome.trim().toLowerCase() !== job.phase ? job.outcome : null;
   switch (job.phase) {
     case 'completed': {
-      // A job started elsewhere was first seen, not started, at startedAt.
-      const took = job.origin === 'strata' && job.endedAt !== null ? ` after ${formatDuration((job.endedAt - job.startedAt) / 1000)}` : '';
+      const took = job.endedAt !== null ? ` after ${formatDuration((job.endedAt - job.startedAt) / 1000)}` : '';
       return { kind: 'ok', title: `${on} completed${took}`, detail: details(job, outcome), hint: null, urgency: 'normal' };
     }
     case 'failed':

@@ -52,16 +52,16 @@ describe('jobNews: which changes are news', () => {
     assert.equal(jobNews(job('cancelled', { type: 'copy', leftover: { ...leftover, status: 'removed' } }), 'ended')?.detail, null);
   });
 
-  it('a job started elsewhere: its end is news too, said as such, without a duration Strata never saw', () => {
-    const news = jobNews(job('completed', { origin: 'external', endedAt: 9000 }), 'ended');
-    assert.equal(news?.title, 'Pull on web/vda completed');
-    assert.equal(news?.detail, 'Started outside Strata (virsh or another libvirt client).');
-    assert.equal(jobNews(job('cancelled', { origin: 'external' }), 'ended')?.title, 'Pull on web/vda cancelled');
+  it('a job started elsewhere: only its failure is news, said as started elsewhere', () => {
+    const failed = jobNews(job('failed', { origin: 'external', endedAt: 9000, outcome: 'failed' }), 'ended');
+    assert.equal(failed?.title, 'Pull on web/vda failed');
+    assert.equal(failed?.detail, 'Started outside Strata (virsh or another libvirt client).');
+    for (const phase of ['completed', 'cancelled', 'unknown'] as const) assert.equal(jobNews(job(phase, { origin: 'external' }), 'ended'), null, phase);
   });
 
-  it('ready is news when the job waits for someone, not when Strata pivots or keeps it by itself', () => {
+  it('ready is news when the job waits for the user, not when Strata pivots or keeps it, nor another client’s', () => {
     assert.equal(jobNews(job('ready', { type: 'copy', afterReady: 'wait' }), 'ready')?.title, 'Copy on web/vda is ready to pivot');
-    assert.equal(jobNews(job('ready', { type: 'copy', afterReady: null, origin: 'external' }), 'ready')?.title, 'Copy on web/vda is ready to pivot');
+    assert.equal(jobNews(job('ready', { type: 'copy', afterReady: null, origin: 'external' }), 'ready'), null);
     assert.equal(jobNews(job('ready', { type: 'copy', afterReady: 'pivot' }), 'ready'), null);
     assert.equal(jobNews(job('ready', { type: 'active-commit', afterReady: 'keep' }), 'ready'), null);
   });
