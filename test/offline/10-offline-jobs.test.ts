@@ -2,6 +2,7 @@
 // data afterwards equals a raw picture taken before (qemu-img compare), every image passes
 // qemu-img check, the chain is the one planned, and no daemon outlives its job.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readImageChain } from '../../src/main/core/offline/image-tool.ts';
@@ -15,6 +16,7 @@ async function run(chain: TestChain, operation: OfflineOperation): Promise<Offli
   assert.equal(outcome.status, 'completed', outcome.message ?? '');
   assert.ok(outcome.checks.every((c) => c.clean), JSON.stringify(outcome.checks));
   assert.deepEqual(await daemonsUnder(chain.dir), [], 'a daemon outlived its job');
+  assert.ok(job.intent.daemon && !existsSync(job.intent.daemon.runtimeDir), 'the daemon\'s runtime folder is removed');
   return outcome;
 }
 
