@@ -119,9 +119,15 @@ void WorkerMain(std::shared_ptr<CallQueue::Shared> s) {
   while (QueuedCall* call = s->NextLocked(lock, *place)) {
     lock.unlock();
     call->Run();
-    s->Finish(call);
+    // Counted as looking for work before the JS thread hears of the result, so a next call it
+    // submits at once is left for this thread, which takes it before it parks. Counted as running
+    // until after the wake-up, the JS thread woke another worker whenever it preempted this one
+    // between the two: the usual case on a busy 2-CPU machine.
     lock.lock();
     s->running--;
+    lock.unlock();
+    s->Finish(call);
+    lock.lock();
   }
   s->freePlaces.push_back(place);
 }

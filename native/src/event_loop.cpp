@@ -2,7 +2,8 @@
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
-#include <poll.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -28,8 +29,9 @@ struct Handle {
   int id;
   int fd;
   int events;  // what libvirt wants now (VIR_EVENT_HANDLE_*)
-  // What the poll() under way waits for, if it is under way: see NeedsWake().
-  int polled = 0;
+  // The descriptor in the epoll set while `events` is not 0: `fd`, or a duplicate of it when
+  // another handle already watches `fd` (epoll takes each descriptor once).
+  int watched;
   virEventHandleCallback cb;
   void* opaque;
   virFreeCallback ff;
@@ -52,12 +54,13 @@ struct Loop {
   std::mutex mutex;
   std::vector<Handle> handles;
   std::vector<Timer> timers;
-  int nextHandle = 1;
+  int nextHandle = 1;  // handle ids start at 1: 0 in the epoll set is wakeFd
   int nextTimer = 1;
+  int epollFd = -1;
   int wakeFd = -1;
-  bool polling = false;       // the loop thread is in poll() or on its way into it
+  bool polling = false;       // the loop thread is in epoll_wait() or on its way into it
   bool wakeSent = false;      // since it went in
-  Clock::time_point pollDue;  // when that poll() times out by itself
+  Clock::time_point pollDue;  // when that wait times out by itself
   bool stop = false;
 };
 
@@ -84,13 +87,40 @@ void Wake() {
   }
 }
 
+uint32_t ToEpoll(int events) {
+  uint32_t e = 0;
+  if (events & VIR_EVENT_HANDLE_READABLE) e |= EPOLLIN;
+  if (events & VIR_EVENT_HANDLE_WRITABLE) e |= EPOLLOUT;
+  return e;
+}
+
+int FromEpoll(uint32_t revents) {
+  int e = 0;
+  if (revents & EPOLLIN) e |= VIR_EVENT_HANDLE_READABLE;
+  if (revents & EPOLLOUT) e |= VIR_EVENT_HANDLE_WRITABLE;
+  if (revents & EPOLLERR) e |= VIR_EVENT_HANDLE_ERROR;
+  if (revents & EPOLLHUP) e |= VIR_EVENT_HANDLE_HANGUP;
+  return e;
+}
+
 // libvirt's RPC client withdraws its socket from the loop for every call (interest 0: the calling
-// thread does the socket's I/O itself) and gives it back after. A withdrawal needs no wake-up: the
-// poll() under way may then report the socket when the reply arrives, and the loop, finding no
-// interest left, just polls again without it. Only interest the poll() under way lacks needs one,
-// even while calls run back to back: not waking for it then (a bounded wait instead, or the nap
-// the GLib loop took) saves ~10 us of CPU per call but delays events (bench/README.md).
-bool NeedsWake(const Handle& h) { return (h.events & ~h.polled) != 0 && TakeWake(); }
+// thread does the socket's I/O itself) and gives it back after. The epoll set follows at once,
+// from the calling thread, and an epoll_wait() under way sees the change without being woken: the
+// reply to a call wakes only its caller, and a socket given back wakes the loop only if something
+// is already waiting on it. A handle without interest leaves the set (rather than staying with no
+// events): epoll reports a hang-up even then, and the loop would spin on it while a call runs.
+// With poll(2) both changes cost a wake-up of this thread per call (bench/README.md).
+// Returns false if epoll refused the descriptor.
+bool Watch(Handle& h, int previousEvents) {
+  if (h.events == 0) {
+    if (previousEvents != 0) epoll_ctl(loop->epollFd, EPOLL_CTL_DEL, h.watched, nullptr);
+    return true;
+  }
+  epoll_event ev{};
+  ev.events = ToEpoll(h.events);
+  ev.data.u64 = static_cast<uint64_t>(h.id);
+  return epoll_ctl(loop->epollFd, previousEvents == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, h.watched, &ev) == 0;
+}
 
 Handle* FindHandle(int id) {
   for (auto& h : loop->handles) {
@@ -107,38 +137,46 @@ Timer* FindTimer(int id) {
 }
 
 int AddHandle(int fd, int events, virEventHandleCallback cb, void* opaque, virFreeCallback ff) {
-  bool wake;
-  int id;
-  {
-    std::lock_guard<std::mutex> lock(loop->mutex);
-    id = loop->nextHandle++;
-    loop->handles.push_back({id, fd, events, 0, cb, opaque, ff});
-    wake = NeedsWake(loop->handles.back());
+  std::lock_guard<std::mutex> lock(loop->mutex);
+  int watched = fd;
+  for (const Handle& other : loop->handles) {
+    if (other.fd == fd && !other.deleted) {
+      watched = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      if (watched < 0) return -1;
+      break;
+    }
   }
-  if (wake) Wake();
-  return id;
+  Handle h{loop->nextHandle, fd, events, watched, cb, opaque, ff};
+  if (!Watch(h, 0)) {
+    if (watched != fd) close(watched);
+    return -1;
+  }
+  loop->nextHandle++;
+  loop->handles.push_back(h);
+  return h.id;
 }
 
 void UpdateHandle(int id, int events) {
-  bool wake = false;
-  {
-    std::lock_guard<std::mutex> lock(loop->mutex);
-    if (Handle* h = FindHandle(id)) {
-      h->events = events;
-      wake = NeedsWake(*h);
-    }
-  }
-  if (wake) Wake();
+  std::lock_guard<std::mutex> lock(loop->mutex);
+  Handle* h = FindHandle(id);
+  if (h == nullptr) return;
+  const int previous = h->events;
+  h->events = events;
+  // Not checked: epoll took this descriptor when it was added, so it takes it again.
+  Watch(*h, previous);
 }
 
-// Removals wake the loop so their free callbacks run soon: libvirt's frees the connection's
-// client. They are rare (a connection closing).
+// Out of the set at once, as libvirt may close the descriptor as soon as this returns. Removals
+// wake the loop so their free callbacks run soon: libvirt's frees the connection's client. They
+// are rare (a connection closing).
 int RemoveHandle(int id) {
   bool wake;
   {
     std::lock_guard<std::mutex> lock(loop->mutex);
     Handle* h = FindHandle(id);
     if (h == nullptr) return -1;
+    if (h->events != 0) epoll_ctl(loop->epollFd, EPOLL_CTL_DEL, h->watched, nullptr);
+    if (h->watched != h->fd) close(h->watched);
     h->deleted = true;
     wake = TakeWake();
   }
@@ -189,36 +227,10 @@ int RemoveTimeout(int id) {
   return 0;
 }
 
-short ToPoll(int events) {
-  short p = 0;
-  if (events & VIR_EVENT_HANDLE_READABLE) p |= POLLIN;
-  if (events & VIR_EVENT_HANDLE_WRITABLE) p |= POLLOUT;
-  return p;
-}
-
-int FromPoll(short revents) {
-  int e = 0;
-  if (revents & POLLIN) e |= VIR_EVENT_HANDLE_READABLE;
-  if (revents & POLLOUT) e |= VIR_EVENT_HANDLE_WRITABLE;
-  // An fd closed while still registered: its owner hears of it as an error and removes it.
-  if (revents & (POLLERR | POLLNVAL)) e |= VIR_EVENT_HANDLE_ERROR;
-  if (revents & POLLHUP) e |= VIR_EVENT_HANDLE_HANGUP;
-  return e;
-}
-
 // One iteration: wait, run due timers, dispatch ready handles, then free what was removed.
 // Callbacks run with the mutex released, so they may add, update and remove handles and timers.
-void Iterate(std::vector<pollfd>& fds, std::vector<size_t>& slots) {
+void Iterate(std::vector<epoll_event>& ready) {
   std::unique_lock<std::mutex> lock(loop->mutex);
-  fds.assign(1, pollfd{loop->wakeFd, POLLIN, 0});
-  slots.clear();
-  for (size_t i = 0; i < loop->handles.size(); i++) {
-    Handle& h = loop->handles[i];
-    h.polled = h.deleted ? 0 : h.events;
-    if (h.polled == 0) continue;
-    fds.push_back(pollfd{h.fd, ToPoll(h.events), 0});
-    slots.push_back(i);
-  }
   const Clock::time_point now = Clock::now();
   loop->pollDue = Clock::time_point::max();
   for (const Timer& t : loop->timers) {
@@ -230,20 +242,16 @@ void Iterate(std::vector<pollfd>& fds, std::vector<size_t>& slots) {
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(loop->pollDue - now).count();
     timeoutMs = static_cast<int>(std::max<decltype(wait)>(0, std::min<decltype(wait)>(wait, 24 * 3600 * 1000)));
   }
+  ready.resize(std::max<size_t>(8, loop->handles.size() + 1));
   loop->polling = true;
   loop->wakeSent = false;
   lock.unlock();
 
-  int ready = poll(fds.data(), fds.size(), timeoutMs);
+  const int count = epoll_wait(loop->epollFd, ready.data(), static_cast<int>(ready.size()), timeoutMs);
 
   lock.lock();
   loop->polling = false;
-  if (ready < 0) return;  // EINTR: go round again
-  if (fds[0].revents & POLLIN) {
-    uint64_t count;
-    while (read(loop->wakeFd, &count, sizeof count) < 0 && errno == EINTR) {
-    }
-  }
+  if (count < 0) return;  // EINTR: go round again
 
   const Clock::time_point fired = Clock::now();
   const size_t timerCount = loop->timers.size();
@@ -259,19 +267,24 @@ void Iterate(std::vector<pollfd>& fds, std::vector<size_t>& slots) {
     lock.lock();
   }
 
-  for (size_t k = 0; k < slots.size(); k++) {
-    const short revents = fds[k + 1].revents;
-    if (revents == 0) continue;
-    Handle& h = loop->handles[slots[k]];
-    // Removed since the poll() (maybe by a callback of this pass), or its interest withdrawn: a
-    // thread making a call now does this socket's I/O itself.
-    if (h.deleted || h.events == 0) continue;
-    const int events = FromPoll(revents) & (h.events | VIR_EVENT_HANDLE_ERROR | VIR_EVENT_HANDLE_HANGUP);
+  for (int k = 0; k < count; k++) {
+    const uint64_t key = ready[k].data.u64;
+    if (key == 0) {
+      uint64_t wakes;
+      while (read(loop->wakeFd, &wakes, sizeof wakes) < 0 && errno == EINTR) {
+      }
+      continue;
+    }
+    // Looked up again: removed since the wait (maybe by a callback of this pass), or its interest
+    // withdrawn, a thread making a call now does this socket's I/O itself.
+    Handle* h = FindHandle(static_cast<int>(key));
+    if (h == nullptr || h->events == 0) continue;
+    const int events = FromEpoll(ready[k].events) & (h->events | VIR_EVENT_HANDLE_ERROR | VIR_EVENT_HANDLE_HANGUP);
     if (events == 0) continue;
-    const int id = h.id;
-    const int fd = h.fd;
-    virEventHandleCallback cb = h.cb;
-    void* opaque = h.opaque;
+    const int id = h->id;
+    const int fd = h->fd;
+    virEventHandleCallback cb = h->cb;
+    void* opaque = h->opaque;
     lock.unlock();
     cb(id, fd, events, opaque);
     lock.lock();
@@ -293,14 +306,13 @@ void Iterate(std::vector<pollfd>& fds, std::vector<size_t>& slots) {
 }
 
 void Run() {
-  std::vector<pollfd> fds;
-  std::vector<size_t> slots;
+  std::vector<epoll_event> ready;
   for (;;) {
     {
       std::lock_guard<std::mutex> lock(loop->mutex);
       if (loop->stop) return;
     }
-    Iterate(fds, slots);
+    Iterate(ready);
   }
 }
 
@@ -327,8 +339,16 @@ std::string Register() {
     virErrorPtr err = virGetLastError();
     return err != nullptr && err->message != nullptr ? err->message : "virEventRegisterDefaultImpl failed";
   }
+  loop->epollFd = epoll_create1(EPOLL_CLOEXEC);
+  if (loop->epollFd < 0) return std::string("epoll for libvirt's event loop: ") + std::strerror(errno);
   loop->wakeFd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (loop->wakeFd < 0) return std::string("eventfd for libvirt's event loop: ") + std::strerror(errno);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = 0;
+  if (epoll_ctl(loop->epollFd, EPOLL_CTL_ADD, loop->wakeFd, &ev) < 0) {
+    return std::string("epoll for libvirt's event loop: ") + std::strerror(errno);
+  }
   virEventRegisterImpl(AddHandle, UpdateHandle, RemoveHandle, AddTimeout, UpdateTimeout, RemoveTimeout);
   return "";
 }

@@ -1,7 +1,7 @@
 // libvirt's event loop: the addon's own implementation of libvirt's event interface, run on a
-// thread of its own with its own poll(2). libvirt allows one event implementation per process,
-// registered before the first connection and never replaced, so this is process-wide state shared
-// by every environment that loads the addon.
+// thread of its own with its own epoll(7) set. libvirt allows one event implementation per
+// process, registered before the first connection and never replaced, so this is process-wide
+// state shared by every environment that loads the addon.
 //
 // Not libvirt's default implementation: that one runs on GLib's default main context, which
 // Electron's UI thread iterates too, so libvirt callbacks could run on the UI thread, this thread
