@@ -3,6 +3,7 @@
 // domain's definition is rewritten afterwards by the caller (domain-definition.ts), so a job that
 // fails or is cancelled leaves the domain as it was.
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { checkImage, createImage, ImageToolError, readImageChain, type CheckResult } from './image-tool.ts';
 import { IntentStore, type IntentStep, type OfflineIntent } from './intents.ts';
@@ -68,7 +69,6 @@ export class OfflineJob {
   #store: IntentStore | null;
   #cancelRequested = false;
   #stopTimeoutMs: number;
-  #lastStatus = '';
   #bandwidth: number;
 
   private constructor(plan: OfflinePlan, intent: OfflineIntent, store: IntentStore | null, stopTimeoutMs: number, run: (job: OfflineJob) => Promise<OfflineOutcome>) {
@@ -79,10 +79,18 @@ export class OfflineJob {
     this.qmpJobId = intent.qmpJobId;
     this.#stopTimeoutMs = stopTimeoutMs;
     this.#bandwidth = intent.bandwidthBytesPerSec;
-    this.done = run(this).then((outcome) => {
-      this.#emit({ kind: 'end', outcome });
-      return outcome;
-    });
+    this.done = run(this)
+      .catch(async (err: unknown): Promise<OfflineOutcome> => {
+        // A step that threw (an intent record that could not be written, …): the daemon still
+        // goes, and the job ends failed with the chain it had.
+        await this.#daemon?.stop(this.#stopTimeoutMs).catch(() => undefined);
+        const message = err instanceof Error ? err.message : String(err);
+        return { status: 'failed', message, chain: plan.chain.map((l) => ({ path: l.path, format: l.format })), leftover: plan.target && existsSync(plan.target.path) ? plan.target.path : null, checks: [] };
+      })
+      .then((outcome) => {
+        this.#emit({ kind: 'end', outcome });
+        return outcome;
+      });
   }
 
   get plan(): OfflinePlan {
@@ -279,7 +287,6 @@ export class OfflineJob {
       daemon.qmp.onEvent((e: QmpEvent) => {
         if (e.event === 'JOB_STATUS_CHANGE' && e.data['id'] === this.qmpJobId) {
           const status = str(e.data['status']);
-          this.#lastStatus = status;
           this.#emit({ kind: 'status', status });
           if (status === 'concluded') resolve();
         } else if (e.event === 'BLOCK_JOB_READY' && e.data['device'] === this.qmpJobId) {
@@ -313,8 +320,9 @@ export class OfflineJob {
     try {
       await this.#daemon!.qmp.execute('job-complete', { id: this.qmpJobId });
     } catch (err) {
-      if (!(err instanceof QmpError)) throw err;
-      this.#completing = false;
+      // Refused (not ready after all): the next READY tries again. A closed monitor ends the
+      // watch by itself.
+      if (err instanceof QmpError) this.#completing = false;
     }
   }
 
@@ -323,8 +331,7 @@ export class OfflineJob {
     if (!Array.isArray(jobs)) return null;
     const j = jobs.find((x) => typeof x === 'object' && x !== null && !Array.isArray(x) && x['id'] === this.qmpJobId);
     if (!j || typeof j !== 'object' || Array.isArray(j)) return null;
-    this.#lastStatus = str(j['status']);
-    return this.#lastStatus;
+    return str(j['status']);
   }
 
   /** The concluded job's error (null for success), then dismissed; null when the daemon is gone. */
