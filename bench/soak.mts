@@ -277,8 +277,10 @@ interface Counts {
   errors: string[];
 }
 
-async function churn(client: WsClient, jobs: Jobs, domain: string, run: { until: number }, counts: Counts): Promise<void> {
-  const ref = { hostId: HOST, domain, disk: 'vda' };
+/** One lab's rounds; `lab.name` changes if the lab has to be replaced. */
+async function churn(client: WsClient, jobs: Jobs, lab: { name: string }, run: { until: number }, counts: Counts): Promise<void> {
+  let domain = lab.name;
+  let ref = { hostId: HOST, domain, disk: 'vda' };
   const call = async <T,>(method: string, params: unknown): Promise<T> => {
     counts.calls += 1;
     return (await client.request(method, params)) as T;
@@ -315,7 +317,15 @@ async function churn(client: WsClient, jobs: Jobs, domain: string, run: { until:
       console.error(`  ${domain}: ${counts.errors.at(-1) ?? ''}`);
       if (counts.errors.length > 20) throw new Error(`more than 20 failed rounds, the last: ${counts.errors.at(-1) ?? ''}`);
       await sleep(1000);
-      const disk = (await call<{ disks: Disk[] }>('domain.get', { hostId: HOST, domain })).disks[0];
+      const detail = await call<{ disks: Disk[] }>('domain.get', { hostId: HOST, domain }).catch(() => null);
+      if (!detail) {
+        // Gone (on a shared host, another client's clean-up can take a practice lab): a new one.
+        domain = lab.name = (await call<{ name: string }>('lab.create', { hostId: HOST })).name;
+        ref = { hostId: HOST, domain, disk: 'vda' };
+        console.error(`  the lab was gone; going on with ${domain}`);
+        continue;
+      }
+      const disk = detail.disks[0];
       const base = disk?.chain[1]?.index;
       if (disk && disk.chain.length > 3 && base !== undefined) {
         await call('job.start', { ...ref, operation: { kind: 'commit', base, afterReady: 'pivot', deleteLayers: true }, confirm: ['drop-layers', 'delete-files'] }).catch(() => undefined);
@@ -379,7 +389,7 @@ async function main(): Promise<void> {
   client.onEvent = (event, data) => {
     if (event === 'job') jobs.seen(data as Job);
   };
-  const labs: string[] = [];
+  const labs: { name: string }[] = [];
   const samples: Sample[] = [];
   const counts: Counts = { calls: 0, jobs: 0, loops: 0, errors: [] };
   const notes: string[] = [];
@@ -387,8 +397,8 @@ async function main(): Promise<void> {
   try {
     const kept = ((await client.request('history.list', {})) as Job[]).length;
     if (!opts['empty-history'] && kept < 1000) throw new Error(`the server kept ${kept} of the 1,000 jobs of the history it was given: has the history's format changed?`);
-    for (let i = 0; i < DOMAINS; i++) labs.push(((await client.request('lab.create', { hostId: HOST })) as { name: string }).name);
-    console.log(`  lab domains: ${labs.join(', ')}`);
+    for (let i = 0; i < DOMAINS; i++) labs.push({ name: ((await client.request('lab.create', { hostId: HOST })) as { name: string }).name });
+    console.log(`  lab domains: ${labs.map((l) => l.name).join(', ')}`);
     const start = Date.now();
     const run = { until: start + MINUTES * 60_000 };
     // Ctrl-C (or the suite passing on a signal) ends the rounds early; the labs are still removed.
@@ -432,7 +442,7 @@ async function main(): Promise<void> {
       notes.push(after === null ? 'malloc_trim through gdb failed' : `malloc_trim(0) at the end: RSS ${before.toFixed(1)} → ${after.toFixed(1)} MiB`);
     }
   } finally {
-    for (const name of labs) await client.request('lab.remove', { hostId: HOST, domain: name }).catch((e: unknown) => console.error(`cleanup of ${name}: ${String(e)}`));
+    for (const { name } of labs) await client.request('lab.remove', { hostId: HOST, domain: name }).catch((e: unknown) => console.error(`cleanup of ${name}: ${String(e)}`));
     client.close();
     inspector.close();
     await server.stop();
