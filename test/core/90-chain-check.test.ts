@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { chmod, chown, mkdtemp, open, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
+import { before, describe, it, type TestContext } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import type { Job } from '../../src/shared/model.ts';
 import { engineSuite, jobEvents, liveChain, MiB, rejection, waitForEnd, waitForJob } from './engine-harness.ts';
@@ -62,6 +62,9 @@ async function smallFs(ctx: TestContext, size: string): Promise<string> {
 
 describe('chain check and preflight', { timeout: 180_000 }, () => {
   const t = engineSuite();
+  // As the window does when it shows a host: a preview judges QEMU's permissions only once
+  // libvirt's capabilities have been read (it never waits for them).
+  before(() => t.client.call('host.capabilities', { hostId }));
 
   const jobsOf = (domain: string): Job[] => jobEvents(t, domain);
 

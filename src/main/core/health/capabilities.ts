@@ -7,7 +7,10 @@ import type { HostCapabilities } from '../../../shared/health.ts';
 import { child, children, parseXml, type XmlElement } from '../chains/xml-tree.ts';
 import { securityModel } from './security-model.ts';
 
-const virshTimeoutMs = 15_000;
+// A test:/// host of a thousand domains takes virsh tens of seconds to open on a loaded machine.
+const virshTimeoutMs = 60_000;
+/** After a failed read, libvirt is asked again no sooner than this. */
+const retryAfterMs = 60_000;
 
 function virsh(uri: string, readOnly: boolean, args: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -52,7 +55,7 @@ export function capabilitiesFrom(versionText: string, capabilitiesXml: string, d
   return { libvirtVersion: versions.libvirt, qemuVersion: versions.hypervisorName === 'QEMU' ? versions.hypervisor : null, security: driver, qemuUser, unsupported, problem: null };
 }
 
-const unknownCapabilities = (problem: string): HostCapabilities => ({
+export const unknownCapabilities = (problem: string): HostCapabilities => ({
   libvirtVersion: null,
   qemuVersion: null,
   security: 'unknown',
@@ -63,7 +66,9 @@ const unknownCapabilities = (problem: string): HostCapabilities => ({
 
 async function read(uri: string, readOnly: boolean): Promise<HostCapabilities> {
   try {
-    const [version, caps] = await Promise.all([virsh(uri, readOnly, ['version', '--daemon']), virsh(uri, readOnly, ['capabilities'])]);
+    // --daemon adds the remote daemon's version; a driver without a daemon may refuse it.
+    const versionOf = (): Promise<string> => virsh(uri, readOnly, ['version', '--daemon']).catch(() => virsh(uri, readOnly, ['version']));
+    const [version, caps] = await Promise.all([versionOf(), virsh(uri, readOnly, ['capabilities'])]);
     const types = guestDomainTypes(parseXml(caps));
     const virttype = types.includes('kvm') ? 'kvm' : types[0];
     // Only QEMU-like drivers answer domcapabilities; elsewhere backups are simply not offered.
@@ -76,20 +81,29 @@ async function read(uri: string, readOnly: boolean): Promise<HostCapabilities> {
 
 /** One read per URI and connection mode, kept until `forget` (a reconnect may meet an upgraded daemon). */
 export class CapabilitiesCache {
-  readonly #cache = new Map<string, Promise<HostCapabilities>>();
+  readonly #cache = new Map<string, { answer: Promise<HostCapabilities>; settled: HostCapabilities | null }>();
 
   get(uri: string, readOnly: boolean): Promise<HostCapabilities> {
     const key = `${readOnly ? 'ro' : 'rw'} ${uri}`;
-    let answer = this.#cache.get(key);
-    if (!answer) {
-      answer = read(uri, readOnly);
-      this.#cache.set(key, answer);
-      // A failed read is not kept: the next question asks libvirt again.
+    let entry = this.#cache.get(key);
+    if (!entry) {
+      const answer = read(uri, readOnly);
+      const made = { answer, settled: null as HostCapabilities | null };
+      entry = made;
+      this.#cache.set(key, made);
       void answer.then((c) => {
-        if (c.problem !== null && this.#cache.get(key) === answer) this.#cache.delete(key);
+        made.settled = c;
+        // A failed read is kept for a while, so that a slow or broken host is not asked on every preview.
+        if (c.problem !== null) setTimeout(() => this.#cache.get(key) === made && this.#cache.delete(key), retryAfterMs).unref();
       });
     }
-    return answer;
+    return entry.answer;
+  }
+
+  /** The answer if it has arrived, else null (and the read is started). */
+  peek(uri: string, readOnly: boolean): HostCapabilities | null {
+    void this.get(uri, readOnly);
+    return this.#cache.get(`${readOnly ? 'ro' : 'rw'} ${uri}`)?.settled ?? null;
   }
 
   forget(uri: string): void {

@@ -5,7 +5,7 @@ import { StrataError } from '../../../shared/errors.ts';
 import type { ChainCheck, HostCapabilities } from '../../../shared/health.ts';
 import type { ChainPreview, Confirmation, DomainDetail } from '../../../shared/model.ts';
 import { isLocalUri } from '../hosts/destinations.ts';
-import { CapabilitiesCache } from './capabilities.ts';
+import { CapabilitiesCache, unknownCapabilities } from './capabilities.ts';
 import { checkChain } from './chain-check.ts';
 import { bytesText } from './findings.ts';
 import { preflight } from './preflight.ts';
@@ -30,9 +30,13 @@ export class HostHealth {
     return checkChain(detail, target, { hostId: host.id, hostLabel: host.label, local: isLocalUri(host.uri), capabilities });
   }
 
-  /** The preview with its preflight; a close call adds the 'low-space' confirmation. */
-  async withPreflight(host: HostRef, op: Operation, preview: ChainPreview): Promise<ChainPreview> {
-    const capabilities = await this.capabilities(host);
+  /**
+   * The preview with its preflight; a close call adds the 'low-space' confirmation. A preview
+   * never waits for libvirt's capabilities (virsh can take seconds): until they have arrived, it
+   * judges space but not QEMU's permissions, and says so; job.start waits for them.
+   */
+  async withPreflight(host: HostRef, op: Operation, preview: ChainPreview, wait = false): Promise<ChainPreview> {
+    const capabilities = wait ? await this.capabilities(host) : (this.#capabilities.peek(host.uri, host.readOnly) ?? unknownCapabilities("libvirt's capabilities are still being read: QEMU's user and the security driver are not known yet"));
     const checked = await preflight(preview, op, { hostLabel: host.label, local: isLocalUri(host.uri), capabilities });
     if (!checked) return preview;
     const needs: Confirmation[] = checked.verdict === 'at-risk' ? [...preview.needs, 'low-space'] : preview.needs;
@@ -46,7 +50,7 @@ export class HostHealth {
   async refuseDoomed(host: HostRef, op: Operation, confirm: readonly Confirmation[], preview: () => Promise<ChainPreview>): Promise<void> {
     let current: ChainPreview;
     try {
-      current = await this.withPreflight(host, op, await preview());
+      current = await this.withPreflight(host, op, await preview(), true);
     } catch {
       // The start itself reports what makes the operation impossible, in its own words.
       return;

@@ -175,7 +175,10 @@ function isFolder(path: string): boolean {
 // copy's new file is created by libvirt, but QEMU must be able to enter its folder.
 function writability(plan: Plan, op: Operation, ctx: PreflightContext): Finding[] {
   const user = ctx.capabilities.qemuUser;
-  if (!user) return [];
+  if (!user) {
+    const why = ctx.capabilities.problem ?? "libvirt does not say which user QEMU runs as";
+    return [finding('info', 'permissions-unknown', `${why}: whether QEMU may write ${plan.target} was not judged.`, null)];
+  }
   const who = `QEMU's user (${user.uid}:${user.gid})`;
   const cause = likelyDenial(ctx.capabilities.security);
   const confined = ctx.capabilities.security === 'apparmor' || ctx.capabilities.security === 'selinux';
