@@ -18,6 +18,9 @@ export interface HostRef {
   readOnly: boolean;
 }
 
+/** How long job.start waits for libvirt's capabilities before judging without them. */
+const startWaitMs = 5000;
+
 export class HostHealth {
   readonly #capabilities = new CapabilitiesCache();
 
@@ -33,10 +36,15 @@ export class HostHealth {
   /**
    * The preview with its preflight; a close call adds the 'low-space' confirmation. A preview
    * never waits for libvirt's capabilities (virsh can take seconds): until they have arrived, it
-   * judges space but not QEMU's permissions, and says so; job.start waits for them.
+   * judges space but not QEMU's permissions, and says so; job.start waits up to `waitMs` for them.
    */
-  async withPreflight(host: HostRef, op: Operation, preview: ChainPreview, wait = false): Promise<ChainPreview> {
-    const capabilities = wait ? await this.capabilities(host) : (this.#capabilities.peek(host.uri, host.readOnly) ?? unknownCapabilities("libvirt's capabilities are still being read: QEMU's user and the security driver are not known yet"));
+  async withPreflight(host: HostRef, op: Operation, preview: ChainPreview, waitMs = 0): Promise<ChainPreview> {
+    if (waitMs > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.capabilities(host), new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+      clearTimeout(timer);
+    }
+    const capabilities = this.#capabilities.peek(host.uri, host.readOnly) ?? unknownCapabilities("libvirt's capabilities are still being read: QEMU's user and the security driver are not known yet");
     const checked = await preflight(preview, op, { hostLabel: host.label, local: isLocalUri(host.uri), capabilities });
     if (!checked) return preview;
     const needs: Confirmation[] = checked.verdict === 'at-risk' ? [...preview.needs, 'low-space'] : preview.needs;
@@ -50,7 +58,7 @@ export class HostHealth {
   async refuseDoomed(host: HostRef, op: Operation, confirm: readonly Confirmation[], preview: () => Promise<ChainPreview>): Promise<void> {
     let current: ChainPreview;
     try {
-      current = await this.withPreflight(host, op, await preview(), true);
+      current = await this.withPreflight(host, op, await preview(), startWaitMs);
     } catch {
       // The start itself reports what makes the operation impossible, in its own words.
       return;
