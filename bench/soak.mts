@@ -1,5 +1,6 @@
-// Memory under job churn: the headless server driven as a client drives it, on practice lab
-// domains made through the API (lab.create), each in a loop of
+// Memory under job churn: the headless server driven as a client drives it, on lab domains (the
+// test harness's, strata-test-…: on a shared host, a practice lab, strata-lab-N, is anyone's to
+// remove from their window), each in a loop of
 //   disk.snapshot → job.start pull at 1 MiB/s → job.setSpeed 2 MiB/s → job.abort → (cancelled)
 //   → job.start active commit of the new layer, pivot at ready, its file deleted → (completed)
 //   → history.list
@@ -35,6 +36,7 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import type { Disk, Job } from '../src/shared/model.ts';
 import { MiB } from '../src/main/core/lab/images.ts';
+import { createTestLab, libvirt, type TestLab } from '../test/lab/harness.ts';
 import { build, repo } from './lib/browser.mts';
 import { load, median, procRssMiB, writeResult } from './lib/report.mts';
 import { WsClient } from './lib/ws-client.mts';
@@ -277,10 +279,8 @@ interface Counts {
   errors: string[];
 }
 
-/** One lab's rounds; `lab.name` changes if the lab has to be replaced. */
-async function churn(client: WsClient, jobs: Jobs, lab: { name: string }, run: { until: number }, counts: Counts): Promise<void> {
-  let domain = lab.name;
-  let ref = { hostId: HOST, domain, disk: 'vda' };
+async function churn(client: WsClient, jobs: Jobs, domain: string, run: { until: number }, counts: Counts): Promise<void> {
+  const ref = { hostId: HOST, domain, disk: 'vda' };
   const call = async <T,>(method: string, params: unknown): Promise<T> => {
     counts.calls += 1;
     return (await client.request(method, params)) as T;
@@ -317,14 +317,7 @@ async function churn(client: WsClient, jobs: Jobs, lab: { name: string }, run: {
       console.error(`  ${domain}: ${counts.errors.at(-1) ?? ''}`);
       if (counts.errors.length > 20) throw new Error(`more than 20 failed rounds, the last: ${counts.errors.at(-1) ?? ''}`);
       await sleep(1000);
-      const detail = await call<{ disks: Disk[] }>('domain.get', { hostId: HOST, domain }).catch(() => null);
-      if (!detail) {
-        // Gone (on a shared host, another client's clean-up can take a practice lab): a new one.
-        domain = lab.name = (await call<{ name: string }>('lab.create', { hostId: HOST })).name;
-        ref = { hostId: HOST, domain, disk: 'vda' };
-        console.error(`  the lab was gone; going on with ${domain}`);
-        continue;
-      }
+      const detail = await call<{ disks: Disk[] }>('domain.get', { hostId: HOST, domain });
       const disk = detail.disks[0];
       const base = disk?.chain[1]?.index;
       if (disk && disk.chain.length > 3 && base !== undefined) {
@@ -389,7 +382,8 @@ async function main(): Promise<void> {
   client.onEvent = (event, data) => {
     if (event === 'job') jobs.seen(data as Job);
   };
-  const labs: { name: string }[] = [];
+  const conn = await libvirt.open(opts.uri ?? 'qemu:///system');
+  const labs: TestLab[] = [];
   const samples: Sample[] = [];
   const counts: Counts = { calls: 0, jobs: 0, loops: 0, errors: [] };
   const notes: string[] = [];
@@ -397,7 +391,7 @@ async function main(): Promise<void> {
   try {
     const kept = ((await client.request('history.list', {})) as Job[]).length;
     if (!opts['empty-history'] && kept < 1000) throw new Error(`the server kept ${kept} of the 1,000 jobs of the history it was given: has the history's format changed?`);
-    for (let i = 0; i < DOMAINS; i++) labs.push({ name: ((await client.request('lab.create', { hostId: HOST })) as { name: string }).name });
+    for (let i = 0; i < DOMAINS; i++) labs.push(await createTestLab(conn, { tag: `soak-${i}`, layers: 3 }));
     console.log(`  lab domains: ${labs.map((l) => l.name).join(', ')}`);
     const start = Date.now();
     const run = { until: start + MINUTES * 60_000 };
@@ -434,7 +428,7 @@ async function main(): Promise<void> {
         if (opts.snapshots && !firstSnapshot && Date.now() - start >= (MINUTES * 60_000) / 3) firstSnapshot = await inspector.snapshot('warm');
       }
     })();
-    await Promise.all([...labs.map((d) => churn(client, jobs, d, run, counts)), sampler]);
+    await Promise.all([...labs.map((d) => churn(client, jobs, d.name, run, counts)), sampler]);
     if (firstSnapshot) snapshotDiff = diff(firstSnapshot, await inspector.snapshot('end'));
     if (opts.trim) {
       const before = procRssMiB(pid);
@@ -442,7 +436,8 @@ async function main(): Promise<void> {
       notes.push(after === null ? 'malloc_trim through gdb failed' : `malloc_trim(0) at the end: RSS ${before.toFixed(1)} → ${after.toFixed(1)} MiB`);
     }
   } finally {
-    for (const { name } of labs) await client.request('lab.remove', { hostId: HOST, domain: name }).catch((e: unknown) => console.error(`cleanup of ${name}: ${String(e)}`));
+    for (const lab of labs) await lab.dispose().catch((e: unknown) => console.error(`cleanup of ${lab.name}: ${String(e)}`));
+    await conn.close();
     client.close();
     inspector.close();
     await server.stop();
@@ -463,7 +458,7 @@ async function main(): Promise<void> {
   await writeResult(opts.json, {
     name: 'soak',
     method:
-      `${DOMAINS} lab domains (lab.create) through serve's WebSocket, each looping pull at 1 MiB/s, setSpeed, abort, snapshot, active commit with pivot, history.list; ` +
+      `${DOMAINS} lab domains through serve's WebSocket, each looping pull at 1 MiB/s, setSpeed, abort, snapshot, active commit with pivot, history.list; ` +
       `VmRSS and JS heap after GC (inspector) every ${SAMPLE_MS / 1000} s; last third against middle third`,
     loadBefore,
     loadAfter: load(),
