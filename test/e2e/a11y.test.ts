@@ -2,8 +2,9 @@
 // the dark theme (see axe.ts), in Chromium against `npm run serve` and the real libvirtd: a
 // domain's chains, the four operation dialogs with their previews, adding a host and its limits,
 // a running job with its chart and slider, the question before an abort, and the jobs view with
-// running jobs and history.
-// A state added to the window gets one line here.
+// running jobs and history. Every dialog is also opened, tabbed through and closed from the
+// keyboard alone. A state added to the window gets one line here.
+import assert from 'node:assert/strict';
 import { basename, dirname, join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { sweepStaleLabDomains, virsh, virshBlockJobInfo, waitFor, type TestLab } from '../lab/harness.ts';
@@ -90,6 +91,34 @@ describe('the window passes axe-core’s WCAG 2.1 A and AA rules', { timeout: 60
     await waitFor(() => dialog.getByRole('button', { name: 'Snapshot now' }).isEnabled(), { timeoutMs: patience, what: 'the preview of the proposed path' });
     await assertAccessibleInBothThemes(page(), 'the snapshot dialog');
     await close();
+  });
+
+  it('opens every dialog, tabs through it and closes it from the keyboard', async () => {
+    const openers = [
+      ...(['Pull', 'Commit', 'Copy', 'Snapshot'] as const).map((verb) => page().getByRole('button', { name: `${verb}… on ${lab.name}/vda`, exact: true })),
+      page().getByRole('button', { name: 'Add host…' }),
+      page().getByRole('button', { name: /^Limits… of / }).first(),
+    ];
+    for (const opener of openers) {
+      const name = (await opener.textContent())?.trim();
+      await opener.focus();
+      await page().keyboard.press('Enter');
+      const dialog = e2e.dialog();
+      await dialog.waitFor();
+      // Focus starts inside; Tab may pass through the browser's own controls, never the page behind.
+      for (let i = 0; i < 25; i++) {
+        const where = await dialog.evaluate((d) => {
+          const active = d.ownerDocument.activeElement;
+          return active === null || active === d.ownerDocument.body ? 'nowhere' : d.contains(active) ? 'inside' : 'behind';
+        });
+        if (i === 0) assert.equal(where, 'inside', `focus starts inside the dialog of ${name}`);
+        else assert.notEqual(where, 'behind', `focus after ${i} Tab presses in the dialog of ${name}`);
+        await page().keyboard.press('Tab');
+      }
+      await page().keyboard.press('Escape');
+      await dialog.waitFor({ state: 'detached' });
+      assert.equal(await opener.evaluate((b) => b.matches(':focus')), true, `focus returns to ${name}`);
+    }
   });
 
   it('the add-host dialog with a refused URI, and the limits dialog', async () => {
