@@ -96,8 +96,15 @@ export async function rejection(p: Promise<unknown>): Promise<StrataError> {
 export function jobEvents(t: TestCore, domain?: string): Job[] {
   return t.events
     .filter((e): e is { event: 'job'; data: Events['job'] } => e.event === 'job')
-    .map((e) => e.data)
+    .map((e) => jobOf(e.data))
     .filter((j) => domain === undefined || j.domain === domain);
+}
+
+/** The job an event carries, as a reply or the history gives it: without the event's transition. */
+function jobOf(event: Events['job']): Job {
+  const { transition, ...job } = event;
+  void transition;
+  return job;
 }
 
 /** Every `host` event the core sent for one host, in order. */
