@@ -12,10 +12,13 @@ describe('jobs started outside Strata', { timeout: 120_000 }, () => {
   const t = engineSuite();
 
   const lab = (ctx: TestContext) => t.lab(ctx, smallChain);
+  // 32 MiB for the pulls virsh runs at 1 MiB/s, so they still run after a loaded machine's slowest
+  // virsh call or core start (a 3 MiB one once completed before the destroy meant to end it).
+  const slowLab = (ctx: TestContext) => t.lab(ctx, { ...smallChain, baseDataBytes: 32 * MiB });
 
   it("a pull started by virsh appears within a second as an 'external' job, and can be steered", async (ctx) => {
     // The domain starts after the core: the lifecycle event adds it to the disks searched.
-    const l = await lab(ctx);
+    const l = await slowLab(ctx);
     await waitForDomainChanged(t, l.name);
     await virsh(['blockpull', l.name, 'vda', '--bandwidth', '1']);
     const startedAt = Date.now();
@@ -63,7 +66,7 @@ describe('jobs started outside Strata', { timeout: 120_000 }, () => {
   });
 
   it('a job already running when the core connects is tracked from the first read', async (ctx) => {
-    const l = await lab(ctx);
+    const l = await slowLab(ctx);
     await virsh(['blockpull', l.name, 'vda', '--bandwidth', '1']);
     const late = await startTestCore({ uri: TEST_URI });
     ctx.after(() => late.close());
@@ -82,7 +85,7 @@ describe('jobs started outside Strata', { timeout: 120_000 }, () => {
   });
 
   it('a job whose domain is destroyed under it ends, instead of counting as running forever', async (ctx) => {
-    const l = await lab(ctx);
+    const l = await slowLab(ctx);
     await waitForDomainChanged(t, l.name);
     await virsh(['blockpull', l.name, 'vda', '--bandwidth', '1']);
     const found = await waitForJob(t, (j) => j.domain === l.name, { what: 'the virsh pull to appear' });
