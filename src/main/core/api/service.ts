@@ -131,8 +131,8 @@ export class StrataService implements StrataApi {
 
   async 'job.start'(p: ValidParams<'job.start'>): Promise<Result<'job.start'>> {
     const host = this.#host(p.hostId);
-    if (!host.readOnly) await this.#health.refuseDoomed(host, p.operation, p.confirm, () => host.preview(p.domain, p.disk, p.operation));
-    return host.startJob(p.domain, p.disk, p.operation, p.bandwidthBytesPerSec, p.confirm, p.whenBusy);
+    const preflight = () => this.#health.refuseDoomed(host, p.operation, p.confirm, () => host.preview(p.domain, p.disk, p.operation));
+    return host.startJob(p.domain, p.disk, p.operation, p.bandwidthBytesPerSec, p.confirm, p.whenBusy, preflight);
   }
 
   async 'job.pivot'(p: ValidParams<'job.pivot'>): Promise<Result<'job.pivot'>> {

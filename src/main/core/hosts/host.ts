@@ -187,9 +187,17 @@ export class Host {
     return this.#preview(domain, disk, op);
   }
 
-  startJob(domain: string, target: string, op: JobOperation, requested: number, confirm: readonly Confirmation[], whenBusy: 'refuse' | 'queue'): Promise<Job> {
+  startJob(
+    domain: string,
+    target: string,
+    op: JobOperation,
+    requested: number,
+    confirm: readonly Confirmation[],
+    whenBusy: 'refuse' | 'queue',
+    preflight?: () => Promise<void>,
+  ): Promise<Job> {
     this.#refuseReadOnly();
-    return this.#runner.start(domain, target, op, requested, confirm, whenBusy);
+    return this.#runner.start(domain, target, op, requested, confirm, whenBusy, preflight);
   }
 
   pivot(domain: string, disk: string): Promise<Job> {

@@ -116,7 +116,19 @@ export class JobRunner {
     return this.#scheduler.pump();
   }
 
-  async start(domain: string, target: string, op: JobOperation, requested: number, confirm: readonly Confirmation[], whenBusy: 'refuse' | 'queue'): Promise<Job> {
+  /**
+   * `preflight` refuses a job the host cannot carry out (space, QEMU's access, a broken chain); it
+   * runs after Strata's own rules, so a request that breaks one is told that rule first.
+   */
+  async start(
+    domain: string,
+    target: string,
+    op: JobOperation,
+    requested: number,
+    confirm: readonly Confirmation[],
+    whenBusy: 'refuse' | 'queue',
+    preflight?: () => Promise<void>,
+  ): Promise<Job> {
     const { detail, disk } = await this.#deps.disk(domain, target);
     if (detail.state !== 'running' && detail.state !== 'paused') {
       throw new StrataError('conflict', `${domain} is ${detail.state}: block jobs run only on a running domain`);
@@ -124,6 +136,7 @@ export class JobRunner {
     const preview = this.#deps.preview(domain, disk, op);
     requireConfirmations(preview, confirm, op);
     if (op.kind === 'copy' && this.#deps.local) checkCopyDestination(op.destination, op.reuseExisting, this.#deps.destinationRules());
+    await preflight?.();
     await this.#observeLive(domain, target);
     const why = this.#scheduler.whyWaiting(domain, target);
     if (why === null) return this.#launch(domain, disk, op, requested, preview);
