@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import { libvirtLogEnv } from '../../src/main/log/libvirt-log.ts';
-import { closeWithin, stopOnSignals } from '../../src/main/server/shutdown.ts';
+import { closeWithin } from '../../src/main/boot/close-within.ts';
+import { stopOnSignals } from '../../src/main/server/shutdown.ts';
 
 const never = (): Promise<void> => new Promise(() => undefined);
 

@@ -4,7 +4,7 @@
 // jobs keep running in libvirt. No Electron import: the app passes its event and app.quit, and
 // the tests pass fakes.
 import { flushLogs } from '../log/logger.ts';
-import { closeTimeoutMs, closeWithin } from '../server/shutdown.ts';
+import { closeTimeoutMs, closeWithin } from '../boot/close-within.ts';
 
 export interface QuitEventLike {
   preventDefault(): void;

@@ -1,33 +1,10 @@
 // How the shells stop. `npm run serve`: the first SIGINT or SIGTERM closes the server and the
 // core (the connections, the history's last write) within a bound, then exits; a second one exits
-// at once. The desktop app uses the same bound when it quits. Block jobs keep running in libvirt.
+// at once. Block jobs keep running in libvirt.
 // Nothing here loads the addon, so the server's entry can import it before the core.
 import { constants } from 'node:os';
+import { closeTimeoutMs, closeWithin } from '../boot/close-within.ts';
 import { flushLogs, log } from '../log/logger.ts';
-
-/** How long stopping waits for the core to close before exiting anyway. */
-export const closeTimeoutMs = 5000;
-
-/**
- * Runs `close` for at most `timeoutMs`: quitting must not hang on a host that does not answer.
- * Resolves to true when it closed, false (logged) when it failed or the time ran out first.
- */
-export async function closeWithin(close: () => Promise<void>, timeoutMs: number = closeTimeoutMs): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
-  const closed = close().then(
-    () => true,
-    (err: unknown) => {
-      // Exiting anyway is safe: jobs run in QEMU, and the history's last write is atomic.
-      log.error('closing failed; exiting anyway (running block jobs go on in libvirt)', { err });
-      return null;
-    },
-  );
-  const outcome = await Promise.race([closed, timedOut]);
-  clearTimeout(timer);
-  if (outcome === false) log.warn(`closing took more than ${timeoutMs} ms; exiting anyway (running block jobs go on in libvirt)`);
-  return outcome === true;
-}
 
 type StopSignal = 'SIGINT' | 'SIGTERM';
 
