@@ -1,9 +1,9 @@
 // The window's main states, each audited with axe-core's WCAG 2.1 A and AA rules in the light and
 // the dark theme (see axe.ts), in Chromium against `npm run serve` and the real libvirtd: a
-// domain's chains, the four operation dialogs with their previews, adding a host and its limits,
-// a running job with its chart and slider, the question before an abort, and the jobs view with
-// running jobs and history. Every dialog is also opened, tabbed through and closed from the
-// keyboard alone. A state added to the window gets one line here.
+// domain's chains and a check of one, the four operation dialogs with their previews, adding a
+// host and its limits, a running job with its chart and slider, the question before an abort, and
+// the jobs view with running jobs and history. Every dialog is also opened, tabbed through and
+// closed from the keyboard alone. A state added to the window gets one line here.
 import assert from 'node:assert/strict';
 import { basename, dirname, join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -91,6 +91,13 @@ describe('the window passes axe-core’s WCAG 2.1 A and AA rules', { timeout: 60
     await waitFor(() => dialog.getByRole('button', { name: 'Snapshot now' }).isEnabled(), { timeoutMs: patience, what: 'the preview of the proposed path' });
     await assertAccessibleInBothThemes(page(), 'the snapshot dialog');
     await close();
+  });
+
+  it('a chain check with its findings, layer by layer', async () => {
+    const label = `${lab.name}/vda`;
+    await page().getByRole('button', { name: `Check chain of ${label}`, exact: true }).click();
+    await page().getByRole('list', { name: `Chain check of ${label}, layer by layer`, exact: true }).waitFor();
+    await assertAccessibleInBothThemes(page(), 'a chain check');
   });
 
   it('opens every dialog, tabs through it and closes it from the keyboard', async () => {
