@@ -175,6 +175,16 @@ describe('prepareDataDir', () => {
     assert.ok(err instanceof StartupError);
     assert.match(startupFailureText(err), /^cannot use the data folder .*file\/data \(ENOTDIR.*\): give this user read and write access to it .*STRATA_DATA_DIR/);
   });
+
+  // /proc refuses new entries with ENOENT although it exists: Node's own recursive mkdir never returns there.
+  it('names a folder the file system will not create, instead of trying for ever', async () => {
+    const err = await prepareDataDir('/proc/strata-data').then(
+      () => assert.fail('expected a StartupError'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof StartupError);
+    assert.match(startupFailureText(err), /^cannot use the data folder \/proc\/strata-data \(ENOENT/);
+  });
 });
 
 describe('startupFailureText', () => {

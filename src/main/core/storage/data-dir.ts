@@ -3,7 +3,7 @@
 import { constants } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** Strata cannot start; the message says what failed and what to do, in one line. */
 export class StartupError extends Error {
@@ -25,7 +25,7 @@ export function defaultLabRoot(dataDir: string, env: NodeJS.ProcessEnv = process
 /** Makes the data folder if needed and checks Strata may read and write it, before anything is read. */
 export async function prepareDataDir(dir: string): Promise<void> {
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await makeFolder(dir);
     await access(dir, constants.R_OK | constants.W_OK | constants.X_OK);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
@@ -34,6 +34,25 @@ export async function prepareDataDir(dir: string): Promise<void> {
         `(e.g. \`sudo chown -R "$USER" ${dir}\`), or start with STRATA_DATA_DIR set to another folder`,
       { cause: err },
     );
+  }
+}
+
+// Node 20's recursive mkdir loops for ever on a folder the file system will not create although
+// its parent exists (/proc/x answers ENOENT), so each level is made on its own and a level that
+// stays missing after its parent exists is an error.
+async function makeFolder(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT' || dirname(dir) === dir) throw err;
+    await makeFolder(dirname(dir));
+    try {
+      await mkdir(dir, { mode: 0o700 });
+    } catch (again) {
+      if ((again as NodeJS.ErrnoException).code !== 'EEXIST') throw again;
+    }
   }
 }
 
