@@ -277,6 +277,7 @@ interface Counts {
   jobs: number;
   loops: number;
   errors: string[];
+  started: number;
 }
 
 async function churn(client: WsClient, jobs: Jobs, domain: string, run: { until: number }, counts: Counts): Promise<void> {
@@ -317,7 +318,14 @@ async function churn(client: WsClient, jobs: Jobs, domain: string, run: { until:
       console.error(`  ${domain}: ${counts.errors.at(-1) ?? ''}`);
       if (counts.errors.length > 20) throw new Error(`more than 20 failed rounds, the last: ${counts.errors.at(-1) ?? ''}`);
       await sleep(1000);
-      const detail = await call<{ disks: Disk[] }>('domain.get', { hostId: HOST, domain });
+      const detail = await call<{ disks: Disk[] }>('domain.get', { hostId: HOST, domain }).catch(() => null);
+      if (!detail) {
+        // The domain is gone (on a shared host, another client's sweep can take it): the run
+        // ends here and reports what it measured so far.
+        counts.errors.push(`${domain} was gone after ${((Date.now() - counts.started) / 60_000).toFixed(1)} min: the run ended there`);
+        run.until = Math.min(run.until, Date.now());
+        return;
+      }
       const disk = detail.disks[0];
       const base = disk?.chain[1]?.index;
       if (disk && disk.chain.length > 3 && base !== undefined) {
@@ -385,7 +393,7 @@ async function main(): Promise<void> {
   const conn = await libvirt.open(opts.uri ?? 'qemu:///system');
   const labs: TestLab[] = [];
   const samples: Sample[] = [];
-  const counts: Counts = { calls: 0, jobs: 0, loops: 0, errors: [] };
+  const counts: Counts = { calls: 0, jobs: 0, loops: 0, errors: [], started: Date.now() };
   const notes: string[] = [];
   let snapshotDiff: string[] = [];
   try {
@@ -394,6 +402,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < DOMAINS; i++) labs.push(await createTestLab(conn, { tag: `soak-${i}`, layers: 3 }));
     console.log(`  lab domains: ${labs.map((l) => l.name).join(', ')}`);
     const start = Date.now();
+    counts.started = start;
     const run = { until: start + MINUTES * 60_000 };
     // Ctrl-C (or the suite passing on a signal) ends the rounds early; the labs are still removed.
     const stop = (): void => {
