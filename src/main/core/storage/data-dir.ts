@@ -1,7 +1,7 @@
 // Where Strata keeps its files, the same for the desktop app and `npm run serve`:
 // $STRATA_DATA_DIR, else the XDG data folder.
 import { constants } from 'node:fs';
-import { access, mkdir } from 'node:fs/promises';
+import { access, mkdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -39,20 +39,18 @@ export async function prepareDataDir(dir: string): Promise<void> {
 
 // Node 20's recursive mkdir loops for ever on a folder the file system will not create although
 // its parent exists (/proc/x answers ENOENT), so each level is made on its own and a level that
-// stays missing after its parent exists is an error.
-async function makeFolder(dir: string): Promise<void> {
+// stays missing after its parent exists is an error. Something other than a folder in its place
+// is named by mkdir's own EEXIST.
+async function makeFolder(dir: string, parentMade = false): Promise<void> {
   try {
     await mkdir(dir, { mode: 0o700 });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return;
-    if (code !== 'ENOENT' || dirname(dir) === dir) throw err;
-    await makeFolder(dirname(dir));
-    try {
-      await mkdir(dir, { mode: 0o700 });
-    } catch (again) {
-      if ((again as NodeJS.ErrnoException).code !== 'EEXIST') throw again;
+    if (code === 'ENOENT' && !parentMade && dirname(dir) !== dir) {
+      await makeFolder(dirname(dir));
+      return makeFolder(dir, true);
     }
+    if (code !== 'EEXIST' || !(await stat(dir)).isDirectory()) throw err;
   }
 }
 
