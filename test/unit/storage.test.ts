@@ -113,6 +113,17 @@ describe('data files', () => {
     );
   });
 
+  it('JobHistory: jobs ending together share one waiting write, which carries them all', async () => {
+    const history = new JobHistory(dir);
+    await history.load();
+    const saves = Array.from({ length: 50 }, (_, i) => history.add(finishedJob(`j${i}`)));
+    assert.ok(new Set(saves).size <= 2, `${new Set(saves).size} writes for 50 jobs ended in one turn`);
+    await saves[49];
+    const back = new JobHistory(dir);
+    await back.load();
+    assert.equal(back.list().length, 50, 'the last promise resolves once every job is on disk');
+  });
+
   it('JobHistory: a file from before leftovers were recorded reads back; a replaced record is saved', async () => {
     const history = new JobHistory(dir);
     const { leftover: _none, ...older } = finishedJob('old');

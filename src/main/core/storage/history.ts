@@ -61,6 +61,8 @@ export class JobHistory {
   readonly path: string;
   #jobs: Job[] = [];
   #saving: Promise<void> = Promise.resolve();
+  /** The write queued behind the one under way, if any. */
+  #waiting: Promise<void> | null = null;
 
   constructor(dataDir: string) {
     this.path = join(dataDir, 'history.json');
@@ -98,12 +100,20 @@ export class JobHistory {
   }
 
   #save(jobId: string): Promise<void> {
-    // Writes are chained so two jobs ending together never interleave their files. A failed write
-    // loses nothing yet: the job stays in memory and the next write carries it.
-    this.#saving = this.#saving
-      .then(() => writeJson(this.path, { version: 1, jobs: this.#jobs }))
+    // Writes are chained so two jobs ending together never interleave their files, and at most one
+    // waits behind the one under way: it writes the jobs as they are when it begins, so it carries
+    // every job that ended meanwhile (under churn, one whole file per ended job was mostly garbage).
+    // A failed write loses nothing yet: the job stays in memory and the next write carries it.
+    if (this.#waiting !== null) return this.#waiting;
+    const next = this.#saving
+      .then(() => {
+        this.#waiting = null;
+        return writeJson(this.path, { version: 1, jobs: this.#jobs });
+      })
       .catch((err: unknown) => log.error('cannot save the job history; the next finished job tries again', { path: this.path, job: jobId, err }));
-    return this.#saving;
+    this.#waiting = next;
+    this.#saving = next;
+    return next;
   }
 
   /** Resolves once every write begun so far has ended (the app waits for it before exiting). */
