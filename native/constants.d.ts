@@ -128,10 +128,14 @@ export declare const VIR_DOMAIN_BLOCK_REBASE_RELATIVE: 16;
 export declare const VIR_DOMAIN_BLOCK_REBASE_REUSE_EXT: 2;
 /** virDomainBlockRebaseFlags */
 export declare const VIR_DOMAIN_BLOCK_REBASE_SHALLOW: 1;
+/** virDomainBlockResizeFlags */
+export declare const VIR_DOMAIN_BLOCK_RESIZE_BYTES: 1;
 /** virDomainState */
 export declare const VIR_DOMAIN_BLOCKED: 2;
 /** virDomainState */
 export declare const VIR_DOMAIN_CRASHED: 6;
+/** virDomainDefineFlags */
+export declare const VIR_DOMAIN_DEFINE_VALIDATE: 1;
 /** virDomainDestroyFlagsValues */
 export declare const VIR_DOMAIN_DESTROY_DEFAULT: 0;
 /** virDomainDestroyFlagsValues */
@@ -254,6 +258,30 @@ export declare const VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN: 1;
 export declare const VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY: 4;
 /** virDomainSnapshotDeleteFlags */
 export declare const VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY: 2;
+/** virDomainSnapshotListFlags */
+export declare const VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE: 64;
+/** virDomainSnapshotListFlags */
+export declare const VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS: 1;
+/** virDomainSnapshotListFlags */
+export declare const VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY: 128;
+/** virDomainSnapshotListFlags */
+export declare const VIR_DOMAIN_SNAPSHOT_LIST_EXTERNAL: 512;
+/** virDomainSnapshotListFlags */
+export declare const VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE: 32;
+/** virDomainSnapshotListFlags */
+export declare const VIR_DOMAIN_SNAPSHOT_LIST_INTERNAL: 256;
+/** virDomainSnapshotListFlags */
+export declare const VIR_DOMAIN_SNAPSHOT_LIST_LEAVES: 4;
+/** virDomainSnapshotListFlags */
+export declare const VIR_DOMAIN_SNAPSHOT_LIST_METADATA: 2;
+/** virDomainSnapshotListFlags */
+export declare const VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES: 8;
+/** virDomainSnapshotListFlags */
+export declare const VIR_DOMAIN_SNAPSHOT_LIST_NO_METADATA: 16;
+/** virDomainSnapshotListFlags */
+export declare const VIR_DOMAIN_SNAPSHOT_LIST_ROOTS: 1;
+/** virDomainSnapshotListFlags */
+export declare const VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL: 1024;
 /** virDomainSnapshotXMLFlags */
 export declare const VIR_DOMAIN_SNAPSHOT_XML_SECURE: 1;
 /** virDomainCreateFlags */
