@@ -53,6 +53,13 @@ export interface BlockCopyParams {
   'buf-size'?: number | bigint;
 }
 
+/** One of Domain.listAllSnapshots' results. */
+export interface SnapshotDescription {
+  name: string;
+  /** virDomainSnapshotGetXMLDesc's answer, with the xmlFlags given to listAllSnapshots. */
+  xml: string;
+}
+
 export interface DomainEventBase {
   eventID: number;
   domainName: string;
@@ -111,7 +118,24 @@ export declare class Connection {
   getURI(): Promise<string>;
   getHostname(): Promise<string>;
   getLibVersion(): Promise<number>;
+  /** The hypervisor's version (major * 1,000,000 + minor * 1,000 + release). */
   getVersion(): Promise<number>;
+  /** The driver's name: 'QEMU', 'TEST', … */
+  getType(): Promise<string>;
+  /** virConnectGetCapabilities: the host's capabilities XML. */
+  getCapabilities(): Promise<string>;
+  /**
+   * virConnectGetDomainCapabilities: what a domain of this emulator, architecture, machine and
+   * virtualization type ('kvm', 'qemu') can use; null lets libvirt choose the host's default.
+   * Drivers other than QEMU's reject it with VIR_ERR_NO_SUPPORT.
+   */
+  getDomainCapabilities(
+    emulatorbin: string | null,
+    arch: string | null,
+    machine: string | null,
+    virttype: string | null,
+    flags?: 0,
+  ): Promise<string>;
   setKeepAlive(interval: number, count: number): Promise<number>;
   /** One close callback per connection; a second is refused until the first is unregistered. */
   registerCloseCallback(callback: (event: CloseEvent) => void): Promise<void>;
@@ -127,6 +151,8 @@ export declare class Connection {
   lookupByName(name: string): Promise<Domain>;
   lookupByUUIDString(uuid: string): Promise<Domain>;
   createXML(xmlDesc: string, flags?: number): Promise<Domain>;
+  /** virDomainDefineXMLFlags (virDomainDefineFlags): defines the domain, or replaces its persistent definition. */
+  defineXML(xml: string, flags?: number): Promise<Domain>;
   /**
    * Resolves with an ID of this listener. Several listeners of one event and domain share one
    * libvirt registration. A listener does not keep the process alive (like an unref'd timer):
@@ -152,7 +178,19 @@ export declare class Domain {
   /** This domain's statistics (virDomainListGetStats): the same fields as getAllDomainStats. */
   stats(stats?: number, flags?: number): Promise<Record<string, string | number | boolean | null>>;
   destroy(flags?: number): Promise<number>;
+  /** virDomainCreateWithFlags (virDomainCreateFlags): starts a defined domain. */
+  createWithFlags(flags?: number): Promise<number>;
+  /** `size` is KiB, or bytes with VIR_DOMAIN_BLOCK_RESIZE_BYTES. */
+  blockResize(disk: string, size: number | bigint, flags?: number): Promise<number>;
   snapshotCreateXML(xmlDesc: string, flags?: number): Promise<DomainSnapshot>;
+  /**
+   * virDomainListAllSnapshots (flags: virDomainSnapshotListFlags), each with its name and
+   * virDomainSnapshotGetXMLDesc (xmlFlags: virDomainSnapshotXMLFlags), read in one call. Unlike
+   * libvirt-python it returns no handles: look one up with snapshotLookupByName. A snapshot
+   * deleted meanwhile is left out.
+   */
+  listAllSnapshots(flags?: number, xmlFlags?: number): Promise<SnapshotDescription[]>;
+  snapshotLookupByName(name: string, flags?: 0): Promise<DomainSnapshot>;
   blockPull(disk: string, bandwidth?: number | bigint, flags?: number): Promise<number>;
   blockRebase(disk: string, base: string | null, bandwidth?: number | bigint, flags?: number): Promise<number>;
   blockCommit(

@@ -70,6 +70,12 @@ unsigned int Flags(const Napi::CallbackInfo& info, size_t index, const char* enu
   return flags;
 }
 
+void NoFlags(const Napi::CallbackInfo& info, size_t index, const char* call) {
+  Napi::Value v = info[index];
+  if (Absent(v) || (v.IsNumber() && v.As<Napi::Number>().DoubleValue() == 0)) return;
+  Range(info.Env(), std::string(call) + " takes no flags: pass 0 or nothing");
+}
+
 long long Int(const Napi::CallbackInfo& info, size_t index, const char* name, long long min, long long max) {
   Napi::Value v = info[index];
   Napi::Env env = info.Env();

@@ -21,6 +21,9 @@ unsigned long long Unsigned(const Napi::CallbackInfo& info, size_t index, const 
 // Flags of the given libvirt enum type; undefined is 0; bits outside the enum are refused.
 unsigned int Flags(const Napi::CallbackInfo& info, size_t index, const char* enumType);
 
+// For calls whose flags libvirt reserves for later: undefined or 0, anything else a RangeError.
+void NoFlags(const Napi::CallbackInfo& info, size_t index, const char* call);
+
 // An integer in [min, max].
 long long Int(const Napi::CallbackInfo& info, size_t index, const char* name, long long min, long long max);
 

@@ -68,6 +68,9 @@ Napi::Function Connection::Define(Napi::Env env) {
                          InstanceMethod<&Connection::GetHostname>("getHostname"),
                          InstanceMethod<&Connection::GetLibVersion>("getLibVersion"),
                          InstanceMethod<&Connection::GetVersion>("getVersion"),
+                         InstanceMethod<&Connection::GetType>("getType"),
+                         InstanceMethod<&Connection::GetCapabilities>("getCapabilities"),
+                         InstanceMethod<&Connection::GetDomainCapabilities>("getDomainCapabilities"),
                          InstanceMethod<&Connection::SetKeepAlive>("setKeepAlive"),
                          InstanceMethod<&Connection::RegisterCloseCallback>("registerCloseCallback"),
                          InstanceMethod<&Connection::UnregisterCloseCallback>("unregisterCloseCallback"),
@@ -76,6 +79,7 @@ Napi::Function Connection::Define(Napi::Env env) {
                          InstanceMethod<&Connection::LookupByName>("lookupByName"),
                          InstanceMethod<&Connection::LookupByUUIDString>("lookupByUUIDString"),
                          InstanceMethod<&Connection::CreateXML>("createXML"),
+                         InstanceMethod<&Connection::DefineXML>("defineXML"),
                          InstanceMethod<&Connection::DomainEventRegisterAny>("domainEventRegisterAny"),
                          InstanceMethod<&Connection::DomainEventDeregisterAny>("domainEventDeregisterAny"),
                      });
@@ -213,6 +217,56 @@ Napi::Value Connection::GetVersion(const Napi::CallbackInfo& info) {
       [](Napi::Env e, unsigned long& v) { return Napi::Number::New(e, static_cast<double>(v)); });
 }
 
+// The driver's name ("QEMU", "Test"); the remote driver asks the daemon once, so off the JS thread.
+Napi::Value Connection::GetType(const Napi::CallbackInfo& info) {
+  if (!Usable()) return RejectConnectionClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virConnectGetType",
+      [ref = state_->ref.Share()]() {
+        // A static string of the driver's: not freed.
+        const char* type = virConnectGetType(ref.get());
+        if (type == nullptr) ThrowLastError("virConnectGetType");
+        return std::string(type);
+      },
+      [](Napi::Env e, std::string& s) { return Napi::String::New(e, s); });
+}
+
+Napi::Value Connection::GetCapabilities(const Napi::CallbackInfo& info) {
+  if (!Usable()) return RejectConnectionClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virConnectGetCapabilities",
+      [ref = state_->ref.Share()]() {
+        char* xml = virConnectGetCapabilities(ref.get());
+        if (xml == nullptr) ThrowLastError("virConnectGetCapabilities");
+        std::string s(xml);
+        free(xml);
+        return s;
+      },
+      [](Napi::Env e, std::string& s) { return Napi::String::New(e, s); });
+}
+
+// Every criterion may be null: libvirt then picks the host's default emulator, architecture,
+// machine type or virtualization type.
+Napi::Value Connection::GetDomainCapabilities(const Napi::CallbackInfo& info) {
+  auto emulatorbin = args::OptionalString(info, 0, "emulatorbin");
+  auto arch = args::OptionalString(info, 1, "arch");
+  auto machine = args::OptionalString(info, 2, "machine");
+  auto virttype = args::OptionalString(info, 3, "virttype");
+  args::NoFlags(info, 4, "getDomainCapabilities");
+  if (!Usable()) return RejectConnectionClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virConnectGetDomainCapabilities",
+      [ref = state_->ref.Share(), emulatorbin, arch, machine, virttype]() {
+        char* xml = virConnectGetDomainCapabilities(ref.get(), args::CStr(emulatorbin), args::CStr(arch), args::CStr(machine),
+                                                    args::CStr(virttype), 0);
+        if (xml == nullptr) ThrowLastError("virConnectGetDomainCapabilities");
+        std::string s(xml);
+        free(xml);
+        return s;
+      },
+      [](Napi::Env e, std::string& s) { return Napi::String::New(e, s); });
+}
+
 Napi::Value Connection::SetKeepAlive(const Napi::CallbackInfo& info) {
   int interval = static_cast<int>(args::Int(info, 0, "interval", -1, 86400));
   auto count = static_cast<unsigned int>(args::Int(info, 1, "count", 0, 1000));
@@ -335,6 +389,22 @@ Napi::Value Connection::CreateXML(const Napi::CallbackInfo& info) {
       [ref = state_->ref.Share(), xml, flags]() {
         virDomainPtr d = virDomainCreateXML(ref.get(), xml.c_str(), flags);
         if (d == nullptr) ThrowLastError("virDomainCreateXML");
+        return DomRef::Adopt(d);
+      },
+      [state = state_](Napi::Env e, DomRef& d) { return Domain::Wrap(e, std::move(d), state); });
+}
+
+// Makes the domain persistent, or replaces the persistent definition of one that exists (a running
+// domain keeps its live definition until it stops).
+Napi::Value Connection::DefineXML(const Napi::CallbackInfo& info) {
+  std::string xml = args::String(info, 0, "xml");
+  unsigned int flags = args::Flags(info, 1, "virDomainDefineFlags");
+  if (!Usable()) return RejectConnectionClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virDomainDefineXMLFlags",
+      [ref = state_->ref.Share(), xml, flags]() {
+        virDomainPtr d = virDomainDefineXMLFlags(ref.get(), xml.c_str(), flags);
+        if (d == nullptr) ThrowLastError("virDomainDefineXMLFlags");
         return DomRef::Adopt(d);
       },
       [state = state_](Napi::Env e, DomRef& d) { return Domain::Wrap(e, std::move(d), state); });

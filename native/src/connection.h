@@ -1,4 +1,5 @@
-// virConnectPtr as a JS class: open/close, host facts, domain lookup, events.
+// virConnectPtr as a JS class: open/close, host facts and capabilities, domain lookup and
+// definition, events.
 #pragma once
 
 #include <napi.h>
@@ -30,6 +31,9 @@ class Connection : public Napi::ObjectWrap<Connection> {
   Napi::Value GetHostname(const Napi::CallbackInfo& info);
   Napi::Value GetLibVersion(const Napi::CallbackInfo& info);
   Napi::Value GetVersion(const Napi::CallbackInfo& info);
+  Napi::Value GetType(const Napi::CallbackInfo& info);
+  Napi::Value GetCapabilities(const Napi::CallbackInfo& info);
+  Napi::Value GetDomainCapabilities(const Napi::CallbackInfo& info);
   Napi::Value SetKeepAlive(const Napi::CallbackInfo& info);
   Napi::Value RegisterCloseCallback(const Napi::CallbackInfo& info);
   Napi::Value UnregisterCloseCallback(const Napi::CallbackInfo& info);
@@ -38,6 +42,7 @@ class Connection : public Napi::ObjectWrap<Connection> {
   Napi::Value LookupByName(const Napi::CallbackInfo& info);
   Napi::Value LookupByUUIDString(const Napi::CallbackInfo& info);
   Napi::Value CreateXML(const Napi::CallbackInfo& info);
+  Napi::Value DefineXML(const Napi::CallbackInfo& info);
   Napi::Value DomainEventRegisterAny(const Napi::CallbackInfo& info);
   Napi::Value DomainEventDeregisterAny(const Napi::CallbackInfo& info);
 

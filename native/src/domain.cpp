@@ -7,7 +7,6 @@
 
 #include "addon.h"
 #include "args.h"
-#include "snapshot.h"
 #include "typed_params.h"
 #include "worker.h"
 
@@ -37,7 +36,11 @@ Napi::Function Domain::Define(Napi::Env env) {
                          InstanceMethod<&Domain::BlockInfo>("blockInfo"),
                          InstanceMethod<&Domain::Stats>("stats"),
                          InstanceMethod<&Domain::Destroy>("destroy"),
+                         InstanceMethod<&Domain::CreateWithFlags>("createWithFlags"),
+                         InstanceMethod<&Domain::BlockResize>("blockResize"),
                          InstanceMethod<&Domain::SnapshotCreateXML>("snapshotCreateXML"),
+                         InstanceMethod<&Domain::ListAllSnapshots>("listAllSnapshots"),
+                         InstanceMethod<&Domain::SnapshotLookupByName>("snapshotLookupByName"),
                          InstanceMethod<&Domain::BlockPull>("blockPull"),
                          InstanceMethod<&Domain::BlockRebase>("blockRebase"),
                          InstanceMethod<&Domain::BlockCommit>("blockCommit"),
@@ -148,9 +151,7 @@ Napi::Value Domain::XMLDesc(const Napi::CallbackInfo& info) {
 
 Napi::Value Domain::BlockInfo(const Napi::CallbackInfo& info) {
   std::string disk = args::String(info, 0, "disk");
-  if (!info[1].IsUndefined() && !(info[1].IsNumber() && info[1].As<Napi::Number>().DoubleValue() == 0)) {
-    throw Napi::RangeError::New(info.Env(), "blockInfo takes no flags: pass 0 or nothing");
-  }
+  args::NoFlags(info, 1, "blockInfo");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainGetBlockInfo",
@@ -204,18 +205,34 @@ Napi::Value Domain::Destroy(const Napi::CallbackInfo& info) {
       [](Napi::Env e, int& v) { return Napi::Number::New(e, v); });
 }
 
-Napi::Value Domain::SnapshotCreateXML(const Napi::CallbackInfo& info) {
-  std::string xml = args::String(info, 0, "xmlDesc");
-  unsigned int flags = args::Flags(info, 1, "virDomainSnapshotCreateFlags");
+// Starts a defined domain.
+Napi::Value Domain::CreateWithFlags(const Napi::CallbackInfo& info) {
+  unsigned int flags = args::Flags(info, 0, "virDomainCreateFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainSnapshotCreateXML",
-      [ref = state_->ref.Share(), xml, flags]() {
-        virDomainSnapshotPtr s = virDomainSnapshotCreateXML(ref.get(), xml.c_str(), flags);
-        if (s == nullptr) ThrowLastError("virDomainSnapshotCreateXML");
-        return SnapshotRef::Adopt(s);
+      info.Env(), "virDomainCreateWithFlags",
+      [ref = state_->ref.Share(), flags]() {
+        if (virDomainCreateWithFlags(ref.get(), flags) < 0) ThrowLastError("virDomainCreateWithFlags");
+        return 0;
       },
-      [state = state_](Napi::Env e, SnapshotRef& s) -> Napi::Value { return Snapshot::Wrap(e, std::move(s), state); });
+      [](Napi::Env e, int& v) { return Napi::Number::New(e, v); });
+}
+
+// Grows (or shrinks) a disk's active layer, of a running domain only. Without
+// VIR_DOMAIN_BLOCK_RESIZE_BYTES libvirt reads `size` as KiB.
+Napi::Value Domain::BlockResize(const Napi::CallbackInfo& info) {
+  std::string disk = args::String(info, 0, "disk");
+  if (info[1].IsUndefined()) throw Napi::TypeError::New(info.Env(), "size is required (KiB, or bytes with VIR_DOMAIN_BLOCK_RESIZE_BYTES)");
+  unsigned long long size = args::Unsigned(info, 1, "size");
+  unsigned int flags = args::Flags(info, 2, "virDomainBlockResizeFlags");
+  if (!Usable()) return RejectConnectionClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virDomainBlockResize",
+      [ref = state_->ref.Share(), disk, size, flags]() {
+        if (virDomainBlockResize(ref.get(), disk.c_str(), size, flags) < 0) ThrowLastError("virDomainBlockResize");
+        return 0;
+      },
+      [](Napi::Env e, int& v) { return Napi::Number::New(e, v); });
 }
 
 }  // namespace strata

@@ -1,4 +1,5 @@
-// virDomainPtr as a JS class. Block-job methods live in domain_blockjob.cpp.
+// virDomainPtr as a JS class. Block-job methods live in domain_blockjob.cpp, snapshot methods in
+// snapshot.cpp.
 #pragma once
 
 #include <napi.h>
@@ -30,7 +31,12 @@ class Domain : public Napi::ObjectWrap<Domain> {
   Napi::Value BlockInfo(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
+  Napi::Value CreateWithFlags(const Napi::CallbackInfo& info);
+  Napi::Value BlockResize(const Napi::CallbackInfo& info);
+
   Napi::Value SnapshotCreateXML(const Napi::CallbackInfo& info);
+  Napi::Value ListAllSnapshots(const Napi::CallbackInfo& info);
+  Napi::Value SnapshotLookupByName(const Napi::CallbackInfo& info);
 
   Napi::Value BlockPull(const Napi::CallbackInfo& info);
   Napi::Value BlockRebase(const Napi::CallbackInfo& info);

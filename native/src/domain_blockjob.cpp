@@ -221,9 +221,7 @@ Napi::Value Domain::SetBlockThreshold(const Napi::CallbackInfo& info) {
   std::string dev = args::String(info, 0, "dev");
   if (info[1].IsUndefined()) throw Napi::TypeError::New(info.Env(), "threshold is required (bytes; 0 clears it)");
   unsigned long long threshold = args::Unsigned(info, 1, "threshold");
-  if (!info[2].IsUndefined() && !(info[2].IsNumber() && info[2].As<Napi::Number>().DoubleValue() == 0)) {
-    throw Napi::RangeError::New(info.Env(), "setBlockThreshold takes no flags: pass 0 or nothing");
-  }
+  args::NoFlags(info, 2, "setBlockThreshold");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
       info.Env(), "virDomainSetBlockThreshold",

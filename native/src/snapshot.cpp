@@ -4,9 +4,11 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "addon.h"
 #include "args.h"
+#include "domain.h"
 #include "worker.h"
 
 namespace strata {
@@ -21,6 +23,11 @@ struct SnapshotInit {
 LibvirtFailure Closed() {
   return UsageFailure(VIR_ERR_INVALID_DOMAIN_SNAPSHOT, "this snapshot's connection is closed");
 }
+
+struct SnapshotDesc {
+  std::string name;
+  std::string xml;
+};
 
 }  // namespace
 
@@ -40,7 +47,7 @@ Napi::Object Snapshot::Wrap(Napi::Env env, SnapshotRef ref, const std::shared_pt
 
 Snapshot::Snapshot(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Snapshot>(info) {
   if (info.Length() != 1 || !info[0].IsExternal()) {
-    throw Napi::TypeError::New(info.Env(), "DomainSnapshot objects come from Domain.snapshotCreateXML()");
+    throw Napi::TypeError::New(info.Env(), "DomainSnapshot objects come from Domain.snapshotCreateXML() or snapshotLookupByName()");
   }
   auto* init = info[0].As<Napi::External<SnapshotInit>>().Data();
   state_ = std::make_shared<SnapshotState>();
@@ -80,6 +87,78 @@ Napi::Value Snapshot::Delete(const Napi::CallbackInfo& info) {
         return 0;
       },
       [](Napi::Env e, int& v) { return Napi::Number::New(e, v); });
+}
+
+Napi::Value Domain::SnapshotCreateXML(const Napi::CallbackInfo& info) {
+  std::string xml = args::String(info, 0, "xmlDesc");
+  unsigned int flags = args::Flags(info, 1, "virDomainSnapshotCreateFlags");
+  if (!Usable()) return RejectConnectionClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virDomainSnapshotCreateXML",
+      [ref = state_->ref.Share(), xml, flags]() {
+        virDomainSnapshotPtr s = virDomainSnapshotCreateXML(ref.get(), xml.c_str(), flags);
+        if (s == nullptr) ThrowLastError("virDomainSnapshotCreateXML");
+        return SnapshotRef::Adopt(s);
+      },
+      [state = state_](Napi::Env e, SnapshotRef& s) -> Napi::Value { return Snapshot::Wrap(e, std::move(s), state); });
+}
+
+// The snapshots' names and descriptions in one call on the queue: a list of handles would cost a
+// round trip per snapshot before anything could be shown.
+Napi::Value Domain::ListAllSnapshots(const Napi::CallbackInfo& info) {
+  unsigned int flags = args::Flags(info, 0, "virDomainSnapshotListFlags");
+  unsigned int xmlFlags = args::Flags(info, 1, "virDomainSnapshotXMLFlags");
+  if (!Usable()) return RejectConnectionClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virDomainListAllSnapshots",
+      [ref = state_->ref.Share(), flags, xmlFlags]() {
+        virDomainSnapshotPtr* list = nullptr;
+        int n = virDomainListAllSnapshots(ref.get(), &list, flags);
+        if (n < 0) ThrowLastError("virDomainListAllSnapshots");
+        std::vector<SnapshotRef> snapshots;
+        snapshots.reserve(static_cast<size_t>(n));
+        for (int i = 0; i < n; i++) snapshots.push_back(SnapshotRef::Adopt(list[i]));
+        free(list);
+        std::vector<SnapshotDesc> out;
+        out.reserve(snapshots.size());
+        for (const SnapshotRef& s : snapshots) {
+          char* xml = virDomainSnapshotGetXMLDesc(s.get(), xmlFlags);
+          if (xml == nullptr) {
+            LibvirtFailure f = CaptureLastError("virDomainSnapshotGetXMLDesc");
+            // Deleted by someone else since the listing: it is no longer one of the domain's.
+            if (f.code == VIR_ERR_NO_DOMAIN_SNAPSHOT) continue;
+            throw f;
+          }
+          std::string text(xml);
+          free(xml);
+          out.push_back({virDomainSnapshotGetName(s.get()), std::move(text)});
+        }
+        return out;
+      },
+      [](Napi::Env e, std::vector<SnapshotDesc>& snapshots) -> Napi::Value {
+        Napi::Array out = Napi::Array::New(e, snapshots.size());
+        for (size_t i = 0; i < snapshots.size(); i++) {
+          Napi::Object o = Napi::Object::New(e);
+          o.Set("name", Napi::String::New(e, snapshots[i].name));
+          o.Set("xml", Napi::String::New(e, snapshots[i].xml));
+          out.Set(i, o);
+        }
+        return out;
+      });
+}
+
+Napi::Value Domain::SnapshotLookupByName(const Napi::CallbackInfo& info) {
+  std::string name = args::String(info, 0, "name");
+  args::NoFlags(info, 1, "snapshotLookupByName");
+  if (!Usable()) return RejectConnectionClosed(info.Env());
+  return RunAsync(
+      info.Env(), "virDomainSnapshotLookupByName",
+      [ref = state_->ref.Share(), name]() {
+        virDomainSnapshotPtr s = virDomainSnapshotLookupByName(ref.get(), name.c_str(), 0);
+        if (s == nullptr) ThrowLastError("virDomainSnapshotLookupByName");
+        return SnapshotRef::Adopt(s);
+      },
+      [state = state_](Napi::Env e, SnapshotRef& s) -> Napi::Value { return Snapshot::Wrap(e, std::move(s), state); });
 }
 
 }  // namespace strata

@@ -1,4 +1,5 @@
-// virDomainSnapshotPtr as a JS class: the basics the lab and chain operations need.
+// virDomainSnapshotPtr as a JS class: the basics the lab and chain operations need. The Domain's
+// snapshot methods (create, list, look up) are defined in snapshot.cpp too.
 #pragma once
 
 #include <napi.h>
