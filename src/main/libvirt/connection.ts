@@ -3,7 +3,7 @@
 import { domainStates, type DomainState, type JobType } from '../../shared/model.ts';
 import { libvirtCode } from './errors.ts';
 import { native, type NativeConnection, type NativeDomain } from './native.ts';
-import type { BlockJobNotice, BlockJobStatus, CloseReason, LayerStats, RawBlockJob, RawDomain } from './types.ts';
+import type { BlockJobNotice, BlockJobStatus, CloseReason, HostVersions, LayerStats, RawBlockJob, RawDomain, SnapshotDescription } from './types.ts';
 import { escapeXml } from './xml.ts';
 
 const jobTypes: Record<number, JobType> = {
@@ -38,6 +38,11 @@ const stateNames = new Map<number, DomainState>(
 
 function jobTypeName(type: number): JobType {
   return jobTypes[type] ?? 'unknown';
+}
+
+/** libvirt's version numbers are major * 1,000,000 + minor * 1,000 + release. */
+function versionText(v: number): string {
+  return `${Math.floor(v / 1_000_000)}.${Math.floor(v / 1000) % 1000}.${v % 1000}`;
 }
 
 export class LibvirtConnection {
@@ -97,6 +102,40 @@ export class LibvirtConnection {
     });
   }
 
+  /** The host's capabilities XML (virConnectGetCapabilities). */
+  async getCapabilities(): Promise<string> {
+    return this.#conn.getCapabilities();
+  }
+
+  /**
+   * virConnectGetDomainCapabilities; null lets libvirt choose the host's default. Drivers other
+   * than QEMU's reject it with VIR_ERR_NO_SUPPORT.
+   */
+  async getDomainCapabilities(emulatorbin: string | null, arch: string | null, machine: string | null, virttype: string | null): Promise<string> {
+    return this.#conn.getDomainCapabilities(emulatorbin, arch, machine, virttype);
+  }
+
+  /** What `virsh version --daemon` prints, without virsh. */
+  async versions(): Promise<HostVersions> {
+    const [lib, hypervisor, hypervisorName] = await Promise.all([this.#conn.getLibVersion(), this.#conn.getVersion(), this.#conn.getType()]);
+    return { libvirt: versionText(lib), hypervisorName, hypervisor: hypervisor > 0 ? versionText(hypervisor) : null };
+  }
+
+  /**
+   * Defines a domain, or replaces the persistent definition of one that exists; resolves with its
+   * name. `validate` has libvirt check the XML against its schema first.
+   */
+  async defineXML(xml: string, options: { validate?: boolean } = {}): Promise<string> {
+    const d = await this.#conn.defineXML(xml, options.validate ? native.VIR_DOMAIN_DEFINE_VALIDATE : 0);
+    this.#domains.set(d.name(), d);
+    return d.name();
+  }
+
+  /** Starts a defined domain; `paused` leaves its CPUs stopped. */
+  async domainCreate(name: string, options: { paused?: boolean } = {}): Promise<void> {
+    await this.#withDomain(name, (d) => d.createWithFlags(options.paused ? native.VIR_DOMAIN_START_PAUSED : 0));
+  }
+
   async listDomains(): Promise<RawDomain[]> {
     const domains = await this.#conn.listAllDomains(0);
     const read = await Promise.all(
@@ -126,9 +165,14 @@ export class LibvirtConnection {
     return stateNames.get(state) ?? 'unknown';
   }
 
-  /** The live description, or with `inactive` the persistent one (what the next boot uses). */
-  async domainXml(name: string, options: { inactive?: boolean } = {}): Promise<string> {
-    return this.#withDomain(name, (d) => d.XMLDesc(options.inactive ? native.VIR_DOMAIN_XML_INACTIVE : 0));
+  /**
+   * The live description, or with `inactive` the persistent one (what the next boot uses).
+   * `secure` keeps secrets (passwords), so the XML can be defined again without losing them;
+   * libvirt refuses it on a read-only connection (VIR_ERR_OPERATION_DENIED).
+   */
+  async domainXml(name: string, options: { inactive?: boolean; secure?: boolean } = {}): Promise<string> {
+    const flags = (options.inactive ? native.VIR_DOMAIN_XML_INACTIVE : 0) | (options.secure ? native.VIR_DOMAIN_XML_SECURE : 0);
+    return this.#withDomain(name, (d) => d.XMLDesc(flags));
   }
 
   async blockPull(name: string, disk: string, bandwidthBytesPerSec: number): Promise<void> {
@@ -190,6 +234,48 @@ export class LibvirtConnection {
     const flags =
       native.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | native.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA | native.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC;
     await this.#withDomain(name, (d) => d.snapshotCreateXML(xml, flags));
+  }
+
+  /** Every snapshot libvirt keeps metadata of, with its XML; `secure` as in domainXml. */
+  async listAllSnapshots(name: string, options: { secure?: boolean } = {}): Promise<SnapshotDescription[]> {
+    return this.#withDomain(name, (d) => d.listAllSnapshots(0, options.secure ? native.VIR_DOMAIN_SNAPSHOT_XML_SECURE : 0));
+  }
+
+  /**
+   * virDomainSnapshotCreateXML; resolves with the snapshot's name. `redefine` records the metadata
+   * of a snapshot that exists (after the definition it names was rewritten), with `current`
+   * making it the current one; `diskOnly`, `noMetadata` and `atomic` as in snapshotDisk.
+   */
+  async snapshotCreateXML(
+    name: string,
+    xml: string,
+    options: { redefine?: boolean; current?: boolean; diskOnly?: boolean; noMetadata?: boolean; atomic?: boolean } = {},
+  ): Promise<string> {
+    const flags =
+      (options.redefine ? native.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE : 0) |
+      (options.current ? native.VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT : 0) |
+      (options.diskOnly ? native.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY : 0) |
+      (options.noMetadata ? native.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA : 0) |
+      (options.atomic ? native.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC : 0);
+    const snapshot = await this.#withDomain(name, (d) => d.snapshotCreateXML(xml, flags));
+    return snapshot.getName();
+  }
+
+  /**
+   * Deletes a snapshot by name. `metadataOnly` forgets libvirt's record and leaves the images
+   * alone (the only way for external snapshots on libvirt 9.0); `children` deletes its
+   * descendants too.
+   */
+  async snapshotDelete(name: string, snapshot: string, options: { metadataOnly?: boolean; children?: boolean } = {}): Promise<void> {
+    const flags =
+      (options.metadataOnly ? native.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY : 0) | (options.children ? native.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN : 0);
+    const handle = await this.#withDomain(name, (d) => d.snapshotLookupByName(snapshot));
+    await handle.delete(flags);
+  }
+
+  /** Grows a running domain's disk (its active layer) to `bytes`. */
+  async blockResize(name: string, disk: string, bytes: number): Promise<void> {
+    await this.#withDomain(name, (d) => d.blockResize(disk, bytes, native.VIR_DOMAIN_BLOCK_RESIZE_BYTES));
   }
 
   /** Sizes of every layer of every disk of a running domain, by target and layer index. */

@@ -35,3 +35,19 @@ export interface LayerStats {
   allocation: number;
   physical: number;
 }
+
+/** Versions as 'major.minor.release'. */
+export interface HostVersions {
+  /** The daemon's libvirt on a remote connection, else the library's. */
+  libvirt: string;
+  /** The driver's name: 'QEMU', 'TEST', … */
+  hypervisorName: string;
+  /** null when the driver reports none. */
+  hypervisor: string | null;
+}
+
+/** A libvirt snapshot with metadata: its name and virDomainSnapshotGetXMLDesc. */
+export interface SnapshotDescription {
+  name: string;
+  xml: string;
+}
