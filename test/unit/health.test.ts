@@ -6,7 +6,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { capabilitiesFrom, parseVersions } from '../../src/main/core/health/capabilities.ts';
+import { capabilitiesFrom } from '../../src/main/core/health/capabilities.ts';
 import { allows, blockedFolder, groupsOf, mountOf, readMounts } from '../../src/main/core/health/file-access.ts';
 import { chainFindings, fileFindings, imageFindings, type LayerFacts } from '../../src/main/core/health/findings.ts';
 import { marginFor, preflight } from '../../src/main/core/health/preflight.ts';
@@ -54,7 +54,7 @@ const labNoConfinement = `<capabilities><host><secmodel><model>none</model><doi>
 <guest><os_type>hvm</os_type><arch name='x86_64'><domain type='qemu'/></arch><features><disksnapshot default='on' toggle='no'/></features></guest></capabilities>`;
 
 const domcaps = (backup: 'yes' | 'no') => `<domainCapabilities><features><backingStoreInput supported='yes'/><backup supported='${backup}'/></features></domainCapabilities>`;
-const debianVersion = 'Compiled against library: libvirt 9.0.0\nUsing library: libvirt 9.0.0\nUsing API: QEMU 9.0.0\nRunning hypervisor: QEMU 7.2.19\nRunning against daemon: 9.0.0\n';
+const debianVersion = { libvirt: '9.0.0', hypervisorName: 'QEMU', hypervisor: '7.2.19' };
 
 describe('security model', () => {
   it("reads AppArmor and QEMU's user from a Debian 12 capabilities XML", () => {
@@ -80,10 +80,9 @@ describe('security model', () => {
     assert.equal(caps.qemuVersion, '7.2.19');
     assert.equal(caps.security, 'apparmor');
     assert.deepEqual(Object.keys(caps.unsupported), ['backup']);
-    const test = capabilitiesFrom('Using library: libvirt 9.0.0\nRunning hypervisor: TEST 0.0.2\n', '<capabilities><host/><guest><arch><domain type="test"/></arch></guest></capabilities>', null);
+    const test = capabilitiesFrom({ libvirt: '9.0.0', hypervisorName: 'TEST', hypervisor: '0.0.2' }, '<capabilities><host/><guest><arch><domain type="test"/></arch></guest></capabilities>', null);
     assert.match(test.unsupported.pull ?? '', /TEST driver runs no block jobs/);
     assert.match(test.unsupported.snapshot ?? '', /disk-only snapshots/);
-    assert.equal(parseVersions('Using library: libvirt 8.0.0\n').libvirt, '8.0.0');
   });
 });
 

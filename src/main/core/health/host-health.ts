@@ -5,7 +5,7 @@ import { StrataError } from '../../../shared/errors.ts';
 import type { ChainCheck, HostCapabilities } from '../../../shared/health.ts';
 import type { ChainPreview, Confirmation, DomainDetail } from '../../../shared/model.ts';
 import { isLocalUri } from '../hosts/destinations.ts';
-import { CapabilitiesCache, unknownCapabilities } from './capabilities.ts';
+import { CapabilitiesCache, unknownCapabilities, type CapabilitiesSource } from './capabilities.ts';
 import { checkChain } from './chain-check.ts';
 import { bytesText } from './findings.ts';
 import { preflight } from './preflight.ts';
@@ -16,6 +16,8 @@ export interface HostRef {
   uri: string;
   label: string;
   readOnly: boolean;
+  /** The host's open libvirt connection, null while there is none: capabilities are read on it. */
+  readonly libvirt: CapabilitiesSource | null;
 }
 
 /** How long job.start waits for libvirt's capabilities before judging without them. */
@@ -25,7 +27,7 @@ export class HostHealth {
   readonly #capabilities = new CapabilitiesCache();
 
   capabilities(host: HostRef): Promise<HostCapabilities> {
-    return this.#capabilities.get(host.uri, host.readOnly);
+    return this.#capabilities.get(host.libvirt, host.label);
   }
 
   async check(host: HostRef, detail: DomainDetail, target: string): Promise<ChainCheck> {
@@ -35,7 +37,7 @@ export class HostHealth {
 
   /**
    * The preview with its preflight; a close call adds the 'low-space' confirmation. A preview
-   * never waits for libvirt's capabilities (virsh can take seconds): until they have arrived, it
+   * never waits for libvirt's capabilities (QEMU's domain capabilities can take seconds): until they have arrived, it
    * judges space but not QEMU's permissions, and says so; job.start waits up to `waitMs` for them.
    */
   async withPreflight(host: HostRef, op: Operation, preview: ChainPreview, waitMs = 0): Promise<ChainPreview> {
@@ -44,7 +46,7 @@ export class HostHealth {
       await Promise.race([this.capabilities(host), new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
       clearTimeout(timer);
     }
-    const capabilities = this.#capabilities.peek(host.uri, host.readOnly) ?? unknownCapabilities("libvirt's capabilities are still being read: QEMU's user and the security driver are not known yet");
+    const capabilities = this.#capabilities.peek(host.libvirt, host.label) ?? unknownCapabilities("libvirt's capabilities are still being read: QEMU's user and the security driver are not known yet");
     const checked = await preflight(preview, op, { hostLabel: host.label, local: isLocalUri(host.uri), capabilities });
     if (!checked) return preview;
     const needs: Confirmation[] = checked.verdict === 'at-risk' ? [...preview.needs, 'low-space'] : preview.needs;

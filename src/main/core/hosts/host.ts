@@ -273,6 +273,11 @@ export class Host {
     return this.#runner.removeLeftover(jobId, confirm);
   }
 
+  /** The open libvirt connection, or null while there is none (the health checks read capabilities on it). */
+  get libvirt(): LibvirtConnection | null {
+    return this.#connection.current;
+  }
+
   #conn(): LibvirtConnection {
     const conn = this.#connection.current;
     if (!conn) {
