@@ -9,8 +9,7 @@ import { child, children, parseXml } from './xml-tree.ts';
 
 /**
  * Where libvirt's snapshot metadata comes from: virDomainListAllSnapshots then
- * virDomainSnapshotGetXMLDesc of each. The addon binds neither yet (it has snapshotCreateXML,
- * getXMLDesc and delete on a snapshot it created), so the host supplies this once it can.
+ * virDomainSnapshotGetXMLDesc of each, which LibvirtConnection.listAllSnapshots reads in one call.
  */
 export interface SnapshotSource {
   snapshotXmls(domain: string): Promise<string[]>;
