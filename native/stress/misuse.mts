@@ -31,12 +31,16 @@ export async function misuse(uri: string, known: string): Promise<void> {
     await expectReject('closed: getHostname', () => conn.getHostname(), CLOSED_CONN);
     await expectReject('closed: getLibVersion', () => conn.getLibVersion(), CLOSED_CONN);
     await expectReject('closed: getVersion', () => conn.getVersion(), CLOSED_CONN);
+    await expectReject('closed: getType', () => conn.getType(), CLOSED_CONN);
+    await expectReject('closed: getCapabilities', () => conn.getCapabilities(), CLOSED_CONN);
+    await expectReject('closed: getDomainCapabilities', () => conn.getDomainCapabilities(null, null, null, null), CLOSED_CONN);
     await expectReject('closed: setKeepAlive', () => conn.setKeepAlive(5, 3), CLOSED_CONN);
     await expectReject('closed: listAllDomains', () => conn.listAllDomains(), CLOSED_CONN);
     await expectReject('closed: getAllDomainStats', () => conn.getAllDomainStats(), CLOSED_CONN);
     await expectReject('closed: lookupByName', () => conn.lookupByName(known), CLOSED_CONN);
     await expectReject('closed: lookupByUUIDString', () => conn.lookupByUUIDString('6695eb01-f6a4-8304-79aa-97f2502e193f'), CLOSED_CONN);
     await expectReject('closed: createXML', () => conn.createXML('<domain/>'), CLOSED_CONN);
+    await expectReject('closed: defineXML', () => conn.defineXML('<domain/>'), CLOSED_CONN);
     await expectReject('closed: domainEventRegisterAny', () => conn.domainEventRegisterAny(null, 0, () => undefined), CLOSED_CONN);
     await expectReject('closed: domainEventDeregisterAny', () => conn.domainEventDeregisterAny(1), CLOSED_CONN);
 
@@ -47,7 +51,11 @@ export async function misuse(uri: string, known: string): Promise<void> {
     await expectReject('closed domain: XMLDesc', () => dom.XMLDesc(), CLOSED_DOM);
     await expectReject('closed domain: blockInfo', () => dom.blockInfo('vda'), CLOSED_DOM);
     await expectReject('closed domain: destroy', () => dom.destroy(), CLOSED_DOM);
+    await expectReject('closed domain: createWithFlags', () => dom.createWithFlags(), CLOSED_DOM);
+    await expectReject('closed domain: blockResize', () => dom.blockResize('vda', MiB, lv.VIR_DOMAIN_BLOCK_RESIZE_BYTES), CLOSED_DOM);
     await expectReject('closed domain: snapshotCreateXML', () => dom.snapshotCreateXML('<domainsnapshot/>'), CLOSED_DOM);
+    await expectReject('closed domain: listAllSnapshots', () => dom.listAllSnapshots(), CLOSED_DOM);
+    await expectReject('closed domain: snapshotLookupByName', () => dom.snapshotLookupByName('s'), CLOSED_DOM);
     await expectReject('closed domain: blockPull', () => dom.blockPull('vda', MiB, lv.VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES), CLOSED_DOM);
     await expectReject('closed domain: blockRebase', () => dom.blockRebase('vda', null), CLOSED_DOM);
     await expectReject('closed domain: blockCommit', () => dom.blockCommit('vda', null, null), CLOSED_DOM);
@@ -71,6 +79,10 @@ export async function misuse(uri: string, known: string): Promise<void> {
     expectThrow('args: listAllDomains(unknown bit)', live, 'listAllDomains', [0x80000000], RangeError);
     expectThrow('args: getAllDomainStats(NaN)', live, 'getAllDomainStats', [NaN], RangeError);
     expectThrow('args: createXML(null)', live, 'createXML', [null], TypeError);
+    expectThrow('args: defineXML(null)', live, 'defineXML', [null], TypeError);
+    expectThrow('args: defineXML(unknown bit)', live, 'defineXML', ['<domain/>', 0x80000000], RangeError);
+    expectThrow('args: getDomainCapabilities(5)', live, 'getDomainCapabilities', [5, null, null, null], TypeError);
+    expectThrow('args: getDomainCapabilities(flags 1)', live, 'getDomainCapabilities', [null, null, null, null, 1], RangeError);
     expectThrow("args: setKeepAlive('5')", live, 'setKeepAlive', ['5', 3], TypeError);
     expectThrow('args: setKeepAlive(huge)', live, 'setKeepAlive', [1e12, 3], RangeError);
     expectThrow('args: register(bad dom)', live, 'domainEventRegisterAny', [{}, 0, () => undefined], TypeError);
@@ -97,6 +109,11 @@ export async function misuse(uri: string, known: string): Promise<void> {
     expectThrow('args: blockCopy(granularity 2^33)', liveDom, 'blockCopy', ['vda', '<disk/>', { granularity: 2 ** 33 }], RangeError);
     expectThrow('args: blockInfo(flags 1)', liveDom, 'blockInfo', ['vda', 1], RangeError);
     expectThrow('args: setBlockThreshold()', liveDom, 'setBlockThreshold', ['vda'], TypeError);
+    expectThrow('args: blockResize()', liveDom, 'blockResize', ['vda'], TypeError);
+    expectThrow('args: blockResize(-1)', liveDom, 'blockResize', ['vda', -1], RangeError);
+    expectThrow('args: createWithFlags(unknown bit)', liveDom, 'createWithFlags', [0x80000000], RangeError);
+    expectThrow('args: listAllSnapshots(unknown bit)', liveDom, 'listAllSnapshots', [0x80000000], RangeError);
+    expectThrow("args: snapshotLookupByName('')", liveDom, 'snapshotLookupByName', [''], TypeError);
     expectThrow('args: XMLDesc({})', liveDom, 'XMLDesc', [{}], TypeError);
     expectThrow('args: open(5)', lv, 'open', [5], TypeError);
     expectThrow('args: openReadOnly({})', lv, 'openReadOnly', [{}], TypeError);
