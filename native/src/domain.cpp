@@ -205,7 +205,6 @@ Napi::Value Domain::Destroy(const Napi::CallbackInfo& info) {
       [](Napi::Env e, int& v) { return Napi::Number::New(e, v); });
 }
 
-// Starts a defined domain.
 Napi::Value Domain::CreateWithFlags(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 0, "virDomainCreateFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
