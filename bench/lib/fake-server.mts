@@ -23,6 +23,7 @@ export const fakeHost: HostInfo = {
   reason: null,
   hint: null,
   retryAt: null,
+  access: null,
   limits: { maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 },
 };
 

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { ChainPreview, Disk, DomainDetail, DomainSummary, HostInfo, Job, JobEvent } from './model.ts';
 import type { ErrorEnvelope } from './errors.ts';
 import type { ChainCheck, HostCapabilities } from './health.ts';
+import { accessRequestSchemas, type AccessResults } from './access.ts';
 
 /** The largest bandwidth a request may carry: 2^53-1 bytes/s, the largest exact JS integer. */
 const maxBandwidth = Number.MAX_SAFE_INTEGER;
@@ -148,6 +149,7 @@ export const requestSchemas = {
   'lab.remove': z.object({ hostId, domain: domainName }).strict(),
   'history.list': z.object({}).strict(),
   'history.export': z.object({}).strict(),
+  ...accessRequestSchemas,
 } as const;
 
 export type Method = keyof typeof requestSchemas;
@@ -156,7 +158,7 @@ export type Params<M extends Method> = z.input<(typeof requestSchemas)[M]>;
 /** What the service receives after validation. */
 export type ValidParams<M extends Method> = z.output<(typeof requestSchemas)[M]>;
 
-export interface Results {
+export interface Results extends AccessResults {
   'hosts.list': HostInfo[];
   'hosts.add': HostInfo;
   'hosts.remove': { removed: string };

@@ -1,8 +1,10 @@
 // The data Strata shows: hosts, domains, disks with their backing chains, and block jobs.
 // Plain serialisable objects, shared by the main process and the renderer.
 import type { Preflight } from './health.ts';
+import type { AccessProblem } from './access.ts';
 
-export type HostState = 'connecting' | 'connected' | 'lost' | 'retrying' | 'closed';
+/** 'needs-user': the failure needs the user (see `access`); Strata waits for Retry or a watched change. */
+export type HostState = 'connecting' | 'connected' | 'lost' | 'retrying' | 'needs-user' | 'closed';
 
 export interface HostLimits {
   /** How many block jobs may run at once on the host; 0 for no limit. Others wait in a queue. */
@@ -25,6 +27,8 @@ export interface HostInfo {
   hint: string | null;
   /** When the next connection attempt is due (epoch ms) while retrying; null otherwise. */
   retryAt: number | null;
+  /** In state 'needs-user': the problem's kind, the fixes that fit, and what is watched; else null. */
+  access: AccessProblem | null;
   limits: HostLimits;
 }
 

@@ -32,6 +32,7 @@ describe('contract over test:///default', () => {
         reason: null,
         hint: null,
         retryAt: null,
+        access: null,
         limits: { maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 },
       },
     ]);

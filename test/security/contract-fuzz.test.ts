@@ -160,6 +160,7 @@ const shapes: Record<Method, Record<string, Field>> = {
     readOnly: bool,
   },
   'hosts.remove': { hostId },
+  'hosts.retry': { hostId },
   'hosts.setLimits': {
     hostId,
     maxConcurrentJobs: { valid: fc.integer({ min: 0, max: 1000 }), invalid: fc.oneof(notNumber, hugeOrFraction, fc.integer({ min: 1001 })), required: true },

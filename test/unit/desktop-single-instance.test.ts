@@ -9,7 +9,7 @@ import { appFlags } from '../../src/main/boot/flags.ts';
 import { adoptUri, handOverData, receivedUri } from '../../src/main/desktop/single-instance.ts';
 
 function host(id: string, uri: string, readOnly = false): HostInfo {
-  return { id, uri, label: uri, readOnly, saved: id !== 'default', state: 'connected', reason: null, hint: null, retryAt: null, limits: { maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 } };
+  return { id, uri, label: uri, readOnly, saved: id !== 'default', state: 'connected', reason: null, hint: null, retryAt: null, access: null, limits: { maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 } };
 }
 
 function fakeCore(initial: HostInfo[]) {

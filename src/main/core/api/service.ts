@@ -104,6 +104,10 @@ export class StrataService implements StrataApi {
     return { removed: host.id };
   }
 
+  async 'hosts.retry'(p: ValidParams<'hosts.retry'>): Promise<Result<'hosts.retry'>> {
+    return this.#host(p.hostId).retry();
+  }
+
   async 'hosts.setLimits'(p: ValidParams<'hosts.setLimits'>): Promise<Result<'hosts.setLimits'>> {
     const host = this.#host(p.hostId);
     const limits = { maxConcurrentJobs: p.maxConcurrentJobs, bandwidthBudgetBytesPerSec: p.bandwidthBudgetBytesPerSec };

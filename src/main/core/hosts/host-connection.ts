@@ -1,12 +1,17 @@
 // The life of one host's libvirt connection: connecting, connected, lost (with libvirt's
-// reason), retrying with backoff, closed. Every (re)connection registers the events again, since
-// registrations die with the connection.
+// reason), retrying with backoff, closed; or waiting for the user (needs-user) after a failure
+// retrying cannot fix, until Retry or a watched path changes. Every (re)connection registers the
+// events again, since registrations die with the connection.
+import type { AccessProblem } from '../../../shared/access.ts';
 import type { HostState } from '../../../shared/model.ts';
 import { LibvirtConnection } from '../../libvirt/connection.ts';
 import { connectionHint, libvirtCode, toStrataError } from '../../libvirt/errors.ts';
 import type { BlockJobNotice, CloseReason } from '../../libvirt/types.ts';
 import { log } from '../../log/logger.ts';
-import { backoffMs } from './backoff.ts';
+import { needsUser } from './access-classifiers.ts';
+import { backoffMs, watchTriggeredTries } from './backoff.ts';
+import type { NeedsUserError } from './needs-user.ts';
+import { pathStamp, watchPath } from './path-watch.ts';
 
 export interface HostConnectionDeps {
   uri: string;
@@ -34,7 +39,12 @@ export class HostConnection {
   #reason: string | null = null;
   #hint: string | null = null;
   #retryAt: number | null = null;
+  #access: AccessProblem | null = null;
   #attempt = 0;
+  #everConnected = false;
+  /** Tries left, after a watched path changed, before a failure needing the user waits again. */
+  #graceTries = 0;
+  #unwatch: (() => void)[] = [];
   #retryTimer: NodeJS.Timeout | null = null;
   #stopped = true;
   #connecting: Promise<void> | null = null;
@@ -59,6 +69,11 @@ export class HostConnection {
     return this.#retryAt;
   }
 
+  /** In state 'needs-user': what the user must do; else null. */
+  get access(): AccessProblem | null {
+    return this.#access;
+  }
+
   /** The open connection, or null while there is none. */
   get current(): LibvirtConnection | null {
     return this.#state === 'connected' ? this.#conn : null;
@@ -70,10 +85,27 @@ export class HostConnection {
     return this.#connect();
   }
 
-  async stop(): Promise<void> {
-    this.#stopped = true;
+  /**
+   * Tries at once: after a failure that needed the user (who says it is fixed now), or instead of
+   * waiting for the backoff. Resolves after the attempt.
+   */
+  async retryNow(): Promise<void> {
+    if (this.#stopped) return;
+    if (this.#connecting) return this.#connecting;
+    if (this.#state === 'connected') return;
+    this.#cancelWaits();
+    return this.#connect();
+  }
+
+  #cancelWaits(): void {
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
+    for (const unwatch of this.#unwatch.splice(0)) unwatch();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#cancelWaits();
     // A connection attempt that fails now has already said why (its state and the log).
     await this.#connecting?.catch(() => undefined);
     const conn = this.#conn;
@@ -82,13 +114,15 @@ export class HostConnection {
     if (conn) await this.#closeQuietly(conn, 'stopping');
   }
 
-  #set(state: HostState, reason: string | null, hint: string | null = null, retryAt: number | null = null): void {
-    if (this.#state === state && this.#reason === reason && this.#retryAt === retryAt) return;
+  #set(state: HostState, reason: string | null, hint: string | null = null, retryAt: number | null = null, access: AccessProblem | null = null): void {
+    if (this.#state === state && this.#reason === reason && this.#retryAt === retryAt && this.#access?.kind === access?.kind) return;
     this.#state = state;
     this.#reason = reason;
     this.#hint = hint;
     this.#retryAt = retryAt;
-    log[state === 'lost' || state === 'retrying' ? 'warn' : 'info'](`host ${state}`, { uri: this.#deps.uri, ...(reason ? { reason } : {}) });
+    this.#access = access;
+    const level = state === 'lost' || state === 'retrying' || state === 'needs-user' ? 'warn' : 'info';
+    log[level](`host ${state}`, { uri: this.#deps.uri, ...(reason ? { reason } : {}), ...(access ? { access: access.kind } : {}) });
     this.#deps.state(state, reason);
   }
 
@@ -100,7 +134,7 @@ export class HostConnection {
   }
 
   async #tryConnect(): Promise<void> {
-    this.#set(this.#attempt === 0 ? 'connecting' : 'retrying', this.#reason, this.#hint);
+    this.#set(this.#attempt === 0 ? 'connecting' : 'retrying', this.#reason, this.#hint, null, this.#access);
     let conn: LibvirtConnection | null = null;
     try {
       conn = await LibvirtConnection.open(this.#deps.uri, { readOnly: this.#deps.readOnly });
@@ -115,12 +149,26 @@ export class HostConnection {
       }
       this.#conn = conn;
       this.#attempt = 0;
+      this.#graceTries = 0;
+      this.#everConnected = true;
       this.#set('connected', null);
       await this.#deps.connected(conn);
     } catch (err) {
       if (this.#conn === conn) this.#conn = null;
+      const stamps = new Map<string, string | null>();
+      const need = conn ? null : needsUser(err, { uri: this.#deps.uri, afterLoss: this.#everConnected });
+      // Stamped at once, so a socket made while the attempt is being closed still counts as a change.
+      for (const path of need?.problem.watching ?? []) stamps.set(path, pathStamp(path));
       if (conn) await this.#closeQuietly(conn, 'a failed connection attempt');
-      this.#retry(`cannot connect to ${this.#deps.uri}: ${toStrataError(err).message}`, connectionHint(err));
+      if (need && this.#graceTries > 0) {
+        // A socket just made may not accept yet (bound, not listening): a few quick tries first.
+        this.#graceTries -= 1;
+        this.#retry(need.message, need.hint ?? connectionHint(err));
+      } else if (need) {
+        this.#waitForUser(need, stamps);
+      } else {
+        this.#retry(`cannot connect to ${this.#deps.uri}: ${toStrataError(err).message}`, connectionHint(err));
+      }
     }
   }
 
@@ -149,6 +197,21 @@ export class HostConnection {
       await conn.close();
     } catch (err) {
       log.debug(`closing the connection after ${after} failed; nothing is left open on Strata's side`, { uri: this.#deps.uri, err });
+    }
+  }
+
+  #waitForUser(need: NeedsUserError, stamps: ReadonlyMap<string, string | null>): void {
+    if (this.#stopped) return;
+    this.#attempt = 0;
+    this.#set('needs-user', need.message, need.hint, null, need.problem);
+    for (const [path, since] of stamps) {
+      this.#unwatch.push(
+        watchPath(path, since, () => {
+          log.info('a path the host waited for changed: trying again', { uri: this.#deps.uri, path });
+          this.#graceTries = watchTriggeredTries;
+          void this.retryNow();
+        }),
+      );
     }
   }
 

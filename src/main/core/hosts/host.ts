@@ -118,12 +118,19 @@ export class Host {
       reason: this.#connection.reason,
       hint: this.#connection.hint,
       retryAt: this.#connection.retryAt,
+      access: this.#connection.access,
       limits: this.#runner.limits,
     };
   }
 
   start(): Promise<void> {
     return this.#connection.start();
+  }
+
+  /** Connects now instead of waiting for the user's fix to be noticed or the backoff to end. */
+  async retry(): Promise<HostInfo> {
+    await this.#connection.retryNow();
+    return this.info();
   }
 
   async stop(): Promise<void> {
@@ -283,7 +290,7 @@ export class Host {
     if (!conn) {
       const reason = this.#connection.reason;
       throw new StrataError('unavailable', `${this.label} is not connected${reason ? `: ${reason}` : ''}`, {
-        hint: 'Strata keeps retrying; check that libvirtd is running and the URI is right.',
+        hint: this.#connection.access ? this.#connection.hint : 'Strata keeps retrying; check that libvirtd is running and the URI is right.',
       });
     }
     return conn;
