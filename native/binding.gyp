@@ -12,6 +12,7 @@
         "src/constants_gen.cpp",
         "src/domain.cpp",
         "src/domain_blockjob.cpp",
+        "src/domain_job.cpp",
         "src/errors.cpp",
         "src/event_fanout.cpp",
         "src/event_loop.cpp",

@@ -66,6 +66,8 @@ export declare const VIR_CONNECT_LIST_DOMAINS_TRANSIENT: 8;
 export declare const VIR_CONNECT_NO_ALIASES: 2;
 /** virConnectFlags */
 export declare const VIR_CONNECT_RO: 1;
+/** virDomainBackupBeginFlags */
+export declare const VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL: 1;
 /** virDomainBlockCommitFlags */
 export declare const VIR_DOMAIN_BLOCK_COMMIT_ACTIVE: 4;
 /** virDomainBlockCommitFlags */
@@ -132,6 +134,34 @@ export declare const VIR_DOMAIN_BLOCK_REBASE_SHALLOW: 1;
 export declare const VIR_DOMAIN_BLOCK_RESIZE_BYTES: 1;
 /** virDomainState */
 export declare const VIR_DOMAIN_BLOCKED: 2;
+/** virDomainCheckpointCreateFlags */
+export declare const VIR_DOMAIN_CHECKPOINT_CREATE_QUIESCE: 2;
+/** virDomainCheckpointCreateFlags */
+export declare const VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE: 1;
+/** virDomainCheckpointCreateFlags */
+export declare const VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE_VALIDATE: 4;
+/** virDomainCheckpointDeleteFlags */
+export declare const VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN: 1;
+/** virDomainCheckpointDeleteFlags */
+export declare const VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN_ONLY: 4;
+/** virDomainCheckpointDeleteFlags */
+export declare const VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY: 2;
+/** virDomainCheckpointListFlags */
+export declare const VIR_DOMAIN_CHECKPOINT_LIST_DESCENDANTS: 1;
+/** virDomainCheckpointListFlags */
+export declare const VIR_DOMAIN_CHECKPOINT_LIST_LEAVES: 4;
+/** virDomainCheckpointListFlags */
+export declare const VIR_DOMAIN_CHECKPOINT_LIST_NO_LEAVES: 8;
+/** virDomainCheckpointListFlags */
+export declare const VIR_DOMAIN_CHECKPOINT_LIST_ROOTS: 1;
+/** virDomainCheckpointListFlags */
+export declare const VIR_DOMAIN_CHECKPOINT_LIST_TOPOLOGICAL: 2;
+/** virDomainCheckpointXMLFlags */
+export declare const VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN: 2;
+/** virDomainCheckpointXMLFlags */
+export declare const VIR_DOMAIN_CHECKPOINT_XML_SECURE: 1;
+/** virDomainCheckpointXMLFlags */
+export declare const VIR_DOMAIN_CHECKPOINT_XML_SIZE: 4;
 /** virDomainState */
 export declare const VIR_DOMAIN_CRASHED: 6;
 /** virDomainDefineFlags */
@@ -204,6 +234,12 @@ export declare const VIR_DOMAIN_EVENT_ID_TRAY_CHANGE: 10;
 export declare const VIR_DOMAIN_EVENT_ID_TUNABLE: 17;
 /** virDomainEventID */
 export declare const VIR_DOMAIN_EVENT_ID_WATCHDOG: 3;
+/** virDomainEventIOErrorAction */
+export declare const VIR_DOMAIN_EVENT_IO_ERROR_NONE: 0;
+/** virDomainEventIOErrorAction */
+export declare const VIR_DOMAIN_EVENT_IO_ERROR_PAUSE: 1;
+/** virDomainEventIOErrorAction */
+export declare const VIR_DOMAIN_EVENT_IO_ERROR_REPORT: 2;
 /** virDomainEventType */
 export declare const VIR_DOMAIN_EVENT_PMSUSPENDED: 7;
 /** virDomainEventType */
@@ -218,6 +254,44 @@ export declare const VIR_DOMAIN_EVENT_STOPPED: 5;
 export declare const VIR_DOMAIN_EVENT_SUSPENDED: 3;
 /** virDomainEventType */
 export declare const VIR_DOMAIN_EVENT_UNDEFINED: 1;
+/** virDomainJobType */
+export declare const VIR_DOMAIN_JOB_BOUNDED: 1;
+/** virDomainJobType */
+export declare const VIR_DOMAIN_JOB_CANCELLED: 5;
+/** virDomainJobType */
+export declare const VIR_DOMAIN_JOB_COMPLETED: 3;
+/** virDomainJobType */
+export declare const VIR_DOMAIN_JOB_FAILED: 4;
+/** virDomainJobType */
+export declare const VIR_DOMAIN_JOB_NONE: 0;
+/** virDomainJobOperation */
+export declare const VIR_DOMAIN_JOB_OPERATION_BACKUP: 9;
+/** virDomainJobOperation */
+export declare const VIR_DOMAIN_JOB_OPERATION_DUMP: 8;
+/** virDomainJobOperation */
+export declare const VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN: 4;
+/** virDomainJobOperation */
+export declare const VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT: 5;
+/** virDomainJobOperation */
+export declare const VIR_DOMAIN_JOB_OPERATION_RESTORE: 3;
+/** virDomainJobOperation */
+export declare const VIR_DOMAIN_JOB_OPERATION_SAVE: 2;
+/** virDomainJobOperation */
+export declare const VIR_DOMAIN_JOB_OPERATION_SNAPSHOT: 6;
+/** virDomainJobOperation */
+export declare const VIR_DOMAIN_JOB_OPERATION_SNAPSHOT_DELETE: 10;
+/** virDomainJobOperation */
+export declare const VIR_DOMAIN_JOB_OPERATION_SNAPSHOT_REVERT: 7;
+/** virDomainJobOperation */
+export declare const VIR_DOMAIN_JOB_OPERATION_START: 1;
+/** virDomainJobOperation */
+export declare const VIR_DOMAIN_JOB_OPERATION_UNKNOWN: 0;
+/** virDomainGetJobStatsFlags */
+export declare const VIR_DOMAIN_JOB_STATS_COMPLETED: 1;
+/** virDomainGetJobStatsFlags */
+export declare const VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED: 2;
+/** virDomainJobType */
+export declare const VIR_DOMAIN_JOB_UNBOUNDED: 2;
 /** virDomainCreateFlags */
 export declare const VIR_DOMAIN_NONE: 0;
 /** virDomainState */
@@ -703,3 +777,38 @@ export declare const VIR_WAR_NO_STORAGE: 48;
 export declare const VIR_DOMAIN_BLOCK_COPY_BANDWIDTH: 'bandwidth';
 export declare const VIR_DOMAIN_BLOCK_COPY_BUF_SIZE: 'buf-size';
 export declare const VIR_DOMAIN_BLOCK_COPY_GRANULARITY: 'granularity';
+export declare const VIR_DOMAIN_JOB_AUTO_CONVERGE_THROTTLE: 'auto_converge_throttle';
+export declare const VIR_DOMAIN_JOB_COMPRESSION_BYTES: 'compression_bytes';
+export declare const VIR_DOMAIN_JOB_COMPRESSION_CACHE: 'compression_cache';
+export declare const VIR_DOMAIN_JOB_COMPRESSION_CACHE_MISSES: 'compression_cache_misses';
+export declare const VIR_DOMAIN_JOB_COMPRESSION_OVERFLOW: 'compression_overflow';
+export declare const VIR_DOMAIN_JOB_COMPRESSION_PAGES: 'compression_pages';
+export declare const VIR_DOMAIN_JOB_DATA_PROCESSED: 'data_processed';
+export declare const VIR_DOMAIN_JOB_DATA_REMAINING: 'data_remaining';
+export declare const VIR_DOMAIN_JOB_DATA_TOTAL: 'data_total';
+export declare const VIR_DOMAIN_JOB_DISK_BPS: 'disk_bps';
+export declare const VIR_DOMAIN_JOB_DISK_PROCESSED: 'disk_processed';
+export declare const VIR_DOMAIN_JOB_DISK_REMAINING: 'disk_remaining';
+export declare const VIR_DOMAIN_JOB_DISK_TEMP_TOTAL: 'disk_temp_total';
+export declare const VIR_DOMAIN_JOB_DISK_TEMP_USED: 'disk_temp_used';
+export declare const VIR_DOMAIN_JOB_DISK_TOTAL: 'disk_total';
+export declare const VIR_DOMAIN_JOB_DOWNTIME: 'downtime';
+export declare const VIR_DOMAIN_JOB_DOWNTIME_NET: 'downtime_net';
+export declare const VIR_DOMAIN_JOB_ERRMSG: 'errmsg';
+export declare const VIR_DOMAIN_JOB_MEMORY_BPS: 'memory_bps';
+export declare const VIR_DOMAIN_JOB_MEMORY_CONSTANT: 'memory_constant';
+export declare const VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE: 'memory_dirty_rate';
+export declare const VIR_DOMAIN_JOB_MEMORY_ITERATION: 'memory_iteration';
+export declare const VIR_DOMAIN_JOB_MEMORY_NORMAL: 'memory_normal';
+export declare const VIR_DOMAIN_JOB_MEMORY_NORMAL_BYTES: 'memory_normal_bytes';
+export declare const VIR_DOMAIN_JOB_MEMORY_PAGE_SIZE: 'memory_page_size';
+export declare const VIR_DOMAIN_JOB_MEMORY_POSTCOPY_REQS: 'memory_postcopy_requests';
+export declare const VIR_DOMAIN_JOB_MEMORY_PROCESSED: 'memory_processed';
+export declare const VIR_DOMAIN_JOB_MEMORY_REMAINING: 'memory_remaining';
+export declare const VIR_DOMAIN_JOB_MEMORY_TOTAL: 'memory_total';
+export declare const VIR_DOMAIN_JOB_OPERATION: 'operation';
+export declare const VIR_DOMAIN_JOB_SETUP_TIME: 'setup_time';
+export declare const VIR_DOMAIN_JOB_SUCCESS: 'success';
+export declare const VIR_DOMAIN_JOB_TIME_ELAPSED: 'time_elapsed';
+export declare const VIR_DOMAIN_JOB_TIME_ELAPSED_NET: 'time_elapsed_net';
+export declare const VIR_DOMAIN_JOB_TIME_REMAINING: 'time_remaining';

@@ -60,6 +60,23 @@ export interface SnapshotDescription {
   xml: string;
 }
 
+/** virDomainGetJobStats' result. */
+export interface JobStats {
+  /** A VIR_DOMAIN_JOB_* (virDomainJobType) value. */
+  type: number;
+  /** Typed parameters keyed like libvirt's VIR_DOMAIN_JOB_* strings ('data_total', 'operation', …). */
+  stats: Record<string, string | number | boolean | null>;
+}
+
+/** One of Domain.listAllCheckpoints' results. */
+export interface CheckpointDescription {
+  name: string;
+  /** null for a root checkpoint. */
+  parent: string | null;
+  /** virDomainCheckpointGetXMLDesc's answer, with the xmlFlags given to listAllCheckpoints. */
+  xml: string;
+}
+
 export interface DomainEventBase {
   eventID: number;
   domainName: string;
@@ -90,6 +107,14 @@ export interface BlockThresholdEvent extends DomainEventBase {
   threshold: number;
   excess: number;
 }
+export interface IoErrorReasonEvent extends DomainEventBase {
+  srcPath: string | null;
+  devAlias: string | null;
+  /** A VIR_DOMAIN_EVENT_IO_ERROR_* value. */
+  action: number;
+  /** QEMU's reason, e.g. 'enospc', 'eio'. */
+  reason: string | null;
+}
 /** JOB_COMPLETED carries the job's typed statistics as plain fields. */
 export type JobCompletedEvent = DomainEventBase & Record<string, string | number | boolean | null>;
 
@@ -98,6 +123,7 @@ export interface DomainEventMap {
   8: BlockJobEvent;
   9: DiskChangeEvent;
   15: DeviceRemovedEvent;
+  6: IoErrorReasonEvent;
   16: BlockJobEvent;
   21: JobCompletedEvent;
   24: BlockThresholdEvent;
@@ -205,6 +231,32 @@ export declare class Domain {
   blockJobAbort(disk: string, flags?: number): Promise<number>;
   blockJobSetSpeed(disk: string, bandwidth: number | bigint, flags?: number): Promise<number>;
   setBlockThreshold(dev: string, threshold: number | bigint, flags?: 0): Promise<number>;
+  suspend(): Promise<number>;
+  resume(): Promise<number>;
+  /**
+   * virDomainBackupBegin (flags: virDomainBackupBeginFlags): starts a push or pull backup;
+   * checkpointXml, when not null, records a checkpoint as the backup starts.
+   */
+  backupBegin(backupXml: string, checkpointXml: string | null, flags?: number): Promise<number>;
+  /** The running backup job's <domainbackup> description. */
+  backupGetXMLDesc(flags?: 0): Promise<string>;
+  /** virDomainGetJobStats (flags: virDomainGetJobStatsFlags) for the domain-wide job. */
+  jobStats(flags?: number): Promise<JobStats>;
+  /** virDomainAbortJob: aborts the domain-wide job (a backup, a save, a migration). */
+  abortJob(flags?: 0): Promise<number>;
+  /**
+   * virDomainCheckpointCreateXML (flags: virDomainCheckpointCreateFlags). Resolves with the
+   * checkpoint's name: checkpoints are named, not handed out as objects.
+   */
+  checkpointCreateXML(xmlDesc: string, flags?: number): Promise<string>;
+  /**
+   * virDomainListAllCheckpoints (flags: virDomainCheckpointListFlags), each with its parent
+   * (virDomainCheckpointGetParent) and description (virDomainCheckpointGetXMLDesc, xmlFlags:
+   * virDomainCheckpointXMLFlags), read in one call. A checkpoint deleted meanwhile is left out.
+   */
+  listAllCheckpoints(flags?: number, xmlFlags?: number): Promise<CheckpointDescription[]>;
+  /** virDomainCheckpointLookupByName, then virDomainCheckpointDelete (flags: virDomainCheckpointDeleteFlags). */
+  checkpointDelete(checkpoint: string, flags?: number): Promise<number>;
 }
 
 export declare class DomainSnapshot {

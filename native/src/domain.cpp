@@ -49,6 +49,15 @@ Napi::Function Domain::Define(Napi::Env env) {
                          InstanceMethod<&Domain::BlockJobAbort>("blockJobAbort"),
                          InstanceMethod<&Domain::BlockJobSetSpeed>("blockJobSetSpeed"),
                          InstanceMethod<&Domain::SetBlockThreshold>("setBlockThreshold"),
+                         InstanceMethod<&Domain::Suspend>("suspend"),
+                         InstanceMethod<&Domain::Resume>("resume"),
+                         InstanceMethod<&Domain::BackupBegin>("backupBegin"),
+                         InstanceMethod<&Domain::BackupGetXMLDesc>("backupGetXMLDesc"),
+                         InstanceMethod<&Domain::JobStats>("jobStats"),
+                         InstanceMethod<&Domain::AbortJob>("abortJob"),
+                         InstanceMethod<&Domain::CheckpointCreateXML>("checkpointCreateXML"),
+                         InstanceMethod<&Domain::ListAllCheckpoints>("listAllCheckpoints"),
+                         InstanceMethod<&Domain::CheckpointDelete>("checkpointDelete"),
                      });
 }
 

@@ -1,5 +1,5 @@
 // virDomainPtr as a JS class. Block-job methods live in domain_blockjob.cpp, snapshot methods in
-// snapshot.cpp.
+// snapshot.cpp, suspend/resume, backup, job and checkpoint methods in domain_job.cpp.
 #pragma once
 
 #include <napi.h>
@@ -46,6 +46,16 @@ class Domain : public Napi::ObjectWrap<Domain> {
   Napi::Value BlockJobAbort(const Napi::CallbackInfo& info);
   Napi::Value BlockJobSetSpeed(const Napi::CallbackInfo& info);
   Napi::Value SetBlockThreshold(const Napi::CallbackInfo& info);
+
+  Napi::Value Suspend(const Napi::CallbackInfo& info);
+  Napi::Value Resume(const Napi::CallbackInfo& info);
+  Napi::Value BackupBegin(const Napi::CallbackInfo& info);
+  Napi::Value BackupGetXMLDesc(const Napi::CallbackInfo& info);
+  Napi::Value JobStats(const Napi::CallbackInfo& info);
+  Napi::Value AbortJob(const Napi::CallbackInfo& info);
+  Napi::Value CheckpointCreateXML(const Napi::CallbackInfo& info);
+  Napi::Value ListAllCheckpoints(const Napi::CallbackInfo& info);
+  Napi::Value CheckpointDelete(const Napi::CallbackInfo& info);
 
   std::shared_ptr<DomState> state_;
 };

@@ -65,6 +65,16 @@ void OnBlockThreshold(virConnectPtr, virDomainPtr dom, const char* dev, const ch
   Deliver(opaque, std::move(p));
 }
 
+void OnIoErrorReason(virConnectPtr, virDomainPtr dom, const char* srcPath, const char* devAlias, int action,
+                     const char* reason, void* opaque) {
+  EventPayload p = Begin(dom, VIR_DOMAIN_EVENT_ID_IO_ERROR_REASON);
+  p.fields = {{"srcPath", Str(srcPath)},
+              {"devAlias", Str(devAlias)},
+              {"action", static_cast<long long>(action)},
+              {"reason", Str(reason)}};
+  Deliver(opaque, std::move(p));
+}
+
 void OnJobCompleted(virConnectPtr, virDomainPtr dom, virTypedParameterPtr params, int nparams, void* opaque) {
   EventPayload p = Begin(dom, VIR_DOMAIN_EVENT_ID_JOB_COMPLETED);
   p.fields = CopyTypedParams(params, nparams);
@@ -85,6 +95,7 @@ const std::vector<BoundEvent>& BoundEvents() {
       {VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED, VIR_DOMAIN_EVENT_CALLBACK(OnDeviceRemoved)},
       {VIR_DOMAIN_EVENT_ID_BLOCK_THRESHOLD, VIR_DOMAIN_EVENT_CALLBACK(OnBlockThreshold)},
       {VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, VIR_DOMAIN_EVENT_CALLBACK(OnJobCompleted)},
+      {VIR_DOMAIN_EVENT_ID_IO_ERROR_REASON, VIR_DOMAIN_EVENT_CALLBACK(OnIoErrorReason)},
   };
   return events;
 }

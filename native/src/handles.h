@@ -49,5 +49,6 @@ class LibvirtRef {
 using ConnRef = LibvirtRef<virConnectPtr, virConnectRef, virConnectClose>;
 using DomRef = LibvirtRef<virDomainPtr, virDomainRef, virDomainFree>;
 using SnapshotRef = LibvirtRef<virDomainSnapshotPtr, virDomainSnapshotRef, virDomainSnapshotFree>;
+using CheckpointRef = LibvirtRef<virDomainCheckpointPtr, virDomainCheckpointRef, virDomainCheckpointFree>;
 
 }  // namespace strata

@@ -3,7 +3,24 @@
 import { domainStates, type DomainState, type JobType } from '../../shared/model.ts';
 import { libvirtCode } from './errors.ts';
 import { native, type NativeConnection, type NativeDomain } from './native.ts';
-import type { BlockJobNotice, BlockJobStatus, CloseReason, HostVersions, LayerStats, RawBlockJob, RawDomain, SnapshotDescription } from './types.ts';
+import type {
+  BlockJobNotice,
+  BlockJobStatus,
+  BlockThresholdNotice,
+  CheckpointDescription,
+  CloseReason,
+  DomainJobStats,
+  DomainJobType,
+  DomainStatsRecord,
+  HostVersions,
+  IoErrorAction,
+  IoErrorNotice,
+  JobCompletedNotice,
+  LayerStats,
+  RawBlockJob,
+  RawDomain,
+  SnapshotDescription,
+} from './types.ts';
 import { escapeXml } from './xml.ts';
 
 const jobTypes: Record<number, JobType> = {
@@ -27,6 +44,58 @@ const closeReasons: Record<number, CloseReason> = {
   [native.VIR_CONNECT_CLOSE_REASON_KEEPALIVE]: 'keepalive',
   [native.VIR_CONNECT_CLOSE_REASON_CLIENT]: 'client',
 };
+
+const ioErrorActions: Record<number, IoErrorAction> = {
+  [native.VIR_DOMAIN_EVENT_IO_ERROR_NONE]: 'none',
+  [native.VIR_DOMAIN_EVENT_IO_ERROR_PAUSE]: 'pause',
+  [native.VIR_DOMAIN_EVENT_IO_ERROR_REPORT]: 'report',
+};
+
+const domainJobTypes: Record<number, DomainJobType> = {
+  [native.VIR_DOMAIN_JOB_NONE]: 'none',
+  [native.VIR_DOMAIN_JOB_BOUNDED]: 'bounded',
+  [native.VIR_DOMAIN_JOB_UNBOUNDED]: 'unbounded',
+  [native.VIR_DOMAIN_JOB_COMPLETED]: 'completed',
+  [native.VIR_DOMAIN_JOB_FAILED]: 'failed',
+  [native.VIR_DOMAIN_JOB_CANCELLED]: 'cancelled',
+};
+
+const jobOperations = new Map<number, string>(
+  Object.entries(native.enums.virDomainJobOperation ?? {}).map(([name, value]) => [
+    value,
+    name.replace(/^VIR_DOMAIN_JOB_OPERATION_/, '').toLowerCase().replaceAll('_', '-'),
+  ]),
+);
+
+type TypedFields = Record<string, string | number | boolean | null>;
+
+/** Drops the nulls (string parameters libvirt left unset) so every value is a real one. */
+function present(fields: TypedFields, skip: ReadonlySet<string> = new Set()): Record<string, number | string | boolean> {
+  const out: Record<string, number | string | boolean> = {};
+  for (const [k, v] of Object.entries(fields)) if (v !== null && !skip.has(k)) out[k] = v;
+  return out;
+}
+
+function jobStatsOf(type: DomainJobType, raw: Record<string, number | string | boolean>): DomainJobStats {
+  const num = (key: string): number | null => (typeof raw[key] === 'number' ? raw[key] : null);
+  // A backup reports only disk_*: its data is disk data. Jobs that move memory too (migration,
+  // save) report data_*, the sum of both.
+  const data = (dataKey: string, diskKey: string): number | null => num(dataKey) ?? num(diskKey);
+  const op = num(native.VIR_DOMAIN_JOB_OPERATION);
+  const err = raw[native.VIR_DOMAIN_JOB_ERRMSG];
+  return {
+    type,
+    operation: op === null ? 'unknown' : (jobOperations.get(op) ?? 'unknown'),
+    dataTotalBytes: data(native.VIR_DOMAIN_JOB_DATA_TOTAL, native.VIR_DOMAIN_JOB_DISK_TOTAL),
+    dataProcessedBytes: data(native.VIR_DOMAIN_JOB_DATA_PROCESSED, native.VIR_DOMAIN_JOB_DISK_PROCESSED),
+    dataRemainingBytes: data(native.VIR_DOMAIN_JOB_DATA_REMAINING, native.VIR_DOMAIN_JOB_DISK_REMAINING),
+    timeElapsedMs: num(native.VIR_DOMAIN_JOB_TIME_ELAPSED),
+    errorMessage: typeof err === 'string' ? err : null,
+    raw,
+  };
+}
+
+const eventBaseFields: ReadonlySet<string> = new Set(['eventID', 'domainName', 'domainUUID']);
 
 // libvirt's own numbering, from the addon's constants; a state a newer libvirt adds is 'unknown'.
 const stateNames = new Map<number, DomainState>(
@@ -100,6 +169,43 @@ export class LibvirtConnection {
       this.#domains.delete(e.domainName);
       listener(e.domainName);
     });
+  }
+
+  /** Threshold crossings of every domain's disks and layers (see setBlockThreshold). */
+  async onBlockThreshold(listener: (notice: BlockThresholdNotice) => void): Promise<number> {
+    return this.#conn.domainEventRegisterAny(null, native.VIR_DOMAIN_EVENT_ID_BLOCK_THRESHOLD, (e) => {
+      if (e.dev === null) return;
+      listener({ domain: e.domainName, dev: e.dev, path: e.path, thresholdBytes: e.threshold, excessBytes: e.excess });
+    });
+  }
+
+  /** I/O errors of every domain's disks, with QEMU's reason ('enospc' when a layer's storage is full). */
+  async onIoError(listener: (notice: IoErrorNotice) => void): Promise<number> {
+    return this.#conn.domainEventRegisterAny(null, native.VIR_DOMAIN_EVENT_ID_IO_ERROR_REASON, (e) => {
+      listener({
+        domain: e.domainName,
+        srcPath: e.srcPath,
+        devAlias: e.devAlias,
+        action: ioErrorActions[e.action] ?? 'unknown',
+        reason: e.reason ?? '',
+      });
+    });
+  }
+
+  /**
+   * The end of every domain's domain-wide job (a backup, a save), with its final statistics.
+   * libvirt sends it for jobs that ended well and for failed ones; 'success' tells them apart.
+   */
+  async onJobCompleted(listener: (notice: JobCompletedNotice) => void): Promise<number> {
+    return this.#conn.domainEventRegisterAny(null, native.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, (e) => {
+      const raw = present(e, eventBaseFields);
+      listener({ domain: e.domainName, stats: jobStatsOf(raw[native.VIR_DOMAIN_JOB_SUCCESS] === false ? 'failed' : 'completed', raw) });
+    });
+  }
+
+  /** Removes a listener added by one of the on* methods that resolve with an ID. */
+  async offEvent(callbackId: number): Promise<void> {
+    await this.#conn.domainEventDeregisterAny(callbackId);
   }
 
   /** The host's capabilities XML (virConnectGetCapabilities). */
@@ -299,6 +405,86 @@ export class LibvirtConnection {
       });
     }
     return out;
+  }
+
+  /**
+   * Has libvirt send one BLOCK_THRESHOLD event when the allocation of `dev` (a target such as
+   * 'vda', or one layer, 'vda[1]') passes `thresholdBytes`; 0 clears it. Running domains only.
+   */
+  async setBlockThreshold(name: string, dev: string, thresholdBytes: number): Promise<void> {
+    await this.#withDomain(name, (d) => d.setBlockThreshold(dev, thresholdBytes));
+  }
+
+  async domainResume(name: string): Promise<void> {
+    await this.#withDomain(name, (d) => d.resume());
+  }
+
+  async domainSuspend(name: string): Promise<void> {
+    await this.#withDomain(name, (d) => d.suspend());
+  }
+
+  /**
+   * Starts a backup job (virDomainBackupBegin) from a <domainbackup> description; a
+   * <domaincheckpoint> description, when given, records a checkpoint as the backup starts.
+   */
+  async backupBegin(name: string, backupXml: string, checkpointXml: string | null): Promise<void> {
+    await this.#withDomain(name, (d) => d.backupBegin(backupXml, checkpointXml, 0));
+  }
+
+  /** The running backup job's <domainbackup> description. */
+  async backupGetXMLDesc(name: string): Promise<string> {
+    return this.#withDomain(name, (d) => d.backupGetXMLDesc());
+  }
+
+  /**
+   * The domain-wide job's statistics. `completed` asks for the last finished job's instead (kept
+   * by libvirt until read, or with `keepCompleted` also after).
+   */
+  async jobStats(name: string, options: { completed?: boolean; keepCompleted?: boolean } = {}): Promise<DomainJobStats> {
+    const flags =
+      (options.completed ? native.VIR_DOMAIN_JOB_STATS_COMPLETED : 0) | (options.keepCompleted ? native.VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED : 0);
+    const { type, stats } = await this.#withDomain(name, (d) => d.jobStats(flags));
+    return jobStatsOf(domainJobTypes[type] ?? 'none', present(stats));
+  }
+
+  /** Aborts the domain-wide job (virDomainAbortJob): a backup, a save. */
+  async abortJob(name: string): Promise<void> {
+    await this.#withDomain(name, (d) => d.abortJob());
+  }
+
+  /** virDomainCheckpointCreateXML; resolves with the checkpoint's name. `redefine` records one that exists. */
+  async checkpointCreateXML(name: string, xml: string, options: { redefine?: boolean } = {}): Promise<string> {
+    return this.#withDomain(name, (d) => d.checkpointCreateXML(xml, options.redefine ? native.VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE : 0));
+  }
+
+  /** Every checkpoint of the domain, parents before children. */
+  async listAllCheckpoints(name: string): Promise<CheckpointDescription[]> {
+    return this.#withDomain(name, (d) => d.listAllCheckpoints(native.VIR_DOMAIN_CHECKPOINT_LIST_TOPOLOGICAL, 0));
+  }
+
+  /**
+   * Deletes a checkpoint by name (and its bitmaps in the images); `metadataOnly` forgets libvirt's
+   * record only, `children` deletes its descendants too.
+   */
+  async checkpointDelete(name: string, checkpoint: string, options: { metadataOnly?: boolean; children?: boolean } = {}): Promise<void> {
+    const flags =
+      (options.metadataOnly ? native.VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY : 0) |
+      (options.children ? native.VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN : 0);
+    await this.#withDomain(name, (d) => d.checkpointDelete(checkpoint, flags));
+  }
+
+  /**
+   * virConnectGetAllDomainStats over every domain of the host: `state` adds state.*, `block`
+   * block.*, and `backing` has block.* cover every layer of every chain.
+   */
+  async allDomainStats(options: { state?: boolean; block?: boolean; backing?: boolean }): Promise<DomainStatsRecord[]> {
+    const stats = (options.state ? native.VIR_DOMAIN_STATS_STATE : 0) | (options.block ? native.VIR_DOMAIN_STATS_BLOCK : 0);
+    const flags = options.backing ? native.VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING : 0;
+    const records = await this.#conn.getAllDomainStats(stats, flags);
+    return records.map(([d, fields]) => {
+      this.#domains.set(d.name(), d);
+      return { name: d.name(), stats: present(fields) };
+    });
   }
 
   /** `async` returns at once and the end comes as a 'cancelled' event (needed for pulls). */
