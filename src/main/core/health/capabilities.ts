@@ -6,6 +6,7 @@ import type { LibvirtConnection } from '../../libvirt/connection.ts';
 import type { HostVersions } from '../../libvirt/types.ts';
 import { child, children, parseXml, type XmlElement } from '../chains/xml-tree.ts';
 import { securityModel } from './security-model.ts';
+import { qemuUserOr } from '../hosts/session-user.ts';
 
 /** After a failed read, libvirt is asked again no sooner than this. */
 const retryAfterMs = 60_000;
@@ -43,7 +44,7 @@ export const unknownCapabilities = (problem: string): HostCapabilities => ({
 });
 
 /** What the read needs of a connection (LibvirtConnection fits). */
-export type CapabilitiesSource = Pick<LibvirtConnection, 'versions' | 'getCapabilities' | 'getDomainCapabilities'>;
+export type CapabilitiesSource = Pick<LibvirtConnection, 'uri' | 'versions' | 'getCapabilities' | 'getDomainCapabilities'>;
 
 async function read(conn: CapabilitiesSource): Promise<HostCapabilities> {
   try {
@@ -52,7 +53,8 @@ async function read(conn: CapabilitiesSource): Promise<HostCapabilities> {
     const virttype = types.includes('kvm') ? 'kvm' : types[0];
     // Only QEMU-like drivers answer domain capabilities; elsewhere backups are simply not offered.
     const domcaps = virttype ? await conn.getDomainCapabilities(null, null, null, virttype).catch(() => null) : null;
-    return capabilitiesFrom(versions, caps, domcaps);
+    const answer = capabilitiesFrom(versions, caps, domcaps);
+    return { ...answer, qemuUser: qemuUserOr(answer.qemuUser, conn.uri) };
   } catch (err) {
     return unknownCapabilities(`libvirt's capabilities could not be read: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -9,6 +9,8 @@ import type { FileAccess, MountFacts, QemuUser } from '../../../shared/health.ts
 
 /** The groups `user` is in: its own, and those /etc/group lists it in. */
 export function groupsOf(user: QemuUser, passwd = readOr('/etc/passwd'), group = readOr('/etc/group')): Set<number> {
+  // QEMU of a session instance runs as this process's user, with the groups of its login.
+  if (user.uid === process.getuid?.()) return new Set([user.gid, ...(process.getgroups?.() ?? [])]);
   const name = passwd.split('\n').map((l) => l.split(':')).find((f) => f[2] === String(user.uid))?.[0];
   const groups = new Set([user.gid]);
   if (name === undefined) return groups;

@@ -5,6 +5,8 @@ import { execFile } from 'node:child_process';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { StrataError } from '../../../shared/errors.ts';
+import type { QemuUser } from '../../../shared/health.ts';
+import { allows, groupsOf } from '../health/file-access.ts';
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
@@ -16,7 +18,7 @@ const hints: Record<LabErrorCode, string> = {
   TOOL_MISSING: 'Practice labs are made with qemu-img and qemu-io: install them, then try again.',
   TOOL_FAILED: "The tool's own words are above; check the lab folder's free space and permissions, or set STRATA_LAB_DIR to another folder.",
   BAD_OPTION: 'A practice lab needs an empty folder of its own and a chain that fits its disk: remove what is in the folder, or set STRATA_LAB_DIR to another one.',
-  NOT_TRAVERSABLE: 'Let other users search that folder (chmod o+x), or set STRATA_LAB_DIR to a folder QEMU can reach, such as /var/lib/libvirt/images.',
+  NOT_TRAVERSABLE: "Let QEMU's user enter that folder (chmod o+x), or set STRATA_LAB_DIR to a folder it can reach: for the system instance such as /var/lib/libvirt/images, for a session instance any folder of yours.",
   NOT_A_LAB_DIR: 'Strata removes only the folders it made for a lab; remove that one yourself if it is no longer needed.',
 };
 
@@ -59,6 +61,8 @@ export interface BackingChainOptions {
   overlayDataBytes?: number;
   /** File name of layer i (default `layer-0-base.qcow2`, `layer-1.qcow2`, …). */
   fileName?: (index: number, count: number) => string;
+  /** The user QEMU runs as, as libvirt says (see makeTraversable); null or absent: assume another user. */
+  qemuUser?: QemuUser | null;
 }
 
 export interface BackingChain {
@@ -118,27 +122,39 @@ export function runTool(tool: string, args: readonly string[], timeoutMs = 120_0
   });
 }
 
+/** Whether QEMU's user may enter a folder; with no user known, whether other users may. */
+function qemuMayEnter(info: { uid: number; gid: number; mode: number }, qemu: QemuUser | null): boolean {
+  return qemu ? allows(info, qemu, groupsOf(qemu), 1) : (info.mode & 0o001) !== 0;
+}
+
 /**
- * QEMU may run as another user (Debian's libvirtd runs it as libvirt-qemu and chowns the images it
- * uses, "dynamic ownership"), so that user must be able to reach the images: every directory on
- * the way needs search permission for others. mkdtemp makes 0700 directories, which fail with
- * "Cannot access storage file ... (as uid:999, gid:995): Permission denied". We give the lab
- * directory itself 0711 (search, no listing) and refuse, with a clear error, an ancestor we did
- * not create that others cannot search, rather than loosening someone else's directory.
+ * The system instance runs QEMU as another user (Debian's libvirtd runs it as libvirt-qemu and
+ * chowns the images it uses, "dynamic ownership"), so that user must be able to reach the images:
+ * every directory on the way needs search permission for it. mkdtemp makes 0700 directories,
+ * which fail with "Cannot access storage file ... (as uid:999, gid:995): Permission denied". A
+ * session instance runs QEMU as the user, who reaches their own folders. With QEMU's user as
+ * libvirt names it (`qemu`; null: unknown, so assume another user), we refuse, with a clear error,
+ * an ancestor we did not create that it cannot enter, rather than loosening someone else's
+ * directory, and give the directories we make 0711 (search, no listing) where QEMU is another user.
  */
-export async function makeTraversable(dir: string): Promise<void> {
+export async function makeTraversable(dir: string, qemu: QemuUser | null = null): Promise<void> {
   const absolute = resolve(dir);
   // Check the existing ancestors first, so a refused directory is not left behind half-made.
   for (let parent = dirname(absolute); ; parent = dirname(parent)) {
     const info = await stat(parent).catch(() => null);
-    if (info !== null && (info.mode & 0o001) === 0) {
+    if (info !== null && !qemuMayEnter(info, qemu)) {
+      const who = qemu ? `QEMU's user (${qemu.uid}:${qemu.gid}, from ${qemu.source}) cannot enter ${parent}` : `${parent} is not searchable by other users`;
       throw new LabError(
-        `QEMU cannot reach images under ${absolute}: ${parent} is not searchable by other users ` +
+        `QEMU cannot reach images under ${absolute}: ${who} ` +
           `(mode ${(info.mode & 0o777).toString(8)}); choose a directory such as /tmp or /var/lib/libvirt/images`,
         'NOT_TRAVERSABLE',
       );
     }
     if (parent === dirname(parent)) break;
+  }
+  if (qemu !== null && qemu.uid === process.getuid?.()) {
+    await mkdir(absolute, { recursive: true });
+    return;
   }
   // Directories made here (the lab directory and any missing parents: 0777 & ~umask, so 0700
   // under umask 077) get search permission for everyone; the lab directory at least 0711.
@@ -177,7 +193,7 @@ export async function createBackingChain(options: BackingChainOptions): Promise<
     throw new LabError(`the layers' data (${dataEnd} bytes) does not fit in virtualSize ${virtualSize}`, 'BAD_OPTION');
   }
 
-  await makeTraversable(options.dir);
+  await makeTraversable(options.dir, options.qemuUser ?? null);
   const dir = resolve(options.dir);
   const layers: string[] = [];
   const writes: LayerWrite[] = [];
