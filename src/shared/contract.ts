@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { ChainPreview, Disk, DomainDetail, DomainSummary, HostInfo, Job, JobEvent } from './model.ts';
 import type { ErrorEnvelope } from './errors.ts';
 import type { ChainCheck, HostCapabilities } from './health.ts';
+import { layerRequestSchemas, type LayerResults } from './layers.ts';
 import { accessRequestSchemas, type AccessResults } from './access.ts';
 
 /** The largest bandwidth a request may carry: 2^53-1 bytes/s, the largest exact JS integer. */
@@ -142,7 +143,7 @@ export const requestSchemas = {
       confirm: z.array(confirmation).max(3).default([]),
     })
     .strict(),
-  'disk.snapshot': z.object({ ...diskRef, destination: imagePath.optional() }).strict(),
+  ...layerRequestSchemas,
   'chain.check': z.object({ ...diskRef }).strict(),
   'host.capabilities': z.object({ hostId }).strict(),
   'lab.create': z.object({ hostId }).strict(),
@@ -158,7 +159,7 @@ export type Params<M extends Method> = z.input<(typeof requestSchemas)[M]>;
 /** What the service receives after validation. */
 export type ValidParams<M extends Method> = z.output<(typeof requestSchemas)[M]>;
 
-export interface Results extends AccessResults {
+export interface Results extends AccessResults, LayerResults {
   'hosts.list': HostInfo[];
   'hosts.add': HostInfo;
   'hosts.remove': { removed: string };

@@ -1,6 +1,7 @@
 // The data Strata shows: hosts, domains, disks with their backing chains, and block jobs.
 // Plain serialisable objects, shared by the main process and the renderer.
 import type { Preflight } from './health.ts';
+import type { SnapshotFate } from './layers.ts';
 import type { AccessProblem } from './access.ts';
 
 /** 'needs-user': the failure needs the user (see `access`); Strata waits for Retry or a watched change. */
@@ -223,6 +224,8 @@ export interface ChainPreview {
   bytesToMove: number | null;
   /** Whether the job can succeed on this host (space, writability, the chain's health); absent for a snapshot. */
   preflight?: Preflight;
+  /** What happens to each libvirt snapshot whose layers the operation removes from the chain. */
+  namedSnapshots?: SnapshotFate[];
 }
 
 export interface SharedLayerUse {

@@ -189,7 +189,17 @@ const shapes: Record<Method, Record<string, Field>> = {
     },
     confirm,
   },
-  'disk.snapshot': { ...diskRef, destination: destination(false) },
+  'disk.snapshot': {
+    ...diskRef,
+    destination: destination(false),
+    name: { valid: fc.oneof(fc.constantFrom('before-upgrade', ...pollutionKeys), xmlMeta.filter((n) => !n.includes('/') && n.trim() === n)), invalid: fc.oneof(notString, fc.constant(''), long(200), withControl, fc.constant('a/b'), fc.constant(' padded ')), required: false },
+  },
+  'revert.preview': { ...diskRef, layer: destination(true), deleteFiles: bool },
+  'disk.revert': { ...diskRef, layer: destination(true), deleteFiles: bool, confirm },
+  'disk.grow': {
+    ...diskRef,
+    bytes: { valid: fc.integer({ min: 1, max: 2 ** 31 }).map((n) => n * 512), invalid: fc.oneof(notNumber, hugeOrFraction, fc.constantFrom(0, 513, 1)), required: true },
+  },
   'chain.check': diskRef,
   'host.capabilities': { hostId },
   'lab.create': { hostId },

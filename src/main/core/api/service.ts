@@ -156,7 +156,20 @@ export class StrataService implements StrataApi {
   }
 
   async 'disk.snapshot'(p: ValidParams<'disk.snapshot'>): Promise<Result<'disk.snapshot'>> {
-    return this.#host(p.hostId).snapshot(p.domain, p.disk, p.destination);
+    const named = p.name === undefined ? undefined : { name: p.name, description: p.description };
+    return this.#host(p.hostId).snapshot(p.domain, p.disk, p.destination, named);
+  }
+
+  async 'revert.preview'(p: ValidParams<'revert.preview'>): Promise<Result<'revert.preview'>> {
+    return this.#host(p.hostId).layers.revertPreview(p.domain, p.disk, p.layer, p.deleteFiles);
+  }
+
+  async 'disk.revert'(p: ValidParams<'disk.revert'>): Promise<Result<'disk.revert'>> {
+    return this.#host(p.hostId).layers.revert(p.domain, p.disk, p.layer, p.deleteFiles, p.confirm);
+  }
+
+  async 'disk.grow'(p: ValidParams<'disk.grow'>): Promise<Result<'disk.grow'>> {
+    return this.#host(p.hostId).layers.grow(p.domain, p.disk, p.bytes);
   }
 
   async 'chain.check'(p: ValidParams<'chain.check'>): Promise<Result<'chain.check'>> {

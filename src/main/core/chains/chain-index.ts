@@ -50,7 +50,13 @@ export class ChainIndex {
     } else if (op.kind === 'copy' && op.reuseExisting) {
       written.add(op.destination);
     }
-    const deleted = new Set(preview.deleted.map((l) => l.path));
+    return this.othersUsing(domain, written, preview.deleted.map((l) => l.path));
+  }
+
+  /** The other domains that use a path in `written` (its content changes under them) or `deleted`. */
+  othersUsing(domain: string, writtenPaths: Iterable<string>, deletedPaths: Iterable<string>): SharedLayerUse[] {
+    const written = new Set(writtenPaths);
+    const deleted = new Set(deletedPaths);
     // Per other domain, in the order the operation names its layers: what it deletes, what it writes.
     const hits = new Map<string, { deleted: string[]; written: string[] }>();
     const collect = (paths: Iterable<string>, effect: 'deleted' | 'written'): void => {

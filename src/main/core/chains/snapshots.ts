@@ -3,7 +3,9 @@
 // snapshots) made the overlay its <disks><disk><source file> names: that layer carries the name.
 // Internal snapshots live inside one image and are read from its header (`qemu-img info`).
 import { stat } from 'node:fs/promises';
+import type { SnapshotFate } from '../../../shared/layers.ts';
 import type { Disk, InternalSnapshot, NamedSnapshot } from '../../../shared/model.ts';
+import { escapeXml } from '../../libvirt/xml.ts';
 import { readImageChain } from '../offline/image-tool.ts';
 import { child, children, parseXml } from './xml-tree.ts';
 
@@ -132,4 +134,48 @@ export async function addSnapshots(domain: string, disks: Disk[], reading: Snaps
   const files = disks.flatMap((d) => d.chain.filter((l) => l.type === 'file' && (l.format === 'qcow2' || l.format === null)).map((l) => l.path));
   const internal = reading.localImages ? await readInternalSnapshots(files) : null;
   return withSnapshots(disks, named, internal);
+}
+
+/**
+ * What happens to each named snapshot of disk `target` whose layer is in `chain` when the paths in
+ * `removed` leave that chain. A snapshot's record names two images of the disk: the layer it made
+ * and, in its saved definition, the one active before. Once either is gone its record describes a
+ * chain that no longer exists, and libvirt 9.0 can neither revert nor delete it properly: Strata
+ * deletes the record alone (metadata only), the images staying as the operation leaves them.
+ */
+export function snapshotFates(target: string, chain: readonly string[], named: readonly SnapshotLayer[], removed: ReadonlySet<string>): SnapshotFate[] {
+  const inChain = new Set(chain);
+  const out: SnapshotFate[] = [];
+  for (const s of named) {
+    if (s.disk !== target || !inChain.has(s.file)) continue;
+    const otherDisks = named.filter((o) => o.name === s.name && o.disk !== target).map((o) => o.disk);
+    const also = otherDisks.length > 0 ? ` Its record also covers ${otherDisks.join(', ')}, which keep their layers.` : '';
+    if (removed.has(s.file)) {
+      out.push({ name: s.name, disk: target, layer: s.file, fate: 'metadata-deleted', reason: `The layer it made, ${s.file}, leaves the chain: libvirt's record of it is deleted (metadata only, no image is touched).${also}` });
+    } else if (s.previous !== null && removed.has(s.previous)) {
+      out.push({
+        name: s.name,
+        disk: target,
+        layer: s.file,
+        fate: 'metadata-deleted',
+        reason: `Its record names ${s.previous} as the disk before it, which leaves the chain: libvirt's record of it is deleted (metadata only, no image is touched); its layer stays.${also}`,
+      });
+    } else {
+      out.push({ name: s.name, disk: target, layer: s.file, fate: 'kept', reason: 'Its layers stay in the chain: libvirt keeps it as it is.' });
+    }
+  }
+  return out;
+}
+
+/**
+ * A disk-only external snapshot of one disk with libvirt metadata (virsh snapshot-list and
+ * virt-manager show it by `name`); the other disks are left out of it.
+ */
+export function namedSnapshotXml(target: string, destination: string, otherDisks: readonly string[], name: string, description: string | undefined): string {
+  const others = otherDisks.map((t) => `<disk name='${escapeXml(t)}' snapshot='no'/>`).join('');
+  return (
+    `<domainsnapshot><name>${escapeXml(name)}</name>` +
+    (description ? `<description>${escapeXml(description)}</description>` : '') +
+    `<disks><disk name='${escapeXml(target)}' snapshot='external' type='file'><driver type='qcow2'/><source file='${escapeXml(destination)}'/></disk>${others}</disks></domainsnapshot>`
+  );
 }

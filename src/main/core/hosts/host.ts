@@ -20,6 +20,9 @@ import { createPracticeLab, removePracticeLab } from '../lab/practice-lab.ts';
 import type { JobHistory } from '../storage/history.ts';
 import { checkSnapshotDestination, isLocalUri, type DestinationRules } from './destinations.ts';
 import { HostConnection } from './host-connection.ts';
+import { LayerCommands } from './layer-commands.ts';
+import { snapshotSource } from '../chains/snapshot-upkeep.ts';
+import { namedSnapshotXml, readSnapshotLayers, snapshotFates } from '../chains/snapshots.ts';
 
 export interface HostConfig {
   id: string;
@@ -53,6 +56,8 @@ export class Host {
   readonly #runner: JobRunner;
   readonly #discovery: JobDiscovery;
   readonly #chains = new ChainIndex();
+  /** Revert, grow, and the named snapshots' upkeep after a job. */
+  readonly layers: LayerCommands;
 
   constructor(config: HostConfig, env: HostEnv) {
     this.id = config.id;
@@ -69,12 +74,23 @@ export class Host {
       history: env.history,
       emit: (event) => env.hub.emit('job', event),
       domainChanged: (domain) => env.hub.emit('domain.changed', { hostId: this.id, domain }),
+      chainChanged: (job, chains) => void this.layers.afterJob(job.domain, job.disk, chains.before),
       watched: () => env.hub.watched,
       conn: () => this.#conn(),
       call: (action, fn) => this.#call(action, fn),
       disk: (domain, target) => this.#disk(domain, target),
       preview: (domain, disk, op) => this.#preview(domain, disk, op),
       destinationRules: () => this.#destinationRules(),
+    });
+    this.layers = new LayerCommands({
+      hostId: this.id,
+      local: isLocalUri(this.uri),
+      conn: () => this.#conn(),
+      busy: (domain, target) => this.jobs.active(domain, target) !== undefined,
+      sharedWith: (domain, written, deleted) => this.#chains.othersUsing(domain, written, deleted),
+      disk: async (domain, target) => (await this.#disk(domain, target, true)).disk,
+      domainChanged: (domain) => env.hub.emit('domain.changed', { hostId: this.id, domain }),
+      refuseReadOnly: () => this.#refuseReadOnly(),
     });
     this.#connection = new HostConnection({
       uri: this.uri,
@@ -166,7 +182,9 @@ export class Host {
 
   // Sizes cost a stats call; only what shows them (the domain view, a preview's estimate) asks.
   async #readDomain(name: string, sizes: boolean): Promise<DomainDetail> {
-    const detail = await readDomain(this.#conn(), name, { sizes }, (action, fn) => this.#call(action, fn));
+    // What shows sizes (the domain view, a preview) shows the layers' snapshots too.
+    const snapshots = sizes ? { snapshots: { source: snapshotSource(this.#conn()), localImages: isLocalUri(this.uri) } } : {};
+    const detail = await readDomain(this.#conn(), name, { sizes, ...snapshots }, (action, fn) => this.#call(action, fn));
     this.#chains.set(name, detail.disks);
     return detail;
   }
@@ -191,7 +209,16 @@ export class Host {
 
   async preview(domain: string, target: string, op: Operation): Promise<ChainPreview> {
     const { disk } = await this.#disk(domain, target, true);
-    return this.#preview(domain, disk, op);
+    return this.#withNamedSnapshots(domain, disk, this.#preview(domain, disk, op));
+  }
+
+  /** What happens to each libvirt snapshot whose layers the operation removes (see snapshotFates). */
+  async #withNamedSnapshots(domain: string, disk: Disk, preview: ChainPreview): Promise<ChainPreview> {
+    if (!disk.chain.some((l) => l.snapshot)) return preview;
+    const kept = new Set(preview.after.map((l) => l.path));
+    const removed = new Set(disk.chain.map((l) => l.path).filter((p) => !kept.has(p)));
+    const named = await readSnapshotLayers(snapshotSource(this.#conn()), domain).catch(() => []);
+    return { ...preview, namedSnapshots: snapshotFates(disk.target, disk.chain.map((l) => l.path), named, removed) };
   }
 
   startJob(
@@ -229,7 +256,8 @@ export class Host {
     return { dataDir: this.#env.dataDir, labRoot: this.#env.labRoot };
   }
 
-  async snapshot(domain: string, target: string, destination: string | undefined): Promise<Disk> {
+  /** A new layer; with `named`, libvirt keeps it as a named snapshot (virsh snapshot-list, virt-manager). */
+  async snapshot(domain: string, target: string, destination: string | undefined, named?: { name: string; description?: string | undefined }): Promise<Disk> {
     this.#refuseReadOnly();
     const { detail, disk } = await this.#disk(domain, target);
     if (this.jobs.active(domain, target)) throw new StrataError('conflict', `${domain}/${target} has a block job running: snapshot it afterwards`);
@@ -238,7 +266,10 @@ export class Host {
     if (!path) throw new StrataError('internal', 'the snapshot preview names no new layer');
     if (isLocalUri(this.uri)) checkSnapshotDestination(path, this.#destinationRules());
     const others = detail.disks.filter((d) => d.target !== target && d.chain.length > 0).map((d) => d.target);
-    await this.#call(`add a layer to ${domain}/${target}`, (c) => c.snapshotDisk(domain, target, path, others));
+    await this.#call(`add a layer to ${domain}/${target}`, async (c) => {
+      if (named) await c.snapshotCreateXML(domain, namedSnapshotXml(target, path, others, named.name, named.description), { diskOnly: true, atomic: true });
+      else await c.snapshotDisk(domain, target, path, others);
+    });
     this.#env.hub.emit('domain.changed', { hostId: this.id, domain });
     return (await this.#disk(domain, target)).disk;
   }

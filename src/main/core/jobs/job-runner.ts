@@ -31,6 +31,8 @@ export interface JobRunnerDeps {
   emit(event: JobEvent): void;
   /** A job ended: the domain's chains may have changed. */
   domainChanged(domain: string): void;
+  /** A Strata job completed: its disk's chain went from `before` to `after` (paths, active first). */
+  chainChanged?(job: Job, chains: ExpectedChains): void;
   watched(): boolean;
   /** The host's connection, or a StrataError saying why there is none. */
   conn(): LibvirtConnection;
@@ -324,6 +326,8 @@ export class JobRunner {
   }
 
   #ended(job: Job): void {
+    const expected = this.#expected.get(job.id);
+    if (job.phase === 'completed' && expected) this.#deps.chainChanged?.(job, expected);
     this.#expected.delete(job.id);
     this.#created.delete(job.id);
     this.#deps.domainChanged(job.domain);
