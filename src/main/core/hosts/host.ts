@@ -271,7 +271,7 @@ export class Host {
       else await c.snapshotDisk(domain, target, path, others);
     });
     this.#env.hub.emit('domain.changed', { hostId: this.id, domain });
-    return (await this.#disk(domain, target)).disk;
+    return (await this.#disk(domain, target, true)).disk;
   }
 
   async createLab(): Promise<DomainDetail> {
