@@ -7,6 +7,7 @@ import type { ErrorEnvelope } from './errors.ts';
 import type { ChainCheck, HostCapabilities } from './health.ts';
 import { layerRequestSchemas, type LayerResults } from './layers.ts';
 import { accessRequestSchemas, type AccessResults } from './access.ts';
+import { spaceGuardRequestSchemas, type GuestIoPause, type SpaceGuardResults } from './space-guard.ts';
 
 /** The largest bandwidth a request may carry: 2^53-1 bytes/s, the largest exact JS integer. */
 const maxBandwidth = Number.MAX_SAFE_INTEGER;
@@ -150,6 +151,7 @@ export const requestSchemas = {
   'lab.remove': z.object({ hostId, domain: domainName }).strict(),
   'history.list': z.object({}).strict(),
   'history.export': z.object({}).strict(),
+  ...spaceGuardRequestSchemas,
   ...accessRequestSchemas,
 } as const;
 
@@ -159,7 +161,7 @@ export type Params<M extends Method> = z.input<(typeof requestSchemas)[M]>;
 /** What the service receives after validation. */
 export type ValidParams<M extends Method> = z.output<(typeof requestSchemas)[M]>;
 
-export interface Results extends AccessResults, LayerResults {
+export interface Results extends SpaceGuardResults, AccessResults, LayerResults {
   'hosts.list': HostInfo[];
   'hosts.add': HostInfo;
   'hosts.remove': { removed: string };
@@ -187,6 +189,8 @@ export type Result<M extends Method> = Results[M];
 export interface Events {
   /** A job appeared, progressed, changed phase, ended or was amended: the job and what happened (`transition`). */
   job: JobEvent;
+  /** QEMU paused a guest on an I/O error (a full file system), or the guest runs again (`paused: false`). */
+  'domain.ioPause': GuestIoPause;
   /** A domain's disks or chains changed (a job ended, a pivot): read it again. */
   'domain.changed': { hostId: string; domain: string };
   /** A host appeared, changed state or limits. */

@@ -1,6 +1,7 @@
 // The data Strata shows: hosts, domains, disks with their backing chains, and block jobs.
 // Plain serialisable objects, shared by the main process and the renderer.
 import type { Preflight } from './health.ts';
+import type { SpaceGuardNote, SpaceGuardSettings } from './space-guard.ts';
 import type { SnapshotFate } from './layers.ts';
 import type { AccessProblem } from './access.ts';
 
@@ -31,6 +32,8 @@ export interface HostInfo {
   /** In state 'needs-user': the problem's kind, the fixes that fit, and what is watched; else null. */
   access: AccessProblem | null;
   limits: HostLimits;
+  /** When running jobs are slowed or aborted for lack of space where they write (absent: the defaults). */
+  spaceGuard?: SpaceGuardSettings;
 }
 
 /** libvirt's virDomainState names, lower case without the VIR_DOMAIN_ prefix. */
@@ -160,6 +163,8 @@ export interface Job {
    * offers to remove it. Null for every other job (a copy kept at ready is the copy asked for).
    */
   leftover: Leftover | null;
+  /** What the space guard says about the room where the job writes, and what it did; absent when it does not watch the job. */
+  spaceGuard?: SpaceGuardNote | null;
 }
 
 /**

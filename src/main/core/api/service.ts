@@ -177,6 +177,23 @@ export class StrataService implements StrataApi {
     return this.#health.check(host, await host.getDomain(p.domain), p.disk);
   }
 
+  async 'hosts.setSpaceGuard'(p: ValidParams<'hosts.setSpaceGuard'>): Promise<Result<'hosts.setSpaceGuard'>> {
+    const host = this.#host(p.hostId);
+    const spaceGuard = { minFreeBytes: p.minFreeBytes, minFreePercent: p.minFreePercent, action: p.action };
+    if (host.saved) await this.#env.savedHosts.update(host.id, { spaceGuard });
+    host.spaceGuard.setSettings(spaceGuard);
+    this.#env.hub.emit('host', host.info());
+    return host.info();
+  }
+
+  async 'domain.ioPause'(p: ValidParams<'domain.ioPause'>): Promise<Result<'domain.ioPause'>> {
+    return this.#host(p.hostId).spaceGuard.ioPause(p.domain);
+  }
+
+  async 'domain.resume'(p: ValidParams<'domain.resume'>): Promise<Result<'domain.resume'>> {
+    return this.#host(p.hostId).spaceGuard.resume(p.domain);
+  }
+
   async 'host.capabilities'(p: ValidParams<'host.capabilities'>): Promise<Result<'host.capabilities'>> {
     return this.#health.capabilities(this.#host(p.hostId));
   }

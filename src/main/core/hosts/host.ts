@@ -4,7 +4,7 @@
 // JobRunner's (core/jobs).
 import type { JobOperation, Operation } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
-import type { ChainPreview, Confirmation, Disk, DomainDetail, DomainSummary, HostInfo, HostLimits, Job } from '../../../shared/model.ts';
+import type { ChainPreview, Confirmation, Disk, DomainDetail, DomainSummary, HostInfo, HostLimits, Job, JobEvent } from '../../../shared/model.ts';
 import type { LibvirtConnection } from '../../libvirt/connection.ts';
 import { toStrataError } from '../../libvirt/errors.ts';
 import { log } from '../../log/logger.ts';
@@ -20,6 +20,8 @@ import { createPracticeLab, removePracticeLab } from '../lab/practice-lab.ts';
 import type { JobHistory } from '../storage/history.ts';
 import { checkSnapshotDestination, isLocalUri, type DestinationRules } from './destinations.ts';
 import { HostConnection } from './host-connection.ts';
+import { SpaceGuard } from '../health/space-guard.ts';
+import { defaultSpaceGuard, type SpaceGuardSettings } from '../../../shared/space-guard.ts';
 import { LayerCommands } from './layer-commands.ts';
 import { snapshotSource } from '../chains/snapshot-upkeep.ts';
 import { namedSnapshotXml, readSnapshotLayers, snapshotFates } from '../chains/snapshots.ts';
@@ -31,6 +33,7 @@ export interface HostConfig {
   readOnly: boolean;
   saved: boolean;
   limits: HostLimits;
+  spaceGuard?: SpaceGuardSettings;
 }
 
 export interface HostEnv {
@@ -56,6 +59,7 @@ export class Host {
   readonly #runner: JobRunner;
   readonly #discovery: JobDiscovery;
   readonly #chains = new ChainIndex();
+  readonly #guard: SpaceGuard;
   /** Revert, grow, and the named snapshots' upkeep after a job. */
   readonly layers: LayerCommands;
 
@@ -66,13 +70,24 @@ export class Host {
     this.readOnly = config.readOnly;
     this.saved = config.saved;
     this.#env = env;
+    this.#guard = new SpaceGuard({
+      hostId: this.id,
+      local: isLocalUri(this.uri),
+      settings: config.spaceGuard ?? defaultSpaceGuard,
+      conn: () => this.#connection.current,
+      note: (domain, disk, note) => this.jobs.guardNote(domain, disk, note),
+      setSpeed: (domain, disk, bps) => this.setSpeed(domain, disk, bps),
+      abort: (domain, disk) => this.abort(domain, disk),
+      domain: (name) => this.getDomain(name),
+      ioPause: (pause) => env.hub.emit('domain.ioPause', pause),
+    });
     this.#runner = new JobRunner({
       hostId: this.id,
       label: this.label,
       local: isLocalUri(this.uri),
       limits: config.limits,
       history: env.history,
-      emit: (event) => env.hub.emit('job', event),
+      emit: (event) => this.#jobEvent(event),
       domainChanged: (domain) => env.hub.emit('domain.changed', { hostId: this.id, domain }),
       chainChanged: (job, chains) => void this.layers.afterJob(job.domain, job.disk, chains.before),
       watched: () => env.hub.watched,
@@ -99,12 +114,14 @@ export class Host {
       state: () => env.hub.emit('host', this.info()),
       blockJob: (n) => this.#runner.jobs.notice(n),
       lifecycle: (domain) => {
+        void this.#guard.lifecycle(domain);
         env.hub.emit('domain.changed', { hostId: this.id, domain });
         this.#discovery.refresh().catch((err: unknown) => {
           log.debug('refresh after a lifecycle event failed; the next event or reconnect reads again', { host: this.id, domain, err });
         });
       },
       connected: async (conn) => {
+        await this.#guard.attach(conn);
         await this.#discovery.reconcile(conn);
         await this.#runner.pump();
       },
@@ -116,6 +133,16 @@ export class Host {
       watched: () => env.hub.watched,
       intervalMs: env.discoveryIntervalMs ?? 500,
     });
+  }
+
+  /** Watches the room where running jobs write, and guests paused on a full disk (health/space-guard.ts). */
+  get spaceGuard(): SpaceGuard {
+    return this.#guard;
+  }
+
+  #jobEvent(event: JobEvent): void {
+    this.#env.hub.emit('job', event);
+    this.#guard.job(event);
   }
 
   /** The host's jobs, as they are now. */
@@ -136,6 +163,7 @@ export class Host {
       retryAt: this.#connection.retryAt,
       access: this.#connection.access,
       limits: this.#runner.limits,
+      spaceGuard: this.#guard.settings,
     };
   }
 
@@ -152,6 +180,7 @@ export class Host {
   async stop(): Promise<void> {
     this.#discovery.stop();
     this.jobs.dispose();
+    this.#guard.dispose();
     await this.#connection.stop();
   }
 
@@ -231,7 +260,9 @@ export class Host {
     preflight?: () => Promise<void>,
   ): Promise<Job> {
     this.#refuseReadOnly();
-    return this.#runner.start(domain, target, op, requested, confirm, whenBusy, preflight);
+    // The space guard watches the job by what was asked for: which layer it grows.
+    this.#guard.expect(domain, target, op);
+    return this.#runner.start(domain, target, op, requested, confirm, whenBusy, preflight).finally(() => this.#guard.settled(domain, target));
   }
 
   pivot(domain: string, disk: string): Promise<Job> {

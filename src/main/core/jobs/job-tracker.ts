@@ -6,6 +6,7 @@
 // do with a job is decided in job-runner.ts.
 import { isFinished, type Job, type JobPhase, type JobTransition, type JobType, type Leftover } from '../../../shared/model.ts';
 import type { BlockJobNotice, RawBlockJob } from '../../libvirt/types.ts';
+import type { SpaceGuardNote } from '../../../shared/space-guard.ts';
 import { log } from '../../log/logger.ts';
 import { assertMove, canMove } from './lifecycle.ts';
 import { JobPoller, type PollTimer } from './job-poller.ts';
@@ -260,6 +261,14 @@ export class JobTracker extends JobBook {
     if (status === 'completed' && tracked.job.phase === 'pivoting') return 'completed: the disk now uses the new image';
     const why = status === 'failed' ? this.#deps.failureReason?.({ ...tracked.job }) : null;
     return why ? `failed: ${why}` : endWords[status];
+  }
+
+  /** The space guard's word on a running job (health/space-guard.ts): told in its events, kept in its history. */
+  guardNote(domain: string, disk: string, note: SpaceGuardNote): void {
+    const tracked = this.live.get(key(domain, disk));
+    if (!tracked) return;
+    tracked.job.spaceGuard = note;
+    this.#emit(tracked, 'progress');
   }
 
   setBandwidth(domain: string, disk: string, bandwidthBytesPerSec: number, requested?: number): Job | undefined {

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { finishedPhases, type AfterReady, type Job, type JobPhase, type JobType } from '../../../shared/model.ts';
+import { spaceGuardNoteSchema } from '../../../shared/space-guard.ts';
 import { log } from '../../log/logger.ts';
 import { readJsonFile, writeJson } from './json-file.ts';
 
@@ -53,6 +54,7 @@ const jobSchema: z.ZodType<Job> = z.object({
     })
     .nullable()
     .default(null),
+  spaceGuard: spaceGuardNoteSchema.nullable().optional(),
 });
 
 const fileSchema = z.object({ version: z.literal(1), jobs: z.array(jobSchema) });

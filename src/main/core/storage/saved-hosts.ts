@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { HostLimits } from '../../../shared/model.ts';
+import { spaceGuardSettingsSchema, type SpaceGuardSettings } from '../../../shared/space-guard.ts';
 import { readJsonFile, writeJson } from './json-file.ts';
 
 export interface SavedHost {
@@ -12,6 +13,8 @@ export interface SavedHost {
   label: string;
   readOnly: boolean;
   limits: HostLimits;
+  /** Absent until the user changes the space guard's defaults. */
+  spaceGuard?: SpaceGuardSettings;
 }
 
 export const noLimits: HostLimits = { maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 };
@@ -22,6 +25,7 @@ const savedHostSchema = z.object({
   label: z.string().min(1),
   readOnly: z.boolean(),
   limits: z.object({ maxConcurrentJobs: z.number().int().min(0), bandwidthBudgetBytesPerSec: z.number().int().min(0) }),
+  spaceGuard: spaceGuardSettingsSchema.optional(),
 });
 const fileSchema = z.object({ version: z.literal(1), hosts: z.array(savedHostSchema) });
 
