@@ -7,6 +7,7 @@ import type { ErrorEnvelope } from './errors.ts';
 import type { ChainCheck, HostCapabilities } from './health.ts';
 import { layerRequestSchemas, type LayerResults } from './layers.ts';
 import { accessRequestSchemas, type AccessResults } from './access.ts';
+import { backupRequestSchemas, type BackupEvents, type BackupResults } from './backup.ts';
 import { spaceGuardRequestSchemas, type GuestIoPause, type SpaceGuardResults } from './space-guard.ts';
 
 /** The largest bandwidth a request may carry: 2^53-1 bytes/s, the largest exact JS integer. */
@@ -153,6 +154,7 @@ export const requestSchemas = {
   'history.export': z.object({}).strict(),
   ...spaceGuardRequestSchemas,
   ...accessRequestSchemas,
+  ...backupRequestSchemas,
 } as const;
 
 export type Method = keyof typeof requestSchemas;
@@ -161,7 +163,7 @@ export type Params<M extends Method> = z.input<(typeof requestSchemas)[M]>;
 /** What the service receives after validation. */
 export type ValidParams<M extends Method> = z.output<(typeof requestSchemas)[M]>;
 
-export interface Results extends SpaceGuardResults, AccessResults, LayerResults {
+export interface Results extends SpaceGuardResults, AccessResults, LayerResults, BackupResults {
   'hosts.list': HostInfo[];
   'hosts.add': HostInfo;
   'hosts.remove': { removed: string };
@@ -186,7 +188,7 @@ export interface Results extends SpaceGuardResults, AccessResults, LayerResults 
 }
 export type Result<M extends Method> = Results[M];
 
-export interface Events {
+export interface Events extends BackupEvents {
   /** A job appeared, progressed, changed phase, ended or was amended: the job and what happened (`transition`). */
   job: JobEvent;
   /** QEMU paused a guest on an I/O error (a full file system), or the guest runs again (`paused: false`). */

@@ -214,7 +214,31 @@ const shapes: Record<Method, Record<string, Field>> = {
   'lab.remove': { hostId, domain },
   'history.list': {},
   'history.export': {},
+  ...backupShapes(),
 };
+
+// The backup commands: sets are named by folder name, never a path; a location is an absolute folder.
+function backupShapes(): Record<Extract<Method, `backup.${string}`>, Record<string, Field>> {
+  const setId: Field = {
+    valid: fc.oneof(fc.constant('20261203T160000000Z'), fc.stringMatching(/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,20}$/)),
+    invalid: fc.oneof(notString, fc.constantFrom('', '.', '..', '.hidden', 'a/b', '../x'), long(100), withControl),
+    required: true,
+  };
+  const kind: Field = { valid: fc.constantFrom('auto', 'full'), invalid: notIn(['auto', 'full']), required: false };
+  const disks: Field = { valid: fc.constant(['vda']), invalid: fc.oneof(notString.filter((v) => !Array.isArray(v) || v.length === 0 || typeof v[0] !== 'string'), fc.constant([]), fc.constant(['VDA'])), required: false };
+  const point: Field = { valid: fc.integer({ min: 0, max: 100_000 }), invalid: fc.oneof(notNumber, hugeOrFraction), required: true };
+  const keep: Field = { valid: fc.oneof(fc.constant(null), fc.integer({ min: 1, max: 1000 })), invalid: fc.oneof(fc.constantFrom(0, -1, 0.5, '3'), notString.filter((v) => v !== null && !(typeof v === 'number' && Number.isInteger(v) && v >= 1))), required: false };
+  return {
+    'backup.preview': { hostId, domain, disks, kind },
+    'backup.start': { hostId, domain, disks, kind, bandwidthBytesPerSec: bandwidth(false) },
+    'backup.list': { hostId, domain: { ...domain, required: false } },
+    'backup.restore': { hostId, domain, setId, point, disk, destination: destination(true) },
+    'backup.verify': { hostId, domain, setId },
+    'backup.remove': { hostId, domain, setId, confirm: { valid: fc.constantFrom([], ['delete-files']), invalid: fc.oneof(notString.filter((v) => !Array.isArray(v) || v.length > 0), fc.constant(['drop-layers'])), required: false } },
+    'backup.setLocation': { hostId, path: { ...destination(true), invalid: fc.oneof(notString, traversal, withControl, fc.constantFrom('', 'a', './b', '~/x')) } },
+    'backup.setRetention': { hostId, domain, keepSets: keep, keepDays: keep },
+  };
+}
 
 /** A valid object of `shape`: required fields always, optional ones sometimes. */
 function objectOf(shape: Record<string, Field>): fc.Arbitrary<Params> {

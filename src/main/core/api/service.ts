@@ -6,6 +6,7 @@ import type { EventHub } from './event-hub.ts';
 import type { JobHistory } from '../storage/history.ts';
 import { Host, type HostConfig } from '../hosts/host.ts';
 import { HostHealth } from '../health/host-health.ts';
+import { Backups } from '../backup/backups.ts';
 import { noLimits, type SavedHosts } from '../storage/saved-hosts.ts';
 
 export interface ServiceEnv {
@@ -23,9 +24,11 @@ export class StrataService implements StrataApi {
   readonly #hosts = new Map<string, Host>();
   readonly #env: ServiceEnv;
   readonly #health = new HostHealth();
+  readonly #backups: Backups;
 
   constructor(env: ServiceEnv) {
     this.#env = env;
+    this.#backups = new Backups({ hub: env.hub, dataDir: env.dataDir });
     // A new watcher (a window, a browser tab) wants live progress: resume polling.
     env.hub.onWatch(() => {
       for (const host of this.#hosts.values()) host.wake();
@@ -212,5 +215,37 @@ export class StrataService implements StrataApi {
 
   async 'history.export'(): Promise<Result<'history.export'>> {
     return this.#env.history.export();
+  }
+
+  async 'backup.preview'(p: ValidParams<'backup.preview'>): Promise<Result<'backup.preview'>> {
+    return this.#backups.plan(this.#host(p.hostId), p);
+  }
+
+  async 'backup.start'(p: ValidParams<'backup.start'>): Promise<Result<'backup.start'>> {
+    return this.#backups.start(this.#host(p.hostId), p);
+  }
+
+  async 'backup.list'(p: ValidParams<'backup.list'>): Promise<Result<'backup.list'>> {
+    return this.#backups.list(this.#host(p.hostId), p.domain);
+  }
+
+  async 'backup.restore'(p: ValidParams<'backup.restore'>): Promise<Result<'backup.restore'>> {
+    return this.#backups.restore(this.#host(p.hostId), p);
+  }
+
+  async 'backup.verify'(p: ValidParams<'backup.verify'>): Promise<Result<'backup.verify'>> {
+    return this.#backups.verify(this.#host(p.hostId), p);
+  }
+
+  async 'backup.remove'(p: ValidParams<'backup.remove'>): Promise<Result<'backup.remove'>> {
+    return this.#backups.remove(this.#host(p.hostId), p);
+  }
+
+  async 'backup.setLocation'(p: ValidParams<'backup.setLocation'>): Promise<Result<'backup.setLocation'>> {
+    return this.#backups.setLocation(this.#host(p.hostId), p.path);
+  }
+
+  async 'backup.setRetention'(p: ValidParams<'backup.setRetention'>): Promise<Result<'backup.setRetention'>> {
+    return this.#backups.setRetention(this.#host(p.hostId), p);
   }
 }

@@ -1,0 +1,63 @@
+// What the user chose for backups, kept in the data folder (`backups.json`): each host's backup
+// folder (by URI, so a host added again finds its sets) and each domain's retention.
+import { join } from 'node:path';
+import { z } from 'zod';
+import { readJsonFile, writeJson } from '../storage/json-file.ts';
+import type { Retention } from './store.ts';
+
+const count = z.number().int().min(1).nullable();
+const fileSchema = z.object({
+  version: z.literal(1),
+  locations: z.array(z.object({ uri: z.string().min(1), path: z.string().startsWith('/') })),
+  retention: z.array(z.object({ uri: z.string().min(1), domain: z.string().min(1), keepSets: count, keepDays: count })),
+});
+type SettingsFile = z.output<typeof fileSchema>;
+
+// Until the user sets a retention, a domain keeps its last 7 good sets.
+export const defaultRetention: Retention = { keepSets: 7, keepDays: null };
+
+export class BackupSettings {
+  /** Null: kept for this run only. */
+  readonly path: string | null;
+  #file: SettingsFile = { version: 1, locations: [], retention: [] };
+  #loaded: Promise<void> | null = null;
+
+  constructor(dataDir: string | undefined) {
+    this.path = dataDir === undefined ? null : join(dataDir, 'backups.json');
+  }
+
+  #load(): Promise<void> {
+    const path = this.path;
+    if (path === null) return Promise.resolve();
+    return (this.#loaded ??= readJsonFile(path, fileSchema).then(({ value }) => {
+      if (value) this.#file = value;
+    }));
+  }
+
+  async #save(): Promise<void> {
+    if (this.path !== null) await writeJson(this.path, this.#file);
+  }
+
+  async location(uri: string): Promise<string | null> {
+    await this.#load();
+    return this.#file.locations.find((l) => l.uri === uri)?.path ?? null;
+  }
+
+  async setLocation(uri: string, path: string): Promise<void> {
+    await this.#load();
+    this.#file.locations = [...this.#file.locations.filter((l) => l.uri !== uri), { uri, path }];
+    await this.#save();
+  }
+
+  async retention(uri: string, domain: string): Promise<Retention> {
+    await this.#load();
+    const r = this.#file.retention.find((e) => e.uri === uri && e.domain === domain);
+    return r ? { keepSets: r.keepSets, keepDays: r.keepDays } : defaultRetention;
+  }
+
+  async setRetention(uri: string, domain: string, retention: Retention): Promise<void> {
+    await this.#load();
+    this.#file.retention = [...this.#file.retention.filter((e) => e.uri !== uri || e.domain !== domain), { uri, domain, ...retention }];
+    await this.#save();
+  }
+}

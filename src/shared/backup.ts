@@ -1,0 +1,189 @@
+// Backups: the contract's commands, replies and data for backup sets. A set is a folder holding a
+// full backup and the incrementals taken on top of it, with a manifest that explains it, so the
+// folder alone is enough to list and restore it.
+import { z } from 'zod';
+import type { Job } from './model.ts';
+
+const hostId = z.string({ error: 'hostId must be a string' }).min(1, 'hostId must not be empty').max(200);
+
+const domainName = z
+  .string({ error: 'domain must be a string: the domain name' })
+  .min(1, 'domain must not be empty')
+  .max(255, 'domain names are at most 255 characters')
+  .refine((s) => !s.includes('/') && !/[\u0000-\u001f]/.test(s), 'domain names cannot contain "/" or control characters');
+
+const diskTarget = z
+  .string({ error: "a disk is named by its target, such as 'vda'" })
+  .regex(/^[a-z]{1,8}[a-z0-9]{0,8}$/, "a disk is named by a target such as 'vda' or 'sdb'");
+
+/** A set is named by its folder: letters, digits, '-', '_' and '.', never a path. */
+const setId = z
+  .string({ error: "setId must be a string: the set's folder name, as backup.list gives it" })
+  .regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$/, "setId is the set's folder name, as backup.list gives it");
+
+const absolutePath = (what: string) =>
+  z
+    .string({ error: `${what} must be an absolute path on the host` })
+    .min(2, `${what} must be an absolute path on the host`)
+    .max(4096, `${what} is too long`)
+    .refine((p) => p.startsWith('/'), `${what} must be an absolute path, starting with /`)
+    .refine((p) => !p.split('/').includes('..'), `${what} must not contain .. segments`)
+    .refine((p) => !/[\u0000-\u001f]/.test(p), `${what} cannot contain control characters`);
+
+const bandwidthBytesPerSec = z
+  .number({ error: 'bandwidthBytesPerSec must be a number of bytes per second (0 for no limit)' })
+  .int('bandwidthBytesPerSec must be a whole number of bytes per second')
+  .min(0, 'bandwidthBytesPerSec cannot be negative (0 means no limit)')
+  .max(Number.MAX_SAFE_INTEGER, 'bandwidthBytesPerSec is too large');
+
+const kind = z.enum(['auto', 'full'], { error: "kind must be 'auto' (incremental where a checkpoint allows it) or 'full'" });
+const disks = z.array(diskTarget).min(1, 'name at least one disk, or leave disks out for all of them').max(64).optional();
+const pointIndex = z
+  .number({ error: 'point is the index of a backup in its set (0 is the full backup)' })
+  .int('point is a whole number')
+  .min(0, 'point cannot be negative')
+  .max(100_000);
+
+export const backupRequestSchemas = {
+  'backup.preview': z.object({ hostId, domain: domainName, disks, kind: kind.default('auto') }).strict(),
+  'backup.start': z.object({ hostId, domain: domainName, disks, kind: kind.default('auto'), bandwidthBytesPerSec: bandwidthBytesPerSec.default(0) }).strict(),
+  'backup.list': z.object({ hostId, domain: domainName.optional() }).strict(),
+  'backup.restore': z
+    .object({ hostId, domain: domainName, setId, point: pointIndex, disk: diskTarget, destination: absolutePath('destination').refine((p) => !p.endsWith('/'), 'destination must name a file, not a folder') })
+    .strict(),
+  'backup.verify': z.object({ hostId, domain: domainName, setId }).strict(),
+  'backup.remove': z
+    .object({
+      hostId,
+      domain: domainName,
+      setId,
+      confirm: z.array(z.enum(['delete-files'], { error: "confirm holds 'delete-files'" })).max(1).default([]),
+    })
+    .strict(),
+  'backup.setLocation': z.object({ hostId, path: absolutePath('path') }).strict(),
+  'backup.setRetention': z
+    .object({
+      hostId,
+      domain: domainName,
+      keepSets: z.number().int('keepSets is a whole number').min(1, 'keepSets is at least 1').max(1000).nullable().default(null),
+      keepDays: z.number().int('keepDays is a whole number').min(1, 'keepDays is at least 1').max(36500).nullable().default(null),
+    })
+    .strict(),
+} as const;
+
+/** One image file of a backup: one disk at one point. */
+export interface BackupImage {
+  disk: string;
+  /** The file's name inside the set's folder. */
+  file: string;
+  format: 'qcow2';
+  /** The image below it in the set (the previous point of the same disk); null for the full backup. */
+  backingFile: string | null;
+  /** The file's size on the host once written; null while unknown. */
+  bytes: number | null;
+}
+
+/**
+ * 'running': being written (or Strata stopped while it was: then it is no good); 'complete': the
+ * point restores; 'failed', 'cancelled': it does not, and its files were removed.
+ */
+export type BackupPointStatus = 'running' | 'complete' | 'failed' | 'cancelled';
+
+/** One backup in a set: the full one (index 0) or an incremental on the one before it. */
+export interface BackupPoint {
+  index: number;
+  kind: 'full' | 'incremental';
+  /** The libvirt checkpoint created with it: the next incremental starts from it. */
+  checkpoint: string;
+  /** Epoch milliseconds. */
+  startedAt: number;
+  endedAt: number | null;
+  status: BackupPointStatus;
+  /** Why it is full, or why it failed. */
+  reason: string | null;
+  /** Data the backup copied (libvirt's count); null while unknown. */
+  dataBytes: number | null;
+  images: BackupImage[];
+}
+
+export interface BackupSetDisk {
+  target: string;
+  virtualBytes: number | null;
+  /** The disk's active image when the set began. */
+  sourcePath: string | null;
+}
+
+export interface BackupSet {
+  /** The set's folder name. */
+  id: string;
+  domain: string;
+  domainUuid: string | null;
+  hostUri: string;
+  /** The set's folder on the host. */
+  folder: string;
+  strataVersion: string;
+  createdAt: number;
+  disks: BackupSetDisk[];
+  points: BackupPoint[];
+  /** At least one point restores. A set without one is listed, never as good. */
+  good: boolean;
+  /** The set's folder could not be read as a set: why (then points is empty). */
+  problem: string | null;
+}
+
+export interface BackupPlan {
+  domain: string;
+  disks: string[];
+  kind: 'full' | 'incremental';
+  /** Why the backup is full, or which checkpoint the incremental starts from. */
+  reason: string;
+  /** The set it adds to (an incremental), or null for a new set. */
+  setId: string | null;
+  /** The folder the images go to. */
+  folder: string;
+  /** Data it will copy: the disks' allocated data for a full one, the checkpoint's dirty data for an incremental; null when unknown. */
+  bytesToWrite: number | null;
+  /** Free space where the images go; null where Strata cannot see it (a remote host). */
+  freeBytes: number | null;
+  /** Whether the limit can change while the backup runs. libvirt throttles a push backup as a block job. */
+  bandwidth: 'live';
+  /** A reason the backup cannot start now; null when it can. */
+  refused: string | null;
+}
+
+export interface BackupStarted {
+  set: BackupSet;
+  point: BackupPoint;
+  /** One job per disk, type 'backup'. */
+  jobs: Job[];
+}
+
+export interface BackupVerification {
+  setId: string;
+  ok: boolean;
+  images: { file: string; ok: boolean; message: string }[];
+  points: { index: number; ok: boolean; message: string }[];
+}
+
+export interface BackupSettingsView {
+  hostId: string;
+  location: string;
+  /** Where the location is chosen from: 'default' or 'set'. */
+  source: 'default' | 'set';
+}
+
+export interface BackupResults {
+  'backup.preview': BackupPlan;
+  'backup.start': BackupStarted;
+  'backup.list': BackupSet[];
+  'backup.restore': { path: string; bytes: number };
+  'backup.verify': BackupVerification;
+  'backup.remove': { removed: string };
+  'backup.setLocation': BackupSettingsView;
+  'backup.setRetention': { domain: string; keepSets: number | null; keepDays: number | null };
+}
+
+export interface BackupEvents {
+  /** A set changed on disk (a backup began, ended, or retention or a user removed a set): read the list again. */
+  'backup.changed': { hostId: string; domain: string; setId: string; point: number | null; status: BackupPointStatus | 'removed' };
+}
