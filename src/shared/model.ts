@@ -165,7 +165,15 @@ export interface Job {
   leftover: Leftover | null;
   /** What the space guard says about the room where the job writes, and what it did; absent when it does not watch the job. */
   spaceGuard?: SpaceGuardNote | null;
+  /**
+   * What runs the job: absent or 'libvirt' for a block job of a running domain's QEMU;
+   * 'qemu-storage-daemon' for a job on a shut-off domain's images, run by Strata itself.
+   */
+  engine?: JobEngine;
 }
+
+/** See Job.engine and ChainPreview.engine. */
+export type JobEngine = 'libvirt' | 'qemu-storage-daemon';
 
 /**
  * What a `job` event tells, decided once by the engine (the one owner of a job's life), so the
@@ -231,6 +239,8 @@ export interface ChainPreview {
   preflight?: Preflight;
   /** What happens to each libvirt snapshot whose layers the operation removes from the chain. */
   namedSnapshots?: SnapshotFate[];
+  /** What would run the job (see Job.engine); absent for a snapshot. */
+  engine?: JobEngine;
 }
 
 export interface SharedLayerUse {

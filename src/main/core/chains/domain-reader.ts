@@ -13,12 +13,17 @@ import { addSnapshots, type SnapshotReading } from './snapshots.ts';
 export async function readDomain(
   conn: LibvirtConnection,
   name: string,
-  options: { sizes: boolean; snapshots?: SnapshotReading },
+  options: { sizes: boolean; snapshots?: SnapshotReading; shutOffChains?: (disks: Disk[]) => Promise<Disk[]> },
   call: <T>(action: string, fn: () => Promise<T>) => Promise<T>,
 ): Promise<DomainDetail> {
   const parsed = parseDomainXml(await call(`read the definition of ${name}`, () => conn.domainXml(name)));
   const state = await call(`read the state of ${name}`, () => conn.domainState(name));
-  const disks = !options.sizes || state === 'shutoff' ? parsed.disks : await withSizes(conn, name, parsed.disks);
+  const disks =
+    state === 'shutoff' && options.shutOffChains
+      ? await options.shutOffChains(parsed.disks)
+      : !options.sizes || state === 'shutoff'
+        ? parsed.disks
+        : await withSizes(conn, name, parsed.disks);
   return { name, uuid: parsed.uuid, state, disks: options.snapshots ? await addSnapshots(name, disks, options.snapshots) : disks };
 }
 

@@ -22,6 +22,7 @@ import { checkSnapshotDestination, isLocalUri, type DestinationRules } from './d
 import { HostConnection } from './host-connection.ts';
 import { SpaceGuard } from '../health/space-guard.ts';
 import { defaultSpaceGuard, type SpaceGuardSettings } from '../../../shared/space-guard.ts';
+import { offlineSetup, withEngine, withOffline } from './host-offline.ts';
 import { LayerCommands } from './layer-commands.ts';
 import { snapshotSource } from '../chains/snapshot-upkeep.ts';
 import { namedSnapshotXml, readSnapshotLayers, snapshotFates } from '../chains/snapshots.ts';
@@ -60,6 +61,8 @@ export class Host {
   readonly #discovery: JobDiscovery;
   readonly #chains = new ChainIndex();
   readonly #guard: SpaceGuard;
+  /** The offline jobs a previous run left, looked for once, at the first connection. */
+  #recovered: Promise<number> | null = null;
   /** Revert, grow, and the named snapshots' upkeep after a job. */
   readonly layers: LayerCommands;
 
@@ -96,6 +99,7 @@ export class Host {
       disk: (domain, target) => this.#disk(domain, target),
       preview: (domain, disk, op) => this.#preview(domain, disk, op),
       destinationRules: () => this.#destinationRules(),
+      ...offlineSetup(this.uri, env.dataDir, () => this.#conn()),
     });
     this.layers = new LayerCommands({
       hostId: this.id,
@@ -123,6 +127,10 @@ export class Host {
       connected: async (conn) => {
         await this.#guard.attach(conn);
         await this.#discovery.reconcile(conn);
+        this.#recovered ??= this.#runner.recoverOffline().catch((err: unknown) => {
+          log.warn('the offline jobs a previous run left could not be read', { host: this.id, err });
+          return 0;
+        });
         await this.#runner.pump();
       },
     });
@@ -213,7 +221,7 @@ export class Host {
   async #readDomain(name: string, sizes: boolean): Promise<DomainDetail> {
     // What shows sizes (the domain view, a preview) shows the layers' snapshots too.
     const snapshots = sizes ? { snapshots: { source: snapshotSource(this.#conn()), localImages: isLocalUri(this.uri) } } : {};
-    const detail = await readDomain(this.#conn(), name, { sizes, ...snapshots }, (action, fn) => this.#call(action, fn));
+    const detail = await readDomain(this.#conn(), name, { sizes, ...withOffline(this.uri, name), ...snapshots }, (action, fn) => this.#call(action, fn));
     this.#chains.set(name, detail.disks);
     return detail;
   }
@@ -237,8 +245,8 @@ export class Host {
   }
 
   async preview(domain: string, target: string, op: Operation): Promise<ChainPreview> {
-    const { disk } = await this.#disk(domain, target, true);
-    return this.#withNamedSnapshots(domain, disk, this.#preview(domain, disk, op));
+    const { detail, disk } = await this.#disk(domain, target, true);
+    return withEngine(this.uri, detail.state, op, await this.#withNamedSnapshots(domain, disk, this.#preview(domain, disk, op)));
   }
 
   /** What happens to each libvirt snapshot whose layers the operation removes (see snapshotFates). */

@@ -17,6 +17,7 @@ import { launchJob } from './job-launch.ts';
 import { Leftovers, noteLeftover } from './leftovers.ts';
 import { JobTracker } from './job-tracker.ts';
 import type { PollTimer } from './job-poller.ts';
+import { OfflineRuns, type OfflineRunsDeps } from './offline-runs.ts';
 import { Scheduler } from './scheduler.ts';
 import { judgeVanished, type ExpectedChains } from './settle.ts';
 import { SpeedChanges } from './speed-changes.ts';
@@ -48,12 +49,16 @@ export interface JobRunnerDeps {
   pollTimer?: PollTimer;
   /** How long to wait before asking again for a pivot QEMU is not ready for. */
   pivotRetryDelayMs?: number;
+  /** Jobs on shut-off domains (qemu-storage-daemon); absent, such domains run none. */
+  offline?: Omit<OfflineRunsDeps, 'hostId' | 'jobs'>;
 }
 
 // libvirt may report ready a moment before QEMU accepts the switch: about 5 s of retries.
 const pivotRetries = 20;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const paths = (chain: readonly { path: string }[]): string[] => chain.map((l) => l.path);
+
+const isRunning = (state: string): boolean => state === 'running' || state === 'paused';
 
 function expectedType(disk: Disk, op: JobOperation): JobType {
   if (op.kind === 'commit') return op.top === undefined || disk.chain[0]?.index === op.top ? 'active-commit' : 'commit';
@@ -70,12 +75,13 @@ export class JobRunner {
   readonly #expected = new Map<string, ExpectedChains>();
   /** The new file each running Strata copy writes, by job id: what it leaves if it fails. */
   readonly #created = new Map<string, string>();
+  readonly #offline: OfflineRuns | null;
 
   constructor(deps: JobRunnerDeps) {
     this.#deps = deps;
     this.jobs = new JobTracker({
       hostId: deps.hostId,
-      poll: (domain, disk) => deps.conn().blockJobInfo(domain, disk),
+      poll: (domain, disk) => (this.#offline?.has(domain, disk) ? this.#offline.poll(domain, disk) : deps.conn().blockJobInfo(domain, disk)),
       settleVanished: (job) => this.#settleVanished(job),
       emit: (job, transition) => deps.emit({ ...job, transition }),
       record: (job) => void deps.history.add(job),
@@ -94,10 +100,12 @@ export class JobRunner {
       starting: () => this.jobs.starting(),
       queued: () => this.jobs.queued(),
       setSpeed: async (job, limit) => {
-        await deps.conn().blockJobSetSpeed(job.domain, job.disk, limit);
+        if (this.#offline?.has(job.domain, job.disk)) await this.#offline.setSpeed(job.domain, job.disk, limit);
+        else await deps.conn().blockJobSetSpeed(job.domain, job.disk, limit);
         this.jobs.setBandwidth(job.domain, job.disk, limit);
       },
     });
+    this.#offline = deps.offline ? new OfflineRuns({ ...deps.offline, hostId: deps.hostId, jobs: this.jobs }) : null;
     this.#leftovers = new Leftovers({ hostId: deps.hostId, label: deps.label, local: deps.local, history: deps.history, jobs: this.jobs, call: deps.call });
   }
 
@@ -132,17 +140,15 @@ export class JobRunner {
     preflight?: () => Promise<void>,
   ): Promise<Job> {
     const { detail, disk } = await this.#deps.disk(domain, target);
-    if (detail.state !== 'running' && detail.state !== 'paused') {
-      throw new StrataError('conflict', `${domain} is ${detail.state}: block jobs run only on a running domain`);
-    }
+    const offline = this.#refuseState(domain, detail.state);
     const preview = this.#deps.preview(domain, disk, op);
     requireConfirmations(preview, confirm, op);
     if (op.kind === 'copy' && this.#deps.local) checkCopyDestination(op.destination, op.reuseExisting, this.#deps.destinationRules());
     await preflight?.();
-    await this.#observeLive(domain, target);
+    if (!offline) await this.#observeLive(domain, target);
     const why = this.#scheduler.whyWaiting(domain, target);
-    if (why === null) return this.#launch(domain, disk, op, requested, preview);
-    if (whenBusy === 'queue') return this.#enqueue(domain, disk, op, requested, confirm);
+    if (why === null) return this.#launch(domain, disk, op, requested, preview, offline);
+    if (whenBusy === 'queue') return this.#enqueue(domain, disk, op, requested, confirm, offline);
     const busy = this.jobs.occupying(domain, target);
     throw new StrataError('conflict', busy ? `${domain}/${target} already has a ${busy.type} job ${busy.phase}` : `Not started: ${why}`, {
       hint: busy
@@ -151,16 +157,41 @@ export class JobRunner {
     });
   }
 
-  async #launch(domain: string, disk: Disk, op: JobOperation, requested: number, preview: ChainPreview, queuedId?: string): Promise<Job> {
+  /**
+   * Whether the job runs offline (a shut-off domain, through qemu-storage-daemon); throws when the
+   * domain's state allows no job here.
+   */
+  #refuseState(domain: string, state: string): boolean {
+    if (isRunning(state)) return false;
+    if (state === 'shutoff' && this.#offline) {
+      this.#offline.refuseHere(domain);
+      return true;
+    }
+    throw new StrataError('conflict', `${domain} is ${state}: block jobs run on a running domain${this.#offline ? ', or offline on a shut-off one' : ''}`);
+  }
+
+  // Offline, a copy has no pivot to wait for: the definition switches to the copy once its data is
+  // complete ('wait' and 'pivot' alike), or stays ('keep').
+  #afterReady(type: JobType, op: JobOperation, offline: boolean): Job['afterReady'] {
+    if (op.kind === 'pull' || (type !== 'copy' && type !== 'active-commit')) return null;
+    if (!offline) return op.afterReady ?? 'wait';
+    return op.kind === 'copy' && op.afterReady === 'keep' ? 'keep' : 'pivot';
+  }
+
+  async #launch(domain: string, disk: Disk, op: JobOperation, requested: number, preview: ChainPreview, offline: boolean, queuedId?: string): Promise<Job> {
     const limit = this.#scheduler.effectiveLimit(requested, this.jobs.running().length + 1);
     const type = expectedType(disk, op);
-    const afterReady = op.kind !== 'pull' && (type === 'copy' || type === 'active-commit') ? (op.afterReady ?? 'wait') : null;
-    const requestedJob = this.jobs.request(domain, disk.target, type, { requestedBandwidthBytesPerSec: requested, afterReady }, queuedId);
+    const afterReady = this.#afterReady(type, op, offline);
+    const engine = offline ? ('qemu-storage-daemon' as const) : undefined;
+    const requestedJob = this.jobs.request(domain, disk.target, type, { requestedBandwidthBytesPerSec: requested, afterReady, ...(engine ? { engine } : {}) }, queuedId);
     if (op.kind === 'copy' && !op.reuseExisting && preview.created) this.#created.set(requestedJob.id, preview.created.path);
     const release = op.kind === 'copy' && op.reuseExisting ? this.#leftovers.claim(op.destination) : null;
     let started: JobType;
     try {
-      started = await this.#deps.call(`start a ${op.kind} on ${domain}/${disk.target}`, (c) => launchJob(c, domain, disk, op, limit));
+      started =
+        offline && this.#offline
+          ? await this.#offline.launch(domain, disk, op, limit, requestedJob.id, preview.deleted.map((l) => l.path))
+          : await this.#deps.call(`start a ${op.kind} on ${domain}/${disk.target}`, (c) => launchJob(c, domain, disk, op, limit));
     } catch (err) {
       release?.();
       // libvirt removes the file of a copy it could not start: nothing is left.
@@ -169,7 +200,7 @@ export class JobRunner {
       this.jobs.fail(requestedJob.id, `could not start: ${e.message}`);
       throw e;
     }
-    const job = this.jobs.begin(domain, disk.target, started, { bandwidthBytesPerSec: limit, requestedBandwidthBytesPerSec: requested });
+    const job = this.jobs.begin(domain, disk.target, started, { bandwidthBytesPerSec: limit, requestedBandwidthBytesPerSec: requested, afterReady });
     // The copy writes into an earlier copy's leftover now: that job no longer offers to remove it.
     if (op.kind === 'copy' && op.reuseExisting) {
       try {
@@ -186,14 +217,19 @@ export class JobRunner {
     return this.jobs.active(domain, disk.target) ?? job;
   }
 
-  #enqueue(domain: string, disk: Disk, op: JobOperation, requested: number, confirm: readonly Confirmation[]): Job {
-    const afterReady = op.kind === 'pull' ? null : (op.afterReady ?? null);
-    const queued: Job = this.jobs.enqueue(domain, disk.target, expectedType(disk, op), { requestedBandwidthBytesPerSec: requested, afterReady }, async () => {
+  #enqueue(domain: string, disk: Disk, op: JobOperation, requested: number, confirm: readonly Confirmation[], offline: boolean): Job {
+    const type = expectedType(disk, op);
+    const options = { requestedBandwidthBytesPerSec: requested, afterReady: this.#afterReady(type, op, offline), ...(offline ? { engine: 'qemu-storage-daemon' as const } : {}) };
+    const queued: Job = this.jobs.enqueue(domain, disk.target, type, options, async () => {
       let current: Disk;
       let preview: ChainPreview;
+      let nowOffline: boolean;
       try {
-        // The chain may have changed while the job waited: preview and confirm it again.
-        current = (await this.#deps.disk(domain, disk.target)).disk;
+        // The chain, or the domain's state, may have changed while the job waited: preview and
+        // confirm it again, offline or live as the domain is now.
+        const read = await this.#deps.disk(domain, disk.target);
+        current = read.disk;
+        nowOffline = this.#refuseState(domain, read.detail.state);
         preview = this.#deps.preview(domain, current, op);
         requireConfirmations(preview, confirm, op);
       } catch (err) {
@@ -201,7 +237,7 @@ export class JobRunner {
         this.jobs.fail(queued.id, `could not start after waiting in the queue: ${e.message}`);
         throw e;
       }
-      await this.#launch(domain, current, op, requested, preview, queued.id);
+      await this.#launch(domain, current, op, requested, preview, nowOffline, queued.id);
     });
     return queued;
   }
@@ -209,6 +245,11 @@ export class JobRunner {
   /** `mirrorReady`: reads whether the live XML shows the mirror ready, when no event said so. */
   async pivot(domain: string, disk: string, mirrorReady: () => Promise<boolean>): Promise<Job> {
     const job = await this.#requireJob(domain, disk);
+    if (job.engine === 'qemu-storage-daemon') {
+      throw new StrataError('conflict', `the offline ${job.type} on ${domain}/${disk} has no pivot: the domain's definition switches by itself once the data is complete`, {
+        hint: 'Wait for the job to complete, or abort it to keep the chain as it was.',
+      });
+    }
     if (job.type !== 'copy' && job.type !== 'active-commit') {
       throw new StrataError('conflict', `a ${job.type} job has no pivot: only copies and active commits switch images`);
     }
@@ -275,7 +316,8 @@ export class JobRunner {
     this.jobs.aborting(domain, disk);
     try {
       // ASYNC: a pull's abort otherwise waits for QEMU to stop; the 'cancelled' event ends it.
-      await this.#deps.call(`abort the job on ${domain}/${disk}`, (c) => c.blockJobAbort(domain, disk, { async: true }));
+      if (this.#offline?.has(domain, disk)) await this.#offline.cancel(domain, disk);
+      else await this.#deps.call(`abort the job on ${domain}/${disk}`, (c) => c.blockJobAbort(domain, disk, { async: true }));
     } catch (err) {
       this.jobs.refused(domain, disk);
       throw err;
@@ -287,7 +329,8 @@ export class JobRunner {
     await this.#requireJob(domain, disk);
     await this.#speedChanges.apply(`${domain}/${disk}`, requested, async (value) => {
       const limit = this.#scheduler.effectiveLimit(value, this.jobs.running().length);
-      await this.#deps.call(`change the bandwidth limit of the job on ${domain}/${disk}`, (c) => c.blockJobSetSpeed(domain, disk, limit));
+      if (this.#offline?.has(domain, disk)) await this.#offline.setSpeed(domain, disk, limit);
+      else await this.#deps.call(`change the bandwidth limit of the job on ${domain}/${disk}`, (c) => c.blockJobSetSpeed(domain, disk, limit));
       this.jobs.setBandwidth(domain, disk, limit, value);
     });
     const job = this.jobs.active(domain, disk);
@@ -301,8 +344,36 @@ export class JobRunner {
   }
 
   async #observeLive(domain: string, disk: string): Promise<void> {
+    if (this.#offline?.has(domain, disk)) return;
     const live = await this.#deps.call(`check ${domain}/${disk} for a running job`, (c) => c.blockJobInfo(domain, disk));
     if (live) this.jobs.observe(domain, disk, live);
+  }
+
+  /** The disks of `domain` an offline job holds now (its images are locked by the daemon). */
+  offlineHolding(domain: string): string[] {
+    return this.#offline?.holding(domain) ?? [];
+  }
+
+  /**
+   * The offline jobs a previous Strata left on this host, put in the job model: followed when
+   * their daemon still runs, told as ended otherwise. Resolves with how many were found.
+   */
+  recoverOffline(): Promise<number> {
+    if (!this.#offline) return Promise.resolve(0);
+    return this.#offline.recover({
+      adopt: (domain, disk, type, bandwidthBytesPerSec, created) => {
+        const options = { requestedBandwidthBytesPerSec: bandwidthBytesPerSec, engine: 'qemu-storage-daemon' as const };
+        const job = this.jobs.request(domain, disk, type, options);
+        if (created) this.#created.set(job.id, created);
+        this.jobs.begin(domain, disk, type, { bandwidthBytesPerSec });
+      },
+      ended: (domain, disk, type, status, outcome, leftover) => {
+        const job = this.jobs.request(domain, disk, type, { requestedBandwidthBytesPerSec: 0, engine: 'qemu-storage-daemon' });
+        if (leftover) this.#created.set(job.id, leftover);
+        this.jobs.begin(domain, disk, type, { bandwidthBytesPerSec: 0 });
+        this.jobs.conclude(domain, disk, status, outcome);
+      },
+    });
   }
 
   async #requireJob(domain: string, disk: string): Promise<Job> {

@@ -107,6 +107,8 @@ export class JobTracker extends JobBook {
     const tracked = queued >= 0 ? this.waiting.splice(queued, 1)[0]!.tracked : this.#tracked(domain, disk, type, 'requested', 'strata', options);
     if (queued >= 0) this.#move(tracked, 'requested', 'leaves the queue');
     tracked.job.type = type;
+    if (options.engine) tracked.job.engine = options.engine;
+    if (queued >= 0 && options.afterReady !== undefined) tracked.job.afterReady = options.afterReady;
     tracked.early = { ready: false, ended: null };
     this.live.set(key(domain, disk), tracked);
     this.#emit(tracked, 'phase');
@@ -291,10 +293,27 @@ export class JobTracker extends JobBook {
     await this.#deps.rerecord?.({ ...job });
   }
 
-  /** Settles a job at once, without the grace period: its end event is known to be lost. */
+  /**
+   * The engine that runs a job Strata started itself (an offline job's qemu-storage-daemon) tells
+   * its end, with its own words: libvirt has no event for it.
+   */
+  conclude(domain: string, disk: string, status: 'completed' | 'failed' | 'cancelled', outcome: string): void {
+    const tracked = this.live.get(key(domain, disk));
+    if (!tracked) return;
+    if (tracked.early) {
+      tracked.early.ended = status;
+      return;
+    }
+    this.#end(tracked, status, outcome);
+  }
+
+  /**
+   * Settles a job at once, without the grace period: its end event is known to be lost. Not an
+   * offline job: libvirt does not see it, and its own engine tells its end (see conclude()).
+   */
   settleNow(domain: string, disk: string): void {
     const tracked = this.live.get(key(domain, disk));
-    if (!tracked || tracked.job.phase === 'requested') return;
+    if (!tracked || tracked.job.phase === 'requested' || tracked.job.engine === 'qemu-storage-daemon') return;
     tracked.missing = graceMisses - 1;
     this.#missing(tracked);
   }
@@ -317,6 +336,7 @@ export class JobTracker extends JobBook {
     if (options) {
       tracked.job.requestedBandwidthBytesPerSec = options.requestedBandwidthBytesPerSec;
       tracked.job.afterReady = options.afterReady ?? null;
+      if (options.engine) tracked.job.engine = options.engine;
     }
     return tracked;
   }

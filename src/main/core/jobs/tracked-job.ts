@@ -1,6 +1,6 @@
 // A job as the tracker holds it: the record everyone sees, and what only following it needs (its
 // rate, missed polls, the phase a pivot or abort left, events that came before the start returned).
-import type { AfterReady, Job, JobPhase, JobType } from '../../../shared/model.ts';
+import type { AfterReady, Job, JobEngine, JobPhase, JobType } from '../../../shared/model.ts';
 import { RateEstimator } from './rate.ts';
 
 /** What libvirt said about a job while the call that starts it had not returned yet. */
@@ -40,6 +40,8 @@ export interface QueuedJob {
 export interface RequestOptions {
   requestedBandwidthBytesPerSec: number;
   afterReady?: AfterReady | null;
+  /** Absent: a libvirt block job. */
+  engine?: JobEngine;
 }
 
 export interface BeginOptions {

@@ -20,6 +20,12 @@ const operationSchema = z.discriminatedUnion('kind', [
 export const intentSchema = z.object({
   version: z.literal(1),
   jobId: z.string().regex(/^[A-Za-z0-9_.-]+$/),
+  /** The libvirt URI of the host whose domain this is: the Strata host of that URI follows it. */
+  hostUri: z.string().optional(),
+  /** The id of the job in Strata's job model, when Strata's job runner started it. */
+  modelJobId: z.string().optional(),
+  /** A copy the domain does not switch to (afterReady 'keep'): the definition stays as it was. */
+  keepDefinition: z.boolean().optional(),
   domain: z.string(),
   disk: z.string(),
   operation: operationSchema,

@@ -1,21 +1,3 @@
 // Offline jobs open the images themselves, so they exist only where the images are on this
-// machine: a libvirt URI without a host (qemu:///system, qemu:///session). A remote host's images
-// are on that host, and Strata offers no offline operation there.
-
-/** Null when `uri` reaches a local daemon; otherwise why offline operations are not offered. */
-export function offlineRefusal(uri: string): string | null {
-  let host = '';
-  let transport = '';
-  try {
-    const parsed = new URL(uri);
-    host = parsed.hostname;
-    transport = parsed.protocol.replace(/:$/, '').split('+')[1] ?? '';
-  } catch {
-    return `${uri} is not a libvirt URI Strata can read`;
-  }
-  if (host === '' && (transport === '' || transport === 'unix')) return null;
-  return (
-    `operations on shut-off domains need the disk images on this machine, and ${uri} is another host's libvirt: ` +
-    'run Strata on that host (or start the domain, so its QEMU runs the job there)'
-  );
-}
+// machine; the rule is shared with the window (src/shared/offline.ts).
+export { offlineRefusal } from '../../../shared/offline.ts';

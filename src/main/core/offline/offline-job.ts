@@ -52,6 +52,8 @@ export interface OfflineJobOptions {
   jobId?: string;
   /** How long the daemon has to quit before it is killed. */
   stopTimeoutMs?: number;
+  /** Kept in the intent record, for the Strata that follows the job after a restart. */
+  record?: Pick<OfflineIntent, 'hostUri' | 'modelJobId' | 'keepDefinition'>;
 }
 
 function str(v: QmpValue | undefined): string {
@@ -130,6 +132,7 @@ export class OfflineJob {
     const intent: OfflineIntent = {
       version: 1,
       jobId: id,
+      ...options.record,
       domain: options.domain,
       disk: options.disk,
       operation: options.operation,
@@ -159,6 +162,7 @@ export class OfflineJob {
     const daemon = await StorageDaemon.attach(intent.daemon.pid, intent.daemon.socket, intent.daemon.runtimeDir);
     return new OfflineJob(plan, intent, store, stopTimeoutMs, (job) => {
       job.#daemon = daemon;
+      job.#startSent = true;
       return job.#watch();
     });
   }
@@ -197,10 +201,17 @@ export class OfflineJob {
     if (!Number.isSafeInteger(bandwidthBytesPerSec) || bandwidthBytesPerSec < 0) {
       throw new RangeError(`bandwidthBytesPerSec must be a whole number of bytes per second, 0 or more, not ${bandwidthBytesPerSec}`);
     }
-    const daemon = this.#daemon;
-    if (!daemon) throw new Error('the job has not started in its daemon yet');
-    await daemon.qmp.execute('block-job-set-speed', { device: this.qmpJobId, speed: bandwidthBytesPerSec });
+    // Kept first: a job not yet created in its daemon starts at this rate (its start command is
+    // built from it, and QMP runs commands in the order they came).
     this.#bandwidth = bandwidthBytesPerSec;
+    const daemon = this.#daemon;
+    if (daemon) {
+      try {
+        await daemon.qmp.execute('block-job-set-speed', { device: this.qmpJobId, speed: bandwidthBytesPerSec });
+      } catch (err) {
+        if (!(err instanceof QmpError) || this.#startSent) throw err;
+      }
+    }
     await this.#record(this.#intent.step, { bandwidthBytesPerSec });
   }
 
@@ -231,6 +242,8 @@ export class OfflineJob {
   }
 
   #killedAfterCancel = false;
+  /** The command that creates the job in the daemon has been sent. */
+  #startSent = false;
 
   #emit(event: OfflineJobEvent): void {
     for (const listener of [...this.#listeners]) listener(event);
@@ -259,6 +272,7 @@ export class OfflineJob {
         await daemon.qmp.execute('blockdev-add', target);
       }
       await this.#record('job-started');
+      this.#startSent = true;
       await daemon.qmp.execute(plan.command, {
         ...plan.args,
         'job-id': this.qmpJobId,

@@ -65,9 +65,13 @@ async function reportDead(intent: OfflineIntent): Promise<LeftoverJob> {
 }
 
 /** Every job a previous Strata left, in the order they were recorded. */
-export async function findLeftoverJobs(store: IntentStore, options: { stopTimeoutMs?: number } = {}): Promise<LeftoverJob[]> {
+export async function findLeftoverJobs(
+  store: IntentStore,
+  options: { stopTimeoutMs?: number; which?: (intent: OfflineIntent) => boolean } = {},
+): Promise<LeftoverJob[]> {
   const out: LeftoverJob[] = [];
   for (const intent of await store.list()) {
+    if (options.which && !options.which(intent)) continue;
     if (intent.daemon && (await isOurDaemon(intent.daemon.pid, intent.daemon.socket))) {
       try {
         out.push({ intent, daemon: 'alive', job: await OfflineJob.follow(intent, store, options.stopTimeoutMs) });

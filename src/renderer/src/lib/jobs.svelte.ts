@@ -4,6 +4,7 @@
 // pivot, setSpeed and abort go through the same newest-wins merge, so a late reply never rolls an
 // event back. What happened to a job (its end, its ready) is the event's own `transition`, told
 // by the engine once: the store passes it on, it does not work it out again. Never polled.
+import type { GrowResult, RevertPreview, RevertResult } from '../../../shared/layers.ts';
 import type { StrataClient } from '../../../shared/bridge.ts';
 import type { JobOperation, Operation, Params } from '../../../shared/contract.ts';
 import { isFinished, type ChainPreview, type Disk, type Job, type JobEvent, type JobTransition } from '../../../shared/model.ts';
@@ -287,8 +288,21 @@ export class JobStore {
     }
   }
 
-  snapshot(ref: DiskRef, destination: string | undefined): Promise<Disk> {
-    return this.#client.call('disk.snapshot', { ...ref, ...(destination ? { destination } : {}) });
+  /** With `named`, libvirt keeps the new layer as a named snapshot. */
+  snapshot(ref: DiskRef, destination: string | undefined, named?: { name: string; description?: string }): Promise<Disk> {
+    return this.#client.call('disk.snapshot', { ...ref, ...(destination ? { destination } : {}), ...(named ?? {}) });
+  }
+
+  revertPreview(ref: DiskRef, layer: string, deleteFiles: boolean): Promise<RevertPreview> {
+    return this.#client.call('revert.preview', { ...ref, layer, deleteFiles });
+  }
+
+  revert(ref: DiskRef, layer: string, deleteFiles: boolean, confirm: RevertPreview['needs']): Promise<RevertResult> {
+    return this.#client.call('disk.revert', { ...ref, layer, deleteFiles, confirm });
+  }
+
+  grow(ref: DiskRef, bytes: number): Promise<GrowResult> {
+    return this.#client.call('disk.grow', { ...ref, bytes });
   }
 
   async setSpeed(ref: DiskRef, bandwidthBytesPerSec: number): Promise<Job> {
