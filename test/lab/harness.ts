@@ -26,6 +26,7 @@ import { XMLParser } from 'fast-xml-parser';
 import type * as Native from '../../native/index.d.ts';
 import { createLabDomain, removeLabDir, removeLabDomain, type LabDomain, type LabDomainOptions } from '../../src/main/core/lab/lab.ts';
 import { LabError, makeTraversable, runTool } from '../../src/main/core/lab/images.ts';
+import { sessionQemuUser } from '../../src/main/core/hosts/session-user.ts';
 
 export type NativeModule = typeof Native;
 export type Connection = Native.Connection;
@@ -139,9 +140,11 @@ export async function createTestLab(conn: Connection, options: TestLabOptions = 
   const { tag, ...labOptions } = options;
   const name = uniqueLabName(tag);
   await mkdir(LAB_ROOT, { recursive: true });
-  await makeTraversable(LAB_ROOT);
+  // On a session instance QEMU runs as this user, who may keep the images in a private folder.
+  const qemuUser = sessionQemuUser(TEST_URI);
+  await makeTraversable(LAB_ROOT, qemuUser);
   const started = Date.now();
-  const lab = await createLabDomain(conn, { autoDestroy: true, ...labOptions, name, dir: join(LAB_ROOT, name) });
+  const lab = await createLabDomain(conn, { autoDestroy: true, qemuUser, ...labOptions, name, dir: join(LAB_ROOT, name) });
   const took = Date.now() - started;
   if (took > 10_000 && !warnedSlowStart) {
     warnedSlowStart = true;
