@@ -75,6 +75,28 @@ describe('named snapshots, revert and grow through the contract', { timeout: 240
     await virsh(['destroy', name]);
   });
 
+  it('an offline commit on a shut-off domain that merges a named layer away deletes its record too', async (ctx) => {
+    const dir = await useLabDir(ctx, 'named-offline');
+    const base = await image(join(dir, 'base.qcow2'), null, 0xa0);
+    const name = await useDefinedDomain(ctx, dir, base, 'named-offline');
+    const overlay = join(dir, 'snap1.qcow2');
+    await virsh(['snapshot-create-as', name, 'snap1', '--disk-only', '--diskspec', `vda,file=${overlay}`]);
+    await runTool('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x66 1M 64k', overlay]);
+    const ref = { hostId, domain: name, disk: 'vda' };
+    const detail = await t.client.call('domain.get', { hostId, domain: name });
+    assert.equal(detail.state, 'shutoff');
+    assert.deepEqual(detail.disks[0]!.chain.map((l) => [l.path, l.snapshot?.name ?? null]), [[overlay, 'snap1'], [base, null]]);
+
+    const operation = { kind: 'commit' } as const;
+    const preview = await t.client.call('operation.preview', { ...ref, operation });
+    assert.deepEqual(preview.namedSnapshots?.map((s) => [s.name, s.fate]), [['snap1', 'metadata-deleted']]);
+    const job = await t.client.call('job.start', { ...ref, operation, confirm: ['drop-layers'] });
+    const ended = await waitForEnd(t, job.id, { timeoutMs: 60_000 });
+    assert.equal(ended.phase, 'completed', ended.outcome ?? '');
+    await waitFor(async () => (await snapshotNames(name)).length === 0, { timeoutMs: 20_000, what: "snap1's metadata to be deleted" });
+    assert.ok(await readsPattern(base, 0x66), "the overlay's data is in the base");
+  });
+
   it("Strata's named snapshot is in virsh snapshot-list with its description, and on its layer", async (ctx) => {
     const dir = await useLabDir(ctx, 'named-strata');
     const base = await image(join(dir, 'base.qcow2'), null, 0xa0);
