@@ -1,6 +1,6 @@
 // The window's main states, each audited with axe-core's WCAG 2.1 A and AA rules in the light and
 // the dark theme (see axe.ts), in Chromium against `npm run serve` and the real libvirtd: a
-// domain's chains and a check of one, the four operation dialogs with their previews, adding a
+// domain's chains and a check of one, the four operation dialogs with their previews, the grow dialog, adding a
 // host and its limits, a running job with its chart and slider, the question before an abort, and
 // the jobs view with running jobs and history. Every dialog is also opened, tabbed through and
 // closed from the keyboard alone. A state added to the window gets one line here.
@@ -93,6 +93,14 @@ describe('the window passes axe-core’s WCAG 2.1 A and AA rules', { timeout: 60
     await close();
   });
 
+  it('the grow dialog with a size smaller than the disk, refused in the dialog', async () => {
+    await page().getByRole('button', { name: `Grow… ${lab.name}/vda`, exact: true }).click();
+    await e2e.dialog().getByRole('textbox', { name: 'New size' }).fill('0.1');
+    await e2e.dialog().getByText(/give a larger size/).waitFor();
+    await assertAccessibleInBothThemes(page(), 'the grow dialog');
+    await close();
+  });
+
   it('a chain check with its findings, layer by layer', async () => {
     const label = `${lab.name}/vda`;
     await page().getByRole('button', { name: `Check chain of ${label}`, exact: true }).click();
@@ -103,6 +111,7 @@ describe('the window passes axe-core’s WCAG 2.1 A and AA rules', { timeout: 60
   it('opens every dialog, tabs through it and closes it from the keyboard', async () => {
     const openers = [
       ...(['Pull', 'Commit', 'Copy', 'Snapshot'] as const).map((verb) => page().getByRole('button', { name: `${verb}… on ${lab.name}/vda`, exact: true })),
+      page().getByRole('button', { name: `Grow… ${lab.name}/vda`, exact: true }),
       page().getByRole('button', { name: 'Add host…' }),
       page().getByRole('button', { name: /^Limits… of / }).first(),
     ];
