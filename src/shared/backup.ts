@@ -187,3 +187,18 @@ export interface BackupEvents {
   /** A set changed on disk (a backup began, ended, or retention or a user removed a set): read the list again. */
   'backup.changed': { hostId: string; domain: string; setId: string; point: number | null; status: BackupPointStatus | 'removed' };
 }
+
+/**
+ * Why a host cannot keep backups, or null when it can: they need QEMU's driver, and the set
+ * folders live on this machine, where Strata lists and restores them.
+ */
+export function backupRefusal(uri: string): string | null {
+  if (!/^qemu(\+unix)?:/.test(uri)) return "backups need QEMU's driver";
+  let host = '';
+  try {
+    host = new URL(uri).hostname;
+  } catch {
+    return 'the URI does not say where the host is';
+  }
+  return host === '' || host === 'localhost' || host === '127.0.0.1' || host === '[::1]' ? null : 'the host is remote: its backup folder is not on this machine';
+}

@@ -8,7 +8,7 @@
 import { statfsSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { BackupPlan, BackupPoint, BackupResults, BackupSet, BackupSettingsView } from '../../../shared/backup.ts';
+import { backupRefusal, type BackupPlan, type BackupPoint, type BackupResults, type BackupSet, type BackupSettingsView } from '../../../shared/backup.ts';
 import type { ValidParams } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
 import type { DomainDetail, Job, JobEvent } from '../../../shared/model.ts';
@@ -19,7 +19,6 @@ import { log } from '../../log/logger.ts';
 import type { EventHub } from '../api/event-hub.ts';
 import { measureCopy, qemuImgMessage, runQemuImg } from '../health/qemu-img.ts';
 import type { Host } from '../hosts/host.ts';
-import { isLocalUri } from '../hosts/destinations.ts';
 import { makeTraversable } from '../lab/images.ts';
 import { manifestFormat, type Manifest } from './manifest.ts';
 import { restorePoint, verifySet } from './restore.ts';
@@ -505,15 +504,12 @@ export class Backups {
   }
 
   #refuseRemote(host: BackupHost): void {
-    if (!/^qemu(\+unix)?:/.test(host.uri)) {
-      throw new StrataError('conflict', `backups need QEMU's driver; ${host.label} is not a QEMU host`, {
-        hint: 'Back up domains of a qemu:///system or qemu:///session host.',
-      });
-    }
-    if (!isLocalUri(host.uri)) {
-      throw new StrataError('conflict', `backups are kept on this machine; ${host.label} is remote`, {
-        hint: 'Back up from a Strata running on that host: its images and backup folder are there.',
+    const why = backupRefusal(host.uri);
+    if (why !== null) {
+      throw new StrataError('conflict', `${host.label} cannot keep backups here: ${why}`, {
+        hint: 'Back up from a Strata running on that host, connected with qemu:///system or qemu:///session.',
       });
     }
   }
+
 }
