@@ -147,3 +147,55 @@ describe('offline jobs through the service', () => {
     assert.ok(!existsSync(destination));
   });
 });
+
+describe('offline jobs across a restart of Strata', () => {
+  before(() => sweepStaleDefinedDomains());
+
+  test('a job whose daemon runs on is followed by the next start to its end; one whose daemon died is reported', async (t) => {
+    const dir = await useLabDir(t, 'svc-restart');
+    const dataDir = join(dir, 'data');
+    const chain = await makeChain(dir, { writes: [[[0, 24 * MiB]], [[0, 1 * MiB]]] });
+    const name = await useDefinedDomain(t, dir, chain.active, 'svc-restart');
+    const destination = join(dir, 'moved.qcow2');
+
+    const first = await startTestCore({ uri: TEST_URI, dataDir });
+    const copy = await first.client.call('job.start', { hostId, domain: name, disk: 'vda', operation: { kind: 'copy', destination }, bandwidthBytesPerSec: 1 * MiB, confirm: [], whenBusy: 'refuse' });
+    await until('the copy to move', async () => ((await first.client.call('jobs.list', { hostId })).find((j) => j.id === copy.id)?.cur ?? 0) > 0 || undefined);
+    await first.close();
+    const [pid] = await daemonsUnder(dir);
+    assert.ok(pid, 'the daemon runs on after Strata stopped');
+
+    const second = await startTestCore({ uri: TEST_URI, dataDir });
+    t.after(() => second.close());
+    const found = await until('the job found again', () => jobEvents(second, name).find((j) => j.engine === 'qemu-storage-daemon' && j.phase === 'running'));
+    assert.equal(found.origin, 'strata');
+    await second.client.call('job.setSpeed', { hostId, domain: name, disk: 'vda', bandwidthBytesPerSec: 0 });
+    const end = await ended(second, found.id);
+    assert.equal(end.phase, 'completed', end.outcome ?? '');
+    assert.equal(await definedPath(name), destination);
+    await assertSameData(chain, destination);
+    assert.deepEqual(await daemonsUnder(dir), []);
+
+    // Now a job whose daemon is killed while no Strata runs: reported at the next start, the
+    // chain as it was, the partial copy named.
+    const again = join(dir, 'again.qcow2');
+    const slow = await second.client.call('job.start', { hostId, domain: name, disk: 'vda', operation: { kind: 'copy', destination: again }, bandwidthBytesPerSec: 1 * MiB, confirm: [], whenBusy: 'refuse' });
+    await until('the second copy to move', async () => ((await second.client.call('jobs.list', { hostId })).find((j) => j.id === slow.id)?.cur ?? 0) > 0 || undefined);
+    await second.close();
+    const [orphan] = await daemonsUnder(dir);
+    assert.ok(orphan);
+    process.kill(orphan, 'SIGKILL');
+    await until('the daemon to die', async () => ((await daemonsUnder(dir)).length === 0 ? true : undefined));
+
+    const third = await startTestCore({ uri: TEST_URI, dataDir });
+    t.after(() => third.close());
+    const told = await until('the dead job reported', () => jobEvents(third, name).find((j) => isFinished(j)));
+    assert.equal(told.phase, 'failed');
+    assert.match(told.outcome ?? '', /found at start-up: Strata stopped during a copy/);
+    assert.equal(told.leftover?.path, again);
+    assert.equal(await definedPath(name), destination, 'the definition keeps the chain it had');
+    assert.deepEqual(await assertChainClean(destination), [destination]);
+    const history = await third.client.call('history.list', {});
+    assert.ok(history.some((j) => j.id === told.id));
+  });
+});

@@ -187,7 +187,7 @@ export class Host {
 
   async stop(): Promise<void> {
     this.#discovery.stop();
-    this.jobs.dispose();
+    this.#runner.dispose();
     this.#guard.dispose();
     await this.#connection.stop();
   }

@@ -349,9 +349,10 @@ export class JobRunner {
     if (live) this.jobs.observe(domain, disk, live);
   }
 
-  /** The disks of `domain` an offline job holds now (its images are locked by the daemon). */
-  offlineHolding(domain: string): string[] {
-    return this.#offline?.holding(domain) ?? [];
+  /** Strata stops following jobs: polling ends, and offline jobs' daemons are left to run on. */
+  dispose(): void {
+    this.jobs.dispose();
+    this.#offline?.detachAll();
   }
 
   /**

@@ -104,11 +104,6 @@ export class OfflineRuns {
     return this.#runs.has(diskKey(domain, disk));
   }
 
-  /** Every domain/disk an offline job holds now. */
-  holding(domain: string): string[] {
-    return [...this.#runs.values()].filter((r) => r.job.intent.domain === domain).map((r) => r.job.intent.disk);
-  }
-
   /**
    * Plans from the image headers and starts the daemon's job; `modelJobId` is the job model's id.
    * A copy with afterReady 'keep' leaves the definition as it is (the copy is a copy); otherwise
@@ -174,6 +169,12 @@ export class OfflineRuns {
     const run = this.#runs.get(diskKey(domain, disk));
     if (!run) throw new StrataError('not-found', `${domain}/${disk} has no offline job running`);
     await run.job.cancel();
+  }
+
+  /** Strata stops: every daemon is left running for the next start to follow (see recover()). */
+  detachAll(): void {
+    for (const run of this.#runs.values()) run.job.detach();
+    this.#runs.clear();
   }
 
   async #ended(domain: string, disk: string, run: Run, outcome: OfflineOutcome): Promise<void> {

@@ -242,6 +242,17 @@ export class OfflineJob {
   }
 
   #killedAfterCancel = false;
+  #detached = false;
+
+  /**
+   * Lets go of the daemon without stopping it (Strata quits; quitting never stops a job): the job
+   * runs on, its intent record names the daemon, and the next start follows it. `done` does not
+   * settle then: the job's end belongs to that next start.
+   */
+  detach(): void {
+    this.#detached = true;
+    this.#daemon?.qmp.close();
+  }
   /** The command that creates the job in the daemon has been sent. */
   #startSent = false;
 
@@ -314,6 +325,7 @@ export class OfflineJob {
       void check().catch(() => resolve());
     });
     await concluded;
+    if (this.#detached) return new Promise<OfflineOutcome>(() => undefined);
     const info = await this.#concludedInfo();
     if (info === null && this.#killedAfterCancel) {
       return this.#finish('cancelled', `qemu-storage-daemon (pid ${daemon.pid}) did not end the job within ${this.#stopTimeoutMs} ms of the cancel and was stopped`);
