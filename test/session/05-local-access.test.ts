@@ -20,7 +20,7 @@ function libvirtError(message: string, code: string): Error {
 
 describe('naming why a local daemon refused this user', () => {
   let dir: string;
-  let socket: string;
+  let socket = '';
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'strata-access-'));
     socket = join(dir, 'libvirt-sock');

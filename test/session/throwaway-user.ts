@@ -5,7 +5,7 @@
 // killed are removed by the next run. Only root can do any of this.
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -21,25 +21,38 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Ends every process of `name` and waits until none is left (pkill only signals). */
-async function killAll(name: string): Promise<void> {
-  await run('pkill', ['-KILL', '-u', name]).catch(() => undefined);
+/** The processes whose real user is `uid`, from /proc (no procps needed). */
+async function processesOf(uid: number): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    // A process that ended between the listing and the read has nothing left to end.
+    const status = await readFile(`/proc/${entry}/status`, 'utf8').catch(() => '');
+    if (new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(status)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** Ends every process of `uid` (its session libvirtd, QEMU) and waits until none is left. */
+async function killAll(uid: number): Promise<void> {
   const deadline = Date.now() + 15_000;
   for (;;) {
-    // pgrep exits 1 when nothing matches: the condition waited for.
-    const left = await run('pgrep', ['-u', name]).then(
-      () => true,
-      () => false,
-    );
-    if (!left) return;
-    if (Date.now() > deadline) throw new Error(`processes of ${name} are still there 15 s after SIGKILL`);
-    await run('pkill', ['-KILL', '-u', name]).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 100));
+    const pids = await processesOf(uid);
+    if (pids.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`processes ${pids.join(', ')} of uid ${uid} are still there 15 s after SIGKILL`);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-async function removeUser(name: string, home: string): Promise<void> {
-  await killAll(name);
+async function removeUser(name: string, uid: number, home: string): Promise<void> {
+  await killAll(uid);
   // userdel -r also removes the home; it warns (exit 12) when the mail spool it looks for is missing.
   await run('userdel', ['-r', name]).catch((err: { code?: number; stderr?: string }) => {
     if (err.code !== 12) throw new Error(`userdel -r ${name} failed: ${err.stderr ?? String(err)}`);
@@ -53,7 +66,7 @@ export async function sweepThrowawayUsers(): Promise<string[]> {
   for (const line of (await readFile('/etc/passwd', 'utf8')).split('\n')) {
     const m = NAME_RE.exec(line);
     if (!m || alive(Number(m[2]))) continue;
-    await removeUser(m[1]!, `/tmp/${m[1]}`);
+    await removeUser(m[1]!, Number(m[3]), `/tmp/${m[1]}`);
     removed.push(m[1]!);
   }
   return removed;
@@ -107,10 +120,11 @@ export async function createThrowawayUser(): Promise<ThrowawayUser> {
           () => true,
           () => false,
         ),
-      remove: () => removeUser(name, home),
+      remove: () => removeUser(name, uid, home),
     };
   } catch (err) {
-    await removeUser(name, home);
+    const uid = Number((await run('id', ['-u', name]).catch(() => ({ stdout: '-1' }))).stdout.trim());
+    if (uid > 0) await removeUser(name, uid, home);
     throw err;
   }
 }
