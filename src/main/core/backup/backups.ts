@@ -49,6 +49,7 @@ interface Running {
 
 /** The default backup folder of a host on this machine. */
 export function defaultBackupRoot(dataDir: string | undefined, uri: string): string {
+  if (process.env['STRATA_BACKUP_DIR']) return process.env['STRATA_BACKUP_DIR'];
   // QEMU of the system instance runs as its own user and must reach the folder: a root-run
   // Strata's data folder is in root's private home, so it uses libvirt's images folder instead.
   const system = !uri.includes('/session');
