@@ -155,7 +155,7 @@ export function localAccessProblem(err: unknown, attempt: AttemptContext, ctx: L
     if (session) {
       return needs(attempt.uri, message, 'socket-missing', "libvirt's client starts your session daemon by itself, and it did not start: check that libvirtd is installed (Debian: libvirt-daemon).", [{ label: 'Install the daemon: the session instance is the same program, run as you.', command: 'sudo apt-get install libvirt-daemon', uri: null }], [socket], err);
     }
-    return needs(attempt.uri, message, 'socket-missing', `libvirtd is not running here (its socket ${socket} is missing): start it, or use qemu:///session. Strata connects when the socket appears.`, [...startDaemonFixes, ...offerSession], [socket], err);
+    return needs(attempt.uri, message, 'socket-missing', `libvirtd is not running here (its socket ${socket} is missing): start it${offerSession.length ? ', or use qemu:///session' : ''}. Strata connects when the socket appears.`, [...startDaemonFixes, ...offerSession], [socket], err);
   }
   if (/: Connection refused$/.test(message) && named !== undefined) {
     if (attempt.afterLoss) return null;
