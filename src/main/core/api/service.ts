@@ -133,12 +133,12 @@ export class StrataService implements StrataApi {
 
   async 'operation.preview'(p: ValidParams<'operation.preview'>): Promise<Result<'operation.preview'>> {
     const host = this.#host(p.hostId);
-    return this.#health.withPreflight(host, p.operation, await host.preview(p.domain, p.disk, p.operation));
+    return this.#health.withPreflight(host, p.domain, p.operation, await host.preview(p.domain, p.disk, p.operation));
   }
 
   async 'job.start'(p: ValidParams<'job.start'>): Promise<Result<'job.start'>> {
     const host = this.#host(p.hostId);
-    const preflight = () => this.#health.refuseDoomed(host, p.operation, p.confirm, () => host.preview(p.domain, p.disk, p.operation));
+    const preflight = () => this.#health.refuseDoomed(host, p.domain, p.operation, p.confirm, () => host.preview(p.domain, p.disk, p.operation));
     return host.startJob(p.domain, p.disk, p.operation, p.bandwidthBytesPerSec, p.confirm, p.whenBusy, preflight);
   }
 

@@ -4,11 +4,13 @@ import type { Operation } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
 import type { ChainCheck, HostCapabilities } from '../../../shared/health.ts';
 import type { ChainPreview, Confirmation, DomainDetail } from '../../../shared/model.ts';
+import type { LibvirtConnection } from '../../libvirt/connection.ts';
 import { isLocalUri } from '../hosts/destinations.ts';
 import { CapabilitiesCache, unknownCapabilities, type CapabilitiesSource } from './capabilities.ts';
 import { checkChain } from './chain-check.ts';
 import { bytesText } from './findings.ts';
 import { preflight } from './preflight.ts';
+import { domainQemuUser } from './security-model.ts';
 
 /** The host as health needs it (the Host class fits). */
 export interface HostRef {
@@ -16,8 +18,8 @@ export interface HostRef {
   uri: string;
   label: string;
   readOnly: boolean;
-  /** The host's open libvirt connection, null while there is none: capabilities are read on it. */
-  readonly libvirt: CapabilitiesSource | null;
+  /** The host's open libvirt connection, null while there is none: capabilities and domains' labels are read on it. */
+  readonly libvirt: (CapabilitiesSource & Pick<LibvirtConnection, 'domainXml'>) | null;
 }
 
 /** How long job.start waits for libvirt's capabilities before judging without them. */
@@ -31,8 +33,25 @@ export class HostHealth {
   }
 
   async check(host: HostRef, detail: DomainDetail, target: string): Promise<ChainCheck> {
-    const capabilities = await this.capabilities(host);
+    const capabilities = await this.#forDomain(host, detail.name, await this.capabilities(host));
     return checkChain(detail, target, { hostId: host.id, hostLabel: host.label, local: isLocalUri(host.uri), capabilities });
+  }
+
+  /**
+   * The host's capabilities with QEMU's user as the domain's own live <seclabel model='dac'> sets
+   * it (a per-domain label overrides libvirt's base label); the host-wide user where it sets none.
+   */
+  async #forDomain(host: HostRef, domain: string, capabilities: HostCapabilities): Promise<HostCapabilities> {
+    if (!host.libvirt) return capabilities;
+    let xml: string;
+    try {
+      xml = await host.libvirt.domainXml(domain);
+    } catch {
+      // The domain cannot be read now; the preview or the check reports that in its own words.
+      return capabilities;
+    }
+    const user = domainQemuUser(xml);
+    return user ? { ...capabilities, qemuUser: user } : capabilities;
   }
 
   /**
@@ -40,13 +59,16 @@ export class HostHealth {
    * never waits for libvirt's capabilities (QEMU's domain capabilities can take seconds): until they have arrived, it
    * judges space but not QEMU's permissions, and says so; job.start waits up to `waitMs` for them.
    */
-  async withPreflight(host: HostRef, op: Operation, preview: ChainPreview, waitMs = 0): Promise<ChainPreview> {
+  async withPreflight(host: HostRef, domain: string, op: Operation, preview: ChainPreview, waitMs = 0): Promise<ChainPreview> {
     if (waitMs > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([this.capabilities(host), new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
       clearTimeout(timer);
     }
-    const capabilities = this.#capabilities.peek(host.libvirt, host.label) ?? unknownCapabilities("libvirt's capabilities are still being read: QEMU's user and the security driver are not known yet");
+    const known = this.#capabilities.peek(host.libvirt, host.label);
+    const capabilities = known
+      ? await this.#forDomain(host, domain, known)
+      : unknownCapabilities("libvirt's capabilities are still being read: QEMU's user and the security driver are not known yet");
     const checked = await preflight(preview, op, { hostLabel: host.label, local: isLocalUri(host.uri), capabilities });
     if (!checked) return preview;
     const needs: Confirmation[] = checked.verdict === 'at-risk' ? [...preview.needs, 'low-space'] : preview.needs;
@@ -57,10 +79,10 @@ export class HostHealth {
    * Refuses, before anything starts, a job its preflight says will fail, with the reason and the
    * fix; and one that may fail unless 'low-space' is confirmed. `preview` reads the chain again.
    */
-  async refuseDoomed(host: HostRef, op: Operation, confirm: readonly Confirmation[], preview: () => Promise<ChainPreview>): Promise<void> {
+  async refuseDoomed(host: HostRef, domain: string, op: Operation, confirm: readonly Confirmation[], preview: () => Promise<ChainPreview>): Promise<void> {
     let current: ChainPreview;
     try {
-      current = await this.withPreflight(host, op, await preview(), startWaitMs);
+      current = await this.withPreflight(host, domain, op, await preview(), startWaitMs);
     } catch {
       // The start itself reports what makes the operation impossible, in its own words.
       return;
