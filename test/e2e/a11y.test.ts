@@ -101,6 +101,13 @@ describe('the window passes axe-core’s WCAG 2.1 A and AA rules', { timeout: 60
     await close();
   });
 
+  it('the backup dialog with its preview', async () => {
+    await page().getByRole('button', { name: `Back up… ${lab.name}`, exact: true }).click();
+    await waitFor(() => e2e.dialog().getByRole('button', { name: 'Start backup' }).isEnabled(), { timeoutMs: patience, what: 'the preview of the backup' });
+    await assertAccessibleInBothThemes(page(), 'the backup dialog');
+    await close();
+  });
+
   it('a chain check with its findings, layer by layer', async () => {
     const label = `${lab.name}/vda`;
     await page().getByRole('button', { name: `Check chain of ${label}`, exact: true }).click();
