@@ -28,6 +28,10 @@ export const accessProblemKinds = [
   'passphrase-needed',
   /** The SSH server refused every key and method offered. */
   'ssh-auth-failed',
+  /** The remote host has neither virt-ssh-helper nor nc to reach its libvirtd with. */
+  'ssh-remote-no-libvirt',
+  /** The remote libvirtd refused the remote user (polkit, its socket's group). */
+  'ssh-remote-refused',
 ] as const;
 export type AccessProblemKind = (typeof accessProblemKinds)[number];
 

@@ -7,6 +7,7 @@ import type { ErrorEnvelope } from './errors.ts';
 import type { ChainCheck, HostCapabilities } from './health.ts';
 import { layerRequestSchemas, type LayerResults } from './layers.ts';
 import { accessRequestSchemas, type AccessResults } from './access.ts';
+import { sshRequestSchemas, type SshEvents, type SshResults } from './ssh.ts';
 import { backupRequestSchemas, type BackupEvents, type BackupResults } from './backup.ts';
 import { spaceGuardRequestSchemas, type GuestIoPause, type SpaceGuardResults } from './space-guard.ts';
 
@@ -41,6 +42,8 @@ const uri = z
   // libvirt's ext transport runs the program its URI names (?command=), and a host name that
   // begins with '-' reaches ssh as an option: either would let a request run a command here.
   .refine((u) => !/^[a-z0-9.-]*\+ext:/.test(u), "uri cannot use libvirt's ext transport, which runs a local command: use ssh, tls, tcp or unix")
+  // `command` names the local program libvirt runs in ssh's place; Strata sets it to its own.
+  .refine((u) => !/[?&]command=/i.test(u), "uri cannot set libvirt's command parameter: it names a local program to run in ssh's place")
   .refine((u) => !/^[^:]*:\/\/([^/@?#]*@)?-/.test(u), "uri's host name cannot begin with '-'");
 
 const label = z
@@ -154,6 +157,7 @@ export const requestSchemas = {
   'history.export': z.object({}).strict(),
   ...spaceGuardRequestSchemas,
   ...accessRequestSchemas,
+  ...sshRequestSchemas,
   ...backupRequestSchemas,
 } as const;
 
@@ -163,7 +167,7 @@ export type Params<M extends Method> = z.input<(typeof requestSchemas)[M]>;
 /** What the service receives after validation. */
 export type ValidParams<M extends Method> = z.output<(typeof requestSchemas)[M]>;
 
-export interface Results extends SpaceGuardResults, AccessResults, LayerResults, BackupResults {
+export interface Results extends SpaceGuardResults, SshResults, AccessResults, LayerResults, BackupResults {
   'hosts.list': HostInfo[];
   'hosts.add': HostInfo;
   'hosts.remove': { removed: string };
@@ -188,7 +192,7 @@ export interface Results extends SpaceGuardResults, AccessResults, LayerResults,
 }
 export type Result<M extends Method> = Results[M];
 
-export interface Events extends BackupEvents {
+export interface Events extends SshEvents, BackupEvents {
   /** A job appeared, progressed, changed phase, ended or was amended: the job and what happened (`transition`). */
   job: JobEvent;
   /** QEMU paused a guest on an I/O error (a full file system), or the guest runs again (`paused: false`). */

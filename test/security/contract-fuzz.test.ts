@@ -161,6 +161,17 @@ const shapes: Record<Method, Record<string, Field>> = {
   },
   'hosts.remove': { hostId },
   'hosts.retry': { hostId },
+  'host.prompts': {},
+  'host.answerPrompt': {
+    hostId,
+    promptId: { valid: fc.oneof(fc.uuid(), fc.constantFrom(...pollutionKeys), xmlMeta.filter((s) => s.length <= 100)), invalid: fc.oneof(notString, fc.constant(''), long(100)), required: true },
+    answer: {
+      valid: fc.oneof(xmlMeta, fc.string({ maxLength: 40 }).filter((s) => !/[\r\n\u0000]/.test(s)), fc.constant('trust')),
+      invalid: fc.oneof(notString, long(4096), fc.constantFrom('a\nb', 'pass\r', 'nul\u0000')),
+      required: false,
+    },
+    cancel: { valid: fc.constant(true), invalid: fc.oneof(notBoolean, fc.constant(false)), required: false },
+  },
   'hosts.setLimits': {
     hostId,
     maxConcurrentJobs: { valid: fc.integer({ min: 0, max: 1000 }), invalid: fc.oneof(notNumber, hugeOrFraction, fc.integer({ min: 1001 })), required: true },

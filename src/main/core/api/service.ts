@@ -6,6 +6,7 @@ import type { EventHub } from './event-hub.ts';
 import type { JobHistory } from '../storage/history.ts';
 import { Host, type HostConfig } from '../hosts/host.ts';
 import { HostHealth } from '../health/host-health.ts';
+import { SshConnector } from '../hosts/ssh/ssh-connector.ts';
 import { Backups } from '../backup/backups.ts';
 import { noLimits, type SavedHosts } from '../storage/saved-hosts.ts';
 
@@ -24,10 +25,12 @@ export class StrataService implements StrataApi {
   readonly #hosts = new Map<string, Host>();
   readonly #env: ServiceEnv;
   readonly #health = new HostHealth();
+  readonly #ssh: SshConnector;
   readonly #backups: Backups;
 
   constructor(env: ServiceEnv) {
     this.#env = env;
+    this.#ssh = new SshConnector(env.hub);
     this.#backups = new Backups({ hub: env.hub, dataDir: env.dataDir });
     // A new watcher (a window, a browser tab) wants live progress: resume polling.
     env.hub.onWatch(() => {
@@ -48,6 +51,7 @@ export class StrataService implements StrataApi {
     if (this.#hosts.has(config.id)) throw new StrataError('conflict', `a host with id '${config.id}' exists already`);
     const host = new Host(config, {
       hub: this.#env.hub,
+      ssh: this.#ssh,
       history: this.#env.history,
       labRoot: this.#env.labRoot,
       ...(this.#env.dataDir !== undefined ? { dataDir: this.#env.dataDir } : {}),
@@ -65,6 +69,7 @@ export class StrataService implements StrataApi {
   async close(): Promise<void> {
     await Promise.all([...this.#hosts.values()].map((h) => h.stop()));
     this.#hosts.clear();
+    await this.#ssh.close();
   }
 
   #host(hostId: string): Host {
@@ -109,6 +114,14 @@ export class StrataService implements StrataApi {
 
   async 'hosts.retry'(p: ValidParams<'hosts.retry'>): Promise<Result<'hosts.retry'>> {
     return this.#host(p.hostId).retry();
+  }
+
+  async 'host.prompts'(): Promise<Result<'host.prompts'>> {
+    return this.#ssh.prompts();
+  }
+
+  async 'host.answerPrompt'(p: ValidParams<'host.answerPrompt'>): Promise<Result<'host.answerPrompt'>> {
+    return this.#ssh.answer(this.#host(p.hostId).id, p.promptId, p.cancel ? null : (p.answer ?? null));
   }
 
   async 'hosts.setLimits'(p: ValidParams<'hosts.setLimits'>): Promise<Result<'hosts.setLimits'>> {

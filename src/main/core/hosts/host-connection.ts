@@ -4,6 +4,7 @@
 // events again, since registrations die with the connection.
 import type { AccessProblem } from '../../../shared/access.ts';
 import type { HostState } from '../../../shared/model.ts';
+import { StrataError } from '../../../shared/errors.ts';
 import { LibvirtConnection } from '../../libvirt/connection.ts';
 import { connectionHint, libvirtCode, toStrataError } from '../../libvirt/errors.ts';
 import type { BlockJobNotice, CloseReason } from '../../libvirt/types.ts';
@@ -22,6 +23,8 @@ export interface HostConnectionDeps {
   lifecycle(domain: string): void;
   /** After each (re)connection, before the host counts as connected to callers. */
   connected(conn: LibvirtConnection): Promise<void>;
+  /** Opens the connection instead of LibvirtConnection.open (qemu+ssh: host keys and passphrases asked first). */
+  open?(): Promise<LibvirtConnection>;
 }
 
 const closeWords: Record<CloseReason, string> = {
@@ -137,7 +140,7 @@ export class HostConnection {
     this.#set(this.#attempt === 0 ? 'connecting' : 'retrying', this.#reason, this.#hint, null, this.#access);
     let conn: LibvirtConnection | null = null;
     try {
-      conn = await LibvirtConnection.open(this.#deps.uri, { readOnly: this.#deps.readOnly });
+      conn = await (this.#deps.open ? this.#deps.open() : LibvirtConnection.open(this.#deps.uri, { readOnly: this.#deps.readOnly }));
       if (this.#deps.keepAliveIntervalSeconds > 0) await this.#enableKeepAlive(conn);
       const opened = conn;
       await conn.onClose((reason) => this.#lost(opened, closeWords[reason]));
@@ -167,7 +170,7 @@ export class HostConnection {
       } else if (need) {
         this.#waitForUser(need, stamps);
       } else {
-        this.#retry(`cannot connect to ${this.#deps.uri}: ${toStrataError(err).message}`, connectionHint(err));
+        this.#retry(`cannot connect to ${this.#deps.uri}: ${toStrataError(err).message}`, (err instanceof StrataError && err.hint) || connectionHint(err));
       }
     }
   }

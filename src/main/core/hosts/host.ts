@@ -20,6 +20,7 @@ import { createPracticeLab, removePracticeLab } from '../lab/practice-lab.ts';
 import type { JobHistory } from '../storage/history.ts';
 import { checkSnapshotDestination, isLocalUri, type DestinationRules } from './destinations.ts';
 import { HostConnection } from './host-connection.ts';
+import type { SshConnector } from './ssh/ssh-connector.ts';
 import { SpaceGuard } from '../health/space-guard.ts';
 import { defaultSpaceGuard, type SpaceGuardSettings } from '../../../shared/space-guard.ts';
 import { offlineSetup, withEngine, withOffline } from './host-offline.ts';
@@ -47,6 +48,8 @@ export interface HostEnv {
   keepAliveIntervalSeconds?: number;
   /** How often running domains' disks are checked for jobs started elsewhere (virsh). */
   discoveryIntervalMs?: number;
+  /** Opens qemu+ssh hosts, asking the user about host keys and passphrases; absent, URIs open as they are. */
+  ssh?: SshConnector;
 }
 
 export class Host {
@@ -115,6 +118,7 @@ export class Host {
       uri: this.uri,
       readOnly: this.readOnly,
       keepAliveIntervalSeconds: env.keepAliveIntervalSeconds ?? 5,
+      ...(env.ssh ? { open: () => env.ssh!.open({ hostId: this.id, uri: this.uri, readOnly: this.readOnly, retry: () => void this.retry() }) } : {}),
       state: () => env.hub.emit('host', this.info()),
       blockJob: (n) => this.#runner.jobs.notice(n),
       lifecycle: (domain) => {
@@ -190,6 +194,7 @@ export class Host {
     this.#runner.dispose();
     this.#guard.dispose();
     await this.#connection.stop();
+    this.#env.ssh?.forget(this.id);
   }
 
   /** Someone started watching: resume progress polling and the search for outside jobs. */
