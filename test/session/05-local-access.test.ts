@@ -1,7 +1,8 @@
 // How a refused local connection is named, from libvirt's words and the socket itself. The
 // sockets are real (bound, with the owner group and mode of a distribution's libvirt socket); the
 // user's groups and libvirt's error are given, since this process cannot drop out of a group or
-// be refused by a socket (root is let in everywhere).
+// be refused by a socket (root is let in everywhere). Also where a practice lab goes, by which
+// user QEMU runs as.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { localAccessProblem, localUri, type LocalContext } from '../../src/main/core/hosts/local-access.ts';
+import { practiceLabRoot } from '../../src/main/core/lab/practice-lab.ts';
 
 const root = process.getuid?.() === 0;
 // As root any group will do; otherwise one of this user's own.
@@ -83,5 +85,16 @@ describe('naming why a local daemon refused this user', () => {
     assert.equal(localUri('qemu+ssh://admin@host/system'), null);
     assert.equal(localUri('qemu+tcp://127.0.0.1:1/system'), null);
     assert.deepEqual(localUri('qemu+unix:///session?socket=/x/y'), { instance: 'session', socket: '/x/y' });
+  });
+
+  it("puts a system instance's lab under the temporary folder when QEMU's user cannot enter the data folder", async () => {
+    const privateDir = await mkdtemp(join(dir, 'private-'));
+    await chmod(privateDir, 0o700);
+    const root = join(privateDir, 'lab');
+    const libvirtQemu = { uid: 64055, gid: 64055, source: 'a DAC base label' };
+    assert.equal(practiceLabRoot(root, libvirtQemu, {}), join(tmpdir(), `strata-lab-${process.getuid?.()}`));
+    assert.equal(practiceLabRoot(root, libvirtQemu, { STRATA_LAB_DIR: root }), root, 'a folder the user chose is kept (and refused with its reason)');
+    const self = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, source: 'the session instance' };
+    assert.equal(practiceLabRoot(root, self, {}), root, "a session's QEMU enters its own user's private folders");
   });
 });
