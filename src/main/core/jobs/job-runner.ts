@@ -148,7 +148,7 @@ export class JobRunner {
     if (!offline) await this.#observeLive(domain, target);
     const why = this.#scheduler.whyWaiting(domain, target);
     if (why === null) return this.#launch(domain, disk, op, requested, preview, offline);
-    if (whenBusy === 'queue') return this.#enqueue(domain, disk, op, requested, confirm, offline);
+    if (whenBusy === 'queue') return this.#enqueue(domain, disk, op, requested, confirm, offline, preflight);
     const busy = this.jobs.occupying(domain, target);
     throw new StrataError('conflict', busy ? `${domain}/${target} already has a ${busy.type} job ${busy.phase}` : `Not started: ${why}`, {
       hint: busy
@@ -217,7 +217,7 @@ export class JobRunner {
     return this.jobs.active(domain, disk.target) ?? job;
   }
 
-  #enqueue(domain: string, disk: Disk, op: JobOperation, requested: number, confirm: readonly Confirmation[], offline: boolean): Job {
+  #enqueue(domain: string, disk: Disk, op: JobOperation, requested: number, confirm: readonly Confirmation[], offline: boolean, preflight?: () => Promise<void>): Job {
     const type = expectedType(disk, op);
     const options = { requestedBandwidthBytesPerSec: requested, afterReady: this.#afterReady(type, op, offline), ...(offline ? { engine: 'qemu-storage-daemon' as const } : {}) };
     const queued: Job = this.jobs.enqueue(domain, disk.target, type, options, async () => {
@@ -232,6 +232,8 @@ export class JobRunner {
         nowOffline = this.#refuseState(domain, read.detail.state);
         preview = this.#deps.preview(domain, current, op);
         requireConfirmations(preview, confirm, op);
+        // So may the room where it writes (a job ahead of it took the space): its preflight again.
+        await preflight?.();
       } catch (err) {
         const e = toStrataError(err);
         this.jobs.fail(queued.id, `could not start after waiting in the queue: ${e.message}`);
