@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { basename, dirname, join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { sweepStaleLabDomains, virsh, virshBlockJobInfo, waitFor, type TestLab } from '../lab/harness.ts';
+import { makeChain, useDefinedDomain, useLabDir } from '../offline/offline-harness.ts';
 import { assertAccessibleInBothThemes } from './axe.ts';
 import { E2E, MiB } from './fixture.ts';
 
@@ -189,5 +190,26 @@ describe('the window passes axe-core’s WCAG 2.1 A and AA rules', { timeout: 60
     await page().getByRole('progressbar', { name: `Pull on ${label}` }).waitFor({ state: 'detached' });
     await page().getByRole('table').getByRole('row').filter({ hasText: label }).first().waitFor();
     await assertAccessibleInBothThemes(page(), 'the jobs view with the history');
+  });
+  it('an offline job on a shut-off domain, running, with its slider', async (t) => {
+    const dir = await useLabDir(t, 'a11y-offline');
+    const chain = await makeChain(dir, { writes: [[[0, 64 * MiB]], [[0, MiB]]], virtualSize: 128 * MiB });
+    const name = await useDefinedDomain(t, dir, chain.active, 'a11y');
+    const label = `${name}/vda`;
+    await page().getByRole('navigation', { name: 'Views' }).getByRole('button', { name: /^Hosts/ }).click();
+    await page().getByRole('button', { name: 'Refresh', exact: true }).click();
+    await page().getByRole('list', { name: /^Domains on / }).getByRole('button', { name: new RegExp(name) }).click();
+    await page().getByRole('button', { name: `Pull… on ${label}`, exact: true }).click();
+    const limit = e2e.dialog().getByRole('textbox', { name: /in MiB\/s/ });
+    await limit.fill('0.25');
+    await limit.press('Enter');
+    await waitFor(() => e2e.dialog().getByRole('button', { name: 'Start pull' }).isEnabled(), { timeoutMs: patience, what: 'the preview of the offline pull' });
+    await e2e.dialog().getByRole('button', { name: 'Start pull' }).click();
+    await page().getByRole('progressbar', { name: `Pull on ${label}` }).waitFor();
+    await page().getByText(/offline, through qemu-storage-daemon/).waitFor();
+    await assertAccessibleInBothThemes(page(), 'a running offline pull');
+    await page().getByRole('button', { name: `Abort pull on ${label}` }).click();
+    await page().getByRole('button', { name: 'Yes, abort' }).click();
+    await page().getByRole('progressbar', { name: `Pull on ${label}` }).waitFor({ state: 'detached' });
   });
 });
