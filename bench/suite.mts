@@ -42,6 +42,7 @@ const BENCHES: Bench[] = [
   { name: 'freshness', argv: (json) => tsx('freshness.mts', '--python', PYTHON, '--json', json) },
   { name: 'scale', argv: (json) => tsx('scale.mts', '--python', PYTHON, '--json', json) },
   { name: 'throttle', argv: (json) => tsx('throttle.mts', '--json', json) },
+  { name: 'chaincheck', argv: (json) => tsx('chain-check.mts', '--json', json) },
   { name: 'renderer', argv: (json) => tsx('renderer.mts', '--minutes', opts['renderer-minutes'] ?? '2', '--json', json) },
   { name: 'startup', argv: (json) => tsx('startup.mts', '--json', json) },
   { name: 'soak', argv: (json) => tsx('soak.mts', '--minutes', opts['soak-minutes'] ?? '3', '--json', json) },

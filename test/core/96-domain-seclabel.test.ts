@@ -2,13 +2,13 @@
 // from the host-wide base label: a real domain whose QEMU runs as 1234:1234 (a static DAC label,
 // which libvirt 9.0 and QEMU 7.2 honour here) has its layers judged for that user.
 import assert from 'node:assert/strict';
-import { chown, chmod, mkdir } from 'node:fs/promises';
+import { chown, chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
 import { createBackingChain, makeTraversable } from '../../src/main/core/lab/images.ts';
 import { labDomainXml } from '../../src/main/core/lab/lab-domain-xml.ts';
-import { removeLabDir } from '../../src/main/core/lab/lab.ts';
+import { LAB_MARKER, removeLabDir } from '../../src/main/core/lab/lab.ts';
 import { LAB_ROOT, uniqueLabName } from '../lab/harness.ts';
 import { engineSuite, MiB, waitForDomainChanged } from './engine-harness.ts';
 
@@ -25,7 +25,8 @@ describe("QEMU's user from the domain's own seclabel", { timeout: 120_000 }, () 
     const dir = join(LAB_ROOT, name);
     await makeTraversable(LAB_ROOT);
     await mkdir(dir, { recursive: true });
-    ctx.after(() => removeLabDir(dir).catch(() => undefined));
+    await writeFile(join(dir, LAB_MARKER), `${name}\n`);
+    ctx.after(() => removeLabDir(dir));
     const chain = await createBackingChain({ dir, layers: 2, virtualSize: 64 * MiB, baseDataBytes: MiB, overlayDataBytes: MiB });
     const xml = labDomainXml({ name, diskPath: chain.layers.at(-1)!, labDir: dir }).replace(
       '</domain>',
