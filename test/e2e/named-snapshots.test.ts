@@ -50,6 +50,7 @@ describe('named snapshots, revert and grow from the window', { timeout: 600_000 
   it('a snapshot named in the dialog is on its layer and in virsh snapshot-list; Grow… grows the running disk', async (ctx) => {
     const dir = await useLabDir(ctx, 'e2e-named');
     const base = await image(join(dir, 'base.qcow2'), null, 0xa0);
+    await runTool('qemu-img', ['snapshot', '-c', 'fresh-install', base]);
     const active = await image(join(dir, 'system.qcow2'), base, 0x5a);
     const name = await useDefinedDomain(ctx, dir, active, 'e2e-named');
     await virsh(['start', name]);
@@ -66,6 +67,7 @@ describe('named snapshots, revert and grow from the window', { timeout: 600_000 
     const chain = await open(name, 3);
     await chain.getByRole('listitem').first().getByText('before-upgrade', { exact: true }).waitFor();
     await chain.getByText('Kernel 6.1 before the move to 6.6', { exact: false }).waitFor();
+    await chain.getByRole('listitem').last().getByText('fresh-install', { exact: true }).waitFor();
     assert.deepEqual(await snapshotNames(name), ['before-upgrade']);
     await assertAccessibleInBothThemes(page(), 'a named snapshot on its layer');
     await e2e.screenshot('named-snapshot');
@@ -96,8 +98,27 @@ describe('named snapshots, revert and grow from the window', { timeout: 600_000 
     const chain = await open(name, 3);
     await chain.getByRole('listitem').first().getByText('risky-change', { exact: true }).waitFor();
 
-    await chain.getByRole('button', { name: `Revert to this layer… ${older}`, exact: true }).click();
+    // From the keyboard: Enter opens it, focus stays inside while tabbing, Escape closes it and
+    // focus goes back to the button; then it is opened again to revert.
+    const opener = chain.getByRole('button', { name: `Revert to this layer… ${older}`, exact: true });
+    await opener.focus();
+    await page().keyboard.press('Enter');
     const dialog = e2e.dialog();
+    await dialog.waitFor();
+    // Tab may pass through the browser's own controls, never the page behind.
+    for (let i = 0; i < 12; i++) {
+      const where = await dialog.evaluate((d) => {
+        const active = d.ownerDocument.activeElement;
+        return active === null || active === d.ownerDocument.body ? 'nowhere' : d.contains(active) ? 'inside' : 'behind';
+      });
+      if (i === 0) assert.equal(where, 'inside', 'focus starts inside the revert dialog');
+      else assert.notEqual(where, 'behind', `focus after ${i} Tab presses`);
+      await page().keyboard.press('Tab');
+    }
+    await page().keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    assert.equal(await opener.evaluate((b) => b.matches(':focus')), true, 'focus returns to the revert button');
+    await opener.click();
     await dialog.getByText(`Make ${older} the active layer of vda`, { exact: false }).waitFor();
     await dialog.getByText(/risky-change/).first().waitFor();
     const revert = dialog.getByRole('button', { name: 'Revert', exact: true });

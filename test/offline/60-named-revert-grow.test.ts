@@ -167,6 +167,30 @@ describe('named snapshots, revert and grow through the contract', { timeout: 240
     assert.ok(await readsPattern(older, 0x5a), 'the older layer still reads what was written before the snapshot');
   });
 
+  it('a revert names the other domains that use the layer it makes writable, and needs shared-layers confirmed', async (ctx) => {
+    const dir = await useLabDir(ctx, 'revert-shared');
+    const base = await image(join(dir, 'base.qcow2'), null, 0xa0);
+    const older = await image(join(dir, 'older.qcow2'), base, 0x5a);
+    const newer = await image(join(dir, 'newer.qcow2'), older, 0x77);
+    const clone = await image(join(dir, 'clone.qcow2'), older, 0x33);
+    const name = await useDefinedDomain(ctx, dir, newer, 'revert-a');
+    const other = await useDefinedDomain(ctx, dir, clone, 'revert-b');
+    // Strata knows the other domain's chain once it has read it (as the host's model does).
+    await t.client.call('domain.get', { hostId, domain: other });
+    const ref = { hostId, domain: name, disk: 'vda' };
+    const preview = await t.client.call('revert.preview', { ...ref, layer: older });
+    assert.deepEqual(preview.sharedWith, [{ domain: other, paths: [older], effect: 'written' }]);
+    assert.deepEqual(preview.needs, ['drop-layers', 'shared-layers']);
+    const refused = await rejection(t.client.call('disk.revert', { ...ref, layer: older, confirm: ['drop-layers'] }));
+    assert.match(refused.message, new RegExp(`other domains use these layers \\(${other}: ${older}\\)`));
+    const deleting = await t.client.call('revert.preview', { ...ref, layer: older, deleteFiles: true });
+    assert.deepEqual(deleting.needs, ['drop-layers', 'delete-files', 'shared-layers']);
+    const done = await t.client.call('disk.revert', { ...ref, layer: older, deleteFiles: true, confirm: ['drop-layers', 'delete-files', 'shared-layers'] });
+    assert.deepEqual(done.deleted, [newer]);
+    await assert.rejects(access(newer));
+    assert.deepEqual(done.disk.chain.map((l) => l.path), [older, base]);
+  });
+
   it('grow: shut off through qemu-img, running through libvirt; a smaller size is refused with the current size', async (ctx) => {
     const dir = await useLabDir(ctx, 'grow');
     const base = await image(join(dir, 'base.qcow2'), null, 0xa0);
