@@ -1,5 +1,6 @@
 // What a host adds for shut-off domains: their chains read from the image headers, previews that
 // say the job runs offline, and the offline engine's access to the definition and intent records.
+import { existsSync } from 'node:fs';
 import type { Operation } from '../../../shared/contract.ts';
 import type { ChainPreview, Disk } from '../../../shared/model.ts';
 import { offlineRefusal } from '../../../shared/offline.ts';
@@ -7,13 +8,14 @@ import type { LibvirtConnection } from '../../libvirt/connection.ts';
 import type { JobRunnerDeps } from '../jobs/job-runner.ts';
 import { IntentStore } from '../offline/intents.ts';
 import { withImageChains } from '../offline/offline-chain.ts';
+import { STORAGE_DAEMON } from '../offline/storage-daemon.ts';
 
 /** The runner's offline engine for a host: local hosts get one, remote ones its refusal. */
 export function offlineSetup(uri: string, dataDir: string | undefined, conn: () => LibvirtConnection): Pick<JobRunnerDeps, 'offline'> {
   return {
     offline: {
       hostUri: uri,
-      refusal: offlineRefusal(uri),
+      refusal: offlineRefusal(uri) ?? (existsSync(STORAGE_DAEMON) ? null : `offline jobs run in ${STORAGE_DAEMON}, which is not installed (Debian: qemu-system-common)`),
       intents: dataDir === undefined ? null : new IntentStore(dataDir),
       definition: {
         inactiveXml: (domain) => conn().domainXml(domain, { inactive: true, secure: true }),
