@@ -61,6 +61,21 @@ export const backupRequestSchemas = {
     })
     .strict(),
   'backup.setLocation': z.object({ hostId, path: absolutePath('path') }).strict(),
+  'backup.setSchedule': z
+    .object({
+      hostId,
+      domain: domainName,
+      schedule: z
+        .object({
+          every: z.enum(['day', 'week'], { error: "every is 'day' or 'week'" }),
+          at: z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'at is a local time such as 03:00'),
+          weekday: z.number().int().min(0, 'weekday is 0 (Sunday) to 6').max(6, 'weekday is 0 (Sunday) to 6').default(0),
+          fullEvery: z.number().int('fullEvery is a whole number').min(1, 'fullEvery is at least 1 (every run full)').max(1000).default(7),
+        })
+        .strict()
+        .nullable(),
+    })
+    .strict(),
   'backup.setRetention': z
     .object({
       hostId,
@@ -172,6 +187,24 @@ export interface BackupSettingsView {
   source: 'default' | 'set';
 }
 
+/** When a domain is backed up by itself: daily or weekly at a local time, a full backup every Nth run. */
+export interface BackupSchedule {
+  every: 'day' | 'week';
+  /** Local time, 'HH:MM'. */
+  at: string;
+  /** For weekly schedules: 0 (Sunday) to 6. */
+  weekday: number;
+  /** Every Nth run is full (1: always), the others incremental where a checkpoint allows. */
+  fullEvery: number;
+}
+
+export interface BackupScheduleView {
+  domain: string;
+  schedule: BackupSchedule | null;
+  /** Epoch ms of the next run; null without a schedule. */
+  nextRunAt: number | null;
+}
+
 export interface BackupResults {
   'backup.preview': BackupPlan;
   'backup.start': BackupStarted;
@@ -181,6 +214,7 @@ export interface BackupResults {
   'backup.remove': { removed: string };
   'backup.setLocation': BackupSettingsView;
   'backup.setRetention': { domain: string; keepSets: number | null; keepDays: number | null };
+  'backup.setSchedule': BackupScheduleView;
 }
 
 export interface BackupEvents {

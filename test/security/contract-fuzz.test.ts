@@ -248,7 +248,15 @@ function backupShapes(): Record<Extract<Method, `backup.${string}`>, Record<stri
     'backup.remove': { hostId, domain, setId, confirm: { valid: fc.constantFrom([], ['delete-files']), invalid: fc.oneof(notString.filter((v) => !Array.isArray(v) || v.length > 0), fc.constant(['drop-layers'])), required: false } },
     'backup.setLocation': { hostId, path: { ...destination(true), invalid: fc.oneof(notString, traversal, withControl, fc.constantFrom('', 'a', './b', '~/x')) } },
     'backup.setRetention': { hostId, domain, keepSets: keep, keepDays: keep },
-  };
+    'backup.setSchedule': {
+      hostId,
+      domain,
+      schedule: {
+        valid: fc.oneof(fc.constant(null), fc.record({ every: fc.constantFrom('day', 'week'), at: fc.constantFrom('03:00', '23:59', '00:00') })),
+        invalid: fc.oneof(fc.constantFrom(0, 'daily', [], { every: 'month', at: '03:00' }, { every: 'day', at: '24:00' }, { every: 'day', at: '3:00' }, { every: 'day' })),
+        required: true,
+      },
+    },  };
 }
 
 /** A valid object of `shape`: required fields always, optional ones sometimes. */

@@ -31,7 +31,8 @@ export class StrataService implements StrataApi {
   constructor(env: ServiceEnv) {
     this.#env = env;
     this.#ssh = new SshConnector(env.hub);
-    this.#backups = new Backups({ hub: env.hub, dataDir: env.dataDir });
+    this.#backups = new Backups({ hub: env.hub, dataDir: env.dataDir, hosts: () => [...this.#hosts.values()] });
+    this.#backups.startSchedules();
     // A new watcher (a window, a browser tab) wants live progress: resume polling.
     env.hub.onWatch(() => {
       for (const host of this.#hosts.values()) host.wake();
@@ -67,6 +68,7 @@ export class StrataService implements StrataApi {
   }
 
   async close(): Promise<void> {
+    this.#backups.close();
     await Promise.all([...this.#hosts.values()].map((h) => h.stop()));
     this.#hosts.clear();
     await this.#ssh.close();
@@ -256,6 +258,10 @@ export class StrataService implements StrataApi {
 
   async 'backup.setLocation'(p: ValidParams<'backup.setLocation'>): Promise<Result<'backup.setLocation'>> {
     return this.#backups.setLocation(this.#host(p.hostId), p.path);
+  }
+
+  async 'backup.setSchedule'(p: ValidParams<'backup.setSchedule'>): Promise<Result<'backup.setSchedule'>> {
+    return this.#backups.setSchedule(this.#host(p.hostId), p);
   }
 
   async 'backup.setRetention'(p: ValidParams<'backup.setRetention'>): Promise<Result<'backup.setRetention'>> {

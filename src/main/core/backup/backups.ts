@@ -8,7 +8,7 @@
 import { statfsSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { backupRefusal, type BackupPlan, type BackupPoint, type BackupResults, type BackupSet, type BackupSettingsView } from '../../../shared/backup.ts';
+import { backupRefusal, type BackupPlan, type BackupPoint, type BackupResults, type BackupScheduleView, type BackupSet, type BackupSettingsView } from '../../../shared/backup.ts';
 import type { ValidParams } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
 import type { DomainDetail, Job, JobEvent } from '../../../shared/model.ts';
@@ -22,12 +22,15 @@ import type { Host } from '../hosts/host.ts';
 import { makeTraversable } from '../lab/images.ts';
 import { manifestFormat, type Manifest } from './manifest.ts';
 import { restorePoint, verifySet } from './restore.ts';
+import { dueRun, nextDue } from './schedule.ts';
 import { BackupSettings } from './settings.ts';
 import { BackupStore, imageFileName, setsToRemove } from './store.ts';
 import { strataVersion } from './version.ts';
 
 export interface BackupsEnv {
   hub: EventHub;
+  /** The hosts scheduled backups may run on. */
+  hosts: () => BackupHost[];
   /** Strata's data folder; undefined: settings are kept for this run only. */
   dataDir: string | undefined;
 }
@@ -90,6 +93,8 @@ export class Backups {
   /** Backups being written, one per domain of a host at most. */
   readonly #running = new Map<string, Running>();
   #unsubscribe: (() => void) | null = null;
+  #scheduleTimer: NodeJS.Timeout | null = null;
+  #ticking = false;
 
   constructor(env: BackupsEnv) {
     this.#env = env;
@@ -228,7 +233,59 @@ export class Backups {
     };
   }
 
-  async start(host: BackupHost, p: ValidParams<'backup.start'>, fullBecause?: string): Promise<BackupResults['backup.start']> {
+  async setSchedule(host: BackupHost, p: ValidParams<'backup.setSchedule'>): Promise<BackupScheduleView> {
+    this.#refuseRemote(host);
+    const now = Date.now();
+    await this.#settings.setSchedule(host.uri, p.domain, p.schedule, now);
+    return { domain: p.domain, schedule: p.schedule, nextRunAt: p.schedule === null ? null : nextDue(p.schedule, now) };
+  }
+
+  /** Runs due schedules now and then every 20 s while Strata runs. */
+  startSchedules(firstAfterMs = 2000): void {
+    if (this.#scheduleTimer !== null) return;
+    const tick = (): void => {
+      void this.#tick().catch((err: unknown) => log.warn('the backup schedules could not be checked', { err }));
+    };
+    this.#scheduleTimer = setTimeout(() => {
+      tick();
+      this.#scheduleTimer = setInterval(tick, 20_000);
+      this.#scheduleTimer.unref();
+    }, firstAfterMs);
+    this.#scheduleTimer.unref();
+  }
+
+  close(): void {
+    if (this.#scheduleTimer !== null) clearInterval(this.#scheduleTimer);
+    this.#scheduleTimer = null;
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#ticking) return;
+    this.#ticking = true;
+    try {
+      for (const entry of await this.#settings.schedules()) {
+        const host = this.#env.hosts().find((h) => h.uri === entry.uri && !h.readOnly && h.libvirt !== null);
+        if (!host) continue;
+        const now = Date.now();
+        const run = dueRun(entry, entry.lastRunAt, now);
+        if (!run) continue;
+        // Recorded before it starts: a run that cannot start is not tried again until the next time.
+        await this.#settings.ran(entry.uri, entry.domain, now);
+        const kind = entry.runs % entry.fullEvery === 0 ? 'full' : 'auto';
+        const when = new Date(run.due).toISOString();
+        const note = run.late ? `scheduled for ${when}, run late: Strata was not running then` : `scheduled for ${when}`;
+        try {
+          await this.start(host, { hostId: host.id, domain: entry.domain, kind, bandwidthBytesPerSec: 0 }, undefined, note);
+        } catch (err) {
+          log.warn('a scheduled backup could not start', { host: host.id, domain: entry.domain, due: when, late: run.late, err });
+        }
+      }
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  async start(host: BackupHost, p: ValidParams<'backup.start'>, fullBecause?: string, note?: string): Promise<BackupResults['backup.start']> {
     this.#refuseRemote(host);
     const detail = await host.getDomain(p.domain);
     const disks = this.#chosenDisks(detail, p.disks);
@@ -238,7 +295,8 @@ export class Backups {
     if (!conn) throw new StrataError('unavailable', `${host.label} is not connected`);
     const store = await this.#store(host);
     await this.#prepareRoot(host, store.root);
-    const decision = fullBecause ? { kind: 'full' as const, reason: fullBecause, setId: null, from: null, dirtyBytes: null } : await this.#decide(host, store, detail, disks, p.kind);
+    const decided = fullBecause ? { kind: 'full' as const, reason: fullBecause, setId: null, from: null, dirtyBytes: null } : await this.#decide(host, store, detail, disks, p.kind);
+    const decision = note === undefined ? decided : { ...decided, reason: `${note}; ${decided.reason}` };
     const now = Date.now();
     let setId: string;
     let index: number;
@@ -318,7 +376,7 @@ export class Backups {
       this.#changed(host.id, detail.name, setId, index, await this.#settle(running, 'failed', `libvirt refused it: ${e.message}`, false));
       if (kind === 'incremental') {
         log.warn('libvirt refused an incremental backup; taking a full one instead', { host: host.id, domain: detail.name, err });
-        return this.start(host, { ...p, kind: 'full' }, `libvirt refused the incremental from ${decision.from}: ${e.message}`);
+        return this.start(host, { ...p, kind: 'full' }, `libvirt refused the incremental from ${decision.from}: ${e.message}`, note);
       }
       throw e;
     }

@@ -10,7 +10,24 @@ const fileSchema = z.object({
   version: z.literal(1),
   locations: z.array(z.object({ uri: z.string().min(1), path: z.string().startsWith('/') })),
   retention: z.array(z.object({ uri: z.string().min(1), domain: z.string().min(1), keepSets: count, keepDays: count })),
+  // Absent in files written before schedules existed.
+  schedules: z
+    .array(
+      z.object({
+        uri: z.string().min(1),
+        domain: z.string().min(1),
+        every: z.enum(['day', 'week']),
+        at: z.string().regex(/^\d\d:\d\d$/),
+        weekday: z.number().int().min(0).max(6),
+        fullEvery: z.number().int().min(1),
+        /** When the last scheduled run began (epoch ms); null before the first. */
+        lastRunAt: z.number().int().min(0).nullable(),
+        runs: z.number().int().min(0),
+      }),
+    )
+    .default([]),
 });
+export type ScheduleEntry = SettingsFile['schedules'][number];
 type SettingsFile = z.output<typeof fileSchema>;
 
 // Until the user sets a retention, a domain keeps its last 7 good sets.
@@ -19,7 +36,7 @@ export const defaultRetention: Retention = { keepSets: 7, keepDays: null };
 export class BackupSettings {
   /** Null: kept for this run only. */
   readonly path: string | null;
-  #file: SettingsFile = { version: 1, locations: [], retention: [] };
+  #file: SettingsFile = { version: 1, locations: [], retention: [], schedules: [] };
   #loaded: Promise<void> | null = null;
 
   constructor(dataDir: string | undefined) {
@@ -58,6 +75,29 @@ export class BackupSettings {
   async setRetention(uri: string, domain: string, retention: Retention): Promise<void> {
     await this.#load();
     this.#file.retention = [...this.#file.retention.filter((e) => e.uri !== uri || e.domain !== domain), { uri, domain, ...retention }];
+    await this.#save();
+  }
+
+  async schedules(): Promise<ScheduleEntry[]> {
+    await this.#load();
+    return this.#file.schedules.map((e) => ({ ...e }));
+  }
+
+  /** Sets (or with null removes) a domain's schedule; a new schedule starts counting runs afresh. */
+  async setSchedule(uri: string, domain: string, schedule: Omit<ScheduleEntry, 'uri' | 'domain' | 'lastRunAt' | 'runs'> | null, now: number): Promise<void> {
+    await this.#load();
+    const others = this.#file.schedules.filter((e) => e.uri !== uri || e.domain !== domain);
+    this.#file.schedules = schedule === null ? others : [...others, { uri, domain, ...schedule, lastRunAt: now, runs: 0 }];
+    await this.#save();
+  }
+
+  /** Records that a scheduled run began. */
+  async ran(uri: string, domain: string, at: number): Promise<void> {
+    await this.#load();
+    const entry = this.#file.schedules.find((e) => e.uri === uri && e.domain === domain);
+    if (!entry) return;
+    entry.lastRunAt = at;
+    entry.runs += 1;
     await this.#save();
   }
 }
