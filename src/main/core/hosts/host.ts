@@ -259,6 +259,7 @@ export class Host {
     if (!disk.chain.some((l) => l.snapshot)) return preview;
     const kept = new Set(preview.after.map((l) => l.path));
     const removed = new Set(disk.chain.map((l) => l.path).filter((p) => !kept.has(p)));
+    if (removed.size === 0) return preview;
     const named = await readSnapshotLayers(snapshotSource(this.#conn()), domain).catch(() => []);
     return { ...preview, namedSnapshots: snapshotFates(disk.target, disk.chain.map((l) => l.path), named, removed) };
   }
