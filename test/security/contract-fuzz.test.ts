@@ -256,7 +256,8 @@ function backupShapes(): Record<Extract<Method, `backup.${string}`>, Record<stri
         invalid: fc.oneof(fc.constantFrom(0, 'daily', [], { every: 'month', at: '03:00' }, { every: 'day', at: '24:00' }, { every: 'day', at: '3:00' }, { every: 'day' })),
         required: true,
       },
-    },  };
+    },
+  };
 }
 
 /** A valid object of `shape`: required fields always, optional ones sometimes. */
