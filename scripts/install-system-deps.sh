@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Strata needs from the system's packages, then makes sure libvirt's daemons run:
 # libvirt's client library and development files, libvirt's daemon with its QEMU driver, QEMU,
-# the addon's build tools, and Chromium for the tests. Debian/Ubuntu (apt-get) and Fedora (dnf).
+# the addon's build tools, Chromium for the tests, and OpenSSH's client (hosts over SSH) and server
+# (the SSH tests start their own sshd; Debian's package also enables its ssh service, which no
+# test uses). Debian/Ubuntu (apt-get) and Fedora (dnf).
 # Idempotent: only missing packages are installed, and a daemon that answers is left alone.
 # Node.js (>= 20.19) is not installed here: distributions ship older ones (see the README).
 #
@@ -14,7 +16,7 @@ start_daemons=1
 for arg in "$@"; do
   case "$arg" in
     --no-daemons) start_daemons=0 ;;
-    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-system-deps: unknown argument $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -39,6 +41,7 @@ if command -v apt-get >/dev/null; then
     libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
     qemu-system-x86 qemu-utils
     python3-libvirt
+    openssh-client openssh-server
   )
   # Debian names its browser chromium; Ubuntu's is a snap behind chromium-browser. Asked of
   # os-release, not apt-cache, which knows nothing on a fresh machine before `apt-get update`.
@@ -59,6 +62,7 @@ elif command -v dnf >/dev/null; then
     libvirt-devel libvirt-client libvirt-daemon-kvm
     qemu-kvm qemu-img
     python3-libvirt chromium
+    openssh-clients openssh-server
   )
   is_installed() { rpm -q --whatprovides "$1" >/dev/null 2>&1; }
   install() { "${as_root[@]}" dnf install -y -q "$@"; }
