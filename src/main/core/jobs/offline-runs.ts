@@ -239,6 +239,7 @@ export class OfflineRuns {
       const intent = left.intent;
       const type = typeOf(intent);
       if (left.daemon === 'alive') {
+        log.warn('an offline job of a previous run is still under way; following it to its end', { host: this.#deps.hostId, domain: intent.domain, disk: intent.disk, operation: intent.operation.kind, pid: intent.daemon?.pid });
         tell.adopt(intent.domain, intent.disk, type, left.job.bandwidthBytesPerSec, intent.target);
         this.#follow(intent.domain, intent.disk, left.job, type, []);
         continue;
@@ -251,6 +252,7 @@ export class OfflineRuns {
         status = 'failed';
         words += ` The definition could not be rewritten: ${err instanceof Error ? err.message : String(err)}.`;
       }
+      log.warn(`an offline job of a previous run was found ended: ${words}`, { host: this.#deps.hostId, domain: intent.domain, disk: intent.disk });
       tell.ended(intent.domain, intent.disk, type, status, `found at start-up: ${words}`, left.leftover);
     }
     return found.length;
