@@ -5,6 +5,7 @@ import { getContext } from 'svelte';
 import { followShell, type ShellTarget } from './desktop-shell.ts';
 import { HostStore } from './hosts.svelte.ts';
 import { JobStore } from './jobs.svelte.ts';
+import { IoPauseStore } from './io-pauses.svelte.ts';
 import { Notices } from './notices.svelte.ts';
 import { Theme } from './theme.svelte.ts';
 import { Transport } from './transport.svelte.ts';
@@ -15,6 +16,7 @@ export class Strata implements ShellTarget {
   readonly transport: Transport;
   readonly hosts: HostStore;
   readonly jobs: JobStore;
+  readonly ioPauses: IoPauseStore;
   readonly notices: Notices;
   readonly theme: Theme;
   view = $state<View>('hosts');
@@ -25,6 +27,7 @@ export class Strata implements ShellTarget {
     const client = transport.client;
     this.hosts = new HostStore(client);
     this.jobs = new JobStore(client);
+    this.ioPauses = new IoPauseStore(client);
     this.notices = new Notices();
     this.theme = new Theme();
 
@@ -38,6 +41,7 @@ export class Strata implements ShellTarget {
         if (this.hosts.hostChanged(info)) void Promise.all([this.jobs.load(), this.hosts.refreshAll()]);
       }),
       client.on('host.removed', ({ hostId }) => this.hosts.hostRemoved(hostId)),
+      client.on('domain.ioPause', (pause) => this.ioPauses.apply(pause)),
       // A job ending changes the chain; re-read even if domain.changed were to come late.
       this.jobs.onEnd((job) => {
         this.hosts.domainChanged(job.hostId, job.domain);
