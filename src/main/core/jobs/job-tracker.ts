@@ -131,7 +131,7 @@ export class JobTracker extends JobBook {
     job.requestedBandwidthBytesPerSec = options.requestedBandwidthBytesPerSec ?? options.bandwidthBytesPerSec;
     if (options.afterReady !== undefined) job.afterReady = options.afterReady;
     if (early?.ended) {
-      this.#end(tracked, early.ended, this.#outcome(tracked, early.ended));
+      this.#end(tracked, early.ended, early.outcome ?? this.#outcome(tracked, early.ended));
       return { ...job };
     }
     this.#move(tracked, 'running', 'libvirt started it');
@@ -302,6 +302,7 @@ export class JobTracker extends JobBook {
     if (!tracked) return;
     if (tracked.early) {
       tracked.early.ended = status;
+      tracked.early.outcome = outcome;
       return;
     }
     this.#end(tracked, status, outcome);

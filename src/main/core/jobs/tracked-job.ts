@@ -7,6 +7,8 @@ import { RateEstimator } from './rate.ts';
 export interface Early {
   ready: boolean;
   ended: 'completed' | 'failed' | 'cancelled' | null;
+  /** The end's own words, when the engine that ran the job told them (see JobTracker.conclude). */
+  outcome?: string;
 }
 
 export interface Tracked {
