@@ -238,7 +238,7 @@ function backupShapes(): Record<Extract<Method, `backup.${string}`>, Record<stri
   const kind: Field = { valid: fc.constantFrom('auto', 'full'), invalid: notIn(['auto', 'full']), required: false };
   const disks: Field = { valid: fc.constant(['vda']), invalid: fc.oneof(notString.filter((v) => !Array.isArray(v) || v.length === 0 || typeof v[0] !== 'string'), fc.constant([]), fc.constant(['VDA'])), required: false };
   const point: Field = { valid: fc.integer({ min: 0, max: 100_000 }), invalid: fc.oneof(notNumber, hugeOrFraction), required: true };
-  const keep: Field = { valid: fc.oneof(fc.constant(null), fc.integer({ min: 1, max: 1000 })), invalid: fc.oneof(fc.constantFrom(0, -1, 0.5, '3'), notString.filter((v) => v !== null && !(typeof v === 'number' && Number.isInteger(v) && v >= 1))), required: false };
+  const keep: Field = { valid: fc.oneof(fc.constant(null), fc.integer({ min: 1, max: 1000 })), invalid: fc.constantFrom(0, -1, 0.5, '3', true, [], {}, 10 ** 9), required: false };
   return {
     'backup.preview': { hostId, domain, disks, kind },
     'backup.start': { hostId, domain, disks, kind, bandwidthBytesPerSec: bandwidth(false) },
