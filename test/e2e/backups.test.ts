@@ -50,6 +50,8 @@ describe('backups from the window', { timeout: 600_000 }, () => {
     await dialog.getByRole('button', { name: 'Start backup' }).click();
     await dialog.waitFor({ state: 'detached' });
 
+    // The backup is a job like the others: its end is told on the disk's card and in a notice.
+    await page().getByText(`Backup on ${lab.name}/vda completed`).first().waitFor();
     const set = panel.getByRole('listitem', { name: /^Backup set / });
     await set.getByText('Restorable').waitFor();
     await set.getByText(/Full · .* · complete/).waitFor();
