@@ -3,7 +3,8 @@
 // host key shown by its fingerprint and trusted (known_hosts written as ssh writes it, hashed), the
 // key's passphrase asked through Strata's askpass, a wrong one said as such, a domain's chain read
 // through SSH; a changed host key refused with its warning; and failures named by kind: a declined
-// passphrase, a remote without nc, a remote user libvirtd refuses, an sshd that is not there.
+// passphrase, a remote without nc, a remote user libvirtd refuses, an sshd that is not there; and
+// behind ProxyJump, ssh's own host-key questions answered through the same prompts.
 // Strata runs in this process: its ssh gets no terminal of its own (SSH_ASKPASS_REQUIRE=force),
 // and the test's process runs under setsid in the e2e test, where the page answers instead.
 import assert from 'node:assert/strict';
@@ -168,6 +169,42 @@ describe('hosts over SSH', { skip: missing ?? false, timeout: 240_000 }, () => {
     assert.match(retrying.hint ?? '', /ssh could not reach 127\.0\.0\.1/);
     assert.equal(retrying.access, null);
     assert.notEqual(retrying.retryAt, null, 'a network failure backs off and retries');
+  });
+
+  it("behind ProxyJump, where ssh-keyscan cannot look, ssh's own host-key questions come as host-key prompts", async (ctx) => {
+    await writeFile(sshd.knownHosts, '');
+    const config = join(sshd.dir, 'ssh_config_jump');
+    // The jump host is the same sshd under another name (ssh refuses a jump to the target itself);
+    // the target is reached through it with ssh -W.
+    const base = await readFile(sshd.sshConfig, 'utf8');
+    await writeFile(config, `Host strata-behind-jump\n  Hostname 127.0.0.1\n  Port ${sshd.port}\n  ProxyJump ${sshd.user}@localhost:${sshd.port}\n  IdentityFile ${sshd.clientKey}\n\nHost localhost\n  IdentityFile ${sshd.clientKey}\n\n${base}`);
+    process.env['STRATA_SSH_CONFIG'] = config;
+    ctx.after(() => (process.env['STRATA_SSH_CONFIG'] = sshd.sshConfig));
+    const t = await startTestCore({ uri: TEST_URI });
+    ctx.after(() => t.close());
+    const added = await t.client.call('hosts.add', { uri: `qemu+ssh://${sshd.user}@strata-behind-jump/system?keyfile=${sshd.clientKey}` });
+    const kinds: string[] = [];
+    for (let n = 0; ; n++) {
+      const next = await Promise.race([
+        nextPrompt(t, added.id, n, 'the next question'),
+        hostState(t, added.id, (h) => h.state === 'connected' || h.state === 'needs-user', 'the host to connect'),
+      ]);
+      if (!('promptId' in next)) {
+        assert.equal(next.state, 'connected', `${next.reason}`);
+        break;
+      }
+      kinds.push(next.kind);
+      if (next.kind === 'host-key') {
+        assert.equal(next.fingerprint, sshd.fingerprint, next.text);
+        assert.match(next.text, /authenticity of host/);
+      }
+      await t.client.call('host.answerPrompt', { hostId: added.id, promptId: next.promptId, answer: next.kind === 'host-key' ? 'trust' : sshd.passphrase });
+    }
+    assert.deepEqual(kinds.filter((k) => k === 'host-key'), ['host-key', 'host-key'], `the jump host's key and the target's (${kinds.join(', ')})`);
+    for (const name of [`[localhost]:${sshd.port}`, `[127.0.0.1]:${sshd.port}`]) {
+      const found = await runOpenSsh('ssh-keygen', ['-F', name, '-f', sshd.knownHosts]);
+      assert.equal(found.code, 0, `ssh itself wrote ${name}'s key once trusted`);
+    }
   });
 
   it('a remote user whom libvirtd refuses is named so', { skip: process.getuid?.() === 0 ? false : 'the remote side is made to run as nobody with setpriv, which needs root' }, async (ctx) => {
