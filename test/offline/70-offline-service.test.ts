@@ -74,17 +74,18 @@ describe('offline jobs through the service', () => {
     assert.deepEqual(await daemonsUnder(dir), []);
   });
 
-  test('an active commit moves the data down and the definition names the base; a copy moves the disk to its new file', async (t) => {
+  test('an active commit moves the data down, the definition names the base and the merged layers go; a copy moves the disk to its new file', async (t) => {
     const dir = await useLabDir(t, 'svc-commit');
     const chain = await makeChain(dir);
     const name = await useDefinedDomain(t, dir, chain.active, 'svc-commit');
-    const commit = await core.client.call('job.start', { hostId, domain: name, disk: 'vda', operation: { kind: 'commit', base: 2 }, bandwidthBytesPerSec: 0, confirm: ['drop-layers'], whenBusy: 'refuse' });
+    const commit = await core.client.call('job.start', { hostId, domain: name, disk: 'vda', operation: { kind: 'commit', base: 2, deleteLayers: true }, bandwidthBytesPerSec: 0, confirm: ['drop-layers', 'delete-files'], whenBusy: 'refuse' });
     assert.equal(commit.type, 'active-commit');
     assert.equal(commit.afterReady, 'pivot', 'offline, the definition switches by itself');
     const c = await ended(core, commit.id);
     assert.equal(c.phase, 'completed', c.outcome ?? '');
     assert.equal(await definedPath(name), chain.layers[0]);
     await assertSameData(chain, chain.layers[0]!);
+    assert.ok(!existsSync(chain.layers[1]!) && !existsSync(chain.layers[2]!), 'the layers that left the chain are deleted, once the definition no longer names them');
 
     const destination = join(dir, 'moved.qcow2');
     const copy = await core.client.call('job.start', { hostId, domain: name, disk: 'vda', operation: { kind: 'copy', destination }, bandwidthBytesPerSec: 0, confirm: [], whenBusy: 'refuse' });
