@@ -10,6 +10,7 @@ import type { Events } from '../../src/shared/contract.ts';
 import { isFinished, type Job } from '../../src/shared/model.ts';
 import { definedSource } from '../../src/main/core/offline/domain-definition.ts';
 import { startTestCore, type TestCore } from '../core/core-harness.ts';
+import { startRemoteForwarder } from '../lab/remote-forwarder.ts';
 import { assertChainClean, assertSameData, daemonsUnder, makeChain, MiB, sweepStaleDefinedDomains, TEST_URI, useDefinedDomain, useLabDir, virsh } from './offline-harness.ts';
 
 const hostId = 'default';
@@ -146,6 +147,27 @@ describe('offline jobs through the service', () => {
     assert.deepEqual(await daemonsUnder(dir), []);
     await core.client.call('job.removeLeftover', { hostId, jobId: copy.id, confirm: ['delete-files'] });
     assert.ok(!existsSync(destination));
+  });
+});
+
+describe('offline jobs on a remote host', () => {
+  before(() => sweepStaleDefinedDomains());
+
+  test('are refused with the reason: the images are on that host', async (t) => {
+    const dir = await useLabDir(t, 'svc-remote');
+    const chain = await makeChain(dir);
+    const name = await useDefinedDomain(t, dir, chain.active, 'svc-remote');
+    const forwarder = await startRemoteForwarder();
+    t.after(() => forwarder.close());
+    const core = await startTestCore({ uri: TEST_URI });
+    t.after(() => core.close());
+    const remote = await core.client.call('hosts.add', { uri: forwarder.uri });
+    await until('the remote host to connect', async () => ((await core.client.call('hosts.list', {})).find((h) => h.id === remote.id)?.state === 'connected' ? true : undefined));
+    await assert.rejects(
+      core.client.call('job.start', { hostId: remote.id, domain: name, disk: 'vda', operation: { kind: 'pull' }, bandwidthBytesPerSec: 0, confirm: [], whenBusy: 'refuse' }),
+      /is shut off, and operations on shut-off domains need the disk images on this machine/,
+    );
+    assert.deepEqual(await daemonsUnder(dir), []);
   });
 });
 
