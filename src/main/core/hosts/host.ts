@@ -9,7 +9,8 @@ import type { LibvirtConnection } from '../../libvirt/connection.ts';
 import { toStrataError } from '../../libvirt/errors.ts';
 import { log } from '../../log/logger.ts';
 import { ChainIndex } from '../chains/chain-index.ts';
-import { readDomain } from '../chains/domain-reader.ts';
+import { DomainModel } from '../chains/domain-model.ts';
+import { readDomain, readKnown } from '../chains/domain-reader.ts';
 import { parseDomainXml } from '../chains/domain-xml.ts';
 import { previewOperation } from '../chains/preview.ts';
 import type { EventHub } from '../api/event-hub.ts';
@@ -64,6 +65,7 @@ export class Host {
   readonly #discovery: JobDiscovery;
   readonly #chains = new ChainIndex();
   readonly #guard: SpaceGuard;
+  readonly #model: DomainModel;
   /** The offline jobs a previous run left, looked for once, at the first connection. */
   #recovered: Promise<number> | null = null;
   /** Revert, grow, and the named snapshots' upkeep after a job. */
@@ -93,8 +95,11 @@ export class Host {
       local: isLocalUri(this.uri),
       limits: config.limits,
       history: env.history,
-      emit: (event) => this.#jobEvent(event),
-      domainChanged: (domain) => env.hub.emit('domain.changed', { hostId: this.id, domain }),
+      emit: (event) => {
+        if (event.transition !== 'progress') this.#model.invalidate(event.domain);
+        this.#jobEvent(event);
+      },
+      domainChanged: (domain) => this.#changed(domain),
       chainChanged: (job, chains) => void this.layers.afterJob(job.domain, job.disk, chains.before),
       watched: () => env.hub.watched,
       conn: () => this.#conn(),
@@ -111,7 +116,7 @@ export class Host {
       busy: (domain, target) => this.jobs.active(domain, target) !== undefined,
       sharedWith: (domain, written, deleted) => this.#chains.othersUsing(domain, written, deleted),
       disk: async (domain, target) => (await this.#disk(domain, target, true)).disk,
-      domainChanged: (domain) => env.hub.emit('domain.changed', { hostId: this.id, domain }),
+      domainChanged: (domain) => this.#changed(domain),
       refuseReadOnly: () => this.#refuseReadOnly(),
     });
     this.#connection = new HostConnection({
@@ -120,10 +125,13 @@ export class Host {
       keepAliveIntervalSeconds: env.keepAliveIntervalSeconds ?? 5,
       ...(env.ssh ? { open: () => env.ssh!.open({ hostId: this.id, uri: this.uri, readOnly: this.readOnly, retry: () => void this.retry() }) } : {}),
       state: () => env.hub.emit('host', this.info()),
-      blockJob: (n) => this.#runner.jobs.notice(n),
+      blockJob: (n) => {
+        this.#model.invalidate(n.domain);
+        this.#runner.jobs.notice(n);
+      },
       lifecycle: (domain) => {
         void this.#guard.lifecycle(domain);
-        env.hub.emit('domain.changed', { hostId: this.id, domain });
+        this.#changed(domain);
         this.#discovery.refresh().catch((err: unknown) => {
           log.debug('refresh after a lifecycle event failed; the next event or reconnect reads again', { host: this.id, domain, err });
         });
@@ -138,13 +146,27 @@ export class Host {
         await this.#runner.pump();
       },
     });
+    const intervalMs = env.discoveryIntervalMs ?? 500;
+    this.#model = new DomainModel({
+      list: () => this.#call('list the domains', (c) => c.listDomains()),
+      read: (name, state) => readKnown(this.#conn(), name, state, (action, fn) => this.#call(action, fn)),
+      chains: this.#chains,
+      trustMs: intervalMs,
+    });
     this.#discovery = new JobDiscovery({
       jobs: this.jobs,
-      chains: this.#chains,
+      model: this.#model,
       connection: () => this.#connection.current,
+      changed: (domain) => this.#changed(domain),
       watched: () => env.hub.watched,
-      intervalMs: env.discoveryIntervalMs ?? 500,
+      intervalMs,
     });
+  }
+
+  /** Something changed `domain`: the model forgets it before anyone hears. */
+  #changed(domain: string): void {
+    this.#model.invalidate(domain);
+    this.#env.hub.emit('domain.changed', { hostId: this.id, domain });
   }
 
   /** Watches the room where running jobs write, and guests paused on a full disk (health/space-guard.ts). */
@@ -213,20 +235,24 @@ export class Host {
   }
 
   async listDomains(): Promise<DomainSummary[]> {
-    const domains = await this.#call('list the domains', (c) => c.listDomains());
+    const domains = await this.#model.listing();
     return domains.map(({ name, uuid, state }) => ({ name, uuid, state })).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** The domain with its chains and, while it runs, every layer's sizes. */
+  /** The domain with its chains and, while it runs, every layer's sizes; from the model while it is trusted. */
   getDomain(name: string): Promise<DomainDetail> {
-    return this.#readDomain(name, true);
+    return this.#readDomain(name, true, false);
   }
 
   // Sizes cost a stats call; only what shows them (the domain view, a preview's estimate) asks.
-  async #readDomain(name: string, sizes: boolean): Promise<DomainDetail> {
+  // Operations read `afresh`: they act on the chain as libvirt has it now.
+  async #readDomain(name: string, sizes: boolean, afresh = true): Promise<DomainDetail> {
+    const model = { known: await (afresh ? this.#model.read(name) : this.#model.known(name)), stats: this.#model.sizes(name) };
     // What shows sizes (the domain view, a preview) shows the layers' snapshots too.
-    const snapshots = sizes ? { snapshots: { source: snapshotSource(this.#conn()), localImages: isLocalUri(this.uri) } } : {};
-    const detail = await readDomain(this.#conn(), name, { sizes, ...withOffline(this.uri, name), ...snapshots }, (action, fn) => this.#call(action, fn));
+    // libvirt's test driver describes images that exist nowhere: there are none to read.
+    const localImages = isLocalUri(this.uri) && !this.uri.startsWith('test:');
+    const snapshots = sizes ? { snapshots: { source: snapshotSource(this.#conn()), localImages } } : {};
+    const detail = await readDomain(this.#conn(), name, { sizes, ...withOffline(this.uri, name), ...snapshots }, (action, fn) => this.#call(action, fn), model);
     this.#chains.set(name, detail.disks);
     return detail;
   }
@@ -315,7 +341,7 @@ export class Host {
       if (named) await c.snapshotCreateXML(domain, namedSnapshotXml(target, path, others, named.name, named.description), { diskOnly: true, atomic: true });
       else await c.snapshotDisk(domain, target, path, others);
     });
-    this.#env.hub.emit('domain.changed', { hostId: this.id, domain });
+    this.#changed(domain);
     return (await this.#disk(domain, target, true)).disk;
   }
 
@@ -329,7 +355,7 @@ export class Host {
     }
     const name = await this.#call('create a practice lab', (c) => createPracticeLab(c, root));
     await this.#discovery.refresh();
-    this.#env.hub.emit('domain.changed', { hostId: this.id, domain: name });
+    this.#changed(name);
     return this.getDomain(name);
   }
 
@@ -338,7 +364,7 @@ export class Host {
     const root = this.#env.labRoot;
     if (!root) throw new StrataError('conflict', 'practice labs are not available in this run');
     await this.#call(`remove the practice lab ${domain}`, (c) => removePracticeLab(c, root, domain));
-    this.#env.hub.emit('domain.changed', { hostId: this.id, domain });
+    this.#changed(domain);
     return { removed: domain };
   }
 

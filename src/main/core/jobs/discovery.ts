@@ -1,17 +1,22 @@
 // Finding jobs Strata did not start. libvirt sends no event when a job starts, so while someone
 // watches, each disk of each running domain is asked for its job; after a reconnect everything
-// is read again, since events sent while away are lost.
+// is read again, since events sent while away are lost. The domains' readings go into the host's
+// model, which domain.get then serves; each sweep also reads every domain's disks in one bulk
+// call, so a chain changed without an event (an external snapshot, a disk attached) is seen.
 import type { LibvirtConnection } from '../../libvirt/connection.ts';
+import { libvirtCode } from '../../libvirt/errors.ts';
 import { log } from '../../log/logger.ts';
-import type { ChainIndex } from '../chains/chain-index.ts';
-import { parseDomainXml } from '../chains/domain-xml.ts';
+import { diskPrint, type DomainModel } from '../chains/domain-model.ts';
+import type { ParsedDomain } from '../chains/domain-xml.ts';
 import type { JobTracker } from './job-tracker.ts';
 
 export interface DiscoveryDeps {
   jobs: JobTracker;
-  /** Told every running domain's chains as they are read. */
-  chains: ChainIndex;
+  /** Where every running domain's reading goes, and comes from while it is trusted. */
+  model: DomainModel;
   connection(): LibvirtConnection | null;
+  /** A domain's disks changed without an event: the model has forgotten it; tell the listeners. */
+  changed(domain: string): void;
   watched(): boolean;
   intervalMs: number;
 }
@@ -24,6 +29,13 @@ export class JobDiscovery {
   #running = new Set<string>();
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
+  /**
+   * A connection whose driver has no block jobs (libvirt's test driver): asking each disk would
+   * only collect the same refusal, once per disk.
+   */
+  #jobless: LibvirtConnection | null = null;
+  /** A connection whose driver has no bulk statistics: the model trusts its readings for the interval only. */
+  #statless: LibvirtConnection | null = null;
 
   constructor(deps: DiscoveryDeps) {
     this.#deps = deps;
@@ -31,12 +43,16 @@ export class JobDiscovery {
 
   stop(): void {
     this.#stopped = true;
+    this.#deps.model.sweeping(false);
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
   }
 
   schedule(): void {
-    if (this.#stopped || this.#timer || !this.#deps.watched()) return;
+    if (this.#stopped || this.#timer) return;
+    const sweeping = this.#deps.watched() && this.#statless !== this.#deps.connection();
+    this.#deps.model.sweeping(sweeping);
+    if (!this.#deps.watched()) return;
     this.#timer = setTimeout(() => {
       this.#timer = null;
       void this.#sweep().finally(() => this.schedule());
@@ -61,6 +77,7 @@ export class JobDiscovery {
    * mirrors the XML shows ready), and settles at once tracked jobs that are gone.
    */
   async reconcile(conn: LibvirtConnection): Promise<void> {
+    this.#deps.model.clear();
     const seen = await this.#read(conn, true);
     const { jobs } = this.#deps;
     for (const job of jobs.running()) {
@@ -70,50 +87,104 @@ export class JobDiscovery {
     this.schedule();
   }
 
-  async #read(conn: LibvirtConnection, withJobs: boolean): Promise<Set<string>> {
+  /**
+   * `afresh` (after a connection): lists and reads every running domain and asks each disk for
+   * its job; domain.get waits for that reading instead of making its own. Otherwise (after a
+   * lifecycle event) takes what the model still trusts, so only what changed is read again.
+   */
+  async #read(conn: LibvirtConnection, afresh: boolean): Promise<Set<string>> {
+    const { model } = this.#deps;
+    const reading = this.#readDomains(conn, afresh);
+    if (afresh) model.settling(reading);
+    const read = await reading;
+    this.#disks = new Map([...read].map(([name, parsed]) => [name, parsed.disks.filter((x) => x.chain.length > 0).map((x) => x.target)]));
     const seen = new Set<string>();
-    const disks = new Map<string, string[]>();
-    const all = await conn.listDomains();
+    if (!afresh) return seen;
+    const ask = async ([domain, target]: [string, string]): Promise<void> => {
+      try {
+        const info = await this.#jobInfo(conn, domain, target);
+        if (!info) return;
+        seen.add(`${domain}/${target}`);
+        this.#deps.jobs.observe(domain, target, info);
+        if (read.get(domain)?.mirrors.get(target)?.ready) this.#deps.jobs.markReady({ domain, disk: target }, { reconnected: true });
+      } catch (err) {
+        log.debug('a domain stopped while being read: it has no jobs left to find', { domain, err });
+      }
+    };
+    const disks = [...this.#disks].flatMap(([domain, targets]) => targets.map((t): [string, string] => [domain, t]));
+    // One disk first: a driver without block jobs says so once, not once per disk.
+    if (disks[0]) await ask(disks[0]);
+    await Promise.all(disks.slice(1).map(ask));
+    return seen;
+  }
+
+  async #readDomains(conn: LibvirtConnection, afresh: boolean): Promise<Map<string, ParsedDomain>> {
+    const { model } = this.#deps;
+    // At a connection the first bulk reading is the baseline, taken before any XML is read; the
+    // sweeps that follow confirm or forget what is read from here on.
+    if (afresh) {
+      await this.#bulk(conn);
+      model.sweeping(this.#deps.watched() && this.#statless !== conn);
+    }
+    const all = afresh ? await model.list() : await model.listing();
     const domains = all.filter((d) => d.active);
     this.#running = new Set(domains.map((d) => d.name));
-    this.#deps.chains.retain(new Set(all.map((d) => d.name)));
+    const read = new Map<string, ParsedDomain>();
     await Promise.all(
       domains.map(async (d) => {
         try {
-          const parsed = parseDomainXml(await conn.domainXml(d.name));
-          this.#deps.chains.set(d.name, parsed.disks);
-          const targets = parsed.disks.filter((x) => x.chain.length > 0).map((x) => x.target);
-          disks.set(d.name, targets);
-          if (!withJobs) return;
-          await Promise.all(
-            targets.map(async (target) => {
-              const info = await conn.blockJobInfo(d.name, target);
-              if (!info) return;
-              seen.add(`${d.name}/${target}`);
-              this.#deps.jobs.observe(d.name, target, info);
-              if (parsed.mirrors.get(target)?.ready) this.#deps.jobs.markReady({ domain: d.name, disk: target }, { reconnected: true });
-            }),
-          );
+          read.set(d.name, (await (afresh ? model.read(d.name) : model.known(d.name))).parsed);
         } catch (err) {
           log.debug('a domain stopped while being read: it has no jobs left to find', { domain: d.name, err });
         }
       }),
     );
-    this.#disks = disks;
-    return seen;
+    // The second confirms every reading just made, so domain.get serves them from now on.
+    if (afresh) await this.#bulk(conn);
+    return read;
+  }
+
+  /** Compares every domain's disks with the model's; returns whether one changed without an event. */
+  async #bulk(conn: LibvirtConnection): Promise<boolean> {
+    if (this.#statless === conn) return false;
+    const at = this.#deps.model.now();
+    let records: Awaited<ReturnType<LibvirtConnection['allDomainStats']>>;
+    try {
+      records = await conn.allDomainStats({ block: true, backing: true });
+    } catch (err) {
+      if (libvirtCode(err) === 'VIR_ERR_NO_SUPPORT') this.#statless = conn;
+      else log.debug('the bulk reading of the disks failed; the model trusts its readings for the interval only', { err });
+      this.#deps.model.sweep(null, at);
+      return false;
+    }
+    const changed = this.#deps.model.sweep(records.map(diskPrint), at);
+    for (const domain of changed) this.#deps.changed(domain);
+    return changed.length > 0;
+  }
+
+  async #jobInfo(conn: LibvirtConnection, domain: string, target: string): ReturnType<LibvirtConnection['blockJobInfo']> {
+    if (this.#jobless === conn) return null;
+    try {
+      return await conn.blockJobInfo(domain, target);
+    } catch (err) {
+      if (libvirtCode(err) !== 'VIR_ERR_NO_SUPPORT') throw err;
+      this.#jobless = conn;
+      return null;
+    }
   }
 
   async #sweep(): Promise<void> {
     const conn = this.#deps.connection();
     if (!conn) return;
     const { jobs } = this.#deps;
+    if (await this.#bulk(conn)) await this.refresh();
     await Promise.all(
       [...this.#disks].flatMap(([domain, targets]) =>
         targets
           .filter((t) => !jobs.active(domain, t))
           .map(async (t) => {
             try {
-              const info = await conn.blockJobInfo(domain, t);
+              const info = await this.#jobInfo(conn, domain, t);
               if (info) jobs.observe(domain, t, info);
             } catch (err) {
               log.debug('a domain went away during the sweep; its lifecycle event refreshes the list', { domain, err });
