@@ -61,7 +61,7 @@ describe('space guard rules', () => {
 });
 
 /** A guard over a fake host: a file system whose free space the test sets, and a connection that records thresholds. */
-function fakeHost(action: 'throttle' | 'abort') {
+function fakeHost(action: 'throttle' | 'abort', refuseSpeed: string | null = null) {
   const fs: SpaceFacts = { mountPoint: '/pool', freeBytes: 10 * GiB, totalBytes: 20 * GiB };
   const thresholds: { dev: string; bytes: number }[] = [];
   const calls: string[] = [];
@@ -102,7 +102,10 @@ function fakeHost(action: 'throttle' | 'abort') {
     settings: { ...defaultSpaceGuard, action },
     conn: () => conn,
     note: (_d, _k, n) => void notes.push(n),
-    setSpeed: async (_d, _k, bps) => void calls.push(`speed ${bps}`),
+    setSpeed: async (_d, _k, bps) => {
+      calls.push(`speed ${bps}`);
+      if (refuseSpeed) throw new Error(refuseSpeed);
+    },
     abort: async () => void calls.push('abort'),
     domain: async () => detail,
     ioPause: (p) => void pauses.push(p),
@@ -208,6 +211,22 @@ describe('space guard on a job', () => {
     assert.equal(h.notes.at(-1)?.state, 'aborted');
     assert.match(h.notes.at(-1)?.message ?? '', /^Aborted by the space guard: 100(\.0)? MiB free on \/pool/);
     h.guard.job(h.event('cancelled', 'ended'));
+    h.guard.dispose();
+  });
+
+  it('only warns once it could not slow the job (a read-only connection), instead of trying every second', async () => {
+    const h = fakeHost('throttle', 'the host is connected read-only');
+    h.guard.expect('dom', 'vda', { kind: 'commit', deleteLayers: false });
+    h.guard.job(h.event('requested', 'appeared'));
+    h.fs.freeBytes = 100 * MiB;
+    h.guard.job(h.event('running', 'phase'));
+    await h.settle();
+    await h.settle();
+    h.guard.setSettings({ ...defaultSpaceGuard, action: 'throttle' });
+    await h.settle();
+    assert.deepEqual(h.calls, ['speed 1'], 'tried once');
+    assert.equal(h.notes.at(-1)?.state, 'warning');
+    assert.match(h.notes.at(-1)?.message ?? '', /the space guard could not step in: the host is connected read-only/);
     h.guard.dispose();
   });
 

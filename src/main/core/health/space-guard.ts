@@ -58,6 +58,8 @@ interface Watch {
   armed: boolean;
   /** An action (throttle, abort, resume) is under way: no second one meanwhile. */
   acting: boolean;
+  /** Why the guard's last throttle or abort failed (a read-only connection, say): it then only warns. */
+  failed: string | null;
 }
 
 const key = (domain: string, disk: string): string => `${domain}/${disk}`;
@@ -94,6 +96,8 @@ export class SpaceGuard {
   readonly #watches = new Map<string, Watch>();
   /** Jobs whose watch is being set up. */
   readonly #arming = new Set<string>();
+  /** Jobs the guard cannot watch (where they write is not known, or not readable): not tried again. */
+  readonly #unwatched = new Set<string>();
   readonly #pauses = new Map<string, GuestIoPause>();
   #timer: NodeJS.Timeout | null = null;
 
@@ -150,6 +154,7 @@ export class SpaceGuard {
     }
     if (isFinished(event)) {
       this.#arming.delete(event.id);
+      this.#unwatched.delete(event.id);
       this.#watches.delete(event.id);
       this.#plans.delete(event.id);
       if (this.#watches.size === 0) this.#stopTimer();
@@ -160,11 +165,13 @@ export class SpaceGuard {
       watch.job = event;
       return;
     }
-    if ((event.phase === 'running' || event.phase === 'ready') && this.#deps.local && !this.#arming.has(event.id)) {
+    if ((event.phase === 'running' || event.phase === 'ready') && this.#deps.local && !this.#arming.has(event.id) && !this.#unwatched.has(event.id)) {
       this.#arming.add(event.id);
       this.#watch(event)
         .catch((err: unknown) => log.warn('the space guard could not watch a job; it runs unguarded', { host: this.#deps.hostId, job: event.id, err }))
-        .finally(() => this.#arming.delete(event.id));
+        .finally(() => {
+          if (this.#arming.delete(event.id) && !this.#watches.has(event.id)) this.#unwatched.add(event.id);
+        });
     }
   }
 
@@ -185,7 +192,7 @@ export class SpaceGuard {
     const facts = this.#space(layer.path);
     // The job may have ended while the chain was read.
     if (!facts || !this.#arming.has(job.id)) return;
-    const watch: Watch = { job, target: layer.path, thresholdDev: layer.dev, limits: limitsFor(this.#settings, facts.totalBytes), note: null, thresholdEvents: 0, armed: false, acting: false };
+    const watch: Watch = { job, target: layer.path, thresholdDev: layer.dev, limits: limitsFor(this.#settings, facts.totalBytes), note: null, thresholdEvents: 0, armed: false, acting: false, failed: null };
     this.#watches.set(job.id, watch);
     this.#startTimer();
     await this.#check(watch, facts);
@@ -235,6 +242,10 @@ export class SpaceGuard {
     const where = `${bytesText(facts.freeBytes)} free on ${facts.mountPoint}`;
     const limit = bytesText(watch.limits.stopBelowBytes);
     const stopWord = this.#settings.action === 'throttle' ? 'slows it to 1 byte/s' : 'aborts it';
+    if (watch.failed !== null && (verdict === 'stop' || verdict === 'warn')) {
+      this.#tell(watch, facts, 'warning', `Little room left: ${where} where this job writes ${watch.target}, and the space guard could not step in: ${watch.failed}.`, `Free space on ${facts.mountPoint}, or abort the job.`, null);
+      return;
+    }
     watch.acting = true;
     try {
       switch (verdict) {
@@ -274,8 +285,9 @@ export class SpaceGuard {
       if (!watch.armed) await this.#arm(watch, facts);
     } catch (err) {
       const e = toStrataError(err);
-      // The job may have ended meanwhile; otherwise the next check tries again.
+      // The job may have ended meanwhile; if not, the guard only warns from now on.
       log.warn(`the space guard could not act on a job: ${e.message}`, { host: this.#deps.hostId, job: watch.job.id });
+      watch.failed = e.message;
     } finally {
       watch.acting = false;
     }
