@@ -64,6 +64,15 @@ export async function misuse(uri: string, known: string): Promise<void> {
     await expectReject('closed domain: blockJobAbort', () => dom.blockJobAbort('vda'), CLOSED_DOM);
     await expectReject('closed domain: blockJobSetSpeed', () => dom.blockJobSetSpeed('vda', MiB), CLOSED_DOM);
     await expectReject('closed domain: setBlockThreshold', () => dom.setBlockThreshold('vda', MiB), CLOSED_DOM);
+    await expectReject('closed domain: suspend', () => dom.suspend(), CLOSED_DOM);
+    await expectReject('closed domain: resume', () => dom.resume(), CLOSED_DOM);
+    await expectReject('closed domain: backupBegin', () => dom.backupBegin('<domainbackup/>', null), CLOSED_DOM);
+    await expectReject('closed domain: backupGetXMLDesc', () => dom.backupGetXMLDesc(), CLOSED_DOM);
+    await expectReject('closed domain: jobStats', () => dom.jobStats(lv.VIR_DOMAIN_JOB_STATS_COMPLETED), CLOSED_DOM);
+    await expectReject('closed domain: abortJob', () => dom.abortJob(), CLOSED_DOM);
+    await expectReject('closed domain: checkpointCreateXML', () => dom.checkpointCreateXML('<domaincheckpoint/>'), CLOSED_DOM);
+    await expectReject('closed domain: listAllCheckpoints', () => dom.listAllCheckpoints(), CLOSED_DOM);
+    await expectReject('closed domain: checkpointDelete', () => dom.checkpointDelete('c'), CLOSED_DOM);
     // A domain of a closed connection given to an open one.
     expectThrow('domain of another connection', live, 'domainEventRegisterAny', [dom, 0, () => undefined], TypeError);
 
@@ -112,6 +121,20 @@ export async function misuse(uri: string, known: string): Promise<void> {
     expectThrow('args: blockResize()', liveDom, 'blockResize', ['vda'], TypeError);
     expectThrow('args: blockResize(-1)', liveDom, 'blockResize', ['vda', -1], RangeError);
     expectThrow('args: createWithFlags(unknown bit)', liveDom, 'createWithFlags', [0x80000000], RangeError);
+    expectThrow('args: backupBegin()', liveDom, 'backupBegin', [], TypeError);
+    expectThrow('args: backupBegin(checkpointXml 5)', liveDom, 'backupBegin', ['<domainbackup/>', 5], TypeError);
+    expectThrow('args: backupBegin(unknown bit)', liveDom, 'backupBegin', ['<domainbackup/>', null, 0x80000000], RangeError);
+    expectThrow('args: backupGetXMLDesc(flags 1)', liveDom, 'backupGetXMLDesc', [1], RangeError);
+    expectThrow("args: jobStats('1')", liveDom, 'jobStats', ['1'], TypeError);
+    expectThrow('args: jobStats(unknown bit)', liveDom, 'jobStats', [0x80000000], RangeError);
+    expectThrow('args: abortJob(flags 1)', liveDom, 'abortJob', [1], RangeError);
+    expectThrow('args: checkpointCreateXML(null)', liveDom, 'checkpointCreateXML', [null], TypeError);
+    expectThrow('args: checkpointCreateXML(unknown bit)', liveDom, 'checkpointCreateXML', ['<domaincheckpoint/>', 0x80000000], RangeError);
+    expectThrow('args: listAllCheckpoints(unknown bit)', liveDom, 'listAllCheckpoints', [0x80000000], RangeError);
+    expectThrow('args: listAllCheckpoints(xmlFlags unknown bit)', liveDom, 'listAllCheckpoints', [0, 0x80000000], RangeError);
+    expectThrow("args: checkpointDelete('')", liveDom, 'checkpointDelete', [''], TypeError);
+    expectThrow('args: checkpointDelete(unknown bit)', liveDom, 'checkpointDelete', ['c', 0x80000000], RangeError);
+    expectThrow('args: register(IO_ERROR, left out)', live, 'domainEventRegisterAny', [null, lv.VIR_DOMAIN_EVENT_ID_IO_ERROR, () => undefined], RangeError);
     expectThrow('args: listAllSnapshots(unknown bit)', liveDom, 'listAllSnapshots', [0x80000000], RangeError);
     expectThrow("args: snapshotLookupByName('')", liveDom, 'snapshotLookupByName', [''], TypeError);
     expectThrow('args: XMLDesc({})', liveDom, 'XMLDesc', [{}], TypeError);
@@ -144,6 +167,7 @@ export async function misuse(uri: string, known: string): Promise<void> {
     const calls: Promise<unknown>[] = [];
     for (let k = 0; k < 4; k++) {
       calls.push(conn.listAllDomains(), conn.lookupByName(known), dom.XMLDesc(), conn.getAllDomainStats(lv.VIR_DOMAIN_STATS_STATE));
+      calls.push(dom.listAllCheckpoints(), dom.jobStats());
     }
     calls.push(conn.close());
     const settled = await Promise.allSettled(calls);
