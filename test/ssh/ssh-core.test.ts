@@ -151,6 +151,19 @@ describe('hosts over SSH', { skip: missing ?? false, timeout: 240_000 }, () => {
     assert.match(failed.access?.detail ?? '', /Permission denied \(publickey\)/);
   });
 
+  it('removing a host while ssh waits for its passphrase declines the question and does not wait for the user', async (ctx) => {
+    await sshd.trustHostKey();
+    const t = await startTestCore({ uri: TEST_URI });
+    ctx.after(() => t.close());
+    const added = await t.client.call('hosts.add', { uri: sshd.uri() });
+    const asked = await nextPrompt(t, added.id, 0, 'the passphrase prompt');
+    assert.equal(asked.kind, 'passphrase');
+    assert.deepEqual(await t.client.call('hosts.remove', { hostId: added.id }), { removed: added.id });
+    const closed = t.events.find((e) => e.event === 'host.promptClosed' && (e.data as Events['host.promptClosed']).promptId === asked.promptId);
+    assert.equal((closed?.data as Events['host.promptClosed'] | undefined)?.end, 'gone');
+    assert.deepEqual(await t.client.call('host.prompts', {}), []);
+  });
+
   it('a remote without nc (libvirt told to use it) and an sshd that is not there are named by kind', async (ctx) => {
     const t = await startTestCore({ uri: TEST_URI });
     ctx.after(() => t.close());

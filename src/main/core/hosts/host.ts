@@ -215,8 +215,9 @@ export class Host {
     this.#discovery.stop();
     this.#runner.dispose();
     this.#guard.dispose();
+    // First: the connection's stop waits for an attempt, which may wait in ssh for the user.
+    this.#env.ssh?.stop(this.id);
     await this.#connection.stop();
-    this.#env.ssh?.forget(this.id);
   }
 
   /** Someone started watching: resume progress polling and the search for outside jobs. */

@@ -74,6 +74,8 @@ export class SshConnector {
   readonly #hub: EventHub;
   readonly #root = new AskpassRoot();
   readonly #pending = new Map<string, Pending>();
+  /** Hosts being stopped or removed: whatever ssh still asks for them is declined at once. */
+  readonly #stopped = new Set<string>();
 
   constructor(hub: EventHub) {
     this.#hub = hub;
@@ -169,6 +171,10 @@ export class SshConnector {
   }
 
   #ask(hostId: string, channel: AskpassChannel, q: AskpassQuestion, asked: string[], facts: AttemptFacts): void {
+    if (this.#stopped.has(hostId)) {
+      void channel.answer(q.id, null);
+      return;
+    }
     const kind = promptKind(q.text);
     const refused = asked.includes(q.text);
     asked.push(q.text);
@@ -227,6 +233,15 @@ export class SshConnector {
   /** Drops the host's questions (it was removed, or a new attempt starts). */
   forget(hostId: string): void {
     for (const [id, p] of this.#pending) if (p.prompt.hostId === hostId) this.#close(id, 'gone');
+  }
+
+  /**
+   * The host stops: its questions are declined, and so is any it asks from now on, so that an
+   * attempt waiting in ssh for an answer ends and the host's stop does not wait for the user.
+   */
+  stop(hostId: string): void {
+    this.#stopped.add(hostId);
+    this.forget(hostId);
   }
 
   async close(): Promise<void> {
