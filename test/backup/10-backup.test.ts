@@ -95,6 +95,25 @@ describe('backups of running domains', { timeout: 600_000 }, () => {
     await runTool('qemu-io', ['-r', '-f', 'qcow2', '-c', `read -P 0x5a ${512 * MiB} ${10 * MiB}`, at1]);
   });
 
+  it('a backup is refused beside a block job on the disk, and a block job beside a backup', async (ctx) => {
+    const { t } = await backupCore(ctx);
+    const lab = await useLabDomain(ctx, conn, { tag: 'busy', baseDataBytes: 128 * MiB });
+    const copy = await t.client.call('job.start', { hostId, domain: lab.name, disk: 'vda', operation: { kind: 'copy', destination: join(lab.dir, 'copy.qcow2') }, bandwidthBytesPerSec: MiB });
+    const refused = await rejection(t.client.call('backup.start', { hostId, domain: lab.name }));
+    assert.equal(refused.kind, 'conflict');
+    assert.match(refused.message, /has a copy job/);
+    assert.match((await t.client.call('backup.preview', { hostId, domain: lab.name })).refused ?? '', /has a copy job/);
+    await t.client.call('job.abort', { hostId, domain: lab.name, disk: 'vda' });
+    await waitForEnd(t, copy.id);
+
+    const backup = await t.client.call('backup.start', { hostId, domain: lab.name, bandwidthBytesPerSec: MiB });
+    const pull = await rejection(t.client.call('job.start', { hostId, domain: lab.name, disk: 'vda', operation: { kind: 'pull' } }));
+    assert.equal(pull.kind, 'conflict');
+    assert.match(pull.message, /backup job/);
+    await t.client.call('job.abort', { hostId, domain: lab.name, disk: 'vda' });
+    assert.equal((await settled(t, lab.name, backup.set.id)).good, false);
+  });
+
   it('an aborted backup leaves no set that lists as good, and retention keeps the last good set', async (ctx) => {
     const { t } = await backupCore(ctx);
     const lab = await useLabDomain(ctx, conn, { tag: 'abort', baseDataBytes: 128 * MiB });
