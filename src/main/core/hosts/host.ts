@@ -4,7 +4,7 @@
 // JobRunner's (core/jobs).
 import type { JobOperation, Operation } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
-import type { ChainPreview, Confirmation, Disk, DomainDetail, DomainSummary, HostInfo, HostLimits, Job, JobEvent } from '../../../shared/model.ts';
+import type { ChainPreview, Confirmation, Disk, DomainDetail, DomainState, DomainSummary, HostInfo, HostLimits, Job, JobEvent } from '../../../shared/model.ts';
 import type { LibvirtConnection } from '../../libvirt/connection.ts';
 import { toStrataError } from '../../libvirt/errors.ts';
 import { log } from '../../log/logger.ts';
@@ -95,10 +95,7 @@ export class Host {
       local: isLocalUri(this.uri),
       limits: config.limits,
       history: env.history,
-      emit: (event) => {
-        if (event.transition !== 'progress') this.#model.invalidate(event.domain);
-        this.#jobEvent(event);
-      },
+      emit: (event) => this.#jobEvent(event),
       domainChanged: (domain) => this.#changed(domain),
       chainChanged: (job, chains) => void this.layers.afterJob(job.domain, job.disk, chains.before),
       watched: () => env.hub.watched,
@@ -125,10 +122,7 @@ export class Host {
       keepAliveIntervalSeconds: env.keepAliveIntervalSeconds ?? 5,
       ...(env.ssh ? { open: () => env.ssh!.open({ hostId: this.id, uri: this.uri, readOnly: this.readOnly, retry: () => void this.retry() }) } : {}),
       state: () => env.hub.emit('host', this.info()),
-      blockJob: (n) => {
-        this.#model.invalidate(n.domain);
-        this.#runner.jobs.notice(n);
-      },
+      blockJob: (n) => this.#runner.jobs.notice(n),
       lifecycle: (domain) => {
         void this.#guard.lifecycle(domain);
         this.#changed(domain);
@@ -147,12 +141,8 @@ export class Host {
       },
     });
     const intervalMs = env.discoveryIntervalMs ?? 500;
-    this.#model = new DomainModel({
-      list: () => this.#call('list the domains', (c) => c.listDomains()),
-      read: (name, state) => readKnown(this.#conn(), name, state, (action, fn) => this.#call(action, fn)),
-      chains: this.#chains,
-      trustMs: intervalMs,
-    });
+    const read = (name: string, state: DomainState | null) => readKnown(this.#conn(), name, state, (action, fn) => this.#call(action, fn));
+    this.#model = new DomainModel({ list: () => this.#call('list the domains', (c) => c.listDomains()), read, chains: this.#chains, trustMs: intervalMs });
     this.#discovery = new JobDiscovery({
       jobs: this.jobs,
       model: this.#model,
@@ -163,7 +153,7 @@ export class Host {
     });
   }
 
-  /** Something changed `domain`: the model forgets it before anyone hears. */
+  /** The model forgets `domain` before anyone hears it changed. */
   #changed(domain: string): void {
     this.#model.invalidate(domain);
     this.#env.hub.emit('domain.changed', { hostId: this.id, domain });
@@ -175,6 +165,7 @@ export class Host {
   }
 
   #jobEvent(event: JobEvent): void {
+    if (event.transition !== 'progress') this.#model.invalidate(event.domain);
     this.#env.hub.emit('job', event);
     this.#guard.job(event);
   }
@@ -240,13 +231,12 @@ export class Host {
     return domains.map(({ name, uuid, state }) => ({ name, uuid, state })).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** The domain with its chains and, while it runs, every layer's sizes; from the model while it is trusted. */
+  /** The domain with its chains and, while it runs, every layer's sizes; from the model while it is trusted (operations read afresh). */
   getDomain(name: string): Promise<DomainDetail> {
     return this.#readDomain(name, true, false);
   }
 
   // Sizes cost a stats call; only what shows them (the domain view, a preview's estimate) asks.
-  // Operations read `afresh`: they act on the chain as libvirt has it now.
   async #readDomain(name: string, sizes: boolean, afresh = true): Promise<DomainDetail> {
     const model = { known: await (afresh ? this.#model.read(name) : this.#model.known(name)), stats: this.#model.sizes(name) };
     // What shows sizes (the domain view, a preview) shows the layers' snapshots too.
