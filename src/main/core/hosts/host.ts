@@ -239,8 +239,7 @@ export class Host {
   // Sizes cost a stats call; only what shows them (the domain view, a preview's estimate) asks.
   async #readDomain(name: string, sizes: boolean, afresh = true): Promise<DomainDetail> {
     const model = { known: await (afresh ? this.#model.read(name) : this.#model.known(name)), stats: this.#model.sizes(name) };
-    // What shows sizes (the domain view, a preview) shows the layers' snapshots too.
-    // libvirt's test driver describes images that exist nowhere: there are none to read.
+    // What shows sizes (the domain view, a preview) shows the layers' snapshots too (images of the test driver exist nowhere).
     const localImages = isLocalUri(this.uri) && !this.uri.startsWith('test:');
     const snapshots = sizes ? { snapshots: { source: snapshotSource(this.#conn()), localImages } } : {};
     const detail = await readDomain(this.#conn(), name, { sizes, ...withOffline(this.uri, name), ...snapshots }, (action, fn) => this.#call(action, fn), model);
