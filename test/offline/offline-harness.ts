@@ -41,12 +41,19 @@ const defaultWrites: LayerWrites = [
   [[2 * MiB, 1 * MiB], [20 * MiB, 4 * MiB]],
 ];
 
-/** A folder under the lab root (with the lab's marker, so a later sweep can remove it), removed after the test. */
+/**
+ * A folder under the lab root (with the lab's marker, so a later sweep can remove it), removed after
+ * the test. A test that failed mid-job (or stopped Strata, which leaves a job's daemon running on
+ * purpose) could leave a qemu-storage-daemon on its images: it is killed first.
+ */
 export async function useLabDir(t: TestContext, tag: string): Promise<string> {
   const dir = join(LAB_ROOT, uniqueLabName(tag));
   await makeTraversable(dir);
   await writeFile(join(dir, LAB_MARKER), `${dir}\n`);
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(async () => {
+    for (const pid of await daemonsUnder(dir)) process.kill(pid, 'SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
   return dir;
 }
 
