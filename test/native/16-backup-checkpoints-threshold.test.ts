@@ -35,7 +35,7 @@ class Notices<T> {
     }
   };
 
-  waitFor(match: (n: T) => boolean, what: string, timeoutMs = 30_000): Promise<T> {
+  waitFor(match: (n: T) => boolean, what: string, timeoutMs = 120_000): Promise<T> {
     const found = this.seen.find(match);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
