@@ -151,6 +151,22 @@ describe('hosts over SSH', { skip: missing ?? false, timeout: 240_000 }, () => {
     assert.match(failed.access?.detail ?? '', /Permission denied \(publickey\)/);
   });
 
+  it('StrictHostKeyChecking accept-new takes a new key without asking, as ssh would', async (ctx) => {
+    await writeFile(sshd.knownHosts, '');
+    const config = join(sshd.dir, 'ssh_config_accept_new');
+    await writeFile(config, `Host *\n  StrictHostKeyChecking accept-new\n\n${await readFile(sshd.sshConfig, 'utf8')}`);
+    process.env['STRATA_SSH_CONFIG'] = config;
+    ctx.after(() => (process.env['STRATA_SSH_CONFIG'] = sshd.sshConfig));
+    const t = await startTestCore({ uri: TEST_URI });
+    ctx.after(() => t.close());
+    const added = await t.client.call('hosts.add', { uri: sshd.uri() });
+    const asked = await nextPrompt(t, added.id, 0, 'the passphrase prompt');
+    assert.equal(asked.kind, 'passphrase', 'no question about the key');
+    await t.client.call('host.answerPrompt', { hostId: added.id, promptId: asked.promptId, answer: sshd.passphrase });
+    await hostState(t, added.id, (h) => h.state === 'connected', 'the host to connect');
+    assert.equal((await runOpenSsh('ssh-keygen', ['-F', `[127.0.0.1]:${sshd.port}`, '-f', sshd.knownHosts])).code, 0);
+  });
+
   it('removing a host while ssh waits for its passphrase declines the question and does not wait for the user', async (ctx) => {
     await sshd.trustHostKey();
     const t = await startTestCore({ uri: TEST_URI });
