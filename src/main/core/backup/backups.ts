@@ -95,6 +95,8 @@ export class Backups {
   #unsubscribe: (() => void) | null = null;
   #scheduleTimer: NodeJS.Timeout | null = null;
   #ticking = false;
+  /** Hosts whose backup folder holds no point left running by an earlier Strata. */
+  readonly #reconciled = new Set<string>();
 
   constructor(env: BackupsEnv) {
     this.#env = env;
@@ -263,6 +265,16 @@ export class Backups {
     if (this.#ticking) return;
     this.#ticking = true;
     try {
+      for (const host of this.#env.hosts()) {
+        if (host.libvirt === null || host.readOnly || backupRefusal(host.uri) !== null || this.#reconciled.has(host.id)) continue;
+        await this.#reconcile(host)
+          .then((pending) => {
+            if (!pending) this.#reconciled.add(host.id);
+            // A backup still running that the tracker has not found yet: look again soon.
+            else setTimeout(() => void this.#tick().catch(() => undefined), 1000).unref();
+          })
+          .catch((err: unknown) => log.warn('could not look for backups left running by an earlier Strata', { host: host.id, err }));
+      }
       for (const entry of await this.#settings.schedules()) {
         const host = this.#env.hosts().find((h) => h.uri === entry.uri && !h.readOnly && h.libvirt !== null);
         if (!host) continue;
@@ -283,6 +295,53 @@ export class Backups {
     } finally {
       this.#ticking = false;
     }
+  }
+
+  /**
+   * Points left 'running' by a Strata that stopped while they were written: while libvirt still
+   * runs the backup, the host's tracker follows its jobs (found as started elsewhere) and the
+   * point is settled when they end, as if this Strata had started it; when libvirt runs none, the
+   * point cannot be shown complete and is settled failed.
+   */
+  async #reconcile(host: BackupHost): Promise<boolean> {
+    const conn = host.libvirt;
+    if (!conn) return true;
+    let pending = false;
+    const store = await this.#store(host);
+    for (const set of await store.list()) {
+      for (const point of set.points) {
+        if (point.status !== 'running' || this.#running.has(`${host.id}/${set.domain}`)) continue;
+        const disks = point.images.map((i) => i.disk);
+        const jobs = host.jobs.list().filter((j) => j.domain === set.domain && j.type === 'backup' && j.endedAt === null && disks.includes(j.disk));
+        const running: Running = { hostId: host.id, domain: set.domain, setId: set.id, point: point.index, checkpoint: point.checkpoint, jobIds: new Set(jobs.map((j) => j.id)), ended: new Map(), host, store };
+        if (jobs.length === disks.length) {
+          this.#running.set(`${host.id}/${set.domain}`, running);
+          this.#listen();
+          log.info('following a backup an earlier Strata started', { host: host.id, domain: set.domain, set: set.id, point: point.index });
+          continue;
+        }
+        let stats = null;
+        try {
+          stats = await conn.jobStats(set.domain);
+        } catch (err) {
+          // The domain is gone: nothing runs the backup any more.
+          log.debug('no job statistics for a domain with a backup left running', { host: host.id, domain: set.domain, err });
+        }
+        // Still running, but not yet found by the tracker: the next check adopts it.
+        if (stats !== null && stats.operation === 'backup' && (stats.type === 'bounded' || stats.type === 'unbounded')) {
+          pending = true;
+          continue;
+        }
+        // Ended while no Strata followed it: libvirt keeps the last job's statistics until read.
+        const last = await conn.jobStats(set.domain, { completed: true, keepCompleted: true }).catch(() => null);
+        const completed = last !== null && last.operation === 'backup' && last.type === 'completed';
+        const status = completed
+          ? await this.#settle(running, 'complete', null, true, last.dataProcessedBytes)
+          : await this.#settle(running, 'failed', 'Strata stopped while it was written, and libvirt no longer runs it nor says it completed', true);
+        this.#changed(host.id, set.domain, set.id, point.index, status);
+      }
+    }
+    return pending;
   }
 
   async start(host: BackupHost, p: ValidParams<'backup.start'>, fullBecause?: string, note?: string): Promise<BackupResults['backup.start']> {
