@@ -74,14 +74,18 @@ function askpassScript(dir: string): string {
 /** The folder under which every attempt's folder is made: private to this user, one per Strata process. */
 export class AskpassRoot {
   #dir: Promise<string> | null = null;
+  #removed = false;
 
   get dir(): Promise<string> {
+    // An attempt that starts while Strata stops would make the folder again, and leave it.
+    if (this.#removed) return Promise.reject(new Error('Strata is stopping: no new SSH connection is made'));
     // XDG_RUNTIME_DIR is the user's own tmpfs (never written to a disk) where there is one.
     this.#dir ??= mkdtemp(join(process.env['XDG_RUNTIME_DIR'] || tmpdir(), 'strata-ssh-'));
     return this.#dir;
   }
 
   async remove(): Promise<void> {
+    this.#removed = true;
     if (this.#dir) await rm(await this.#dir, { recursive: true, force: true });
     this.#dir = null;
   }
