@@ -48,6 +48,7 @@ async function withCore<T>(uri: string, body: (core: StrataCore) => Promise<T>):
   const dataDir = await mkdtemp(join(tmpdir(), 'strata-bench-scale-'));
   const core = await createCore({ uri, dataDir, labRoot: null });
   try {
+    await connected(core);
     return await body(core);
   } finally {
     await core.close();
