@@ -30,8 +30,15 @@ const predefined = new Map([
   ['apos', "'"],
 ]);
 
+// A slice of the document would keep the whole document alive (V8 shares the characters): a
+// path kept in a cache or in a job's history then held its domain's XML, and the memory soak saw
+// one XML per job retained. Slicing a fresh concatenation copies just the value.
+function own(s: string): string {
+  return (' ' + s).slice(1);
+}
+
 function decode(raw: string): string {
-  if (!raw.includes('&')) return raw;
+  if (!raw.includes('&')) return own(raw);
   return raw.replace(/&(#x[0-9a-fA-F]{1,6}|#[0-9]{1,7}|[a-zA-Z]+);/g, (whole, ref: string) => {
     if (ref.startsWith('#')) {
       const code = ref[1] === 'x' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
