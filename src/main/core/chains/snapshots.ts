@@ -67,6 +67,22 @@ export async function readSnapshotLayers(source: SnapshotSource, domain: string)
 // read again only when its modification time or size changed.
 const internalCache = new Map<string, { mtimeMs: number; size: number; snapshots: InternalSnapshot[] }>();
 const INTERNAL_CACHE_MAX = 4096;
+// Layers a commit or pull deleted are never asked for again: without pruning, the cache kept one
+// entry per image the host ever had, and the memory soak saw the heap grow with every job.
+const PRUNE_EVERY = 128;
+let insertedSincePrune = 0;
+
+async function pruneDeletedImages(): Promise<void> {
+  await Promise.all(
+    [...internalCache.keys()].map(async (path) => {
+      try {
+        await stat(path);
+      } catch {
+        internalCache.delete(path);
+      }
+    }),
+  );
+}
 
 /** Internal snapshots of each image, by path; an image that cannot be read is left out. */
 export async function readInternalSnapshots(paths: readonly string[]): Promise<Map<string, InternalSnapshot[]>> {
@@ -85,6 +101,10 @@ export async function readInternalSnapshots(paths: readonly string[]): Promise<M
       const snapshots = layer.internalSnapshots.map(({ id, name, dateSec, vmStateBytes }) => ({ id, name, dateSec, vmStateBytes }));
       if (internalCache.size >= INTERNAL_CACHE_MAX) internalCache.clear();
       internalCache.set(path, { mtimeMs, size, snapshots });
+      if (++insertedSincePrune >= PRUNE_EVERY) {
+        insertedSincePrune = 0;
+        await pruneDeletedImages();
+      }
       out.set(path, snapshots);
     } catch {
       continue;
