@@ -36,13 +36,25 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The pids of the running libvirtd processes (normally one). */
+/**
+ * The pids of the system instance's libvirtd (normally one). Users' own session daemons
+ * (`libvirtd --session`, started by libvirt's client for a user, root included) are not it: a
+ * restart must never stop them, and a soak of the session instance lost its daemon that way.
+ */
 export async function libvirtdPids(): Promise<number[]> {
   const out = await runTool('pgrep', ['-x', 'libvirtd']).catch(() => '');
-  return out
+  const pids = out
     .split('\n')
     .map((s) => Number(s.trim()))
     .filter((n) => Number.isInteger(n) && n > 0);
+  const system: number[] = [];
+  for (const pid of pids) {
+    // A process that ended between the listing and the read is not running any more.
+    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    if (argv[0] && !argv.includes('--session') && /^Uid:\s+0\s/m.test(status)) system.push(pid);
+  }
+  return system;
 }
 
 /** How the running libvirtd was started, enough to start it again the same way. */
