@@ -9,6 +9,7 @@ import type { TestContext } from 'node:test';
 import { LAB_MARKER } from '../../src/main/core/lab/lab.ts';
 import { makeTraversable, MiB, runTool } from '../../src/main/core/lab/images.ts';
 import { checkImage, readImageChain } from '../../src/main/core/offline/image-tool.ts';
+import { sessionQemuUser } from '../../src/main/core/hosts/session-user.ts';
 
 export { MiB };
 
@@ -48,7 +49,8 @@ const defaultWrites: LayerWrites = [
  */
 export async function useLabDir(t: TestContext, tag: string): Promise<string> {
   const dir = join(LAB_ROOT, uniqueLabName(tag));
-  await makeTraversable(dir);
+  // On a session instance QEMU (and qemu-storage-daemon) runs as this user, who may keep the images in a private folder.
+  await makeTraversable(dir, sessionQemuUser(TEST_URI));
   await writeFile(join(dir, LAB_MARKER), `${dir}\n`);
   t.after(async () => {
     for (const pid of await daemonsUnder(dir)) process.kill(pid, 'SIGKILL');
