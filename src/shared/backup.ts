@@ -158,6 +158,8 @@ export interface BackupPlan {
   folder: string;
   /** Data it will copy: the disks' allocated data for a full one, the checkpoint's dirty data for an incremental; null when unknown. */
   bytesToWrite: number | null;
+  /** The same per disk, in the order of `disks`; bytes null where unknown. */
+  diskBytes: { disk: string; bytes: number | null }[];
   /** Free space where the images go; null where Strata cannot see it (a remote host). */
   freeBytes: number | null;
   /** Whether the limit can change while the backup runs. libvirt throttles a push backup as a block job. */

@@ -60,7 +60,7 @@ describe('backups of running domains', { timeout: 600_000 }, () => {
     assert.equal(again.kind, 'conflict');
   });
 
-  it('a full and an incremental restore equal, the incremental holding about the 10 MiB written between them', async (ctx) => {
+  it('a full and an incremental restore equal, the incremental holding about the 10 MiB written between them, as its preview said', async (ctx) => {
     const { t, folder } = await backupCore(ctx);
     const lab = await useLabDomain(ctx, conn, { tag: 'incremental' });
     const full = await t.client.call('backup.start', { hostId, domain: lab.name });
@@ -70,6 +70,11 @@ describe('backups of running domains', { timeout: 600_000 }, () => {
     const plan = await t.client.call('backup.preview', { hostId, domain: lab.name });
     assert.equal(plan.kind, 'incremental', plan.reason);
     assert.equal(plan.setId, full.set.id);
+    // The dirty data libvirt reports for the checkpoint (VIR_DOMAIN_CHECKPOINT_XML_SIZE): the 10 MiB, rounded up to the bitmap's granularity.
+    assert.equal(plan.diskBytes.length, 1);
+    assert.equal(plan.diskBytes[0]!.disk, 'vda');
+    assert.ok(plan.bytesToWrite !== null && plan.bytesToWrite >= 10 * MiB && plan.bytesToWrite < 11 * MiB, `bytesToWrite ${plan.bytesToWrite}`);
+    assert.equal(plan.diskBytes[0]!.bytes, plan.bytesToWrite);
 
     const inc = await t.client.call('backup.start', { hostId, domain: lab.name });
     assert.equal(inc.point.kind, 'incremental');

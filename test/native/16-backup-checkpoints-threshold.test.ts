@@ -217,6 +217,18 @@ describe(`backups, checkpoints, job statistics, block thresholds and suspend/res
         ['strata-native-b', 'strata-native-a'],
       ],
     );
+    assert.doesNotMatch(listed[0]?.xml ?? '', /size=/, 'no size unless asked for');
+    // VIR_DOMAIN_CHECKPOINT_XML_SIZE: the data written since each checkpoint, as QEMU's bitmaps hold it.
+    const wrote = await virsh(['qemu-monitor-command', lab.name, '--hmp', `qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x33 ${64 * MiB} ${2 * MiB}"`]);
+    assert.equal(wrote.trim(), '');
+    const sized = await facade.listAllCheckpoints(lab.name, { size: true });
+    assert.deepEqual(
+      sized.map((c) => [c.name, /<disk name='vda'[^>]*size='(\d+)'/.exec(c.xml)?.[1]]),
+      [
+        ['strata-native-a', String(2 * MiB)],
+        ['strata-native-b', String(2 * MiB)],
+      ],
+    );
     // Forgetting b's metadata leaves its bitmap; redefining it from its XML brings the record back.
     const bXml = listed[1]?.xml ?? '';
     await facade.checkpointDelete(lab.name, 'strata-native-b', { metadataOnly: true });

@@ -457,9 +457,14 @@ export class LibvirtConnection {
     return this.#withDomain(name, (d) => d.checkpointCreateXML(xml, options.redefine ? native.VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE : 0));
   }
 
-  /** Every checkpoint of the domain, parents before children. */
-  async listAllCheckpoints(name: string): Promise<CheckpointDescription[]> {
-    return this.#withDomain(name, (d) => d.listAllCheckpoints(native.VIR_DOMAIN_CHECKPOINT_LIST_TOPOLOGICAL, 0));
+  /**
+   * Every checkpoint of the domain, parents before children. `size` asks libvirt for the dirty
+   * data since each checkpoint (`size='N'` on each `<disk>`, VIR_DOMAIN_CHECKPOINT_XML_SIZE): QEMU
+   * computes it, so only a running domain answers, and libvirt fails the whole listing otherwise.
+   */
+  async listAllCheckpoints(name: string, options: { size?: boolean } = {}): Promise<CheckpointDescription[]> {
+    const xmlFlags = options.size ? native.VIR_DOMAIN_CHECKPOINT_XML_SIZE : 0;
+    return this.#withDomain(name, (d) => d.listAllCheckpoints(native.VIR_DOMAIN_CHECKPOINT_LIST_TOPOLOGICAL, xmlFlags));
   }
 
   /**

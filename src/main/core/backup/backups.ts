@@ -65,14 +65,14 @@ function diskXml(disks: readonly string[], all: readonly string[], yes: string, 
 }
 
 /** A checkpoint's dirty data per disk, where libvirt's XML carries it (VIR_DOMAIN_CHECKPOINT_XML_SIZE). */
-function dirtyBytes(checkpointXml: string, disks: readonly string[]): number | null {
-  let total = 0;
-  for (const disk of disks) {
-    const m = new RegExp(`<disk[^>]*name=['"]${disk}['"][^>]*size=['"](\\d+)['"]`).exec(checkpointXml);
-    if (!m) return null;
-    total += Number(m[1]);
+function dirtyBytes(checkpointXml: string, disks: readonly string[]): Map<string, number | null> {
+  const out = new Map<string, number | null>();
+  for (const tag of checkpointXml.match(/<disk\b[^>]*>/g) ?? []) {
+    const name = /\bname=['"]([^'"]+)['"]/.exec(tag)?.[1];
+    const size = /\bsize=['"](\d+)['"]/.exec(tag)?.[1];
+    if (name !== undefined && disks.includes(name)) out.set(name, size === undefined ? null : Number(size));
   }
-  return total;
+  return new Map(disks.map((d) => [d, out.get(d) ?? null]));
 }
 
 function freeBytesAt(folder: string): number | null {
@@ -138,22 +138,26 @@ export class Backups {
     const detail = await host.getDomain(p.domain);
     const disks = this.#chosenDisks(detail, p.disks);
     const store = await this.#store(host);
-    const decision = await this.#decide(host, store, detail, disks, p.kind);
+    // The dirty data is computed by QEMU (it reads the block nodes): asked only of a running domain
+    // with no job on any disk, as QEMU 7.2 crashes reading block nodes while a block job ends.
+    const quiet =
+      (detail.state === 'running' || detail.state === 'paused') &&
+      !this.#running.has(`${host.id}/${detail.name}`) &&
+      detail.disks.every((d) => host.jobs.occupying(detail.name, d.target) === undefined);
+    const decision = await this.#decide(host, store, detail, disks, p.kind, quiet);
     const folder = decision.setId === null ? store.domainFolder(p.domain) : store.setFolder(p.domain, decision.setId);
-    let bytesToWrite: number | null = decision.dirtyBytes;
+    const diskBytes = disks.map((disk) => ({ disk, bytes: decision.dirtyBytes?.get(disk) ?? null }));
     if (decision.kind === 'full') {
-      bytesToWrite = 0;
-      for (const disk of detail.disks.filter((d) => disks.includes(d.target))) {
-        const top = disk.chain[0];
+      for (const entry of diskBytes) {
+        const top = detail.disks.find((d) => d.target === entry.disk)?.chain[0];
         try {
-          bytesToWrite += top ? await measureCopy(top.path, top.format, 'qcow2') : 0;
+          entry.bytes = top ? await measureCopy(top.path, top.format, 'qcow2') : 0;
         } catch (err) {
-          log.debug('cannot measure a disk for a backup preview', { host: host.id, domain: p.domain, err });
-          bytesToWrite = null;
-          break;
+          log.debug('cannot measure a disk for a backup preview', { host: host.id, domain: p.domain, disk: entry.disk, err });
         }
       }
     }
+    const bytesToWrite = diskBytes.every((d) => d.bytes !== null) ? diskBytes.reduce((sum, d) => sum + (d.bytes ?? 0), 0) : null;
     return {
       domain: p.domain,
       disks,
@@ -162,6 +166,7 @@ export class Backups {
       setId: decision.setId,
       folder,
       bytesToWrite,
+      diskBytes,
       freeBytes: freeBytesAt(folder),
       bandwidth: 'live',
       refused: this.#whyRefused(host, detail, disks),
@@ -205,7 +210,8 @@ export class Backups {
     detail: DomainDetail,
     disks: readonly string[],
     kind: 'auto' | 'full',
-  ): Promise<{ kind: 'full' | 'incremental'; reason: string; setId: string | null; from: string | null; dirtyBytes: number | null }> {
+    withSize = false,
+  ): Promise<{ kind: 'full' | 'incremental'; reason: string; setId: string | null; from: string | null; dirtyBytes: Map<string, number | null> | null }> {
     const full = (reason: string) => ({ kind: 'full' as const, reason, setId: null, from: null, dirtyBytes: null });
     if (kind === 'full') return full('a full backup was asked for');
     const sets = (await store.list(detail.name)).filter((s) => s.good && s.domain === detail.name);
@@ -220,7 +226,13 @@ export class Backups {
     if (!conn) throw new StrataError('unavailable', `${host.label} is not connected`);
     let checkpoints: { name: string; xml: string }[];
     try {
-      checkpoints = await conn.listAllCheckpoints(detail.name);
+      const sized = withSize
+        ? await conn.listAllCheckpoints(detail.name, { size: true }).catch((err: unknown) => {
+            log.debug('libvirt gave no dirty data of the checkpoints', { host: host.id, domain: detail.name, err });
+            return null;
+          })
+        : null;
+      checkpoints = sized ?? (await conn.listAllCheckpoints(detail.name));
     } catch (err) {
       return full(`libvirt cannot list ${detail.name}'s checkpoints: ${toStrataError(err).message}`);
     }
@@ -231,7 +243,7 @@ export class Backups {
       reason: `changes since checkpoint ${point.checkpoint} (set ${last.id}, point ${point.index})`,
       setId: last.id,
       from: point.checkpoint,
-      dirtyBytes: dirtyBytes(found.xml, disks),
+      dirtyBytes: withSize ? dirtyBytes(found.xml, disks) : null,
     };
   }
 
