@@ -34,6 +34,7 @@ describe('contract over test:///default', () => {
         retryAt: null,
         access: null,
         limits: { maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 },
+        spaceGuard: { minFreeBytes: 256 * 1024 * 1024, minFreePercent: 5, action: 'throttle' },
       },
     ]);
   });
