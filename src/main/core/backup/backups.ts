@@ -36,7 +36,7 @@ export interface BackupsEnv {
 }
 
 /** What a backup needs of a host. */
-export type BackupHost = Pick<Host, 'id' | 'uri' | 'label' | 'readOnly' | 'jobs' | 'getDomain' | 'info'> & { readonly libvirt: LibvirtConnection | null };
+export type BackupHost = Pick<Host, 'id' | 'uri' | 'label' | 'readOnly' | 'jobs' | 'getDomain' | 'info' | 'startOfflineBackup' | 'abort'> & { readonly libvirt: LibvirtConnection | null };
 
 interface Running {
   hostId: string;
@@ -48,6 +48,10 @@ interface Running {
   ended: Map<string, Job>;
   host: BackupHost;
   store: BackupStore;
+  /** A shut-off domain's backup, run by qemu-storage-daemon: no checkpoint, no libvirt job statistics. */
+  offline: boolean;
+  /** Its jobs are still being started: an end seen now is kept until all are known. */
+  launching: boolean;
 }
 
 /** The default backup folder of a host on this machine. */
@@ -189,8 +193,8 @@ export class Backups {
 
   #whyRefused(host: BackupHost, detail: DomainDetail, disks: readonly string[]): string | null {
     if (host.readOnly) return `${host.label} is connected read-only`;
-    if (detail.state !== 'running' && detail.state !== 'paused') {
-      return `${detail.name} is ${detail.state}: Strata backs up running domains (libvirt's push backup needs QEMU); start it, or copy its images while it is off`;
+    if (detail.state !== 'running' && detail.state !== 'paused' && detail.state !== 'shutoff') {
+      return `${detail.name} is ${detail.state}: Strata backs up running domains through libvirt and shut-off ones through qemu-storage-daemon; start it or shut it down`;
     }
     if (this.#running.has(`${host.id}/${detail.name}`)) return `a backup of ${detail.name} is already running`;
     for (const disk of disks) {
@@ -214,6 +218,9 @@ export class Backups {
   ): Promise<{ kind: 'full' | 'incremental'; reason: string; setId: string | null; from: string | null; dirtyBytes: Map<string, number | null> | null }> {
     const full = (reason: string) => ({ kind: 'full' as const, reason, setId: null, from: null, dirtyBytes: null });
     if (kind === 'full') return full('a full backup was asked for');
+    if (detail.state === 'shutoff') {
+      return full(`${detail.name} is shut off: qemu-storage-daemon copies its disks whole, and records no checkpoint (libvirt creates checkpoints only with a running QEMU), so the backup after it is full too`);
+    }
     const sets = (await store.list(detail.name)).filter((s) => s.good && s.domain === detail.name);
     const last = sets[sets.length - 1];
     if (!last) return full(`no earlier backup of ${detail.name} is in ${store.domainFolder(detail.name)}`);
@@ -237,7 +244,7 @@ export class Backups {
       return full(`libvirt cannot list ${detail.name}'s checkpoints: ${toStrataError(err).message}`);
     }
     const found = checkpoints.find((c) => c.name === point.checkpoint);
-    if (!found) return full(`libvirt no longer knows checkpoint ${point.checkpoint} of the newest set (the domain was redefined, or its checkpoints deleted)`);
+    if (!found) return full(`libvirt has no checkpoint ${point.checkpoint} of the newest set (the domain was redefined, its checkpoints deleted, or that backup was taken while it was shut off)`);
     return {
       kind: 'incremental',
       reason: `changes since checkpoint ${point.checkpoint} (set ${last.id}, point ${point.index})`,
@@ -325,7 +332,7 @@ export class Backups {
         if (point.status !== 'running' || this.#running.has(`${host.id}/${set.domain}`)) continue;
         const disks = point.images.map((i) => i.disk);
         const jobs = host.jobs.list().filter((j) => j.domain === set.domain && j.type === 'backup' && j.endedAt === null && disks.includes(j.disk));
-        const running: Running = { hostId: host.id, domain: set.domain, setId: set.id, point: point.index, checkpoint: point.checkpoint, jobIds: new Set(jobs.map((j) => j.id)), ended: new Map(), host, store };
+        const running: Running = { hostId: host.id, domain: set.domain, setId: set.id, point: point.index, checkpoint: point.checkpoint, jobIds: new Set(jobs.map((j) => j.id)), ended: new Map(), host, store, offline: false, launching: false };
         if (jobs.length === disks.length) {
           this.#running.set(`${host.id}/${set.domain}`, running);
           this.#listen();
@@ -423,6 +430,7 @@ export class Backups {
       `</disks></domainbackup>`;
     const checkpointXml = `<domaincheckpoint><name>${escapeXml(checkpoint)}</name><disks>${diskXml(disks, all, "checkpoint='bitmap'", "checkpoint='no'")}</disks></domaincheckpoint>`;
 
+    if (detail.state === 'shutoff') return this.#startOffline(host, store, detail, disks, setId, point, p.bandwidthBytesPerSec);
     const requested = disks.map((disk) => host.jobs.request(detail.name, disk, 'backup', { requestedBandwidthBytesPerSec: p.bandwidthBytesPerSec }));
     const running: Running = {
       hostId: host.id,
@@ -434,6 +442,8 @@ export class Backups {
       ended: new Map(),
       host,
       store,
+      offline: false,
+      launching: false,
     };
     const key = `${host.id}/${detail.name}`;
     this.#running.set(key, running);
@@ -466,6 +476,43 @@ export class Backups {
     return { set, point: set.points.find((q) => q.index === index) ?? point, jobs };
   }
 
+  /** Each disk copied whole by the offline engine into the point's image, one job per disk. */
+  async #startOffline(host: BackupHost, store: BackupStore, detail: DomainDetail, disks: readonly string[], setId: string, point: BackupPoint, bandwidthBytesPerSec: number): Promise<BackupResults['backup.start']> {
+    const folder = store.setFolder(detail.name, setId);
+    const running: Running = { hostId: host.id, domain: detail.name, setId, point: point.index, checkpoint: point.checkpoint, jobIds: new Set(), ended: new Map(), host, store, offline: true, launching: true };
+    const key = `${host.id}/${detail.name}`;
+    this.#running.set(key, running);
+    this.#listen();
+    const jobs: Job[] = [];
+    try {
+      for (const image of point.images) {
+        const disk = detail.disks.find((d) => d.target === image.disk);
+        if (!disk) throw new StrataError('conflict', `${detail.name} has no disk ${image.disk} any more`);
+        const job = await host.startOfflineBackup(detail.name, disk, join(folder, image.file), bandwidthBytesPerSec);
+        running.jobIds.add(job.id);
+        jobs.push(job);
+      }
+    } catch (err) {
+      const e = toStrataError(err, `Could not start a backup of ${detail.name}`);
+      if (jobs.length === 0) {
+        this.#running.delete(key);
+        this.#changed(host.id, detail.name, setId, point.index, await this.#settle(running, 'failed', `the offline engine refused it: ${e.message}`, false));
+        throw e;
+      }
+      // The disks already started are stopped: their ends settle the point as failed.
+      for (const job of jobs) await host.abort(detail.name, job.disk).catch(() => undefined);
+      running.launching = false;
+      this.#maybeFinish(key, running);
+      throw e;
+    }
+    running.launching = false;
+    this.#maybeFinish(key, running);
+    const { set } = await store.get(detail.name, setId);
+    this.#changed(host.id, detail.name, setId, point.index, 'running');
+    log.info('backup started', { host: host.id, domain: detail.name, set: setId, point: point.index, kind: point.kind, engine: 'qemu-storage-daemon' });
+    return { set, point: set.points.find((q) => q.index === point.index) ?? point, jobs };
+  }
+
   #listen(): void {
     this.#unsubscribe ??= this.#env.hub.on((event, data) => {
       if (event === 'job') this.#jobEvent(data as JobEvent);
@@ -475,22 +522,28 @@ export class Backups {
   #jobEvent(job: JobEvent): void {
     if (job.transition !== 'ended' || job.type !== 'backup') return;
     for (const [key, running] of this.#running) {
-      if (!running.jobIds.has(job.id) || running.ended.has(job.id)) continue;
+      const ours = running.jobIds.has(job.id) || (running.launching && job.hostId === running.hostId && job.domain === running.domain);
+      if (!ours || running.ended.has(job.id)) continue;
       running.ended.set(job.id, job);
-      if (running.ended.size < running.jobIds.size) return;
-      this.#running.delete(key);
-      if (this.#running.size === 0) {
-        this.#unsubscribe?.();
-        this.#unsubscribe = null;
-      }
-      void this.#finish(running).catch((err: unknown) => log.error('could not settle a backup set', { host: running.hostId, domain: running.domain, set: running.setId, err }));
+      this.#maybeFinish(key, running);
       return;
     }
   }
 
+  #maybeFinish(key: string, running: Running): void {
+    if (running.launching || ![...running.jobIds].every((id) => running.ended.has(id))) return;
+    if (this.#running.get(key) !== running) return;
+    this.#running.delete(key);
+    if (this.#running.size === 0) {
+      this.#unsubscribe?.();
+      this.#unsubscribe = null;
+    }
+    void this.#finish(running).catch((err: unknown) => log.error('could not settle a backup set', { host: running.hostId, domain: running.domain, set: running.setId, err }));
+  }
+
   async #finish(running: Running): Promise<void> {
-    const jobs = [...running.ended.values()];
-    const conn = running.host.libvirt;
+    const jobs = [...running.ended.values()].filter((j) => running.jobIds.has(j.id));
+    const conn = running.offline ? null : running.host.libvirt;
     let stats = null;
     try {
       stats = conn ? await conn.jobStats(running.domain, { completed: true }) : null;
@@ -508,7 +561,7 @@ export class Backups {
     }
     const cancelled = jobs.some((j) => j.phase === 'cancelled');
     const why = stats?.errorMessage ?? jobs.find((j) => j.phase !== 'completed')?.outcome ?? 'ended without completing';
-    this.#changed(running.hostId, running.domain, running.setId, running.point, await this.#settle(running, cancelled ? 'cancelled' : 'failed', cancelled ? 'aborted before it completed' : why, true));
+    this.#changed(running.hostId, running.domain, running.setId, running.point, await this.#settle(running, cancelled ? 'cancelled' : 'failed', cancelled ? 'aborted before it completed' : why, !running.offline));
   }
 
   #changed(hostId: string, domain: string, setId: string, point: number | null, status: BackupPoint['status'] | 'removed'): void {

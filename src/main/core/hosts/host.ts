@@ -175,6 +175,11 @@ export class Host {
     return this.#runner.jobs;
   }
 
+  /** A shut-off domain's disk copied whole into a backup image by the offline engine (core/backup). */
+  startOfflineBackup(domain: string, disk: Disk, destination: string, bandwidthBytesPerSec: number): Promise<Job> {
+    return this.#runner.startOfflineBackup(domain, disk, destination, bandwidthBytesPerSec);
+  }
+
   info(): HostInfo {
     return {
       id: this.id,

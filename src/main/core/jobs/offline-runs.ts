@@ -109,8 +109,11 @@ export class OfflineRuns {
    * A copy with afterReady 'keep' leaves the definition as it is (the copy is a copy); otherwise
    * the definition names the new chain once the data is complete.
    */
-  async launch(domain: string, disk: Disk, op: JobOperation, bandwidthBytesPerSec: number, modelJobId: string, deleteAfter: string[]): Promise<JobType> {
-    const { operation, type } = offlineOperation(disk, op);
+  async launch(domain: string, disk: Disk, op: JobOperation, bandwidthBytesPerSec: number, modelJobId: string, deleteAfter: string[], as?: JobType): Promise<JobType> {
+    const planned = offlineOperation(disk, op);
+    const { operation } = planned;
+    // A backup of a shut-off domain is a full copy kept beside the disk, shown as a backup.
+    const type = as ?? planned.type;
     let job: OfflineJob;
     try {
       job = await OfflineJob.start({
