@@ -114,6 +114,13 @@ describe('faults during running jobs', { timeout: 240_000 }, () => {
 
     const ref = refOf(l.name);
     const destination = join(small, 'copy.qcow2');
+    // This is what happens without the space guard (its own test is core/95-space-guard): with
+    // it, the copy would be slowed to a crawl at the limit instead of failing.
+    const guard = (await t.client.call('hosts.list', {})).find((h) => h.id === hostId)!.spaceGuard;
+    await t.client.call('hosts.setSpaceGuard', { hostId, minFreeBytes: 0, minFreePercent: 0, action: 'throttle' });
+    assert.ok(guard, 'the host says how its space guard is set');
+    const { minFreeBytes = 0, minFreePercent = 0, action = 'throttle' } = guard;
+    ctx.after(() => t.client.call('hosts.setSpaceGuard', { hostId, minFreeBytes, minFreePercent, action }));
     const { job } = await previewAndStart(t.client, ref, { kind: 'copy', destination, afterReady: 'pivot' }, { bandwidthBytesPerSec: MiB });
     await waitForJob(t, (j) => j.id === job.id && j.cur > 0, { what: 'the copy to make progress' });
     // Written until the file system is full, whatever the copy writes meanwhile.
