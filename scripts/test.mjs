@@ -2,7 +2,8 @@
 // Node's test runner. The tests that use the machine's libvirtd run one file at a time: they share
 // that daemon, and a job of one counts against another's host limits. The others (pure code,
 // libvirt's test driver, a throw-away user's own session daemon) run beside them in a second
-// lane, one file at a time too; on two cores that keeps the whole run under 20 minutes.
+// lane, one file at a time too; on two cores that keeps the whole run under 20 minutes. Tests that
+// stop that daemon come last, alone.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -36,19 +37,24 @@ function testFiles(dir) {
 }
 
 // Tests that never reach the machine's libvirtd: checked by what they open (test:///default, no
-// libvirt at all, or a throw-away user's qemu:///session with fake sockets beside it).
+// libvirt at all, or a throw-away user's own qemu:///session and sockets). The session suite
+// also asks qemu:///system once, to be refused: no restart of that daemon may run meanwhile.
 const besideTheDaemon = [
   /^test\/unit\//,
   /^test\/security\/(browser|contract-fuzz|server|xml-fuzz)\.test\.ts$/,
-  /^test\/session\/(05-local-access|10-needs-user)\.test\.ts$/,
+  /^test\/native\/(03-arguments|13-constants|90-coverage)\.test\.ts$/,
+  /^test\/session\//,
 ];
+// Tests that stop the machine's libvirtd: they run last, once the other lane has ended.
+const stopTheDaemon = [/^test\/core\/30-restart\.test\.ts$/, /^test\/faults\/40-libvirtd-killed\.test\.ts$/];
 
 const roots = process.argv.slice(2);
 const files = (roots.length ? roots : ['test']).flatMap((r) =>
   statSync(join(repoRoot, r)).isDirectory() ? testFiles(join(repoRoot, r)) : [r],
 );
 const beside = files.filter((f) => besideTheDaemon.some((re) => re.test(f)));
-const onDaemon = files.filter((f) => !beside.includes(f));
+const restarts = files.filter((f) => stopTheDaemon.some((re) => re.test(f)));
+const onDaemon = files.filter((f) => !beside.includes(f) && !restarts.includes(f));
 
 const bin = (name) => join(repoRoot, 'node_modules/.bin', name);
 const checks = await Promise.all([
@@ -64,4 +70,5 @@ const lanes = await Promise.all([
   onDaemon.length ? run(`tests on this machine's libvirtd (${onDaemon.length} files)`, process.execPath, testArgs(onDaemon)) : 0,
   beside.length ? run(`tests beside it (${beside.length} files: no libvirtd, or their own)`, process.execPath, testArgs(beside), { quiet: onDaemon.length > 0 }) : 0,
 ]);
+if (restarts.length) lanes.push(await run(`tests that restart this machine's libvirtd (${restarts.length} files)`, process.execPath, testArgs(restarts)));
 process.exit(lanes.some((s) => s !== 0) ? 1 : 0);
