@@ -4,6 +4,7 @@
 // (the daemon's socket appears).
 import { z } from 'zod';
 import type { HostInfo } from './model.ts';
+import { hostId } from './fields.ts';
 
 export const accessProblemKinds = [
   /** The local daemon's socket is missing: libvirtd (or virtqemud) is not running, or not installed. */
@@ -53,8 +54,6 @@ export interface AccessProblem {
   /** Paths whose appearance or change makes Strata try again by itself; empty: only Retry does. */
   watching: string[];
 }
-
-const hostId = z.string({ error: 'hostId must be a string' }).min(1, 'hostId must not be empty').max(200);
 
 export const accessRequestSchemas = {
   /** Try to connect now: after a problem that needed the user, or to skip the backoff's wait. */

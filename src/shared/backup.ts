@@ -3,18 +3,7 @@
 // folder alone is enough to list and restore it.
 import { z } from 'zod';
 import type { Job } from './model.ts';
-
-const hostId = z.string({ error: 'hostId must be a string' }).min(1, 'hostId must not be empty').max(200);
-
-const domainName = z
-  .string({ error: 'domain must be a string: the domain name' })
-  .min(1, 'domain must not be empty')
-  .max(255, 'domain names are at most 255 characters')
-  .refine((s) => !s.includes('/') && !/[\u0000-\u001f]/.test(s), 'domain names cannot contain "/" or control characters');
-
-const diskTarget = z
-  .string({ error: "a disk is named by its target, such as 'vda'" })
-  .regex(/^[a-z]{1,8}[a-z0-9]{0,8}$/, "a disk is named by a target such as 'vda' or 'sdb'");
+import { diskTarget, domainName, hostId } from './fields.ts';
 
 /** A set is named by its folder: letters, digits, '-', '_' and '.', never a path. */
 const setId = z

@@ -10,22 +10,10 @@ import { accessRequestSchemas, type AccessResults } from './access.ts';
 import { sshRequestSchemas, type SshEvents, type SshResults } from './ssh.ts';
 import { backupRequestSchemas, type BackupEvents, type BackupResults } from './backup.ts';
 import { spaceGuardRequestSchemas, type GuestIoPause, type SpaceGuardResults } from './space-guard.ts';
+import { diskTarget, domainName, hostId } from './fields.ts';
 
 /** The largest bandwidth a request may carry: 2^53-1 bytes/s, the largest exact JS integer. */
 const maxBandwidth = Number.MAX_SAFE_INTEGER;
-
-const hostId = z.string({ error: 'hostId must be a string' }).min(1, 'hostId must not be empty').max(200);
-
-// libvirt allows nearly anything in a domain name except '/', which it forbids.
-const domainName = z
-  .string({ error: 'domain must be a string: the domain name' })
-  .min(1, 'domain must not be empty')
-  .max(255, 'domain names are at most 255 characters')
-  .refine((s) => !s.includes('/') && !/[\u0000-\u001f]/.test(s), 'domain names cannot contain "/" or control characters');
-
-const diskTarget = z
-  .string({ error: "disk must be a string: the disk's target, such as 'vda'" })
-  .regex(/^[a-z]{1,8}[a-z0-9]{0,8}$/, "disk must be a target name such as 'vda' or 'sdb'");
 
 const bandwidthBytesPerSec = z
   .number({ error: 'bandwidthBytesPerSec must be a number of bytes per second (0 for no limit)' })

@@ -3,18 +3,8 @@
 // into the contract (contract.ts); their replies extend its Results.
 import { z } from 'zod';
 import type { Disk, Layer, SharedLayerUse } from './model.ts';
+import { diskTarget, domainName, hostId } from './fields.ts';
 
-// The contract's own field rules, repeated here: contract.ts imports this file, so importing its
-// private fields back would read them before they exist.
-const hostId = z.string({ error: 'hostId must be a string' }).min(1, 'hostId must not be empty').max(200);
-const domainName = z
-  .string({ error: 'domain must be a string: the domain name' })
-  .min(1, 'domain must not be empty')
-  .max(255, 'domain names are at most 255 characters')
-  .refine((s) => !s.includes('/') && !/[\u0000-\u001f]/.test(s), 'domain names cannot contain "/" or control characters');
-const diskTarget = z
-  .string({ error: "disk must be a string: the disk's target, such as 'vda'" })
-  .regex(/^[a-z]{1,8}[a-z0-9]{0,8}$/, "disk must be a target name such as 'vda' or 'sdb'");
 const diskRef = { hostId, domain: domainName, disk: diskTarget };
 
 function absolutePath(field: string) {

@@ -3,6 +3,7 @@
 // paused on an I/O error (a full file system) with the command that resumes it once there is room.
 import { z } from 'zod';
 import type { HostInfo } from './model.ts';
+import { domainName as domain, hostId } from './fields.ts';
 
 const MiB = 1024 * 1024;
 
@@ -105,13 +106,6 @@ export const spaceGuardSettingsSchema = z
     action: z.enum(['throttle', 'abort'], { error: "action must be 'throttle' or 'abort'" }),
   })
   .strict();
-
-const hostId = z.string({ error: 'hostId must be a string' }).min(1, 'hostId must not be empty').max(200);
-const domain = z
-  .string({ error: 'domain must be a string: the domain name' })
-  .min(1, 'domain must not be empty')
-  .max(255, 'domain names are at most 255 characters')
-  .refine((s) => !s.includes('/') && !/[\u0000-\u001f]/.test(s), 'domain names cannot contain "/" or control characters');
 
 export const spaceGuardRequestSchemas = {
   'hosts.setSpaceGuard': z.object({ hostId, ...spaceGuardSettingsSchema.shape }).strict(),

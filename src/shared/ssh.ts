@@ -2,6 +2,7 @@
 // key (shown by its fingerprint), or a key's passphrase or a password that ssh asks for. Each
 // question is a prompt the window shows and answers; an answer goes to ssh and is never kept.
 import { z } from 'zod';
+import { hostId } from './fields.ts';
 
 export const hostPromptKinds = ['host-key', 'passphrase', 'password'] as const;
 export type HostPromptKind = (typeof hostPromptKinds)[number];
@@ -25,7 +26,6 @@ export interface HostPrompt {
   refused: boolean;
 }
 
-const hostId = z.string({ error: 'hostId must be a string' }).min(1, 'hostId must not be empty').max(200);
 const promptId = z.string({ error: 'promptId must be a string: the id of a host.prompt event' }).min(1, 'promptId must not be empty').max(100);
 
 export const sshRequestSchemas = {
