@@ -1,0 +1,117 @@
+// What the parts of the backup engine share: the host they run on, the backups being written (one
+// per domain of a host at most), the backup folder of each host, and the events telling the window
+// a set changed.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { backupRefusal, type BackupPoint, type BackupSettingsView } from '../../../shared/backup.ts';
+import { StrataError } from '../../../shared/errors.ts';
+import type { Job } from '../../../shared/model.ts';
+import type { LibvirtConnection } from '../../libvirt/connection.ts';
+import type { EventHub } from '../api/event-hub.ts';
+import type { Host } from '../hosts/host.ts';
+import { makeTraversable } from '../lab/images.ts';
+import { BackupSettings } from './settings.ts';
+import { BackupStore } from './store.ts';
+
+export interface BackupsEnv {
+  hub: EventHub;
+  /** The hosts scheduled backups may run on. */
+  hosts: () => BackupHost[];
+  /** Strata's data folder; undefined: settings are kept for this run only. */
+  dataDir: string | undefined;
+}
+
+/** What a backup needs of a host. */
+export type BackupHost = Pick<Host, 'id' | 'uri' | 'label' | 'readOnly' | 'jobs' | 'getDomain' | 'info' | 'startOfflineBackup' | 'abort'> & { readonly libvirt: LibvirtConnection | null };
+
+/** A point being written: its jobs, and those of them that ended. */
+export interface Running {
+  hostId: string;
+  domain: string;
+  setId: string;
+  point: number;
+  checkpoint: string;
+  jobIds: Set<string>;
+  ended: Map<string, Job>;
+  host: BackupHost;
+  store: BackupStore;
+  /** A shut-off domain's backup, run by qemu-storage-daemon: no checkpoint, no libvirt job statistics. */
+  offline: boolean;
+  /** Its jobs are still being started: an end seen now is kept until all are known. */
+  launching: boolean;
+}
+
+/** The default backup folder of a host on this machine. */
+export function defaultBackupRoot(dataDir: string | undefined, uri: string): string {
+  if (process.env['STRATA_BACKUP_DIR']) return process.env['STRATA_BACKUP_DIR'];
+  // QEMU of the system instance runs as its own user and must reach the folder: a root-run
+  // Strata's data folder is in root's private home, so it uses libvirt's images folder instead.
+  const system = !uri.includes('/session');
+  if (system && process.getuid?.() === 0) return '/var/lib/libvirt/images/strata-backups';
+  return join(dataDir ?? '/var/tmp', 'backups');
+}
+
+export class BackupContext {
+  readonly env: BackupsEnv;
+  readonly settings: BackupSettings;
+  /** Backups being written, keyed by runningKey: one per domain of a host at most. */
+  readonly running = new Map<string, Running>();
+
+  constructor(env: BackupsEnv) {
+    this.env = env;
+    this.settings = new BackupSettings(env.dataDir);
+  }
+
+  static runningKey(hostId: string, domain: string): string {
+    return `${hostId}/${domain}`;
+  }
+
+  isRunning(hostId: string, domain: string): boolean {
+    return this.running.has(BackupContext.runningKey(hostId, domain));
+  }
+
+  async location(host: BackupHost): Promise<BackupSettingsView> {
+    const set = await this.settings.location(host.uri);
+    return { hostId: host.id, location: set ?? defaultBackupRoot(this.env.dataDir, host.uri), source: set === null ? 'default' : 'set' };
+  }
+
+  async setLocation(host: BackupHost, path: string): Promise<BackupSettingsView> {
+    this.refuseRemote(host);
+    if (this.env.dataDir !== undefined && (path === this.env.dataDir || path.startsWith(`${this.env.dataDir}/`)) && path !== join(this.env.dataDir, 'backups')) {
+      throw new StrataError('invalid-request', `${path} is inside Strata's data folder, which holds Strata's own files`, {
+        hint: `Choose a folder outside it, or ${join(this.env.dataDir, 'backups')}.`,
+      });
+    }
+    await this.settings.setLocation(host.uri, path);
+    return this.location(host);
+  }
+
+  async store(host: BackupHost): Promise<BackupStore> {
+    return new BackupStore((await this.location(host)).location);
+  }
+
+  changed(hostId: string, domain: string, setId: string, point: number | null, status: BackupPoint['status'] | 'removed'): void {
+    this.env.hub.emit('backup.changed', { hostId, domain, setId, point, status });
+  }
+
+  // QEMU of the system instance runs as its own user: every folder on the way must let it in.
+  async prepareRoot(host: BackupHost, root: string): Promise<void> {
+    try {
+      if (host.uri.includes('/session')) await mkdir(root, { recursive: true, mode: 0o755 });
+      else await makeTraversable(root);
+    } catch (err) {
+      throw new StrataError('conflict', `cannot use ${root} for backups: ${err instanceof Error ? err.message : String(err)}`, {
+        hint: 'Choose another folder with backup.setLocation.',
+      });
+    }
+  }
+
+  refuseRemote(host: BackupHost): void {
+    const why = backupRefusal(host.uri);
+    if (why !== null) {
+      throw new StrataError('conflict', `${host.label} cannot keep backups here: ${why}`, {
+        hint: 'Back up from a Strata running on that host, connected with qemu:///system or qemu:///session.',
+      });
+    }
+  }
+}

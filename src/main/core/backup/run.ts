@@ -1,0 +1,308 @@
+// Running a backup: libvirt's push backup of a running domain (or the offline engine for a
+// shut-off one), followed by the host's JobTracker like every other job; the point is settled in
+// the set's manifest when its jobs end, and retention applied after it succeeded. Points an
+// earlier Strata left running are followed to their end here too.
+import { rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BackupPoint, BackupResults } from '../../../shared/backup.ts';
+import type { ValidParams } from '../../../shared/contract.ts';
+import { StrataError } from '../../../shared/errors.ts';
+import type { JobEvent } from '../../../shared/model.ts';
+import { toStrataError } from '../../libvirt/errors.ts';
+import { escapeXml } from '../../libvirt/xml.ts';
+import { log } from '../../log/logger.ts';
+import { qemuImgMessage, runQemuImg } from '../health/qemu-img.ts';
+import type { BackupContext, BackupHost, Running } from './context.ts';
+import { manifestFormat, type Manifest } from './manifest.ts';
+import { startOffline } from './offline.ts';
+import { chosenDisks, decide, fullBackup, whyRefused } from './plan.ts';
+import { removeSet } from './sets.ts';
+import { imageFileName, setsToRemove } from './store.ts';
+import { strataVersion } from './version.ts';
+
+function diskXml(disks: readonly string[], all: readonly string[], yes: string, no: string): string {
+  return all.map((d) => `<disk name='${escapeXml(d)}' ${disks.includes(d) ? yes : no}/>`).join('');
+}
+
+export class BackupRunner {
+  readonly #ctx: BackupContext;
+  #unsubscribe: (() => void) | null = null;
+
+  constructor(ctx: BackupContext) {
+    this.#ctx = ctx;
+  }
+
+  get ctx(): BackupContext {
+    return this.#ctx;
+  }
+
+  async start(host: BackupHost, p: ValidParams<'backup.start'>, fullBecause?: string, note?: string): Promise<BackupResults['backup.start']> {
+    this.#ctx.refuseRemote(host);
+    const detail = await host.getDomain(p.domain);
+    const disks = chosenDisks(detail, p.disks);
+    const refused = whyRefused(this.#ctx, host, detail, disks);
+    if (refused) throw new StrataError('conflict', `Not started: ${refused}`);
+    const conn = host.libvirt;
+    if (!conn) throw new StrataError('unavailable', `${host.label} is not connected`);
+    const store = await this.#ctx.store(host);
+    await this.#ctx.prepareRoot(host, store.root);
+    const decided = fullBecause ? fullBackup(fullBecause) : await decide(host, store, detail, disks, p.kind);
+    const decision = note === undefined ? decided : { ...decided, reason: `${note}; ${decided.reason}` };
+    const now = Date.now();
+    let setId: string;
+    let index: number;
+    let previous: Map<string, string> = new Map();
+    if (decision.setId === null) {
+      index = 0;
+      const manifest: Manifest = {
+        format: manifestFormat,
+        version: 1,
+        strataVersion,
+        hostUri: host.uri,
+        domain: { name: detail.name, uuid: detail.uuid },
+        createdAt: now,
+        disks: detail.disks
+          .filter((d) => disks.includes(d.target))
+          .map((d) => ({ target: d.target, virtualBytes: d.chain[0]?.sizes?.capacity ?? null, sourcePath: d.chain[0]?.path ?? null })),
+        points: [],
+      };
+      setId = await store.create(manifest);
+    } else {
+      setId = decision.setId;
+      const { manifest } = await store.get(detail.name, setId);
+      index = Math.max(...manifest.points.map((q) => q.index)) + 1;
+      const base = [...manifest.points].reverse().find((q) => q.status === 'complete');
+      previous = new Map(base?.images.map((i) => [i.disk, i.file]) ?? []);
+    }
+    const folder = store.setFolder(detail.name, setId);
+    const checkpoint = `strata-${setId}-${index}`;
+    const kind = decision.kind;
+    const point: BackupPoint = {
+      index,
+      kind,
+      checkpoint,
+      startedAt: now,
+      endedAt: null,
+      status: 'running',
+      reason: decision.reason,
+      dataBytes: null,
+      images: disks.map((disk) => ({ disk, file: imageFileName(disk, index, kind), format: 'qcow2', backingFile: previous.get(disk) ?? null, bytes: null })),
+    };
+    // The point is on disk as 'running' before libvirt writes anything: a crash leaves it listed as not good.
+    await store.update(detail.name, setId, (m) => m.points.push(point));
+    const all = detail.disks.map((d) => d.target);
+    const backupXml =
+      `<domainbackup mode='push'>${decision.from ? `<incremental>${escapeXml(decision.from)}</incremental>` : ''}<disks>` +
+      all
+        .map((d) =>
+          disks.includes(d)
+            ? `<disk name='${escapeXml(d)}' backup='yes' type='file'><target file='${escapeXml(join(folder, imageFileName(d, index, kind)))}'/><driver type='qcow2'/></disk>`
+            : `<disk name='${escapeXml(d)}' backup='no'/>`,
+        )
+        .join('') +
+      `</disks></domainbackup>`;
+    const checkpointXml = `<domaincheckpoint><name>${escapeXml(checkpoint)}</name><disks>${diskXml(disks, all, "checkpoint='bitmap'", "checkpoint='no'")}</disks></domaincheckpoint>`;
+
+    if (detail.state === 'shutoff') return startOffline(this, host, store, detail, disks, setId, point, p.bandwidthBytesPerSec);
+    const requested = disks.map((disk) => host.jobs.request(detail.name, disk, 'backup', { requestedBandwidthBytesPerSec: p.bandwidthBytesPerSec }));
+    const running: Running = {
+      hostId: host.id,
+      domain: detail.name,
+      setId,
+      point: index,
+      checkpoint,
+      jobIds: new Set(requested.map((j) => j.id)),
+      ended: new Map(),
+      host,
+      store,
+      offline: false,
+      launching: false,
+    };
+    const key = `${host.id}/${detail.name}`;
+    this.#ctx.running.set(key, running);
+    this.listen();
+    try {
+      await conn.backupBegin(detail.name, backupXml, checkpointXml);
+    } catch (err) {
+      const e = toStrataError(err, `Could not start a backup of ${detail.name}`);
+      this.#ctx.running.delete(key);
+      for (const job of requested) host.jobs.fail(job.id, `could not start: ${e.message}`);
+      this.#ctx.changed(host.id, detail.name, setId, index, await this.settle(running, 'failed', `libvirt refused it: ${e.message}`, false));
+      if (kind === 'incremental') {
+        log.warn('libvirt refused an incremental backup; taking a full one instead', { host: host.id, domain: detail.name, err });
+        return this.start(host, { ...p, kind: 'full' }, `libvirt refused the incremental from ${decision.from}: ${e.message}`, note);
+      }
+      throw e;
+    }
+    // libvirt's backup XML has no bandwidth: the limit is set on each disk's block job once it runs.
+    if (p.bandwidthBytesPerSec > 0) {
+      for (const disk of disks) {
+        await conn.blockJobSetSpeed(detail.name, disk, p.bandwidthBytesPerSec).catch((err: unknown) => {
+          log.warn('could not limit a backup just started; it runs unlimited', { host: host.id, domain: detail.name, disk, err });
+        });
+      }
+    }
+    const jobs = disks.map((disk) => host.jobs.begin(detail.name, disk, 'backup', { bandwidthBytesPerSec: p.bandwidthBytesPerSec, requestedBandwidthBytesPerSec: p.bandwidthBytesPerSec }));
+    const { set } = await store.get(detail.name, setId);
+    this.#ctx.changed(host.id, detail.name, setId, index, 'running');
+    log.info('backup started', { host: host.id, domain: detail.name, set: setId, point: index, kind, reason: decision.reason });
+    return { set, point: set.points.find((q) => q.index === index) ?? point, jobs };
+  }
+
+  listen(): void {
+    this.#unsubscribe ??= this.#ctx.env.hub.on((event, data) => {
+      if (event === 'job') this.#jobEvent(data as JobEvent);
+    });
+  }
+
+  #jobEvent(job: JobEvent): void {
+    if (job.transition !== 'ended' || job.type !== 'backup') return;
+    for (const [key, running] of this.#ctx.running) {
+      const ours = running.jobIds.has(job.id) || (running.launching && job.hostId === running.hostId && job.domain === running.domain);
+      if (!ours || running.ended.has(job.id)) continue;
+      running.ended.set(job.id, job);
+      this.maybeFinish(key, running);
+      return;
+    }
+  }
+
+  maybeFinish(key: string, running: Running): void {
+    if (running.launching || ![...running.jobIds].every((id) => running.ended.has(id))) return;
+    if (this.#ctx.running.get(key) !== running) return;
+    this.#ctx.running.delete(key);
+    if (this.#ctx.running.size === 0) {
+      this.#unsubscribe?.();
+      this.#unsubscribe = null;
+    }
+    void this.#finish(running).catch((err: unknown) => log.error('could not settle a backup set', { host: running.hostId, domain: running.domain, set: running.setId, err }));
+  }
+
+  async #finish(running: Running): Promise<void> {
+    const jobs = [...running.ended.values()].filter((j) => running.jobIds.has(j.id));
+    const conn = running.offline ? null : running.host.libvirt;
+    let stats = null;
+    try {
+      stats = conn ? await conn.jobStats(running.domain, { completed: true }) : null;
+    } catch (err) {
+      log.debug('no completed job statistics for a backup', { host: running.hostId, domain: running.domain, err });
+    }
+    // A job whose end event was lost is 'unknown' to the tracker: libvirt's completed statistics tell.
+    const allCompleted = jobs.every((j) => j.phase === 'completed' || (j.phase === 'unknown' && stats?.type === 'completed' && stats.operation === 'backup'));
+    if (allCompleted) {
+      const processed = stats?.dataProcessedBytes ?? (typeof stats?.raw['disk_processed'] === 'number' ? stats.raw['disk_processed'] : null);
+      const status = await this.settle(running, 'complete', null, true, processed);
+      if (status === 'complete') await this.#applyRetention(running);
+      this.#ctx.changed(running.hostId, running.domain, running.setId, running.point, status);
+      return;
+    }
+    const cancelled = jobs.some((j) => j.phase === 'cancelled');
+    const why = stats?.errorMessage ?? jobs.find((j) => j.phase !== 'completed')?.outcome ?? 'ended without completing';
+    this.#ctx.changed(running.hostId, running.domain, running.setId, running.point, await this.settle(running, cancelled ? 'cancelled' : 'failed', cancelled ? 'aborted before it completed' : why, !running.offline));
+  }
+
+  /**
+   * Writes the point's end into the manifest. A complete incremental first gets the previous
+   * point's image as its backing file: libvirt names the disk's live image there, which a restore
+   * must never read. Anything else loses its files and its checkpoint, so the next backup starts
+   * from the last good one.
+   */
+  async settle(running: Running, status: BackupPoint['status'], reason: string | null, began: boolean, dataBytes: number | null = null): Promise<BackupPoint['status']> {
+    const { store, domain, setId } = running;
+    const folder = store.setFolder(domain, setId);
+    const { manifest } = await store.get(domain, setId);
+    const point = manifest.points.find((q) => q.index === running.point);
+    if (!point) return status;
+    const sizes = new Map<string, number>();
+    if (status === 'complete') {
+      try {
+        for (const image of point.images) {
+          if (image.backingFile !== null) {
+            const run = await runQemuImg(['rebase', '-u', '-f', 'qcow2', '-b', image.backingFile, '-F', 'qcow2', join(folder, image.file)], 60_000);
+            if (run.code !== 0) throw new Error(`qemu-img rebase of ${image.file}: ${qemuImgMessage(run)}`);
+          }
+          sizes.set(image.file, (await stat(join(folder, image.file))).size);
+        }
+      } catch (err) {
+        status = 'failed';
+        reason = `its images could not be put in order: ${err instanceof Error ? err.message : String(err)}`;
+      }
+    }
+    if (status !== 'complete') {
+      for (const image of point.images) await rm(join(folder, image.file), { force: true });
+      const conn = running.host.libvirt;
+      if (began && conn) {
+        await conn.checkpointDelete(domain, running.checkpoint).catch((err: unknown) => {
+          log.debug('could not delete the checkpoint of a backup that did not complete', { host: running.hostId, domain, checkpoint: running.checkpoint, err });
+        });
+      }
+    }
+    const endedAt = Date.now();
+    await store.update(domain, setId, (m) => {
+      const q = m.points.find((x) => x.index === running.point);
+      if (!q) return;
+      q.status = status;
+      q.endedAt = endedAt;
+      if (status !== 'complete') q.reason = reason;
+      q.dataBytes = dataBytes;
+      for (const image of q.images) image.bytes = sizes.get(image.file) ?? null;
+    });
+    log[status === 'complete' ? 'info' : 'warn'](`backup ${status}`, { host: running.hostId, domain, set: setId, point: running.point, reason });
+    this.#ctx.env.hub.emit('domain.changed', { hostId: running.hostId, domain });
+    return status;
+  }
+
+  async #applyRetention(running: Running): Promise<void> {
+    const retention = await this.#ctx.settings.retention(running.host.uri, running.domain);
+    const sets = (await running.store.list(running.domain)).filter((s) => s.domain === running.domain);
+    for (const set of setsToRemove(sets, retention, Date.now())) {
+      await removeSet(this.#ctx, running.host, running.store, set).catch((err: unknown) => log.warn('retention could not remove a backup set', { host: running.hostId, set: set.id, err }));
+    }
+  }
+
+  /**
+   * Points left 'running' by a Strata that stopped while they were written: while libvirt still
+   * runs the backup, the host's tracker follows its jobs (found as started elsewhere) and the
+   * point is settled when they end, as if this Strata had started it; when libvirt runs none, the
+   * point cannot be shown complete and is settled failed.
+   */
+  async reconcile(host: BackupHost): Promise<boolean> {
+    const conn = host.libvirt;
+    if (!conn) return true;
+    let pending = false;
+    const store = await this.#ctx.store(host);
+    for (const set of await store.list()) {
+      for (const point of set.points) {
+        if (point.status !== 'running' || this.#ctx.running.has(`${host.id}/${set.domain}`)) continue;
+        const disks = point.images.map((i) => i.disk);
+        const jobs = host.jobs.list().filter((j) => j.domain === set.domain && j.type === 'backup' && j.endedAt === null && disks.includes(j.disk));
+        const running: Running = { hostId: host.id, domain: set.domain, setId: set.id, point: point.index, checkpoint: point.checkpoint, jobIds: new Set(jobs.map((j) => j.id)), ended: new Map(), host, store, offline: false, launching: false };
+        if (jobs.length === disks.length) {
+          this.#ctx.running.set(`${host.id}/${set.domain}`, running);
+          this.listen();
+          log.info('following a backup an earlier Strata started', { host: host.id, domain: set.domain, set: set.id, point: point.index });
+          continue;
+        }
+        let stats = null;
+        try {
+          stats = await conn.jobStats(set.domain);
+        } catch (err) {
+          // The domain is gone: nothing runs the backup any more.
+          log.debug('no job statistics for a domain with a backup left running', { host: host.id, domain: set.domain, err });
+        }
+        // Still running, but not yet found by the tracker: the next check adopts it.
+        if (stats !== null && stats.operation === 'backup' && (stats.type === 'bounded' || stats.type === 'unbounded')) {
+          pending = true;
+          continue;
+        }
+        // Ended while no Strata followed it: libvirt keeps the last job's statistics until read.
+        const last = await conn.jobStats(set.domain, { completed: true, keepCompleted: true }).catch(() => null);
+        const completed = last !== null && last.operation === 'backup' && last.type === 'completed';
+        const status = completed
+          ? await this.settle(running, 'complete', null, true, last.dataProcessedBytes)
+          : await this.settle(running, 'failed', 'Strata stopped while it was written, and libvirt no longer runs it nor says it completed', true);
+        this.#ctx.changed(host.id, set.domain, set.id, point.index, status);
+      }
+    }
+    return pending;
+  }
+}
