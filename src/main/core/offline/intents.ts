@@ -15,7 +15,17 @@ const operationSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('pull'), image: z.string(), base: z.string().nullable() }),
   z.object({ kind: z.literal('commit'), image: z.string(), top: z.string(), base: z.string() }),
   z.object({ kind: z.literal('copy'), image: z.string(), destination: z.string(), format: z.enum(['qcow2', 'raw']), shallow: z.boolean() }),
+  z.object({
+    kind: z.literal('backup'),
+    image: z.string(),
+    destination: z.string(),
+    bitmap: z.string().nullable(),
+    incremental: z.object({ bitmap: z.string(), layers: z.number().int().positive(), backing: z.string() }).nullable(),
+  }),
 ]);
+
+/** The job model's types an offline job can have (older records have none: the operation says it). */
+const jobTypeSchema = z.enum(['pull', 'copy', 'commit', 'active-commit', 'backup', 'restore']);
 
 export const intentSchema = z.object({
   version: z.literal(1),
@@ -24,6 +34,8 @@ export const intentSchema = z.object({
   hostUri: z.string().optional(),
   /** The id of the job in Strata's job model, when Strata's job runner started it. */
   modelJobId: z.string().optional(),
+  /** The job's type in the job model: a backup's copy is a backup, and is recovered as one. */
+  type: jobTypeSchema.optional(),
   /** A copy the domain does not switch to (afterReady 'keep'): the definition stays as it was. */
   keepDefinition: z.boolean().optional(),
   domain: z.string(),

@@ -53,7 +53,7 @@ export interface OfflineJobOptions {
   /** How long the daemon has to quit before it is killed. */
   stopTimeoutMs?: number;
   /** Kept in the intent record, for the Strata that follows the job after a restart. */
-  record?: Pick<OfflineIntent, 'hostUri' | 'modelJobId' | 'keepDefinition'>;
+  record?: Pick<OfflineIntent, 'hostUri' | 'modelJobId' | 'keepDefinition' | 'type'>;
 }
 
 function str(v: QmpValue | undefined): string {
@@ -279,9 +279,10 @@ export class OfflineJob {
       if (plan.target) {
         await daemon.qmp.execute('blockdev-add', { driver: 'file', 'node-name': TARGET_FILE_NODE, filename: plan.target.path });
         const target: QmpObject = { driver: plan.target.format, 'node-name': TARGET_NODE, file: TARGET_FILE_NODE };
-        if (plan.target.format === 'qcow2') target['backing'] = plan.target.backing ? 'strata-layer1' : null;
+        if (plan.target.format === 'qcow2' && plan.target.openBacking !== 'header') target['backing'] = plan.target.backing ? 'strata-layer1' : null;
         await daemon.qmp.execute('blockdev-add', target);
       }
+      for (const step of plan.prepare) await daemon.qmp.execute(step.command, step.args);
       await this.#record('job-started');
       this.#startSent = true;
       await daemon.qmp.execute(plan.command, {
@@ -378,7 +379,12 @@ export class OfflineJob {
 
   /** Stops the daemon (it flushes and closes every image), checks the images and settles. */
   async #finish(status: OfflineEnd, message: string | null): Promise<OfflineOutcome> {
-    await this.#daemon?.stop(this.#stopTimeoutMs);
+    const daemon = this.#daemon;
+    if (status !== 'completed' && daemon && !daemon.qmp.closed) {
+      // A step that was not done (a bitmap not added yet) has nothing to undo: its refusal is fine.
+      for (const step of this.#plan.undo) await daemon.qmp.execute(step.command, step.args).catch(() => undefined);
+    }
+    await daemon?.stop(this.#stopTimeoutMs);
     const plan = this.#plan;
     const chain = status === 'completed' ? plan.chainAfter : plan.chain.map((l) => ({ path: l.path, format: l.format }));
     let leftover = status === 'completed' ? null : plan.target?.path ?? null;
@@ -387,7 +393,9 @@ export class OfflineJob {
       await rm(leftover, { force: true });
       leftover = null;
     }
-    const touched = [...chain, ...(leftover ? [{ path: leftover, format: plan.target!.format }] : [])];
+    // A completed backup's new file is checked too: the chain it read is not where its data went.
+    const made = status === 'completed' && plan.operation.kind === 'backup' ? plan.target : null;
+    const touched = [...chain, ...(leftover ? [{ path: leftover, format: plan.target!.format }] : []), ...(made ? [{ path: made.path, format: made.format }] : [])];
     const checks: CheckResult[] = [];
     for (const image of touched) {
       try {

@@ -13,7 +13,21 @@ export type OfflineOperation =
   /** Data of `top` and the layers down to `base` (exclusive) moves into `base`. */
   | { kind: 'commit'; image: string; top: string; base: string }
   /** The disk moves to a new file: everything (full), or only the active layer over the same backing (shallow). */
-  | { kind: 'copy'; image: string; destination: string; format: 'qcow2' | 'raw'; shallow: boolean };
+  | { kind: 'copy'; image: string; destination: string; format: 'qcow2' | 'raw'; shallow: boolean }
+  /**
+   * The disk as it is now into a new qcow2 file, the chain unchanged: all of it, or (incremental)
+   * only the clusters the persistent dirty bitmap `incremental.bitmap` marks in the top
+   * `incremental.layers` layers, over the previous backup's image `incremental.backing` (written
+   * into the new file's header as given). `bitmap` is added to the active layer as the backup
+   * starts (persistent, recording), so the next backup can start from here; null adds none.
+   */
+  | {
+      kind: 'backup';
+      image: string;
+      destination: string;
+      bitmap: string | null;
+      incremental: { bitmap: string; layers: number; backing: string } | null;
+    };
 
 export class OfflinePlanError extends Error {
   override name = 'OfflinePlanError';
@@ -21,6 +35,13 @@ export class OfflinePlanError extends Error {
 
 export const TARGET_FILE_NODE = 'strata-target-file';
 export const TARGET_NODE = 'strata-target';
+/** A backup's temporary bitmap: the checkpoint's bitmaps of every layer that has one, merged. */
+export const MERGED_BITMAP = 'strata-since';
+
+export interface QmpStep {
+  command: string;
+  args: QmpObject;
+}
 
 export interface OfflinePlan {
   operation: OfflineOperation;
@@ -34,8 +55,16 @@ export interface OfflinePlan {
   args: QmpObject;
   /** Goes through READY and needs `job-complete` (mirror, active commit). */
   completesAtReady: boolean;
-  /** The image to create before the job (a copy's destination). */
-  target: { path: string; format: 'qcow2' | 'raw'; virtualSize: number; backing: { recorded: string; format: string } | null } | null;
+  /**
+   * The image to create before the job (a copy's or a backup's destination). `openBacking`
+   * 'header': QEMU opens the backing file its header names (a previous backup, outside the chain);
+   * otherwise the target sits on the chain's second layer, or on nothing.
+   */
+  target: { path: string; format: 'qcow2' | 'raw'; virtualSize: number; backing: { recorded: string; format: string } | null; openBacking?: 'header' } | null;
+  /** Commands run in order after the target is added and before the job starts. */
+  prepare: QmpStep[];
+  /** Commands run when the job ends without completing, before the daemon quits (undoing `prepare`). */
+  undo: QmpStep[];
   /** The chain afterwards, active layer first: paths and formats. */
   chainAfter: { path: string; format: string }[];
 }
@@ -66,7 +95,7 @@ export function planOffline(operation: OfflineOperation, chain: readonly ImageLa
   if (!active || active.path !== resolve(operation.image)) {
     throw new OfflinePlanError(`the chain read from the images does not start at ${operation.image}`);
   }
-  const base = { operation, chain: [...chain] };
+  const base = { operation, chain: [...chain], prepare: [], undo: [] };
   switch (operation.kind) {
     case 'pull': {
       const baseIdx = operation.base === null ? chain.length : indexOf(chain, operation.base, 'the base');
@@ -124,6 +153,47 @@ export function planOffline(operation: OfflineOperation, chain: readonly ImageLa
         completesAtReady: true,
         target: { path: destination, format: operation.format, virtualSize: active.virtualSize, backing },
         chainAfter: [{ path: destination, format: operation.format }, ...chain.slice(shallow ? 1 : chain.length).map(layerOf)],
+      };
+    }
+    case 'backup': {
+      const destination = resolve(operation.destination);
+      if (chain.some((l) => l.path === destination)) throw new OfflinePlanError(`${destination} is a layer of this chain: choose a new file`);
+      if (!options.resumed && existsSync(destination)) throw new OfflinePlanError(`${destination} already exists: choose a new file, or remove it first`);
+      const inc = operation.incremental;
+      if (inc && inc.layers > chain.length) throw new OfflinePlanError(`the chain has ${chain.length} layers, not the ${inc.layers} that hold bitmap ${inc.bitmap}`);
+      const prepare: QmpStep[] = [];
+      const undo: QmpStep[] = [];
+      if (inc) {
+        // One bitmap for the job, read-only to it ('never'): the checkpoint's own bitmaps stay as
+        // they are, for the next incremental from the same checkpoint.
+        prepare.push({ command: 'block-dirty-bitmap-add', args: { node: layerNode(0), name: MERGED_BITMAP, persistent: false, disabled: true } });
+        const sources = Array.from({ length: inc.layers }, (_, i) => ({ node: layerNode(i), name: inc.bitmap }));
+        prepare.push({ command: 'block-dirty-bitmap-merge', args: { node: layerNode(0), target: MERGED_BITMAP, bitmaps: sources } });
+      }
+      if (operation.bitmap !== null) {
+        // Added before the job starts and with nothing else writing (the daemon holds the active
+        // layer's write lock): it records every write after the data the backup reads.
+        prepare.push({ command: 'block-dirty-bitmap-add', args: { node: layerNode(0), name: operation.bitmap, persistent: true } });
+        undo.push({ command: 'block-dirty-bitmap-remove', args: { node: layerNode(0), name: operation.bitmap } });
+      }
+      return {
+        ...base,
+        prepare,
+        undo,
+        writable: operation.bitmap !== null ? new Set([0]) : new Set(),
+        command: 'blockdev-backup',
+        args: inc
+          ? { device: layerNode(0), target: TARGET_NODE, sync: 'bitmap', bitmap: MERGED_BITMAP, 'bitmap-mode': 'never' }
+          : { device: layerNode(0), target: TARGET_NODE, sync: 'full' },
+        completesAtReady: false,
+        target: {
+          path: destination,
+          format: 'qcow2',
+          virtualSize: active.virtualSize,
+          backing: inc ? { recorded: inc.backing, format: 'qcow2' } : null,
+          ...(inc ? { openBacking: 'header' as const } : {}),
+        },
+        chainAfter: chain.map(layerOf),
       };
     }
   }

@@ -28,8 +28,20 @@ export type LeftoverJob =
 
 function describe(intent: OfflineIntent): string {
   const op = intent.operation;
-  const what = op.kind === 'copy' ? `a copy of ${intent.disk} to ${op.destination}` : op.kind === 'pull' ? `a pull on ${intent.disk}` : `a commit on ${intent.disk}`;
+  const what =
+    op.kind === 'backup' || intent.type === 'backup'
+      ? `a backup of ${intent.disk} into ${op.kind === 'backup' || op.kind === 'copy' ? op.destination : intent.target ?? 'a backup set'}`
+      : op.kind === 'copy'
+        ? `a copy of ${intent.disk} to ${op.destination}`
+        : op.kind === 'pull'
+          ? `a pull on ${intent.disk}`
+          : `a commit on ${intent.disk}`;
   return `${what} of ${intent.domain}`;
+}
+
+/** A backup's file belongs to its backup set, which settles it: it is no copy left for the user. */
+export function isBackup(intent: OfflineIntent): boolean {
+  return intent.type === 'backup' || intent.operation.kind === 'backup';
 }
 
 async function reportDead(intent: OfflineIntent): Promise<LeftoverJob> {
@@ -53,10 +65,13 @@ async function reportDead(intent: OfflineIntent): Promise<LeftoverJob> {
       checks.push({ path, clean: false, corruptions: 0, leaks: 0, detail: err instanceof Error ? err.message : String(err) });
     }
   }
-  const leftover = !dataComplete && intent.target && existsSync(intent.target) ? intent.target : null;
+  const leftover = !dataComplete && !isBackup(intent) && intent.target && existsSync(intent.target) ? intent.target : null;
   const dirty = checks.filter((c) => !c.clean).map((c) => c.path);
   const state = dirty.length ? `these images need attention (qemu-img check): ${dirty.join(', ')}` : 'every image passed qemu-img check';
-  const message = dataComplete
+  const message = isBackup(intent)
+    ? `Strata stopped during ${describe(intent)} and its qemu-storage-daemon is gone: the backup did not complete, and its backup set records it as failed; ` +
+      `the domain's disk is as it was; ${state}.`
+    : dataComplete
     ? `Strata stopped after ${describe(intent)} had moved all its data; the domain's definition still names the old chain and is updated now; ${state}.`
     : `Strata stopped during ${describe(intent)} and its qemu-storage-daemon is gone: the domain keeps the chain it had (${intent.chainBefore
         .map((l) => l.path)

@@ -14,7 +14,8 @@ export interface Settled {
  * define keeps the record, so the next start tries again and says why.
  */
 export async function settleOfflineJob(intent: OfflineIntent, completed: boolean, store: IntentStore | null, access: DefinitionAccess): Promise<Settled> {
-  if (!completed) {
+  // A backup leaves the chain as it was: there is never a definition to rewrite.
+  if (!completed || intent.operation.kind === 'backup') {
     await store?.remove(intent.jobId);
     return { defined: false };
   }
