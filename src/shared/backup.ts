@@ -33,12 +33,31 @@ const pointIndex = z
   .min(0, 'point cannot be negative')
   .max(100_000);
 
+/** Which point of which set, and where it goes: a new image file, or the shut-off domain's own disk. */
+const restoreFields = {
+  hostId,
+  domain: domainName,
+  setId,
+  point: pointIndex,
+  disk: diskTarget,
+  destination: absolutePath('destination').refine((p) => !p.endsWith('/'), 'destination must name a file, not a folder').optional(),
+  into: z
+    .enum(['file', 'domain'], { error: "into is 'file' (a new image file) or 'domain' (the shut-off domain's disk switched to the restored image)" })
+    .default('file'),
+};
+
 export const backupRequestSchemas = {
   'backup.preview': z.object({ hostId, domain: domainName, disks, kind: kind.default('auto') }).strict(),
   'backup.start': z.object({ hostId, domain: domainName, disks, kind: kind.default('auto'), bandwidthBytesPerSec: bandwidthBytesPerSec.default(0) }).strict(),
   'backup.list': z.object({ hostId, domain: domainName.optional() }).strict(),
+  'backup.restorePreview': z.object(restoreFields).strict(),
   'backup.restore': z
-    .object({ hostId, domain: domainName, setId, point: pointIndex, disk: diskTarget, destination: absolutePath('destination').refine((p) => !p.endsWith('/'), 'destination must name a file, not a folder') })
+    .object({
+      ...restoreFields,
+      deleteOldChain: z.array(absolutePath('each file of deleteOldChain')).max(64, 'deleteOldChain names at most 64 files').default([]),
+      bandwidthBytesPerSec: bandwidthBytesPerSec.default(0),
+      wait: z.boolean({ error: 'wait is true (reply once the restore ended) or false (reply with its job at once)' }).default(true),
+    })
     .strict(),
   'backup.verify': z.object({ hostId, domain: domainName, setId }).strict(),
   'backup.remove': z
@@ -164,6 +183,48 @@ export interface BackupStarted {
   jobs: Job[];
 }
 
+/** What a restore will do, before it starts. */
+export interface RestorePlan {
+  domain: string;
+  setId: string;
+  point: number;
+  disk: string;
+  into: 'file' | 'domain';
+  /** The set's images the point is read from, full backup first. */
+  images: string[];
+  /** The new image file; written under a temporary name beside it and renamed at the end. */
+  destination: string;
+  virtualBytes: number | null;
+  /** Data the restore writes (qemu-img measure of the point's chain); null when unknown. */
+  bytesToWrite: number | null;
+  /** Free space where the image goes; null when unknown. */
+  freeBytes: number | null;
+  /** Into the domain: the lines of its persistent definition that change (every other byte is kept); null for a new file. */
+  definition: { before: string[]; after: string[] } | null;
+  /** Into the domain: the disk's chain now, active image first; kept on disk unless deleteOldChain names its files. */
+  oldChain: string[];
+  /** The files of oldChain that deleteOldChain may name: those no other domain uses. */
+  deletable: string[];
+  /** Files of oldChain that other domains use too: never deleted. */
+  sharedWith: { path: string; domains: string[] }[];
+  /** The limit can change while it runs (qemu-storage-daemon's block-job-set-speed). */
+  bandwidth: 'live';
+  /** Why the restore cannot start now; null when it can. */
+  refused: string | null;
+}
+
+export interface RestoreStarted {
+  plan: RestorePlan;
+  /** The restore's job, type 'restore': ended already when the request waited for it. */
+  job: Job;
+  /** Where the restored image is (once the job completed). */
+  path: string;
+  /** Its size once complete; null while the job runs. */
+  bytes: number | null;
+  /** The old chain's files deleted after the switch. */
+  deleted: string[];
+}
+
 export interface BackupVerification {
   setId: string;
   ok: boolean;
@@ -200,7 +261,8 @@ export interface BackupResults {
   'backup.preview': BackupPlan;
   'backup.start': BackupStarted;
   'backup.list': BackupSet[];
-  'backup.restore': { path: string; bytes: number };
+  'backup.restorePreview': RestorePlan;
+  'backup.restore': RestoreStarted;
   'backup.verify': BackupVerification;
   'backup.remove': { removed: string };
   'backup.setLocation': BackupSettingsView;

@@ -10,6 +10,7 @@ const jobWords: Record<string, string> = {
   commit: 'Commit',
   'active-commit': 'Active commit',
   backup: 'Backup',
+  restore: 'Restore',
   unknown: 'Block job',
 };
 

@@ -111,7 +111,7 @@ export interface DomainDetail extends DomainSummary {
   disks: Disk[];
 }
 
-export type JobType = 'pull' | 'copy' | 'commit' | 'active-commit' | 'backup' | 'unknown';
+export type JobType = 'pull' | 'copy' | 'commit' | 'active-commit' | 'backup' | 'restore' | 'unknown';
 
 /**
  * 'queued': waiting for room on the host; 'requested': libvirt is being asked to start it.

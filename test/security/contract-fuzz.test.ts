@@ -239,11 +239,14 @@ function backupShapes(): Record<Extract<Method, `backup.${string}`>, Record<stri
   const disks: Field = { valid: fc.constant(['vda']), invalid: fc.oneof(notString.filter((v) => !Array.isArray(v) || v.length === 0 || typeof v[0] !== 'string'), fc.constant([]), fc.constant(['VDA'])), required: false };
   const point: Field = { valid: fc.integer({ min: 0, max: 100_000 }), invalid: fc.oneof(notNumber, hugeOrFraction), required: true };
   const keep: Field = { valid: fc.oneof(fc.constant(null), fc.integer({ min: 1, max: 1000 })), invalid: fc.constantFrom(0, -1, 0.5, '3', true, [], {}, 10 ** 9), required: false };
+  const into: Field = { valid: fc.constantFrom('file', 'domain'), invalid: notIn(['file', 'domain']), required: false };
+  const deleteOldChain: Field = { valid: fc.constant(['/var/lib/libvirt/images/old.qcow2']), invalid: fc.constantFrom('x', [''], ['rel/a'], ['/a/../b'], [1]), required: false };
   return {
     'backup.preview': { hostId, domain, disks, kind },
     'backup.start': { hostId, domain, disks, kind, bandwidthBytesPerSec: bandwidth(false) },
     'backup.list': { hostId, domain: { ...domain, required: false } },
-    'backup.restore': { hostId, domain, setId, point, disk, destination: destination(true) },
+    'backup.restorePreview': { hostId, domain, setId, point, disk, destination: destination(false), into },
+    'backup.restore': { hostId, domain, setId, point, disk, destination: destination(false), into, deleteOldChain, bandwidthBytesPerSec: bandwidth(false), wait: bool },
     'backup.verify': { hostId, domain, setId },
     'backup.remove': { hostId, domain, setId, confirm: { valid: fc.constantFrom([], ['delete-files']), invalid: fc.oneof(notString.filter((v) => !Array.isArray(v) || v.length > 0), fc.constant(['drop-layers'])), required: false } },
     'backup.setLocation': { hostId, path: { ...destination(true), invalid: fc.oneof(notString, traversal, withControl, fc.constantFrom('', 'a', './b', '~/x')) } },

@@ -244,6 +244,10 @@ export class StrataService implements StrataApi {
     return this.#backups.list(this.#host(p.hostId), p.domain);
   }
 
+  async 'backup.restorePreview'(p: ValidParams<'backup.restorePreview'>): Promise<Result<'backup.restorePreview'>> {
+    return this.#backups.restorePreview(this.#host(p.hostId), p);
+  }
+
   async 'backup.restore'(p: ValidParams<'backup.restore'>): Promise<Result<'backup.restore'>> {
     return this.#backups.restore(this.#host(p.hostId), p);
   }

@@ -13,7 +13,7 @@ import { BackupContext, type BackupHost, type BackupsEnv } from './context.ts';
 import { planBackup } from './plan.ts';
 import { BackupRunner } from './run.ts';
 import { BackupSchedules } from './schedules.ts';
-import { listSets, removeBackup, restoreBackup, verifyBackup } from './sets.ts';
+import { listSets, previewRestore, removeBackup, restoreBackup, verifyBackup } from './sets.ts';
 
 export { defaultBackupRoot, type BackupHost, type BackupsEnv } from './context.ts';
 
@@ -70,7 +70,11 @@ export class Backups {
     return removeBackup(this.#ctx, host, p);
   }
 
-  restore(host: BackupHost, p: ValidParams<'backup.restore'>): Promise<{ path: string; bytes: number }> {
+  restorePreview(host: BackupHost, p: ValidParams<'backup.restorePreview'>): Promise<BackupResults['backup.restorePreview']> {
+    return previewRestore(this.#ctx, host, p);
+  }
+
+  restore(host: BackupHost, p: ValidParams<'backup.restore'>): Promise<BackupResults['backup.restore']> {
     return restoreBackup(this.#ctx, host, p);
   }
 

@@ -1,9 +1,8 @@
-// Restoring and verifying backup sets with qemu-img alone. A point's images are opened as the
-// chain the manifest names (the full backup at the bottom), spelled out as a json: description so
-// nothing depends on what an image's header says its backing file is.
-import { randomBytes } from 'node:crypto';
-import { chmod, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+// A point's chain as the manifest names it, and verifying sets with qemu-img alone. A point's
+// images are opened as that chain (the full backup at the bottom), spelled out as a json:
+// description so nothing depends on what an image's header says its backing file is. Restoring
+// is a job of the offline engine (restore-job.ts).
+import { join } from 'node:path';
 import type { BackupVerification } from '../../../shared/backup.ts';
 import { StrataError } from '../../../shared/errors.ts';
 import { imageCheck, qemuImgMessage, runQemuImg } from '../health/qemu-img.ts';
@@ -24,10 +23,9 @@ export function chainSpec(folder: string, files: readonly string[]): string {
   return `json:${JSON.stringify(node)}`;
 }
 
-const restoreTimeoutMs = 24 * 3600_000;
 const openTimeoutMs = 30_000;
 
-function pointChain(folder: string, manifest: Manifest, index: number, disk: string): string[] {
+export function pointChain(folder: string, manifest: Manifest, index: number, disk: string): string[] {
   const point = manifest.points.find((p) => p.index === index);
   if (!point) {
     throw new StrataError('not-found', `the set has no point ${index}`, { hint: `Its points are ${manifest.points.map((p) => p.index).join(', ')}.` });
@@ -38,36 +36,6 @@ function pointChain(folder: string, manifest: Manifest, index: number, disk: str
     throw new StrataError('not-found', `point ${index} holds no image of ${disk}`, { hint: `The set's disks are ${manifest.disks.map((d) => d.target).join(', ')}.` });
   }
   return files;
-}
-
-/**
- * Writes the disk as it was at `index` (the full backup and the incrementals up to it) into a new
- * qcow2 file at `destination`, which must not exist. It is written under a temporary name beside
- * it and renamed at the end, so a failed restore leaves no file that looks whole.
- */
-export async function restorePoint(folder: string, manifest: Manifest, index: number, disk: string, destination: string): Promise<{ path: string; bytes: number }> {
-  const files = pointChain(folder, manifest, index, disk);
-  const taken = await stat(destination).then(
-    () => true,
-    () => false,
-  );
-  if (taken) throw new StrataError('conflict', `${destination} already exists: a restore writes a new file`, { hint: 'Choose a file name that is not taken.' });
-  const folderOk = await stat(dirname(destination)).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
-  if (!folderOk) throw new StrataError('invalid-request', `${dirname(destination)} is not a folder on this machine`, { hint: 'Restore into an existing folder.' });
-  const partial = join(dirname(destination), `.${basename(destination)}.${randomBytes(4).toString('hex')}.restoring`);
-  try {
-    const run = await runQemuImg(['convert', '-O', 'qcow2', chainSpec(folder, files), partial], restoreTimeoutMs);
-    if (run.code !== 0) throw new StrataError('conflict', `qemu-img could not restore point ${index} of ${disk}: ${qemuImgMessage(run)}`);
-    await chmod(partial, 0o600);
-    await rename(partial, destination);
-  } catch (err) {
-    await rm(partial, { force: true });
-    throw err;
-  }
-  return { path: destination, bytes: (await stat(destination)).size };
 }
 
 /** Every image passes `qemu-img check`, and every complete point's chain opens, for each disk. */

@@ -5,7 +5,8 @@ import type { ValidParams } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
 import { log } from '../../log/logger.ts';
 import type { BackupContext, BackupHost } from './context.ts';
-import { restorePoint, verifySet } from './restore.ts';
+import { verifySet } from './restore.ts';
+import { planRestore, startRestore } from './restore-job.ts';
 import type { BackupStore } from './store.ts';
 
 export async function listSets(ctx: BackupContext, host: BackupHost, domain?: string): Promise<BackupSet[]> {
@@ -46,11 +47,14 @@ export async function removeBackup(ctx: BackupContext, host: BackupHost, p: Vali
   return { removed: p.setId };
 }
 
-export async function restoreBackup(ctx: BackupContext, host: BackupHost, p: ValidParams<'backup.restore'>): Promise<{ path: string; bytes: number }> {
+export async function previewRestore(ctx: BackupContext, host: BackupHost, p: ValidParams<'backup.restorePreview'>): Promise<BackupResults['backup.restorePreview']> {
   ctx.refuseRemote(host);
-  const store = await ctx.store(host);
-  const { manifest } = await store.get(p.domain, p.setId);
-  return restorePoint(store.setFolder(p.domain, p.setId), manifest, p.point, p.disk, p.destination);
+  return planRestore(host, await ctx.store(host), p);
+}
+
+export async function restoreBackup(ctx: BackupContext, host: BackupHost, p: ValidParams<'backup.restore'>): Promise<BackupResults['backup.restore']> {
+  ctx.refuseRemote(host);
+  return startRestore(host, await ctx.store(host), ctx.env.hub, p);
 }
 
 export async function verifyBackup(ctx: BackupContext, host: BackupHost, p: ValidParams<'backup.verify'>): Promise<BackupResults['backup.verify']> {

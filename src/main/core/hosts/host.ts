@@ -4,7 +4,7 @@
 // JobRunner's (core/jobs).
 import type { JobOperation, Operation } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
-import type { ChainPreview, Confirmation, Disk, DomainDetail, DomainState, DomainSummary, HostInfo, HostLimits, Job, JobEvent } from '../../../shared/model.ts';
+import type { ChainPreview, Confirmation, Disk, DomainDetail, DomainState, DomainSummary, HostInfo, HostLimits, Job, JobEvent, SharedLayerUse } from '../../../shared/model.ts';
 import type { LibvirtConnection } from '../../libvirt/connection.ts';
 import { toStrataError } from '../../libvirt/errors.ts';
 import { log } from '../../log/logger.ts';
@@ -178,6 +178,16 @@ export class Host {
   /** A shut-off domain's disk copied whole into a backup image by the offline engine (core/backup). */
   startOfflineBackup(domain: string, disk: Disk, destination: string, bandwidthBytesPerSec: number): Promise<Job> {
     return this.#runner.startOfflineBackup(domain, disk, destination, bandwidthBytesPerSec);
+  }
+
+  /** A restore from a backup set, run by the offline engine as a job of its own (core/backup/restore-job.ts). */
+  startOfflineOwn(...args: Parameters<JobRunner['startOfflineOwn']>): Promise<Job> {
+    return this.#runner.startOfflineOwn(...args);
+  }
+
+  /** The other domains that use any of `paths` (so deleting them would break those domains). */
+  othersUsing(domain: string, paths: readonly string[]): SharedLayerUse[] {
+    return this.#chains.othersUsing(domain, [], paths);
   }
 
   info(): HostInfo {

@@ -17,7 +17,8 @@ import { launchJob } from './job-launch.ts';
 import { Leftovers, noteLeftover } from './leftovers.ts';
 import { JobTracker } from './job-tracker.ts';
 import type { PollTimer } from './job-poller.ts';
-import { OfflineRuns, type OfflineRunsDeps } from './offline-runs.ts';
+import type { OfflineOperation } from '../offline/plan.ts';
+import { OfflineRuns, type OfflineFinish, type OfflineRunsDeps } from './offline-runs.ts';
 import { Scheduler } from './scheduler.ts';
 import { judgeVanished, type ExpectedChains } from './settle.ts';
 import { SpeedChanges } from './speed-changes.ts';
@@ -237,6 +238,38 @@ export class JobRunner {
     const job = this.jobs.begin(domain, disk.target, 'backup', { bandwidthBytesPerSec: limit, requestedBandwidthBytesPerSec: requested, afterReady: null });
     await this.#scheduler.rebalance();
     return this.jobs.active(domain, disk.target) ?? job;
+  }
+
+  /**
+   * A job of the offline engine on files of Strata's own (a restore from a backup set), waiting in
+   * the queue when the host has no room. `prepare` runs as it starts (after the wait too), checks
+   * what it must and names the files; it throws to refuse the job.
+   */
+  async startOfflineOwn(domain: string, disk: string, type: JobType, requested: number, prepare: () => Promise<{ operation: OfflineOperation; finish: OfflineFinish }>): Promise<Job> {
+    const offline = this.#offline;
+    if (!offline) throw new StrataError('conflict', `this host runs no offline jobs: a ${type} runs in qemu-storage-daemon`);
+    offline.refuseHere(domain);
+    const options = { requestedBandwidthBytesPerSec: requested, afterReady: null, engine: 'qemu-storage-daemon' as const };
+    const launch = async (queuedId?: string): Promise<Job> => {
+      const limit = this.#scheduler.effectiveLimit(requested, this.jobs.running().length + 1);
+      const requestedJob = this.jobs.request(domain, disk, type, options, queuedId);
+      try {
+        const { operation, finish } = await prepare();
+        await offline.launchOwn(domain, disk, operation, type, limit, requestedJob.id, finish);
+      } catch (err) {
+        const e = toStrataError(err);
+        this.jobs.fail(requestedJob.id, `could not start: ${e.message}`);
+        throw e;
+      }
+      const job = this.jobs.begin(domain, disk, type, { bandwidthBytesPerSec: limit, requestedBandwidthBytesPerSec: requested, afterReady: null });
+      await this.#scheduler.rebalance();
+      return this.jobs.active(domain, disk) ?? job;
+    };
+    if (this.#scheduler.whyWaiting(domain, disk) === null) return launch();
+    const queued: Job = this.jobs.enqueue(domain, disk, type, options, async () => {
+      await launch(queued.id);
+    });
+    return queued;
   }
 
   #enqueue(domain: string, disk: Disk, op: JobOperation, requested: number, confirm: readonly Confirmation[], offline: boolean, preflight?: () => Promise<void>): Job {

@@ -39,7 +39,15 @@ interface Run {
   deleteAfter: string[];
   /** The last progress read: shown while the daemon closes the images and the end is settled. */
   last: RawBlockJob;
+  /** A job on files of Strata's own (a restore): it settles its end itself. */
+  finish?: OfflineFinish;
 }
+
+/**
+ * How a job on files of Strata's own ends, once its daemon has stopped and the images are checked:
+ * the status and words the job ends with. It never touches the definition through the intent record.
+ */
+export type OfflineFinish = (outcome: OfflineOutcome) => Promise<{ status: 'completed' | 'failed' | 'cancelled'; words: string }>;
 
 /** What the job model needs to know of an offline job at its start. */
 export interface OfflineStart {
@@ -137,9 +145,35 @@ export class OfflineRuns {
     return type;
   }
 
-  #follow(domain: string, disk: string, job: OfflineJob, type: JobType, deleteAfter: string[]): void {
+  /**
+   * A job on files that are not the domain's chain (a restore from a backup set into a new
+   * image): `operation` names them, and `finish` settles its end. The intent record keeps the
+   * definition as it is, so a Strata that stops meanwhile never rewrites it for this job.
+   */
+  async launchOwn(domain: string, disk: string, operation: OfflineOperation, type: JobType, bandwidthBytesPerSec: number, modelJobId: string, finish: OfflineFinish): Promise<void> {
+    let job: OfflineJob;
+    try {
+      job = await OfflineJob.start({
+        domain,
+        disk,
+        operation,
+        bandwidthBytesPerSec,
+        ...(this.#deps.intents ? { intents: this.#deps.intents } : {}),
+        ...(this.#deps.stopTimeoutMs !== undefined ? { stopTimeoutMs: this.#deps.stopTimeoutMs } : {}),
+        record: { hostUri: this.#deps.hostUri, modelJobId, keepDefinition: true },
+      });
+    } catch (err) {
+      if (err instanceof OfflinePlanError || err instanceof ImageToolError) {
+        throw new StrataError('conflict', `Could not start the ${type} on ${domain}/${disk}: ${err.message}`);
+      }
+      throw err;
+    }
+    this.#follow(domain, disk, job, type, [], finish);
+  }
+
+  #follow(domain: string, disk: string, job: OfflineJob, type: JobType, deleteAfter: string[], finish?: OfflineFinish): void {
     const k = diskKey(domain, disk);
-    const run: Run = { job, type, deleteAfter, last: { type, bandwidthBytesPerSec: job.bandwidthBytesPerSec, cur: 0, end: 0 } };
+    const run: Run = { job, type, deleteAfter, last: { type, bandwidthBytesPerSec: job.bandwidthBytesPerSec, cur: 0, end: 0 }, ...(finish ? { finish } : {}) };
     this.#runs.set(k, run);
     void job.done.then(
       (outcome) => this.#ended(domain, disk, run, outcome),
@@ -183,6 +217,18 @@ export class OfflineRuns {
   async #ended(domain: string, disk: string, run: Run, outcome: OfflineOutcome): Promise<void> {
     const k = diskKey(domain, disk);
     const intent = run.job.intent;
+    if (run.finish) {
+      let end: Awaited<ReturnType<OfflineFinish>>;
+      try {
+        end = await run.finish(outcome);
+      } catch (err) {
+        end = { status: 'failed', words: `failed: ${err instanceof Error ? err.message : String(err)}` };
+      }
+      await this.#deps.intents?.remove(intent.jobId).catch((err: unknown) => log.warn('the intent record of an ended job could not be removed', { job: intent.jobId, err }));
+      if (this.#runs.get(k) === run) this.#runs.delete(k);
+      this.#deps.jobs.conclude(domain, disk, end.status, end.words);
+      return;
+    }
     let status = endStatus(outcome.status);
     let words: string;
     try {

@@ -13,7 +13,7 @@ const epochMs = z.number().int().min(0);
 
 // Records over the model's unions: the type check fails until a value added to the model is
 // added here, so a file written by this version always reads back.
-const jobTypes: Record<JobType, true> = { pull: true, copy: true, commit: true, 'active-commit': true, backup: true, unknown: true };
+const jobTypes: Record<JobType, true> = { pull: true, copy: true, commit: true, 'active-commit': true, backup: true, restore: true, unknown: true };
 const afterReadyValues: Record<AfterReady, true> = { pivot: true, keep: true, wait: true };
 const origins: Record<Job['origin'], true> = { strata: true, external: true };
 

@@ -1,6 +1,6 @@
 // One domain's backup sets as the window shows them: read once, read again whenever the server
 // says a set of that domain changed (a backup began or ended, retention or a user removed a set).
-import type { BackupPlan, BackupSet, BackupStarted, BackupVerification } from '../../../shared/backup.ts';
+import type { BackupPlan, BackupResults, BackupSet, BackupStarted, BackupVerification } from '../../../shared/backup.ts';
 import type { StrataClient } from '../../../shared/bridge.ts';
 import { toShownError, type ShownError } from './errors.ts';
 
@@ -45,7 +45,7 @@ export class DomainBackups {
     return this.#client.call('backup.start', { hostId: this.hostId, domain: this.domain, kind, bandwidthBytesPerSec });
   }
 
-  restore(setId: string, point: number, disk: string, destination: string): Promise<{ path: string; bytes: number }> {
+  restore(setId: string, point: number, disk: string, destination: string): Promise<BackupResults['backup.restore']> {
     return this.#client.call('backup.restore', { hostId: this.hostId, domain: this.domain, setId, point, disk, destination });
   }
 
