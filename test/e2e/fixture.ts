@@ -22,10 +22,18 @@ export interface Served {
   dataDir: string;
 }
 
-/** Starts `npm run serve` on a fresh data folder; resolves with the URL of its `Listening:` line. */
-export async function serve(): Promise<Served> {
+/**
+ * Starts the headless server on a fresh data folder; resolves with the URL of its `Listening:`
+ * line. Through `npm run serve`, which builds `out/` first, unless the test runner has built it
+ * already for the whole run (STRATA_TEST_BUILT=1): a build per file would cost seconds each and,
+ * with two lanes, write `out/` while a server of the other lane loads it.
+ */
+export async function serve(uri: string = TEST_URI): Promise<Served> {
   const dataDir = await mkdtemp(join(tmpdir(), 'strata-e2e-data-'));
-  const child = spawn('npm', ['run', 'serve', '--', '--uri', TEST_URI, '--port', '0'], {
+  const args = ['--uri', uri, '--port', '0'];
+  const [command, commandArgs] =
+    process.env['STRATA_TEST_BUILT'] === '1' ? [process.execPath, ['out/main/serve.js', ...args]] : ['npm', ['run', 'serve', '--', ...args]];
+  const child = spawn(command, commandArgs, {
     cwd: repoRoot,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -33,7 +41,7 @@ export async function serve(): Promise<Served> {
   });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`npm run serve printed no Listening line in 60 s:\n${output}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`the server printed no Listening line in 120 s:\n${output}`)), 120_000);
     child.stdout?.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       const m = /^Listening: (http:\/\/\S+)$/m.exec(output);
@@ -45,7 +53,7 @@ export async function serve(): Promise<Served> {
     child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`npm run serve exited with ${code}:\n${output}`));
+      reject(new Error(`the server exited with ${code}:\n${output}`));
     });
   });
   return { url, child, dataDir };
@@ -58,7 +66,7 @@ export async function stopServing(served: Served | undefined): Promise<void> {
   if (child.pid && child.exitCode === null && child.signalCode === null) {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     try {
-      // npm runs the server in a child of its own: signal the whole process group.
+      // Under npm the server is a child of npm's: signal the whole process group.
       process.kill(-child.pid, 'SIGTERM');
       await Promise.race([exited, new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref())]);
     } catch (err) {
@@ -104,7 +112,8 @@ export class E2E {
   async stop(): Promise<void> {
     await this.browser?.close();
     await stopServing(this.served);
-    for (const lab of this.#labs.splice(0)) await lab.dispose();
+    // At once: each destroy waits for QEMU's end to be reaped, which takes a second or two here.
+    await Promise.all(this.#labs.splice(0).map((lab) => lab.dispose()));
     await this.conn?.close();
   }
 

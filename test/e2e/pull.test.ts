@@ -2,13 +2,8 @@
 // libvirtd, Debian's Chromium driven by Playwright, a lab domain on a 3-layer qcow2 chain.
 // What the page shows is checked against libvirt itself with virsh.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { repoRoot } from '../../scripts/electron-binary.mjs';
+import type { Browser, Page } from 'playwright-core';
 import {
   createTestLab,
   diskChain,
@@ -21,67 +16,17 @@ import {
   type Connection,
   type TestLab,
 } from '../lab/harness.ts';
+import { launchBrowser, serve, stopServing, type Served } from './fixture.ts';
 
 const MiB = 1024 * 1024;
-const chromiumPath = process.env['STRATA_CHROMIUM'] ?? '/usr/bin/chromium';
-
-/**
- * Starts `npm run serve` on a data folder of its own (never the user's) and resolves with the URL
- * from its `Listening: ` line.
- */
-function serve(dataDir: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn('npm', ['run', 'serve', '--', '--uri', TEST_URI, '--port', '0'], {
-    cwd: repoRoot,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, STRATA_DATA_DIR: dataDir },
-  });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`npm run serve printed no Listening line in 60 s:\n${output}`)), 60_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const m = /^Listening: (http:\/\/\S+)$/m.exec(output);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve({ url: m[1], child });
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`npm run serve exited with ${code}:\n${output}`));
-    });
-  });
-}
-
-/**
- * Stops the server as a user would (SIGTERM) and waits for it to exit, so it no longer writes in
- * its data folder when that is removed.
- */
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  // npm runs the server in a child of its own: signal the whole process group.
-  try {
-    process.kill(-child.pid, 'SIGTERM');
-  } catch (err) {
-    // The group ended between the check above and now: nothing left to stop.
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
-    throw err;
-  }
-  await Promise.race([exited, new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref())]);
-}
 
 describe('walking skeleton in Chromium against npm run serve', { timeout: 240_000 }, () => {
   let conn: Connection;
   let lab: TestLab;
-  let server: { url: string; child: ChildProcess } | undefined;
+  let server: Served | undefined;
   let browser: Browser;
   let page: Page;
   let label: string;
-  let dataDir: string | undefined;
   const pageErrors: string[] = [];
 
   before(async () => {
@@ -89,20 +34,15 @@ describe('walking skeleton in Chromium against npm run serve', { timeout: 240_00
     conn = await libvirt.open(TEST_URI);
     lab = await createTestLab(conn, { tag: 'e2e' });
     label = `${lab.name}/vda`;
-    dataDir = await mkdtemp(join(tmpdir(), 'strata-e2e-data-'));
-    server = await serve(dataDir);
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    server = await serve();
+    browser = await launchBrowser();
     page = await browser.newPage();
     page.on('pageerror', (e) => pageErrors.push(String(e)));
   });
 
   after(async () => {
     await browser?.close();
-    await stop(server?.child);
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await stopServing(server);
     await lab?.dispose();
     await conn?.close();
   });

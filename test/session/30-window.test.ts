@@ -3,7 +3,6 @@
 // rules in both themes, and turns to the host connected when the daemon's socket appears (a link
 // to the real one), without a click.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,38 +11,10 @@ import type { Browser, Page } from 'playwright-core';
 import { repoRoot } from '../../scripts/electron-binary.mjs';
 import { defaultSocket, localUri } from '../../src/main/core/hosts/local-access.ts';
 import { assertAccessibleInBothThemes } from '../e2e/axe.ts';
-import { launchBrowser, stopServing, type Served } from '../e2e/fixture.ts';
+import { launchBrowser, serve, stopServing, type Served } from '../e2e/fixture.ts';
 import { TEST_URI } from '../lab/harness.ts';
 
 const instance = localUri(TEST_URI)?.instance ?? 'system';
-
-async function serveUri(uri: string): Promise<Served> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'strata-session-data-'));
-  const child: ChildProcess = spawn('npm', ['run', 'serve', '--', '--uri', uri, '--port', '0'], {
-    cwd: repoRoot,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, STRATA_DATA_DIR: dataDir },
-  });
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`npm run serve printed no Listening line in 120 s:\n${output}`)), 120_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const m = /^Listening: (http:\/\/\S+)$/m.exec(output);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`npm run serve exited with ${code}:\n${output}`));
-    });
-  });
-  return { url, child, dataDir };
-}
 
 describe('the window of a host that needs the user', { timeout: 180_000 }, () => {
   let dir = '';
@@ -55,7 +26,7 @@ describe('the window of a host that needs the user', { timeout: 180_000 }, () =>
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'strata-window-'));
     socket = join(dir, 'run', 'libvirt-sock');
-    served = await serveUri(`qemu+unix:///${instance}?socket=${socket}`);
+    served = await serve(`qemu+unix:///${instance}?socket=${socket}`);
     browser = await launchBrowser();
     page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
     await page.goto(served.url);
