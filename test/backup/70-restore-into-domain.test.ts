@@ -1,0 +1,113 @@
+// Restore as a job, and into a shut-off domain: the offline engine writes the point into a new
+// image (type 'restore' in jobs and history), the domain's definition is switched to it with
+// every other byte kept, and the domain starts on it, which holds the backed-up data. The old chain
+// stays unless its files are named for deletion; an aborted restore leaves no image and the
+// definition as it was; a running domain is refused.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { before, describe, it, type TestContext } from 'node:test';
+import { definedSource } from '../../src/main/core/offline/domain-definition.ts';
+import { runTool } from '../../src/main/core/lab/images.ts';
+import { rejection, waitForEnd } from '../core/engine-harness.ts';
+import type { TestCore } from '../core/core-harness.ts';
+import { assertSameData, makeChain, sweepStaleDefinedDomains, useDefinedDomain, useLabDir, virsh, type TestChain } from '../offline/offline-harness.ts';
+import { backupCore, hostId, MiB, settled } from './backup-harness.ts';
+
+const inactiveXml = (name: string): Promise<string> => virsh(['dumpxml', '--inactive', name]);
+
+/** A shut-off domain on a small chain, backed up in full, then written to so the disk differs from the set. */
+async function backedUp(ctx: TestContext, t: TestCore, tag: string, writes?: [number, number][][]): Promise<{ name: string; chain: TestChain; setId: string; dir: string }> {
+  const dir = await useLabDir(ctx, tag);
+  const chain = await makeChain(dir, writes ? { writes } : {});
+  const name = await useDefinedDomain(ctx, dir, chain.active, tag);
+  const started = await t.client.call('backup.start', { hostId, domain: name });
+  const set = await settled(t, name, started.set.id);
+  assert.equal(set.good, true, set.problem ?? '');
+  await runTool('qemu-io', ['-f', 'qcow2', '-c', `write -P 0xee 0 ${MiB}`, chain.active]);
+  return { name, chain, setId: set.id, dir };
+}
+
+describe('restore into a shut-off domain', { timeout: 300_000 }, () => {
+  before(async () => {
+    await sweepStaleDefinedDomains();
+  });
+
+  it('switches the disk to the restored image, which the domain starts on and which holds the backed-up data; the old chain is kept', async (ctx) => {
+    const { t } = await backupCore(ctx);
+    const { name, chain, setId } = await backedUp(ctx, t, 'rs-into');
+    const xmlBefore = await inactiveXml(name);
+
+    const plan = await t.client.call('backup.restorePreview', { hostId, domain: name, setId, point: 0, disk: 'vda', into: 'domain' });
+    assert.equal(plan.refused, null);
+    assert.deepEqual(plan.oldChain, [...chain.layers].reverse());
+    assert.deepEqual(plan.deletable, plan.oldChain);
+    assert.ok(plan.destination.startsWith(`${chain.dir}/${name}-vda-restored-`), plan.destination);
+    assert.ok(plan.definition !== null && plan.definition.before.some((l) => l.includes(chain.active)) && plan.definition.after.some((l) => l.includes(plan.destination)), JSON.stringify(plan.definition));
+
+    const r = await t.client.call('backup.restore', { hostId, domain: name, setId, point: 0, disk: 'vda', into: 'domain' });
+    assert.equal(r.job.type, 'restore');
+    assert.equal(r.job.engine, 'qemu-storage-daemon');
+    assert.equal(r.job.phase, 'completed', r.job.outcome ?? '');
+    assert.equal(r.path, plan.destination);
+    assert.deepEqual(r.deleted, []);
+    assert.ok((await t.client.call('history.list', {})).some((j) => j.id === r.job.id && j.type === 'restore' && j.phase === 'completed'));
+
+    const xmlAfter = await inactiveXml(name);
+    assert.equal(definedSource(xmlAfter, 'vda').path, r.path);
+    assert.equal(xmlAfter.replace(r.path, chain.active), xmlBefore, 'only the source file changed in the definition');
+    for (const layer of chain.layers) assert.ok(existsSync(layer), `${layer} is kept`);
+    await assertSameData(chain, r.path);
+
+    // QEMU opens the restored image; its data is read back once QEMU has stopped.
+    await virsh(['start', name]);
+    assert.match(await virsh(['domblklist', name]), new RegExp(`vda\\s+${r.path.replaceAll('.', '\\.')}`));
+    await virsh(['destroy', name]);
+    await assertSameData(chain, r.path);
+  });
+
+  it('deletes the old chain once the switch is made, when its files were named', async (ctx) => {
+    const { t } = await backupCore(ctx);
+    const { name, chain, setId } = await backedUp(ctx, t, 'rs-del');
+    const plan = await t.client.call('backup.restorePreview', { hostId, domain: name, setId, point: 0, disk: 'vda', into: 'domain' });
+    const wrong = await rejection(t.client.call('backup.restore', { hostId, domain: name, setId, point: 0, disk: 'vda', into: 'domain', deleteOldChain: ['/etc/hostname'] }));
+    assert.equal(wrong.kind, 'conflict');
+    assert.match(wrong.message, /does not delete/);
+
+    const r = await t.client.call('backup.restore', { hostId, domain: name, setId, point: 0, disk: 'vda', into: 'domain', deleteOldChain: plan.deletable });
+    assert.equal(r.job.phase, 'completed', r.job.outcome ?? '');
+    assert.deepEqual([...r.deleted].sort(), [...chain.layers].sort());
+    for (const layer of chain.layers) assert.ok(!existsSync(layer), `${layer} is gone`);
+    assert.equal(definedSource(await inactiveXml(name), 'vda').path, r.path);
+    await assertSameData(chain, r.path);
+  });
+
+  it('an aborted restore leaves no image and the definition unchanged', async (ctx) => {
+    const { t } = await backupCore(ctx);
+    const { name, chain, setId, dir } = await backedUp(ctx, t, 'rs-abort', [[[0, 24 * MiB]], [[24 * MiB, 8 * MiB]]]);
+    const xmlBefore = await inactiveXml(name);
+    const r = await t.client.call('backup.restore', { hostId, domain: name, setId, point: 0, disk: 'vda', into: 'domain', bandwidthBytesPerSec: MiB, wait: false });
+    assert.equal(r.job.type, 'restore');
+    assert.equal(r.bytes, null);
+    await t.client.call('job.abort', { hostId, domain: name, disk: 'vda' });
+    const ended = await waitForEnd(t, r.job.id);
+    assert.equal(ended.phase, 'cancelled', ended.outcome ?? '');
+    assert.match(ended.outcome ?? '', /partial image was removed/);
+    assert.ok(!existsSync(r.path), 'no restored image');
+    assert.deepEqual((await readdir(dir)).filter((f) => f.includes('restor')), [], 'no partial file either');
+    assert.equal(await inactiveXml(name), xmlBefore);
+    for (const layer of chain.layers) assert.ok(existsSync(layer));
+  });
+
+  it('refuses a running domain, saying to shut it down or restore to a new file', async (ctx) => {
+    const { t } = await backupCore(ctx);
+    const { name, setId } = await backedUp(ctx, t, 'rs-run');
+    await virsh(['start', name]);
+    const plan = await t.client.call('backup.restorePreview', { hostId, domain: name, setId, point: 0, disk: 'vda', into: 'domain' });
+    assert.match(plan.refused ?? '', /is running: .*Shut it down, or restore to a new file/);
+    const refused = await rejection(t.client.call('backup.restore', { hostId, domain: name, setId, point: 0, disk: 'vda', into: 'domain' }));
+    assert.equal(refused.kind, 'conflict');
+    assert.match(refused.message, /Shut it down, or restore to a new file/);
+    assert.ok(!existsSync(plan.destination));
+  });
+});
