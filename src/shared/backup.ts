@@ -174,6 +174,8 @@ export interface BackupPlan {
   bandwidth: 'live';
   /** A reason the backup cannot start now; null when it can. */
   refused: string | null;
+  /** Why it would wait in the host's queue (a job on its disks, no room on the host); null: it starts at once. */
+  waiting: string | null;
 }
 
 export interface BackupStarted {

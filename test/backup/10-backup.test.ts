@@ -100,14 +100,18 @@ describe('backups of running domains', { timeout: 600_000 }, () => {
     await runTool('qemu-io', ['-r', '-f', 'qcow2', '-c', `read -P 0x5a ${512 * MiB} ${10 * MiB}`, at1]);
   });
 
-  it('a backup is refused beside a block job on the disk, and a block job beside a backup', async (ctx) => {
+  it('a backup waits beside a block job on the disk, and a block job is refused beside a backup', async (ctx) => {
     const { t } = await backupCore(ctx);
     const lab = await useLabDomain(ctx, conn, { tag: 'busy', baseDataBytes: 128 * MiB });
     const copy = await t.client.call('job.start', { hostId, domain: lab.name, disk: 'vda', operation: { kind: 'copy', destination: join(lab.dir, 'copy.qcow2') }, bandwidthBytesPerSec: MiB });
-    const refused = await rejection(t.client.call('backup.start', { hostId, domain: lab.name }));
-    assert.equal(refused.kind, 'conflict');
-    assert.match(refused.message, /has a copy job/);
-    assert.match((await t.client.call('backup.preview', { hostId, domain: lab.name })).refused ?? '', /has a copy job/);
+    const plan = await t.client.call('backup.preview', { hostId, domain: lab.name });
+    assert.equal(plan.refused, null);
+    assert.match(plan.waiting ?? '', /has a copy job/);
+    const waiting = await t.client.call('backup.start', { hostId, domain: lab.name });
+    assert.equal(waiting.jobs[0]?.phase, 'queued');
+    // The disk's first abort takes the waiting backup out of the queue, the second aborts the copy.
+    assert.equal((await t.client.call('job.abort', { hostId, domain: lab.name, disk: 'vda' })).id, waiting.jobs[0]?.id);
+    assert.equal((await settled(t, lab.name, waiting.set.id)).good, false);
     await t.client.call('job.abort', { hostId, domain: lab.name, disk: 'vda' });
     await waitForEnd(t, copy.id);
 

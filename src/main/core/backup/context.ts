@@ -22,7 +22,7 @@ export interface BackupsEnv {
 }
 
 /** What a backup needs of a host. */
-export type BackupHost = Pick<Host, 'id' | 'uri' | 'label' | 'readOnly' | 'jobs' | 'getDomain' | 'info' | 'startOfflineBackup' | 'abort' | 'startOfflineOwn' | 'othersUsing'> & { readonly libvirt: LibvirtConnection | null };
+export type BackupHost = Pick<Host, 'id' | 'uri' | 'label' | 'readOnly' | 'jobs' | 'getDomain' | 'info' | 'startOfflineBackup' | 'abort' | 'startOfflineOwn' | 'othersUsing' | 'setSpeed'> & { readonly libvirt: LibvirtConnection | null };
 
 /** A point being written: its jobs, and those of them that ended. */
 export interface Running {
@@ -39,6 +39,8 @@ export interface Running {
   offline: boolean;
   /** Its jobs are still being started: an end seen now is kept until all are known. */
   launching: boolean;
+  /** Its jobs wait in the host's queue: libvirt has not been asked for anything yet. */
+  queued?: boolean;
 }
 
 /** The default backup folder of a host on this machine. */
@@ -56,6 +58,8 @@ export class BackupContext {
   readonly settings: BackupSettings;
   /** Backups being written, keyed by runningKey: one per domain of a host at most. */
   readonly running = new Map<string, Running>();
+  /** Backups being recorded, not yet in `running`, keyed like it. */
+  readonly claimed = new Set<string>();
 
   constructor(env: BackupsEnv) {
     this.env = env;
@@ -67,7 +71,8 @@ export class BackupContext {
   }
 
   isRunning(hostId: string, domain: string): boolean {
-    return this.running.has(BackupContext.runningKey(hostId, domain));
+    const key = BackupContext.runningKey(hostId, domain);
+    return this.running.has(key) || this.claimed.has(key);
   }
 
   async location(host: BackupHost): Promise<BackupSettingsView> {

@@ -86,6 +86,7 @@ export async function planBackup(ctx: BackupContext, host: BackupHost, p: ValidP
     freeBytes: freeBytesAt(folder),
     bandwidth: 'live',
     refused: whyRefused(ctx, host, detail, disks),
+    waiting: detail.state === 'shutoff' ? null : whyWaiting(host, detail.name, disks),
   };
 }
 
@@ -108,14 +109,31 @@ export function whyRefused(ctx: BackupContext, host: BackupHost, detail: DomainD
   if (detail.state !== 'running' && detail.state !== 'paused' && detail.state !== 'shutoff') {
     return `${detail.name} is ${detail.state}: Strata backs up running domains through libvirt and shut-off ones through qemu-storage-daemon; start it or shut it down`;
   }
-  if (ctx.isRunning(host.id, detail.name)) return `a backup of ${detail.name} is already running`;
+  if (ctx.isRunning(host.id, detail.name)) return `a backup of ${detail.name} is already running or waiting to`;
+  // A running domain's backup waits in the host's queue instead (whyWaiting).
+  return detail.state === 'shutoff' ? whyWaiting(host, detail.name, disks, false) : null;
+}
+
+/**
+ * Why a backup of `disks` cannot start at once, as the queue sees a block job: a job running,
+ * starting or waiting on one of its disks, jobs waiting ahead of it, or no room on the host for
+ * all its disks (libvirt starts them together).
+ */
+export function whyWaiting(host: BackupHost, domain: string, disks: readonly string[], behindQueue = true): string | null {
   for (const disk of disks) {
-    const busy = host.jobs.occupying(detail.name, disk);
-    if (busy) return `${detail.name}/${disk} has a ${busy.type} job ${busy.phase}: a backup waits until the disk is free`;
+    const busy = host.jobs.occupying(domain, disk);
+    if (busy) return `${domain}/${disk} has a ${busy.type} job ${busy.phase}: a backup waits until the disk is free`;
   }
+  const waiting = behindQueue ? host.jobs.queued().length : 0;
+  if (waiting > 0) return `${waiting} job(s) are waiting ahead of it in ${host.label}'s queue`;
+  return noRoom(host, disks.length);
+}
+
+/** Why the host has no room for `count` more jobs now, or null. */
+export function noRoom(host: BackupHost, count: number): string | null {
   const max = host.info().limits.maxConcurrentJobs;
   const taken = host.jobs.running().length + host.jobs.starting().length;
-  if (max > 0 && taken + disks.length > max) return `${host.label} runs ${taken} of at most ${max} jobs: the backup needs room for ${disks.length}`;
+  if (max > 0 && taken + count > max) return `${host.label} runs ${taken} of at most ${max} jobs: the backup needs room for ${count}`;
   return null;
 }
 

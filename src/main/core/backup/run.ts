@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { BackupPoint, BackupResults } from '../../../shared/backup.ts';
 import type { ValidParams } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
-import type { JobEvent } from '../../../shared/model.ts';
+import type { DomainDetail, JobEvent } from '../../../shared/model.ts';
 import { toStrataError } from '../../libvirt/errors.ts';
 import { escapeXml } from '../../libvirt/xml.ts';
 import { log } from '../../log/logger.ts';
@@ -15,13 +15,36 @@ import { qemuImgMessage, runQemuImg } from '../health/qemu-img.ts';
 import type { BackupContext, BackupHost, Running } from './context.ts';
 import { manifestFormat, type Manifest } from './manifest.ts';
 import { startOffline } from './offline.ts';
-import { chosenDisks, decide, fullBackup, whyRefused } from './plan.ts';
+import { budgetShare } from '../jobs/scheduler.ts';
+import { chosenDisks, decide, fullBackup, noRoom, whyRefused, whyWaiting, type BackupDecision } from './plan.ts';
 import { removeSet } from './sets.ts';
-import { imageFileName, setsToRemove } from './store.ts';
+import { imageFileName, setsToRemove, type BackupStore } from './store.ts';
 import { strataVersion } from './version.ts';
 
 function diskXml(disks: readonly string[], all: readonly string[], yes: string, no: string): string {
   return all.map((d) => `<disk name='${escapeXml(d)}' ${disks.includes(d) ? yes : no}/>`).join('');
+}
+
+/** A point recorded in its set, with what libvirt is to be asked for it. */
+interface Recorded {
+  store: BackupStore;
+  setId: string;
+  point: BackupPoint;
+  decision: BackupDecision;
+  backupXml: string;
+  checkpointXml: string;
+}
+
+/** What starting a running domain's backup needs, now or at its turn in the queue. */
+interface Launch {
+  running: Running;
+  p: ValidParams<'backup.start'>;
+  disks: readonly string[];
+  decision: BackupDecision;
+  point: BackupPoint;
+  backupXml: string;
+  checkpointXml: string;
+  note: string | undefined;
 }
 
 export class BackupRunner {
@@ -42,8 +65,41 @@ export class BackupRunner {
     const disks = chosenDisks(detail, p.disks);
     const refused = whyRefused(this.#ctx, host, detail, disks);
     if (refused) throw new StrataError('conflict', `Not started: ${refused}`);
-    const conn = host.libvirt;
-    if (!conn) throw new StrataError('unavailable', `${host.label} is not connected`);
+    if (!host.libvirt) throw new StrataError('unavailable', `${host.label} is not connected`);
+    const key = `${host.id}/${detail.name}`;
+    // Claimed until its Running is in place: two requests at once cannot both pass whyRefused.
+    this.#ctx.claimed.add(key);
+    let recorded: Recorded;
+    try {
+      recorded = await this.#record(host, detail, disks, p, fullBecause, note);
+    } finally {
+      this.#ctx.claimed.delete(key);
+    }
+    const { store, setId, point, decision, backupXml, checkpointXml } = recorded;
+    if (detail.state === 'shutoff') return startOffline(this, host, store, detail, disks, setId, point, p.bandwidthBytesPerSec);
+    const running: Running = {
+      hostId: host.id,
+      domain: detail.name,
+      setId,
+      point: point.index,
+      checkpoint: point.checkpoint,
+      jobIds: new Set(),
+      ended: new Map(),
+      host,
+      store,
+      offline: false,
+      launching: false,
+    };
+    this.#ctx.running.set(key, running);
+    this.listen();
+    const launch: Launch = { running, p, disks, decision, point, backupXml, checkpointXml, note };
+    const waiting = whyWaiting(host, detail.name, disks);
+    if (waiting === null) return this.#launch(launch, new Map());
+    return this.#enqueue(launch, waiting);
+  }
+
+  /** Decides full or incremental, and records the point in its set as 'running' before libvirt writes anything. */
+  async #record(host: BackupHost, detail: DomainDetail, disks: readonly string[], p: ValidParams<'backup.start'>, fullBecause: string | undefined, note: string | undefined): Promise<Recorded> {
     const store = await this.#ctx.store(host);
     await this.#ctx.prepareRoot(host, store.root);
     const decided = fullBecause ? fullBackup(fullBecause) : await decide(host, store, detail, disks, p.kind);
@@ -102,51 +158,124 @@ export class BackupRunner {
         .join('') +
       `</disks></domainbackup>`;
     const checkpointXml = `<domaincheckpoint><name>${escapeXml(checkpoint)}</name><disks>${diskXml(disks, all, "checkpoint='bitmap'", "checkpoint='no'")}</disks></domaincheckpoint>`;
+    return { store, setId, point, decision, backupXml, checkpointXml };
+  }
 
-    if (detail.state === 'shutoff') return startOffline(this, host, store, detail, disks, setId, point, p.bandwidthBytesPerSec);
-    const requested = disks.map((disk) => host.jobs.request(detail.name, disk, 'backup', { requestedBandwidthBytesPerSec: p.bandwidthBytesPerSec }));
-    const running: Running = {
-      hostId: host.id,
-      domain: detail.name,
-      setId,
-      point: index,
-      checkpoint,
-      jobIds: new Set(requested.map((j) => j.id)),
-      ended: new Map(),
-      host,
-      store,
-      offline: false,
-      launching: false,
-    };
-    const key = `${host.id}/${detail.name}`;
-    this.#ctx.running.set(key, running);
-    this.listen();
+  /**
+   * The backup waits in the host's queue, one queued job per disk, as a block job does. Its turn
+   * comes when the queue reaches one of them; it starts only when all its disks are free and the
+   * host has room for all of them (libvirt starts them together), else it waits for the next turn.
+   */
+  async #enqueue(launch: Launch, why: string): Promise<BackupResults['backup.start']> {
+    const { running, p, disks } = launch;
+    const { host, domain, setId, point: index } = running;
+    running.queued = true;
+    const queuedIds = new Map<string, string>();
+    for (const disk of disks) {
+      const job = host.jobs.enqueue(domain, disk, 'backup', { requestedBandwidthBytesPerSec: p.bandwidthBytesPerSec }, () => this.#turn(launch, queuedIds));
+      queuedIds.set(disk, job.id);
+      running.jobIds.add(job.id);
+    }
+    const { set } = await running.store.get(domain, setId);
+    this.#ctx.changed(host.id, domain, setId, index, 'running');
+    log.info('backup waits in the queue', { host: host.id, domain, set: setId, point: index, why });
+    const point = set.points.find((q) => q.index === index) ?? launch.point;
+    const jobs = host.jobs.queued().filter((e) => running.jobIds.has(e.job.id)).map((e) => e.job);
+    return { set, point, jobs };
+  }
+
+  async #turn(launch: Launch, queuedIds: ReadonlyMap<string, string>): Promise<void> {
+    const { running, disks } = launch;
+    const { host, domain } = running;
+    if (this.#ctx.running.get(`${host.id}/${domain}`) !== running || !running.queued) return;
+    const waiting = new Set(host.jobs.queued().map((e) => e.job.id));
+    // One of its jobs left the queue (removed by the user): the others follow it out (#jobEvent).
+    if (![...queuedIds.values()].every((id) => waiting.has(id))) return;
+    const busy = [...host.jobs.running(), ...host.jobs.starting()].some((j) => j.domain === domain && disks.includes(j.disk));
+    if (busy || noRoom(host, disks.length) !== null) return;
+    let refusal: string | null = null;
+    let fullBecause: string | null = null;
     try {
-      await conn.backupBegin(detail.name, backupXml, checkpointXml);
+      // The domain, or the checkpoint an incremental starts from, may have changed while it waited.
+      const detail = await host.getDomain(domain);
+      if (detail.state !== 'running' && detail.state !== 'paused') refusal = `${domain} is ${detail.state} now`;
+      else if (launch.decision.kind === 'incremental') {
+        const now = await decide(host, running.store, detail, disks, 'auto');
+        if (now.kind !== 'incremental' || now.from !== launch.decision.from) fullBecause = now.reason;
+      }
     } catch (err) {
-      const e = toStrataError(err, `Could not start a backup of ${detail.name}`);
+      refusal = toStrataError(err).message;
+    }
+    // Removed from the queue meanwhile: that end has settled it.
+    const stillWaiting = new Set(host.jobs.queued().map((e) => e.job.id));
+    if (this.#ctx.running.get(`${host.id}/${domain}`) !== running || ![...queuedIds.values()].every((id) => stillWaiting.has(id))) return;
+    if (refusal === null && fullBecause === null) {
+      running.queued = false;
+      await this.#launch(launch, queuedIds);
+      return;
+    }
+    running.queued = false;
+    this.#ctx.running.delete(`${host.id}/${domain}`);
+    const reason = refusal ?? `the incremental it was to be no longer fits: ${fullBecause ?? ''}`;
+    for (const id of queuedIds.values()) host.jobs.fail(id, `could not start after waiting in the queue: ${reason}`);
+    this.#ctx.changed(host.id, domain, running.setId, running.point, await this.settle(running, 'failed', `could not start after waiting in the queue: ${reason}`, false));
+    if (fullBecause !== null) {
+      log.info('a queued incremental backup became full at its turn', { host: host.id, domain, reason: fullBecause });
+      await this.start(host, { ...launch.p, kind: 'full' }, `at its turn in the queue: ${fullBecause}`, launch.note);
+    }
+  }
+
+  /** Asks libvirt for the backup; `queuedIds` names the queued jobs it starts, by disk. */
+  async #launch(launch: Launch, queuedIds: ReadonlyMap<string, string>): Promise<BackupResults['backup.start']> {
+    const { running, p, disks, decision, backupXml, checkpointXml, note } = launch;
+    const { host, domain, setId, point: index, store } = running;
+    const key = `${host.id}/${domain}`;
+    const conn = host.libvirt;
+    const requested = disks.map((disk) => host.jobs.request(domain, disk, 'backup', { requestedBandwidthBytesPerSec: p.bandwidthBytesPerSec }, queuedIds.get(disk)));
+    running.jobIds = new Set(requested.map((j) => j.id));
+    // Its share of the host's budget among the jobs that run once it does, like a block job's at start.
+    const budget = host.info().limits.bandwidthBudgetBytesPerSec;
+    const limit = budgetShare(budget, p.bandwidthBytesPerSec, host.jobs.running().length + disks.length);
+    try {
+      if (!conn) throw new StrataError('unavailable', `${host.label} is not connected`);
+      await conn.backupBegin(domain, backupXml, checkpointXml);
+    } catch (err) {
+      const e = toStrataError(err, `Could not start a backup of ${domain}`);
       this.#ctx.running.delete(key);
       for (const job of requested) host.jobs.fail(job.id, `could not start: ${e.message}`);
-      this.#ctx.changed(host.id, detail.name, setId, index, await this.settle(running, 'failed', `libvirt refused it: ${e.message}`, false));
-      if (kind === 'incremental') {
-        log.warn('libvirt refused an incremental backup; taking a full one instead', { host: host.id, domain: detail.name, err });
+      this.#ctx.changed(host.id, domain, setId, index, await this.settle(running, 'failed', `libvirt refused it: ${e.message}`, false));
+      if (decision.kind === 'incremental') {
+        log.warn('libvirt refused an incremental backup; taking a full one instead', { host: host.id, domain, err });
         return this.start(host, { ...p, kind: 'full' }, `libvirt refused the incremental from ${decision.from}: ${e.message}`, note);
       }
       throw e;
     }
     // libvirt's backup XML has no bandwidth: the limit is set on each disk's block job once it runs.
-    if (p.bandwidthBytesPerSec > 0) {
+    if (limit > 0) {
       for (const disk of disks) {
-        await conn.blockJobSetSpeed(detail.name, disk, p.bandwidthBytesPerSec).catch((err: unknown) => {
-          log.warn('could not limit a backup just started; it runs unlimited', { host: host.id, domain: detail.name, disk, err });
+        await conn.blockJobSetSpeed(domain, disk, limit).catch((err: unknown) => {
+          log.warn('could not limit a backup just started; it runs unlimited', { host: host.id, domain, disk, err });
         });
       }
     }
-    const jobs = disks.map((disk) => host.jobs.begin(detail.name, disk, 'backup', { bandwidthBytesPerSec: p.bandwidthBytesPerSec, requestedBandwidthBytesPerSec: p.bandwidthBytesPerSec }));
-    const { set } = await store.get(detail.name, setId);
-    this.#ctx.changed(host.id, detail.name, setId, index, 'running');
-    log.info('backup started', { host: host.id, domain: detail.name, set: setId, point: index, kind, reason: decision.reason });
-    return { set, point: set.points.find((q) => q.index === index) ?? point, jobs };
+    const jobs = disks.map((disk) => host.jobs.begin(domain, disk, 'backup', { bandwidthBytesPerSec: limit, requestedBandwidthBytesPerSec: p.bandwidthBytesPerSec }));
+    if (budget > 0) await this.#rebalance(host, budget, running.jobIds);
+    const { set } = await store.get(domain, setId);
+    this.#ctx.changed(host.id, domain, setId, index, 'running');
+    log.info('backup started', { host: host.id, domain, set: setId, point: index, kind: decision.kind, reason: decision.reason, bandwidthBytesPerSec: limit });
+    return { set, point: set.points.find((q) => q.index === index) ?? launch.point, jobs };
+  }
+
+  // The other jobs' shares shrink as the backup's jobs join them under the budget: each is set
+  // again to what it asked for, which the host caps by its new share.
+  async #rebalance(host: BackupHost, budget: number, ours: ReadonlySet<string>): Promise<void> {
+    const running = host.jobs.running();
+    for (const job of running) {
+      if (ours.has(job.id) || budgetShare(budget, job.requestedBandwidthBytesPerSec, running.length) === job.bandwidthBytesPerSec) continue;
+      await host.setSpeed(job.domain, job.disk, job.requestedBandwidthBytesPerSec).catch((err: unknown) => {
+        log.debug('a job refused its smaller share as a backup started; the next rebalance tries again', { host: host.id, job: job.id, err });
+      });
+    }
   }
 
   listen(): void {
@@ -161,6 +290,13 @@ export class BackupRunner {
       const ours = running.jobIds.has(job.id) || (running.launching && job.hostId === running.hostId && job.domain === running.domain);
       if (!ours || running.ended.has(job.id)) continue;
       running.ended.set(job.id, job);
+      // One disk's job left the queue (removed, or failed): the backup's other disks leave it too.
+      if (running.queued) {
+        for (const other of running.jobIds) {
+          const waiting = running.host.jobs.queued().find((e) => e.job.id === other);
+          if (waiting) running.host.jobs.cancelQueued(waiting.job.domain, waiting.job.disk);
+        }
+      }
       this.maybeFinish(key, running);
       return;
     }
@@ -197,7 +333,9 @@ export class BackupRunner {
     }
     const cancelled = jobs.some((j) => j.phase === 'cancelled');
     const why = stats?.errorMessage ?? jobs.find((j) => j.phase !== 'completed')?.outcome ?? 'ended without completing';
-    this.#ctx.changed(running.hostId, running.domain, running.setId, running.point, await this.settle(running, cancelled ? 'cancelled' : 'failed', cancelled ? 'aborted before it completed' : why, !running.offline));
+    const began = !running.offline && running.queued !== true;
+    const aborted = began || running.offline ? 'aborted before it completed' : 'removed from the queue before it started';
+    this.#ctx.changed(running.hostId, running.domain, running.setId, running.point, await this.settle(running, cancelled ? 'cancelled' : 'failed', cancelled ? aborted : why, began));
   }
 
   /**

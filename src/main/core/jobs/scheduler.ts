@@ -15,6 +15,13 @@ export interface SchedulerDeps {
   setSpeed(job: Job, bandwidthBytesPerSec: number): Promise<void>;
 }
 
+/** A job's limit under a host budget (0: none) shared by `runningCount` jobs: its own request, capped by its share. */
+export function budgetShare(budgetBytesPerSec: number, requestedBytesPerSec: number, runningCount: number): number {
+  if (budgetBytesPerSec === 0) return requestedBytesPerSec;
+  const share = Math.max(1, Math.floor(budgetBytesPerSec / Math.max(1, runningCount)));
+  return requestedBytesPerSec === 0 ? share : Math.min(requestedBytesPerSec, share);
+}
+
 export class Scheduler {
   #limits: HostLimits;
   readonly #deps: SchedulerDeps;
@@ -84,10 +91,7 @@ export class Scheduler {
 
   /** The limit a job gets: its own request, capped by its share of the budget. */
   effectiveLimit(requestedBytesPerSec: number, runningCount: number): number {
-    const budget = this.#limits.bandwidthBudgetBytesPerSec;
-    if (budget === 0) return requestedBytesPerSec;
-    const share = Math.max(1, Math.floor(budget / Math.max(1, runningCount)));
-    return requestedBytesPerSec === 0 ? share : Math.min(requestedBytesPerSec, share);
+    return budgetShare(this.#limits.bandwidthBudgetBytesPerSec, requestedBytesPerSec, runningCount);
   }
 
   /**
