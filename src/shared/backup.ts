@@ -69,6 +69,7 @@ export const backupRequestSchemas = {
     })
     .strict(),
   'backup.setLocation': z.object({ hostId, path: absolutePath('path') }).strict(),
+  'backup.settings': z.object({ hostId, domain: domainName.optional() }).strict(),
   'backup.setSchedule': z
     .object({
       hostId,
@@ -259,6 +260,36 @@ export interface BackupScheduleView {
   nextRunAt: number | null;
 }
 
+/** A host's backup folder as the window shows it. */
+export interface BackupLocationState extends BackupSettingsView {
+  /** Free space of the file system the folder is on (its nearest existing parent's); null when unknown. */
+  freeBytes: number | null;
+  /** Why this host cannot keep backups (a remote host: its folder would not be on this machine), or null. */
+  refused: string | null;
+}
+
+export interface BackupRetentionState {
+  keepSets: number | null;
+  keepDays: number | null;
+  /** 'default': the domain keeps its last 7 good sets until a retention is set. */
+  source: 'default' | 'set';
+}
+
+export interface BackupScheduleState extends BackupScheduleView {
+  /** Runs of this schedule so far (a new schedule starts at 0). */
+  runs: number;
+  /** Whether the next run is the full one ('full') or incremental where a checkpoint allows ('auto'); null without a schedule. */
+  nextKind: 'full' | 'auto' | null;
+  /** The last run of this schedule: when it began, when it was due, and whether it ran late (Strata was not running at its time). Null before its first run. */
+  lastRun: { at: number; dueAt: number; late: boolean } | null;
+}
+
+export interface BackupSettingsState {
+  location: BackupLocationState;
+  /** The retention and schedule of the domain asked for; null when none was. */
+  domain: { domain: string; retention: BackupRetentionState; schedule: BackupScheduleState } | null;
+}
+
 export interface BackupResults {
   'backup.preview': BackupPlan;
   'backup.start': BackupStarted;
@@ -268,6 +299,7 @@ export interface BackupResults {
   'backup.verify': BackupVerification;
   'backup.remove': { removed: string };
   'backup.setLocation': BackupSettingsView;
+  'backup.settings': BackupSettingsState;
   'backup.setRetention': { domain: string; keepSets: number | null; keepDays: number | null };
   'backup.setSchedule': BackupScheduleView;
 }
@@ -275,6 +307,8 @@ export interface BackupResults {
 export interface BackupEvents {
   /** A set changed on disk (a backup began, ended, or retention or a user removed a set): read the list again. */
   'backup.changed': { hostId: string; domain: string; setId: string; point: number | null; status: BackupPointStatus | 'removed' };
+  /** A host's backup folder (domain null), or a domain's retention or schedule, was set, or a scheduled run began: read the settings again. */
+  'backup.settingsChanged': { hostId: string; domain: string | null };
 }
 
 /**

@@ -250,6 +250,7 @@ function backupShapes(): Record<Extract<Method, `backup.${string}`>, Record<stri
     'backup.verify': { hostId, domain, setId },
     'backup.remove': { hostId, domain, setId, confirm: { valid: fc.constantFrom([], ['delete-files']), invalid: fc.oneof(notString.filter((v) => !Array.isArray(v) || v.length > 0), fc.constant(['drop-layers'])), required: false } },
     'backup.setLocation': { hostId, path: { ...destination(true), invalid: fc.oneof(notString, traversal, withControl, fc.constantFrom('', 'a', './b', '~/x')) } },
+    'backup.settings': { hostId, domain: { ...domain, required: false } },
     'backup.setRetention': { hostId, domain, keepSets: keep, keepDays: keep },
     'backup.setSchedule': {
       hostId,

@@ -264,6 +264,10 @@ export class StrataService implements StrataApi {
     return this.#backups.setLocation(this.#host(p.hostId), p.path);
   }
 
+  async 'backup.settings'(p: ValidParams<'backup.settings'>): Promise<Result<'backup.settings'>> {
+    return this.#backups.settings(this.#host(p.hostId), p.domain);
+  }
+
   async 'backup.setSchedule'(p: ValidParams<'backup.setSchedule'>): Promise<Result<'backup.setSchedule'>> {
     return this.#backups.setSchedule(this.#host(p.hostId), p);
   }

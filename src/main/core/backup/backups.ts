@@ -13,6 +13,7 @@ import { BackupContext, type BackupHost, type BackupsEnv } from './context.ts';
 import { planBackup } from './plan.ts';
 import { BackupRunner } from './run.ts';
 import { BackupSchedules } from './schedules.ts';
+import { readSettings } from './settings-view.ts';
 import { listSets, previewRestore, removeBackup, restoreBackup, verifyBackup } from './sets.ts';
 
 export { defaultBackupRoot, type BackupHost, type BackupsEnv } from './context.ts';
@@ -32,13 +33,21 @@ export class Backups {
     return this.#ctx.location(host);
   }
 
-  setLocation(host: BackupHost, path: string): Promise<BackupSettingsView> {
-    return this.#ctx.setLocation(host, path);
+  async setLocation(host: BackupHost, path: string): Promise<BackupSettingsView> {
+    const view = await this.#ctx.setLocation(host, path);
+    this.#ctx.env.hub.emit('backup.settingsChanged', { hostId: host.id, domain: null });
+    return view;
   }
 
   async setRetention(host: BackupHost, p: ValidParams<'backup.setRetention'>): Promise<BackupResults['backup.setRetention']> {
     await this.#ctx.settings.setRetention(host.uri, p.domain, { keepSets: p.keepSets, keepDays: p.keepDays });
+    this.#ctx.env.hub.emit('backup.settingsChanged', { hostId: host.id, domain: p.domain });
     return { domain: p.domain, keepSets: p.keepSets, keepDays: p.keepDays };
+  }
+
+  /** The host's folder, and with a domain its retention and schedule, as the window shows them. */
+  settings(host: BackupHost, domain?: string): Promise<BackupResults['backup.settings']> {
+    return readSettings(this.#ctx, host, domain);
   }
 
   list(host: BackupHost, domain?: string): Promise<BackupSet[]> {

@@ -37,7 +37,8 @@ function dirtyBytes(checkpointXml: string, disks: readonly string[]): Map<string
   return new Map(disks.map((d) => [d, out.get(d) ?? null]));
 }
 
-function freeBytesAt(folder: string): number | null {
+/** Free space of the file system a folder is (or will be) on. */
+export function freeBytesAt(folder: string): number | null {
   for (let dir = folder; ; dir = dirname(dir)) {
     try {
       const fs = statfsSync(dir);

@@ -26,6 +26,7 @@ export class BackupSchedules {
     this.#ctx.refuseRemote(host);
     const now = Date.now();
     await this.#ctx.settings.setSchedule(host.uri, p.domain, p.schedule, now);
+    this.#ctx.env.hub.emit('backup.settingsChanged', { hostId: host.id, domain: p.domain });
     return { domain: p.domain, schedule: p.schedule, nextRunAt: p.schedule === null ? null : nextDue(p.schedule, now) };
   }
 
@@ -70,6 +71,7 @@ export class BackupSchedules {
         if (!run) continue;
         // Recorded before it starts: a run that cannot start is not tried again until the next time.
         await this.#ctx.settings.ran(entry.uri, entry.domain, now);
+        this.#ctx.env.hub.emit('backup.settingsChanged', { hostId: host.id, domain: entry.domain });
         const kind = entry.runs % entry.fullEvery === 0 ? 'full' : 'auto';
         const when = new Date(run.due).toISOString();
         const note = run.late ? `scheduled for ${when}, run late: Strata was not running then` : `scheduled for ${when}`;

@@ -72,6 +72,13 @@ export class BackupSettings {
     return r ? { keepSets: r.keepSets, keepDays: r.keepDays } : defaultRetention;
   }
 
+  /** The retention set for the domain; null while it keeps the default. */
+  async chosenRetention(uri: string, domain: string): Promise<Retention | null> {
+    await this.#load();
+    const r = this.#file.retention.find((e) => e.uri === uri && e.domain === domain);
+    return r ? { keepSets: r.keepSets, keepDays: r.keepDays } : null;
+  }
+
   async setRetention(uri: string, domain: string, retention: Retention): Promise<void> {
     await this.#load();
     this.#file.retention = [...this.#file.retention.filter((e) => e.uri !== uri || e.domain !== domain), { uri, domain, ...retention }];
