@@ -144,7 +144,7 @@ export async function sweepStaleDefinedDomains(): Promise<void> {
     const m = /^strata-test-(\d+)-[0-9a-f]+-\d+-offline/.exec(name);
     if (!m || pidAlive(Number(m[1]))) continue;
     await virsh(['destroy', name]).catch(() => undefined);
-    await virsh(['undefine', '--snapshots-metadata', name]).catch(() => undefined);
+    await virsh(['undefine', '--snapshots-metadata', '--checkpoints-metadata', name]).catch(() => undefined);
   }
 }
 
@@ -170,7 +170,7 @@ export async function useDefinedDomain(t: TestContext, dir: string, diskPath: st
   await virsh(['define', file]);
   t.after(async () => {
     await virsh(['destroy', name]).catch(() => undefined);
-    await virsh(['undefine', '--snapshots-metadata', name]);
+    await virsh(['undefine', '--snapshots-metadata', '--checkpoints-metadata', name]);
   });
   return name;
 }

@@ -10,6 +10,7 @@ import { toStrataError } from '../../libvirt/errors.ts';
 import { log } from '../../log/logger.ts';
 import { measureCopy } from '../health/qemu-img.ts';
 import type { BackupContext, BackupHost } from './context.ts';
+import { decideOffline } from './offline.ts';
 import type { BackupStore } from './store.ts';
 
 export interface BackupDecision {
@@ -56,9 +57,10 @@ export async function planBackup(ctx: BackupContext, host: BackupHost, p: ValidP
   const disks = chosenDisks(detail, p.disks);
   const store = await ctx.store(host);
   // The dirty data is computed by QEMU (it reads the block nodes): asked only of a running domain
-  // with no job on any disk, as QEMU 7.2 crashes reading block nodes while a block job ends.
+  // with no job on any disk, as QEMU 7.2 crashes reading block nodes while a block job ends (a
+  // shut-off one's by a read-only qemu-storage-daemon of its own, when no job holds its disks).
   const quiet =
-    (detail.state === 'running' || detail.state === 'paused') &&
+    (detail.state === 'running' || detail.state === 'paused' || detail.state === 'shutoff') &&
     !ctx.isRunning(host.id, detail.name) &&
     detail.disks.every((d) => host.jobs.occupying(detail.name, d.target) === undefined);
   const decision = await decide(host, store, detail, disks, p.kind, quiet);
@@ -148,9 +150,6 @@ export async function decide(
   withSize = false,
 ): Promise<BackupDecision> {
   if (kind === 'full') return fullBackup('a full backup was asked for');
-  if (detail.state === 'shutoff') {
-    return fullBackup(`${detail.name} is shut off: qemu-storage-daemon copies its disks whole, and records no checkpoint (libvirt creates checkpoints only with a running QEMU), so the backup after it is full too`);
-  }
   const sets = (await store.list(detail.name)).filter((s) => s.good && s.domain === detail.name);
   const last = sets[sets.length - 1];
   if (!last) return fullBackup(`no earlier backup of ${detail.name} is in ${store.domainFolder(detail.name)}`);
@@ -163,7 +162,7 @@ export async function decide(
   if (!conn) throw new StrataError('unavailable', `${host.label} is not connected`);
   let checkpoints: { name: string; xml: string }[];
   try {
-    const sized = withSize
+    const sized = withSize && detail.state !== 'shutoff'
       ? await conn.listAllCheckpoints(detail.name, { size: true }).catch((err: unknown) => {
           log.debug('libvirt gave no dirty data of the checkpoints', { host: host.id, domain: detail.name, err });
           return null;
@@ -175,11 +174,13 @@ export async function decide(
   }
   const found = checkpoints.find((c) => c.name === point.checkpoint);
   if (!found) return fullBackup(`libvirt has no checkpoint ${point.checkpoint} of the newest set (the domain was redefined, its checkpoints deleted, or that backup was taken while it was shut off)`);
-  return {
+  const incremental: BackupDecision = {
     kind: 'incremental',
     reason: `changes since checkpoint ${point.checkpoint} (set ${last.id}, point ${point.index})`,
     setId: last.id,
     from: point.checkpoint,
-    dirtyBytes: withSize ? dirtyBytes(found.xml, disks) : null,
+    dirtyBytes: withSize && detail.state !== 'shutoff' ? dirtyBytes(found.xml, disks) : null,
   };
+  // A shut-off domain's disks are read by Strata itself: their bitmaps must allow it.
+  return detail.state === 'shutoff' ? decideOffline(detail, disks, found, incremental, withSize) : incremental;
 }

@@ -14,7 +14,7 @@ import { log } from '../../log/logger.ts';
 import { qemuImgMessage, runQemuImg } from '../health/qemu-img.ts';
 import type { BackupContext, BackupHost, Running } from './context.ts';
 import { manifestFormat, type Manifest } from './manifest.ts';
-import { startOffline } from './offline.ts';
+import { settleOfflineCheckpoint, startOffline } from './offline.ts';
 import { budgetShare } from '../jobs/scheduler.ts';
 import { chosenDisks, decide, fullBackup, noRoom, whyRefused, whyWaiting, type BackupDecision } from './plan.ts';
 import { removeSet } from './sets.ts';
@@ -365,6 +365,8 @@ export class BackupRunner {
         reason = `its images could not be put in order: ${err instanceof Error ? err.message : String(err)}`;
       }
     }
+    // A shut-off domain's checkpoint is recorded in libvirt now, or its bitmaps removed.
+    const note = running.offline ? await settleOfflineCheckpoint(running, point, status === 'complete') : null;
     if (status !== 'complete') {
       for (const image of point.images) await rm(join(folder, image.file), { force: true });
       const conn = running.host.libvirt;
@@ -381,6 +383,7 @@ export class BackupRunner {
       q.status = status;
       q.endedAt = endedAt;
       if (status !== 'complete') q.reason = reason;
+      else if (note !== null) q.reason = q.reason ? `${q.reason}; ${note}` : note;
       q.dataBytes = dataBytes;
       for (const image of q.images) image.bytes = sizes.get(image.file) ?? null;
     });
@@ -406,18 +409,29 @@ export class BackupRunner {
   async reconcile(host: BackupHost): Promise<boolean> {
     const conn = host.libvirt;
     if (!conn) return true;
+    // A shut-off domain's backup jobs a previous Strata left are in the job model only once the
+    // host has found them (its offline recovery, at its first connection): not before.
+    const recovered = host.offlineRecovered;
+    if (recovered === null) return true;
+    await recovered;
     let pending = false;
     const store = await this.#ctx.store(host);
     for (const set of await store.list()) {
       for (const point of set.points) {
         if (point.status !== 'running' || this.#ctx.running.has(`${host.id}/${set.domain}`)) continue;
         const disks = point.images.map((i) => i.disk);
-        const jobs = host.jobs.list().filter((j) => j.domain === set.domain && j.type === 'backup' && j.endedAt === null && disks.includes(j.disk));
-        const running: Running = { hostId: host.id, domain: set.domain, setId: set.id, point: point.index, checkpoint: point.checkpoint, jobIds: new Set(jobs.map((j) => j.id)), ended: new Map(), host, store, offline: false, launching: false };
+        // An offline backup's job found at start-up may have ended already (its daemon finished, or
+        // was gone): its end, kept by the tracker, settles the point.
+        const jobs = host.jobs.list().filter((j) => j.domain === set.domain && j.type === 'backup' && (j.endedAt === null || j.engine === 'qemu-storage-daemon') && disks.includes(j.disk));
+        const offline = jobs.length > 0 ? jobs.every((j) => j.engine === 'qemu-storage-daemon') : (await conn.domainState(set.domain).catch(() => null)) === 'shutoff';
+        const ended = new Map(jobs.filter((j) => j.endedAt !== null).map((j) => [j.id, j]));
+        const running: Running = { hostId: host.id, domain: set.domain, setId: set.id, point: point.index, checkpoint: point.checkpoint, jobIds: new Set(jobs.map((j) => j.id)), ended, host, store, offline, launching: false };
         if (jobs.length === disks.length) {
-          this.#ctx.running.set(`${host.id}/${set.domain}`, running);
+          const key = `${host.id}/${set.domain}`;
+          this.#ctx.running.set(key, running);
           this.listen();
           log.info('following a backup an earlier Strata started', { host: host.id, domain: set.domain, set: set.id, point: point.index });
+          this.maybeFinish(key, running);
           continue;
         }
         let stats = null;

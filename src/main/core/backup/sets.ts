@@ -5,6 +5,7 @@ import type { ValidParams } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
 import { log } from '../../log/logger.ts';
 import type { BackupContext, BackupHost } from './context.ts';
+import { deleteOfflineCheckpoint } from './offline.ts';
 import { verifySet } from './restore.ts';
 import { planRestore, startRestore } from './restore-job.ts';
 import type { BackupStore } from './store.ts';
@@ -29,6 +30,12 @@ export async function removeSet(ctx: BackupContext, host: BackupHost, store: Bac
   }
   for (const point of set.points) {
     if (!known.includes(point.checkpoint)) continue;
+    // libvirt deletes a shut-off domain's checkpoint only as metadata: its bitmaps go separately.
+    const offline = await deleteOfflineCheckpoint(host, set.domain, point.checkpoint).catch((err: unknown) => {
+      log.debug('could not delete a checkpoint of a removed set', { host: host.id, checkpoint: point.checkpoint, err });
+      return true;
+    });
+    if (offline) continue;
     await conn.checkpointDelete(set.domain, point.checkpoint).catch((err: unknown) => log.debug('could not delete a checkpoint of a removed set', { host: host.id, checkpoint: point.checkpoint, err }));
   }
 }

@@ -175,12 +175,15 @@ export class Host {
     return this.#runner.jobs;
   }
 
-  /** A shut-off domain's disk copied whole into a backup image by the offline engine (core/backup). */
-  startOfflineBackup(domain: string, disk: Disk, destination: string, bandwidthBytesPerSec: number): Promise<Job> {
-    return this.#runner.startOfflineBackup(domain, disk, destination, bandwidthBytesPerSec);
+  /**
+   * Resolves once the offline jobs a previous Strata left on this host are in the job model (found
+   * at the first connection); null before that connection.
+   */
+  get offlineRecovered(): Promise<number> | null {
+    return this.#recovered;
   }
 
-  /** A restore from a backup set, run by the offline engine as a job of its own (core/backup/restore-job.ts). */
+  /** A restore from a backup set or a shut-off domain's backup, run by the offline engine as a job of its own (core/backup). */
   startOfflineOwn(...args: Parameters<JobRunner['startOfflineOwn']>): Promise<Job> {
     return this.#runner.startOfflineOwn(...args);
   }

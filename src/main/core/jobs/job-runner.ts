@@ -219,31 +219,10 @@ export class JobRunner {
   }
 
   /**
-   * A shut-off domain's full backup: the offline engine copies the whole chain into `destination`
-   * (blockdev-mirror, sync full) and the definition is left as it is; the job's type is 'backup'.
-   */
-  async startOfflineBackup(domain: string, disk: Disk, destination: string, requested: number): Promise<Job> {
-    if (!this.#offline) throw new StrataError('conflict', `${domain} is shut off, and this host runs no offline jobs`);
-    this.#offline.refuseHere(domain);
-    const limit = this.#scheduler.effectiveLimit(requested, this.jobs.running().length + 1);
-    const requestedJob = this.jobs.request(domain, disk.target, 'backup', { requestedBandwidthBytesPerSec: requested, afterReady: null, engine: 'qemu-storage-daemon' });
-    const op: JobOperation = { kind: 'copy', destination, format: 'qcow2', shallow: false, reuseExisting: false, synchronousWrites: false, afterReady: 'keep' };
-    try {
-      await this.#offline.launch(domain, disk, op, limit, requestedJob.id, [], 'backup');
-    } catch (err) {
-      const e = toStrataError(err);
-      this.jobs.fail(requestedJob.id, `could not start: ${e.message}`);
-      throw e;
-    }
-    const job = this.jobs.begin(domain, disk.target, 'backup', { bandwidthBytesPerSec: limit, requestedBandwidthBytesPerSec: requested, afterReady: null });
-    await this.#scheduler.rebalance();
-    return this.jobs.active(domain, disk.target) ?? job;
-  }
-
-  /**
-   * A job of the offline engine on files of Strata's own (a restore from a backup set), waiting in
-   * the queue when the host has no room. `prepare` runs as it starts (after the wait too), checks
-   * what it must and names the files; it throws to refuse the job.
+   * A job of the offline engine on files of Strata's own (a restore from a backup set, a shut-off
+   * domain's backup into its set), waiting in the queue when the host has no room. `prepare` runs
+   * as it starts (after the wait too), checks what it must and names the files; it throws to
+   * refuse the job.
    */
   async startOfflineOwn(domain: string, disk: string, type: JobType, requested: number, prepare: () => Promise<{ operation: OfflineOperation; finish: OfflineFinish }>): Promise<Job> {
     const offline = this.#offline;

@@ -14,7 +14,7 @@ import { ImageToolError, type CheckResult } from '../offline/image-tool.ts';
 import type { IntentStore, OfflineIntent } from '../offline/intents.ts';
 import { OfflineJob, type OfflineOutcome } from '../offline/offline-job.ts';
 import { OfflinePlanError, type OfflineOperation } from '../offline/plan.ts';
-import { findLeftoverJobs, type LeftoverJob } from '../offline/recovery.ts';
+import { findLeftoverJobs, isBackup, type LeftoverJob } from '../offline/recovery.ts';
 import { settleOfflineJob } from '../offline/settle.ts';
 import type { JobTracker } from './job-tracker.ts';
 import { diskKey } from './tracked-job.ts';
@@ -117,11 +117,8 @@ export class OfflineRuns {
    * A copy with afterReady 'keep' leaves the definition as it is (the copy is a copy); otherwise
    * the definition names the new chain once the data is complete.
    */
-  async launch(domain: string, disk: Disk, op: JobOperation, bandwidthBytesPerSec: number, modelJobId: string, deleteAfter: string[], as?: JobType): Promise<JobType> {
-    const planned = offlineOperation(disk, op);
-    const { operation } = planned;
-    // A backup of a shut-off domain is a full copy kept beside the disk, shown as a backup.
-    const type = as ?? planned.type;
+  async launch(domain: string, disk: Disk, op: JobOperation, bandwidthBytesPerSec: number, modelJobId: string, deleteAfter: string[]): Promise<JobType> {
+    const { operation, type } = offlineOperation(disk, op);
     let job: OfflineJob;
     try {
       job = await OfflineJob.start({
@@ -131,7 +128,7 @@ export class OfflineRuns {
         bandwidthBytesPerSec,
         ...(this.#deps.intents ? { intents: this.#deps.intents } : {}),
         ...(this.#deps.stopTimeoutMs !== undefined ? { stopTimeoutMs: this.#deps.stopTimeoutMs } : {}),
-        record: { hostUri: this.#deps.hostUri, modelJobId, keepDefinition: op.kind === 'copy' && op.afterReady === 'keep' },
+        record: { hostUri: this.#deps.hostUri, modelJobId, type, keepDefinition: op.kind === 'copy' && op.afterReady === 'keep' },
       });
     } catch (err) {
       if (err instanceof OfflinePlanError || err instanceof ImageToolError) {
@@ -160,7 +157,7 @@ export class OfflineRuns {
         bandwidthBytesPerSec,
         ...(this.#deps.intents ? { intents: this.#deps.intents } : {}),
         ...(this.#deps.stopTimeoutMs !== undefined ? { stopTimeoutMs: this.#deps.stopTimeoutMs } : {}),
-        record: { hostUri: this.#deps.hostUri, modelJobId, keepDefinition: true },
+        record: { hostUri: this.#deps.hostUri, modelJobId, type, keepDefinition: true },
       });
     } catch (err) {
       if (err instanceof OfflinePlanError || err instanceof ImageToolError) {
@@ -250,9 +247,10 @@ export class OfflineRuns {
       const how = status === 'cancelled' ? 'cancelled' : `failed: ${message ?? 'qemu-storage-daemon gave no reason'}`;
       return `${how}; ${intent.domain} keeps the chain it had, its definition unchanged`;
     }
-    if (intent.keepDefinition) {
+    if (intent.keepDefinition || isBackup(intent)) {
       await settleOfflineJob(intent, false, this.#deps.intents, this.#deps.definition);
-      return `completed: the copy is in ${after}; ${intent.domain} keeps its disk (its definition is unchanged)`;
+      const what = isBackup(intent) ? `the backup is in ${intent.target ?? after}` : `the copy is in ${after}`;
+      return `completed: ${what}; ${intent.domain} keeps its disk (its definition is unchanged)`;
     }
     await settleOfflineJob(intent, true, this.#deps.intents, this.#deps.definition);
     const gone: string[] = [];
@@ -293,7 +291,8 @@ export class OfflineRuns {
         this.#follow(intent.domain, intent.disk, left.job, type, []);
         continue;
       }
-      let status: 'completed' | 'failed' = left.dataComplete ? 'completed' : 'failed';
+      // A backup's end belongs to its set, which trusts no image its daemon did not close itself.
+      let status: 'completed' | 'failed' = left.dataComplete && !isBackup(intent) ? 'completed' : 'failed';
       let words = left.message;
       try {
         await settleOfflineJob(intent, left.dataComplete && !intent.keepDefinition, store, this.#deps.definition);
@@ -309,6 +308,7 @@ export class OfflineRuns {
 }
 
 function typeOf(intent: OfflineIntent): JobType {
+  if (intent.type) return intent.type;
   const op = intent.operation;
   if (op.kind === 'commit') return op.top === op.image ? 'active-commit' : 'commit';
   return op.kind;

@@ -5,6 +5,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import type { JobType } from '../../../shared/model.ts';
 import { readJsonFile, writeJson } from '../storage/json-file.ts';
 
 /** The steps, in order. A record names the last step that began. */
@@ -24,8 +25,8 @@ const operationSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
-/** The job model's types an offline job can have (older records have none: the operation says it). */
-const jobTypeSchema = z.enum(['pull', 'copy', 'commit', 'active-commit', 'backup', 'restore']);
+/** The job model's type of the job (older records have none: the operation says it). */
+const jobTypeSchema = z.enum(['pull', 'copy', 'commit', 'active-commit', 'backup', 'restore', 'unknown'] as const satisfies readonly JobType[]);
 
 export const intentSchema = z.object({
   version: z.literal(1),
