@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { rewriteDiskChain, type DefinitionAccess } from '../../src/main/core/offline/domain-definition.ts';
-import { IntentStore } from '../../src/main/core/offline/intents.ts';
+import { readChainBitmaps } from '../../src/main/core/offline/bitmaps.ts';
+import { IntentStore, type OfflineIntent } from '../../src/main/core/offline/intents.ts';
+import { runTool } from '../../src/main/core/lab/images.ts';
 import type { OfflineOperation } from '../../src/main/core/offline/plan.ts';
 import { findLeftoverJobs } from '../../src/main/core/offline/recovery.ts';
 import { settleOfflineJob } from '../../src/main/core/offline/settle.ts';
@@ -17,9 +19,9 @@ import { assertChainClean, assertSameData, daemonsUnder, makeChain, MiB, useLabD
 const child = fileURLToPath(new URL('./fixtures/offline-child.ts', import.meta.url));
 
 /** Starts the engine in a child process and SIGKILLs it once the job moves data; resolves to the daemon's pid. */
-function runAndKill(dataDir: string, operation: OfflineOperation, bandwidthBytesPerSec: number): Promise<number> {
+function runAndKill(dataDir: string, operation: OfflineOperation, bandwidthBytesPerSec: number, type?: OfflineIntent['type']): Promise<number> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', child, JSON.stringify({ dataDir, operation, bandwidthBytesPerSec })], {
+    const proc = spawn(process.execPath, ['--import', 'tsx', child, JSON.stringify({ dataDir, operation, bandwidthBytesPerSec, type })], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -107,6 +109,57 @@ test('killed mid-commit with its daemon: reported, the chain as it was, every im
   const before = definition.xml;
   await settleOfflineJob(found.intent, false, store, definition);
   assert.equal(definition.xml, before, 'an unfinished job leaves the definition alone');
+  assert.deepEqual(await store.list(), []);
+});
+
+test('killed mid-backup with its daemon: recovered as a backup (its type recorded), no copy left over, the disk as it was', async (t) => {
+  const dir = await useLabDir(t, 'recover-backup-dead');
+  const chain = await makeChain(dir, { writes: [[[0, 24 * MiB]]] });
+  // An earlier checkpoint's bitmap, as a backup before this one left it.
+  await runTool('qemu-img', ['bitmap', '--add', '--enable', chain.active, 'strata-earlier']);
+  const dataDir = join(dir, 'data');
+  const destination = join(dir, 'vda.0.full.qcow2');
+  const pid = await runAndKill(dataDir, { kind: 'backup', image: chain.active, destination, bitmap: 'strata-new', incremental: null }, 1 * MiB, 'backup');
+  process.kill(pid, 'SIGKILL');
+  assert.ok(await waitGone(dir), 'the daemon is gone');
+
+  const store = new IntentStore(dataDir);
+  const [found, ...more] = await findLeftoverJobs(store);
+  assert.equal(more.length, 0);
+  assert.ok(found && found.daemon === 'dead');
+  if (found.daemon !== 'dead') return;
+  assert.equal(found.intent.type, 'backup');
+  assert.equal(found.leftover, null, 'the partial image belongs to its backup set, not to the user as a copy');
+  assert.match(found.message, /during a backup of vda into .*vda\.0\.full\.qcow2.* the backup did not complete/);
+  assert.ok(found.checks.every((c) => c.clean), JSON.stringify(found.checks));
+  await assertSameData(chain, chain.active);
+  // QEMU stores a new bitmap only when it closes the image, and marks the ones it loaded in use
+  // while it has it open: a killed daemon leaves no new bitmap and the earlier one untrusted.
+  const bitmaps = (await readChainBitmaps(chain.active))[0]!.bitmaps;
+  assert.deepEqual(bitmaps.map((b) => [b.name, b.flags]), [['strata-earlier', ['in-use', 'auto']]]);
+  await settleOfflineJob(found.intent, false, store, memoryDefinition(chain.active));
+  assert.deepEqual(await store.list(), []);
+});
+
+test('killed mid-backup, the daemon lives on: followed to the end as a backup, its new bitmap kept', async (t) => {
+  const dir = await useLabDir(t, 'recover-backup-alive');
+  const chain = await makeChain(dir, { writes: [[[0, 24 * MiB]]] });
+  const dataDir = join(dir, 'data');
+  const destination = join(dir, 'vda.0.full.qcow2');
+  await runAndKill(dataDir, { kind: 'backup', image: chain.active, destination, bitmap: 'strata-new', incremental: null }, 1 * MiB, 'backup');
+  t.after(() => daemonsUnder(dir).then((pids) => pids.forEach((p) => process.kill(p, 'SIGKILL'))));
+  const store = new IntentStore(dataDir);
+  const [found] = await findLeftoverJobs(store);
+  assert.ok(found && found.daemon === 'alive');
+  if (found.daemon !== 'alive') return;
+  assert.equal(found.intent.type, 'backup');
+  await found.job.setSpeed(0);
+  const outcome = await found.job.done;
+  assert.equal(outcome.status, 'completed', outcome.message ?? '');
+  await assertSameData(chain, destination);
+  const bitmaps = (await readChainBitmaps(chain.active))[0]!.bitmaps;
+  assert.deepEqual(bitmaps.map((b) => [b.name, b.flags]), [['strata-new', ['auto']]]);
+  await settleOfflineJob(found.job.intent, true, store, memoryDefinition(chain.active));
   assert.deepEqual(await store.list(), []);
 });
 
