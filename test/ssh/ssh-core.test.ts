@@ -8,21 +8,66 @@
 // Strata runs in this process: its ssh gets no terminal of its own (SSH_ASKPASS_REQUIRE=force),
 // and the test's process runs under setsid in the e2e test, where the page answers instead.
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { lstat, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { configureLogging } from '../../src/main/log/logger.ts';
 import type { HostPrompt } from '../../src/shared/ssh.ts';
 import type { Events } from '../../src/shared/contract.ts';
 import type { HostInfo } from '../../src/shared/model.ts';
 import { runOpenSsh } from '../../src/main/core/hosts/ssh/openssh.ts';
 import { startTestCore, type TestCore } from '../core/core-harness.ts';
 import { libvirt, sweepStaleLabDomains, TEST_URI, useLabDomain, waitFor, type Connection } from '../lab/harness.ts';
-import { sshdMissing, startSshd, type TestSshd } from './sshd.ts';
+import { passwordUserMissing, sshdMissing, startSshd, type TestSshd } from './sshd.ts';
 
 const missing = sshdMissing();
 if (missing) console.log(`SKIPPED: ${missing}`);
 
 const MiB = 1024 * 1024;
+
+/** Sets an environment variable for the rest of the test (Strata's ssh inherits it through libvirt). */
+function setEnv(ctx: TestContext, name: string, value: string | undefined): void {
+  const saved = process.env[name];
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+  ctx.after(() => {
+    if (saved === undefined) delete process.env[name];
+    else process.env[name] = saved;
+  });
+}
+
+/** Every log line, debug ones included, for the rest of the test. */
+function captureLog(ctx: TestContext): string[] {
+  const lines: string[] = [];
+  configureLogging({ stderrLevel: 'debug', stderr: (line) => lines.push(line) });
+  ctx.after(() => configureLogging({ stderr: (line) => process.stderr.write(line) }));
+  return lines;
+}
+
+/** The processes whose arguments or environment hold `secret`. */
+async function processesHolding(secret: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
+    for (const what of ['cmdline', 'environ']) {
+      const text = await readFile(`/proc/${pid}/${what}`, 'latin1').catch(() => '');
+      if (text.includes(secret)) found.push(`${pid} (${what}): ${text.replaceAll('\0', ' ').slice(0, 200)}`);
+    }
+  }
+  return found;
+}
+
+/** The regular files under `dir` that hold `secret` (FIFOs and sockets are not read). */
+async function filesHolding(dir: string, secret: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const name of await readdir(dir, { recursive: true }).catch(() => [] as string[])) {
+    const path = join(dir, name);
+    if (!(await lstat(path).catch(() => null))?.isFile()) continue;
+    if ((await readFile(path, 'latin1').catch(() => '')).includes(secret)) found.push(path);
+  }
+  return found;
+}
 
 function prompts(t: TestCore): HostPrompt[] {
   return t.events.filter((e) => e.event === 'host.prompt').map((e) => e.data as Events['host.prompt']);
@@ -236,6 +281,56 @@ describe('hosts over SSH', { skip: missing ?? false, timeout: 240_000 }, () => {
     }
   });
 
+  it("keys in the user's SSH agent log in without a question, from SSH_AUTH_SOCK or, when Strata has none, from the desktop's agent place", async (ctx) => {
+    await sshd.trustHostKey();
+    // The test's own agent, in a folder of its own that stands for the user's XDG_RUNTIME_DIR,
+    // at the place Debian's openssh-client user unit puts it.
+    const runtime = await mkdtemp(join(tmpdir(), 'strata-test-agent-'));
+    ctx.after(() => rm(runtime, { recursive: true, force: true }));
+    const socket = join(runtime, 'openssh_agent');
+    const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const agentGone = new Promise<void>((resolve) => agent.once('exit', () => resolve()));
+    ctx.after(async () => {
+      if (agent.exitCode === null && agent.signalCode === null) agent.kill('SIGTERM');
+      await agentGone;
+    });
+    await waitFor(async () => (await stat(socket).catch(() => null))?.isSocket(), { timeoutMs: 10_000, what: 'ssh-agent to listen' });
+    // ssh-add asks its own askpass, which prints the passphrase from its environment: never a file
+    // or an argument.
+    const askpass = join(runtime, 'askpass');
+    await writeFile(askpass, '#!/bin/sh\nprintf \'%s\\n\' "$STRATA_TEST_PASSPHRASE"\n', { mode: 0o700 });
+    const added = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn('ssh-add', [sshd.clientKey], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, SSH_AUTH_SOCK: socket, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', STRATA_TEST_PASSPHRASE: sshd.passphrase },
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+      child.once('exit', (code) => resolve({ code, stderr }));
+    });
+    assert.equal(added.code, 0, added.stderr);
+    // The test's ssh_config says IdentityAgent none for the other tests: this one lets ssh use the agent.
+    const config = join(sshd.dir, 'ssh_config_agent');
+    await writeFile(config, `Host *\n  IdentityAgent SSH_AUTH_SOCK\n\n${await readFile(sshd.sshConfig, 'utf8')}`);
+    setEnv(ctx, 'STRATA_SSH_CONFIG', config);
+
+    for (const [how, env] of [
+      ['SSH_AUTH_SOCK names the agent', { SSH_AUTH_SOCK: socket, XDG_RUNTIME_DIR: process.env['XDG_RUNTIME_DIR'] }],
+      ['no SSH_AUTH_SOCK, as in an app started from a menu: the agent found under XDG_RUNTIME_DIR', { SSH_AUTH_SOCK: undefined, XDG_RUNTIME_DIR: runtime }],
+    ] as const) {
+      await ctx.test(how, async (sub) => {
+        setEnv(sub, 'SSH_AUTH_SOCK', env.SSH_AUTH_SOCK);
+        setEnv(sub, 'XDG_RUNTIME_DIR', env.XDG_RUNTIME_DIR);
+        const t = await startTestCore({ uri: TEST_URI });
+        sub.after(() => t.close());
+        const host = await t.client.call('hosts.add', { uri: sshd.uri() });
+        const end = await hostState(t, host.id, (h) => h.state === 'connected' || h.state === 'needs-user', 'the host to connect through the agent');
+        assert.equal(end.state, 'connected', `${end.reason}`);
+        assert.deepEqual(prompts(t), [], 'no passphrase is asked: the agent holds the key');
+      });
+    }
+  });
+
   it('a remote user whom libvirtd refuses is named so', { skip: process.getuid?.() === 0 ? false : 'the remote side is made to run as nobody with setpriv, which needs root' }, async (ctx) => {
     // The remote side runs as nobody: libvirtd on this machine then refuses it, in its own words.
     const asNobody = await startSshd({ forceCommand: 'setpriv --reuid=65534 --regid=65534 --clear-groups /bin/sh -c "$SSH_ORIGINAL_COMMAND"' });
@@ -253,5 +348,76 @@ describe('hosts over SSH', { skip: missing ?? false, timeout: 240_000 }, () => {
     const refused = await hostState(t, added.id, (h) => h.state === 'needs-user', 'libvirtd to refuse the remote user', since);
     assert.equal(refused.access?.kind, 'ssh-remote-refused', `${refused.reason}`);
     assert.match(refused.hint ?? '', /libvirt group/);
+  });
+});
+
+describe('password logins over SSH', { skip: missing ?? passwordUserMissing() ?? false, timeout: 180_000 }, () => {
+  let sshd: TestSshd;
+
+  before(async () => {
+    await sweepStaleLabDomains();
+    sshd = await startSshd({ passwordUser: true });
+    await sshd.trustHostKey();
+  });
+  after(() => sshd?.close());
+
+  it('the password is asked through host.prompt: declined, then wrong three times (said so, and not retried), then right; never in an argument, an environment, a file or the log', async (ctx) => {
+    const user = sshd.passwordUser!;
+    setEnv(ctx, 'STRATA_SSH_CONFIG', user.sshConfig);
+    setEnv(ctx, 'SSH_AUTH_SOCK', undefined);
+    // Strata's askpass folders go here, where the test can look into them.
+    const runtime = await mkdtemp(join(tmpdir(), 'strata-test-runtime-'));
+    ctx.after(() => rm(runtime, { recursive: true, force: true }));
+    setEnv(ctx, 'XDG_RUNTIME_DIR', runtime);
+    const lines = captureLog(ctx);
+    const t = await startTestCore({ uri: TEST_URI });
+    ctx.after(() => t.close());
+    const wrong = ['wrong-1-3f9a', 'wrong-2-8c1d', 'wrong-3-77b2'];
+
+    const host = await t.client.call('hosts.add', { uri: user.uri(), label: 'password login' });
+    const first = await nextPrompt(t, host.id, 0, 'the password prompt');
+    assert.equal(first.kind, 'password');
+    assert.match(first.text, new RegExp(`${user.name}@127\\.0\\.0\\.1's password:`));
+    assert.equal(first.refused, false);
+    let since = t.events.length;
+    await t.client.call('host.answerPrompt', { hostId: host.id, promptId: first.promptId, cancel: true });
+    const declined = await hostState(t, host.id, (h) => h.state === 'needs-user', 'the host to wait after the declined password', since);
+    assert.equal(declined.access?.kind, 'ssh-auth-failed');
+    assert.match(declined.reason ?? '', /asked for a password, and none was given/);
+    assert.equal(declined.retryAt, null, 'a login that needs the user is not retried by itself');
+
+    const failing = t.client.call('hosts.retry', { hostId: host.id });
+    for (const [n, answer] of wrong.entries()) {
+      const p = await nextPrompt(t, host.id, n + 1, `password prompt ${n + 1}`);
+      assert.equal(p.kind, 'password');
+      assert.equal(p.refused, n > 0, 'from the second question on, the prompt says the last password was refused');
+      await t.client.call('host.answerPrompt', { hostId: host.id, promptId: p.promptId, answer });
+      assert.deepEqual(await filesHolding(runtime, answer), [], 'the answer is in no file of the askpass folders');
+    }
+    const refused = await failing;
+    assert.equal(refused.state, 'needs-user');
+    assert.equal(refused.access?.kind, 'ssh-auth-failed');
+    assert.match(refused.reason ?? '', /refused the SSH login \(the password given was wrong\)/);
+    assert.match(refused.access?.detail ?? '', /Permission denied \(publickey,password\)/);
+    assert.equal(refused.retryAt, null, 'three wrong passwords are not tried again and again');
+    assert.equal((await t.client.call('hosts.list', {})).find((h) => h.id === host.id)?.state, 'needs-user');
+    assert.equal(prompts(t).filter((p) => p.hostId === host.id).length, 4, 'no question after the refusal');
+
+    since = t.events.length;
+    const retried = t.client.call('hosts.retry', { hostId: host.id });
+    const right = await nextPrompt(t, host.id, 4, 'the password asked again on Retry');
+    assert.equal(right.refused, false, 'a new attempt starts afresh');
+    await t.client.call('host.answerPrompt', { hostId: host.id, promptId: right.promptId, answer: user.password });
+    assert.equal((await retried).state, 'connected');
+    assert.ok((await t.client.call('domains.list', { hostId: host.id })).length > 0, "the machine's domains, listed through the password login");
+
+    // While the connection (and its ssh) is up: the password is in no process's arguments or environment.
+    assert.deepEqual(await processesHolding(user.password), []);
+    for (const secret of [user.password, ...wrong]) {
+      assert.deepEqual(await filesHolding(runtime, secret), [], 'nothing left in the askpass folders');
+      assert.deepEqual(await filesHolding(t.dataDir, secret), [], "nothing in Strata's data folder");
+      assert.deepEqual(lines.filter((l) => l.includes(secret)), [], 'nothing in the log');
+    }
+    assert.ok(lines.some((l) => /a host asks the user/.test(l) && /kind=password/.test(l)), 'the questions themselves are logged');
   });
 });

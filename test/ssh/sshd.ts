@@ -5,13 +5,22 @@
 // folder too. ssh reads ~ from the password database, not $HOME, so only such a config keeps the
 // user's own ~/.ssh untouched. The server logs in as the user running the tests, whose libvirtd
 // is the machine's; close() stops sshd and removes the folder.
-import { spawn, type ChildProcess } from 'node:child_process';
+//
+// With `passwordUser`, sshd also takes a password for a throw-away user the test creates (useradd,
+// its password set through chpasswd's stdin, removed by close()). That user may not use libvirtd
+// on this machine (polkit refuses everyone but root), so its side reaches libvirtd through a UNIX
+// socket only it may open (owned by it, mode 0600), which this process forwards to libvirtd's own:
+// the URI names it (`socket=`), with a small Node netcat as libvirt's `netcat=` (the machine has
+// no nc). Password logins need no PAM here: sshd with UsePAM no checks /etc/shadow itself.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { runOpenSsh } from '../../src/main/core/hosts/ssh/openssh.ts';
+import { findLibvirtSocket } from '../lab/remote-forwarder.ts';
 
 export const SSHD = process.env['STRATA_SSHD'] ?? '/usr/sbin/sshd';
 
@@ -19,6 +28,23 @@ export const SSHD = process.env['STRATA_SSHD'] ?? '/usr/sbin/sshd';
 export function sshdMissing(): string | null {
   if (!existsSync(SSHD)) return `${SSHD} is not installed (Debian: apt-get install openssh-server)`;
   return null;
+}
+
+/** Why a throw-away password user cannot be made here, or null. */
+export function passwordUserMissing(): string | null {
+  if (process.getuid?.() !== 0) return 'creating a throw-away user for password logins needs root';
+  for (const tool of ['/usr/sbin/useradd', '/usr/sbin/userdel', '/usr/sbin/chpasswd']) if (!existsSync(tool)) return `${tool} is not installed`;
+  return null;
+}
+
+/** A user made for one test, who logs in with a password. */
+export interface PasswordUser {
+  name: string;
+  password: string;
+  /** The ssh_config Strata is given for it: password logins only, the same known_hosts. */
+  sshConfig: string;
+  /** A qemu+ssh URI that logs in as this user, its libvirt reached through the test's socket. */
+  uri(extra?: string): string;
 }
 
 export interface TestSshd {
@@ -38,7 +64,119 @@ export interface TestSshd {
   trustHostKey(): Promise<void>;
   /** A qemu+ssh URI for this server, with `extra` URI parameters. */
   uri(extra?: string): string;
+  /** The throw-away password user, when asked for. */
+  passwordUser: PasswordUser | null;
   close(): Promise<void>;
+}
+
+function runWithInput(cmd: string, args: string[], input: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, (err, _out, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve()));
+    child.stdin?.end(input);
+  });
+}
+
+/** The uids of the processes running now. */
+async function processUids(): Promise<number[]> {
+  const uids: number[] = [];
+  for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1];
+    if (uid !== undefined) uids.push(Number(uid));
+  }
+  return uids;
+}
+
+// libvirt runs `NETCAT -q` once to learn whether it takes -q0, then `NETCAT [-q0] -U SOCKET`.
+const NODE_NETCAT = `#!${process.execPath}
+const args = process.argv.slice(2);
+const at = args.indexOf('-U');
+if (at < 0 || !args[at + 1]) { process.stderr.write('usage: nc [-q0] -U SOCKET\\n'); process.exit(1); }
+const socket = require('node:net').connect(args[at + 1]);
+socket.on('error', (err) => { process.stderr.write(String(err.message) + '\\n'); process.exit(1); });
+process.stdin.pipe(socket);
+socket.pipe(process.stdout);
+socket.on('close', () => process.exit(0));
+`;
+
+interface MadeUser {
+  name: string;
+  password: string;
+  remoteDir: string;
+  socketPath: string;
+  netcat: string;
+  close(): Promise<void>;
+}
+
+/** The throw-away user, its socket to libvirtd and the netcat it runs. */
+async function makePasswordUser(): Promise<MadeUser> {
+  const name = `strata-pw-${randomBytes(4).toString('hex')}`;
+  const password = randomBytes(15).toString('base64url');
+  // The user's side must reach its netcat and socket: a folder of its own outside the 0700 one.
+  const remoteDir = await mkdtemp(join(tmpdir(), 'strata-test-sshd-remote-'));
+  await chmod(remoteDir, 0o711);
+  const netcat = join(remoteDir, 'nc');
+  await writeFile(netcat, NODE_NETCAT, { mode: 0o755 });
+  await chmod(netcat, 0o755);
+  await new Promise<void>((resolve, reject) =>
+    execFile('/usr/sbin/useradd', ['--no-create-home', '--home-dir', remoteDir, '--shell', '/bin/sh', '--comment', 'Strata test, password logins', name], (err, _o, stderr) => (err ? reject(new Error(`useradd ${name}: ${stderr || err.message}`)) : resolve())),
+  );
+  const sockets = new Set<net.Socket>();
+  let server: net.Server | null = null;
+  const removeUser = async (): Promise<void> => {
+    const uid = Number((await readFile('/etc/passwd', 'utf8')).split('\n').find((l) => l.startsWith(`${name}:`))?.split(':')[2] ?? -1);
+    // Its sessions end with the connections that used them; userdel refuses while one is left.
+    const deadline = Date.now() + 15_000;
+    while (uid >= 0 && (await processUids()).includes(uid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await new Promise<void>((resolve, reject) =>
+      execFile('/usr/sbin/userdel', [name], (err, _o, stderr) => (err && !/does not exist/.test(stderr) ? reject(new Error(`userdel ${name}: ${stderr || err.message}`)) : resolve())),
+    );
+  };
+  try {
+    // chpasswd reads the password on its stdin: it is never an argument a process list shows.
+    await runWithInput('/usr/sbin/chpasswd', [], `${name}:${password}\n`);
+    const uid = Number((await readFile('/etc/passwd', 'utf8')).split('\n').find((l) => l.startsWith(`${name}:`))?.split(':')[2]);
+    const target = await findLibvirtSocket();
+    const socketPath = join(remoteDir, 'libvirt-sock');
+    const listening = net.createServer((client) => {
+      const upstream = net.connect(target);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('error', () => {});
+        s.on('close', () => sockets.delete(s));
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve, reject) => {
+      listening.once('error', reject);
+      listening.listen(socketPath, resolve);
+    });
+    server = listening;
+    await chown(socketPath, uid, 0);
+    await chmod(socketPath, 0o600);
+    return {
+      name,
+      password,
+      remoteDir,
+      socketPath,
+      netcat,
+      async close() {
+        for (const s of sockets) s.destroy();
+        await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+        await removeUser();
+        await rm(remoteDir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    for (const s of sockets) s.destroy();
+    server?.close();
+    await removeUser().catch(() => undefined);
+    await rm(remoteDir, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 async function keygen(args: string[]): Promise<void> {
@@ -69,13 +207,14 @@ async function accepts(port: number): Promise<boolean> {
  * Starts sshd. `forceCommand` makes it run every command through that one (the test of a remote
  * user whom libvirtd refuses runs the remote side as nobody this way).
  */
-export async function startSshd(options: { forceCommand?: string } = {}): Promise<TestSshd> {
+export async function startSshd(options: { forceCommand?: string; passwordUser?: boolean } = {}): Promise<TestSshd> {
   const dir = await mkdtemp(join(tmpdir(), 'strata-test-sshd-'));
   const user = userInfo().username;
   const passphrase = 'correct horse battery';
   const clientKey = join(dir, 'client_ed25519');
   const knownHosts = join(dir, 'known_hosts');
   const sshConfig = join(dir, 'ssh_config');
+  const pwUser = options.passwordUser ? await makePasswordUser() : null;
   await keygen(['-t', 'ed25519', '-N', '', '-C', 'strata-test-host', '-f', join(dir, 'host_ed25519')]);
   await keygen(['-t', 'ed25519', '-N', passphrase, '-C', 'strata-test-client', '-f', clientKey]);
   await writeFile(join(dir, 'authorized_keys'), await readFile(`${clientKey}.pub`, 'utf8'), { mode: 0o600 });
@@ -114,7 +253,7 @@ export async function startSshd(options: { forceCommand?: string } = {}): Promis
         `HostKey ${join(dir, 'host_ed25519')}`,
         `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
         `PidFile ${join(dir, 'sshd.pid')}`,
-        `AllowUsers ${user}`,
+        `AllowUsers ${user}${pwUser ? ` ${pwUser.name}` : ''}`,
         'PermitRootLogin prohibit-password',
         'PubkeyAuthentication yes',
         'PasswordAuthentication no',
@@ -123,6 +262,8 @@ export async function startSshd(options: { forceCommand?: string } = {}): Promis
         // The folder is the test's own, under /tmp: sshd's checks of the owner's modes would refuse it.
         'StrictModes no',
         ...(options.forceCommand ? [`ForceCommand ${options.forceCommand}`] : []),
+        // Last: a Match block holds every line after it.
+        ...(pwUser ? [`Match User ${pwUser.name}`, '  PasswordAuthentication yes'] : []),
         '',
       ].join('\n'),
     );
@@ -140,10 +281,35 @@ export async function startSshd(options: { forceCommand?: string } = {}): Promis
     else started.kill('SIGKILL');
   }
   if (!child) {
+    await pwUser?.close();
     await rm(dir, { recursive: true, force: true });
     throw new Error(`sshd did not start on 127.0.0.1:${port}: ${output}`);
   }
   const sshd = child;
+  let passwordUser: PasswordUser | null = null;
+  if (pwUser) {
+    const config = join(dir, 'ssh_config_password');
+    await writeFile(
+      config,
+      [
+        'Host *',
+        `  UserKnownHostsFile ${knownHosts}`,
+        '  GlobalKnownHostsFile /dev/null',
+        '  IdentityAgent none',
+        '  PubkeyAuthentication no',
+        '  KbdInteractiveAuthentication no',
+        '  PasswordAuthentication yes',
+        '  HashKnownHosts yes',
+        '',
+      ].join('\n'),
+    );
+    passwordUser = {
+      name: pwUser.name,
+      password: pwUser.password,
+      sshConfig: config,
+      uri: (extra = '') => `qemu+ssh://${pwUser.name}@127.0.0.1:${port}/system?socket=${pwUser.socketPath}&proxy=netcat&netcat=${pwUser.netcat}${extra ? `&${extra}` : ''}`,
+    };
+  }
   return {
     dir,
     port,
@@ -158,12 +324,14 @@ export async function startSshd(options: { forceCommand?: string } = {}): Promis
       await writeFile(knownHosts, `[127.0.0.1]:${port} ${type} ${blob}\n`);
     },
     uri: (extra = '') => `qemu+ssh://${user}@127.0.0.1:${port}/system?keyfile=${clientKey}${extra ? `&${extra}` : ''}`,
+    passwordUser,
     async close() {
       if (sshd.exitCode === null && sshd.signalCode === null) {
         const gone = new Promise<void>((resolve) => sshd.once('exit', () => resolve()));
         sshd.kill('SIGTERM');
         await gone;
       }
+      await pwUser?.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

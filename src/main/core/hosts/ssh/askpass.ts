@@ -4,7 +4,8 @@
 // one-time token, removed when the attempt ends) holding:
 //  - `ssh`, which libvirt runs instead of ssh (the URI's `command` parameter): it sets
 //    SSH_ASKPASS to the askpass beside it and SSH_ASKPASS_REQUIRE=force, so ssh asks through it
-//    whether or not Strata has a terminal, then runs the real ssh with libvirt's arguments;
+//    whether or not Strata has a terminal, and SSH_AUTH_SOCK to the user's agent when Strata's
+//    environment lacks it (see agent.ts), then runs the real ssh with libvirt's arguments;
 //  - `askpass`, which ssh runs with its question: it writes the question to the FIFO
 //    `questions` and waits on a FIFO of its own for the answer Strata writes back.
 // Both are POSIX shell: the packaged app has no Node to run a script with (its Electron cannot
@@ -34,20 +35,24 @@ export function shellQuote(value: string): string {
   return `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
-function wrapperScript(dir: string, configFile: string | null): string {
+function wrapperScript(dir: string, configFile: string | null, agentSocket: string | null): string {
   return [
     '#!/bin/sh',
     "# Written by Strata for one connection attempt: ssh, asking every question through Strata's askpass.",
     `SSH_ASKPASS=${shellQuote(join(dir, 'askpass'))}`,
     'SSH_ASKPASS_REQUIRE=force',
     'export SSH_ASKPASS SSH_ASKPASS_REQUIRE',
+    // libvirt passes Strata's own SSH_AUTH_SOCK on; this names the agent found when there is none.
+    ...(agentSocket ? [`[ -n "$SSH_AUTH_SOCK" ] || { SSH_AUTH_SOCK=${shellQuote(agentSocket)}; export SSH_AUTH_SOCK; }`] : []),
     `exec ssh ${configFile ? `-F ${shellQuote(configFile)} ` : ''}"$@"`,
     '',
   ].join('\n');
 }
 
 // The question goes out as one line, "<pid> <text>", its line breaks turned into RS (\036); the
-// answer comes back as "1<answer>" or "0" (declined: exit 1, which ssh takes as no answer).
+// answer comes back as "1<answer>", "0" (declined: exit 1, which ssh takes as no answer) or "2"
+// (declined, and the login ends: the askpass stops ssh, its parent, first). A declined password
+// needs "2": ssh takes a failed askpass as an empty password, sends that and asks again.
 function askpassScript(dir: string): string {
   return [
     '#!/bin/sh',
@@ -65,6 +70,7 @@ function askpassScript(dir: string): string {
     '[ "$status" -eq 0 ] || exit 1',
     'case $answer in',
     `  1*) printf '%s\\n' "\${answer#1}" ;;`,
+    '  2) kill -TERM "$PPID" 2>/dev/null; exit 1 ;;',
     '  *) exit 1 ;;',
     'esac',
     '',
@@ -120,12 +126,15 @@ export class AskpassChannel {
     questions.on('error', (err) => log.debug('reading askpass questions failed', { dir, err }));
   }
 
-  /** Makes the attempt's folder, scripts and FIFO; `onQuestion` hears every question ssh asks. */
-  static async open(root: AskpassRoot, configFile: string | null, onQuestion: (q: AskpassQuestion) => void): Promise<AskpassChannel> {
+  /**
+   * Makes the attempt's folder, scripts and FIFO; `onQuestion` hears every question ssh asks.
+   * `agentSocket`: the user's agent, given to ssh when its environment names none.
+   */
+  static async open(root: AskpassRoot, configFile: string | null, agentSocket: string | null, onQuestion: (q: AskpassQuestion) => void): Promise<AskpassChannel> {
     const dir = join(await root.dir, randomBytes(16).toString('hex'));
     await mkdir(dir, { mode: 0o700 });
     try {
-      await writeFile(join(dir, 'ssh'), wrapperScript(dir, configFile), { mode: 0o700 });
+      await writeFile(join(dir, 'ssh'), wrapperScript(dir, configFile, agentSocket), { mode: 0o700 });
       await writeFile(join(dir, 'askpass'), askpassScript(dir), { mode: 0o700 });
       await run('mkfifo', ['-m', '600', join(dir, 'questions')]);
       // Read-write, so the FIFO never reports end of file between two askpass runs and opening it
@@ -138,10 +147,13 @@ export class AskpassChannel {
     }
   }
 
-  /** Hands the answer (null: declined) to the askpass that asked; false when it is gone. */
-  async answer(id: string, answer: string | null): Promise<boolean> {
+  /**
+   * Hands the answer (null: declined) to the askpass that asked; false when it is gone.
+   * `endLogin`: a declined question also stops this ssh, which ends the connection attempt.
+   */
+  async answer(id: string, answer: string | null, options: { endLogin?: boolean } = {}): Promise<boolean> {
     if (!this.#pending.delete(id) || this.#closed) return false;
-    return this.#reply(id, answer === null ? '0\n' : `1${answer}\n`);
+    return this.#reply(id, answer !== null ? `1${answer}\n` : options.endLogin ? '2\n' : '0\n');
   }
 
   async #reply(id: string, line: string): Promise<boolean> {

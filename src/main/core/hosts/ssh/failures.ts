@@ -39,6 +39,15 @@ export function classifySshFailure(err: unknown, facts: AttemptFacts): unknown {
   const words = sshWords(message);
   const removeLine = `ssh-keygen -R '${facts.knownAs}'${facts.knownHostsFile ? ` -f '${facts.knownHostsFile}'` : ''}`;
 
+  // The user declined a password, which ends ssh: whatever libvirt then says, that is why.
+  if (facts.asked.some((a) => a.kind === 'password' && a.declined)) {
+    return new NeedsUserError(
+      `${facts.target} asked for a password, and none was given`,
+      `Retry and type ${facts.user || 'the user'}'s password, or install your public key there (ssh-copy-id) so no password is asked.`,
+      accessProblem('ssh-auth-failed', words, [{ label: `Install your public key for ${facts.user || 'the user'} on ${facts.host}`, command: `ssh-copy-id ${facts.user ? `${facts.user}@` : ''}${facts.host}`, uri: null }]),
+      { cause: err },
+    );
+  }
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed/i.test(message)) {
     return new NeedsUserError(`${facts.host}'s SSH host key has changed since it was trusted: ssh refused to connect`, hostKeyChangedHint(facts.knownAs), accessProblem('host-key-changed', words, hostKeyChangedFixes(removeLine)), { cause: err });
   }

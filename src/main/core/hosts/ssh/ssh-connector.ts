@@ -11,6 +11,7 @@ import { LibvirtConnection } from '../../../libvirt/connection.ts';
 import { log } from '../../../log/logger.ts';
 import type { EventHub } from '../../api/event-hub.ts';
 import { accessProblem, NeedsUserError } from '../needs-user.ts';
+import { userAgentSocket } from './agent.ts';
 import { AskpassChannel, AskpassRoot, type AskpassQuestion } from './askpass.ts';
 import { classifySshFailure, hostKeyChangedFixes, hostKeyChangedHint, type AttemptFacts } from './failures.ts';
 import { checkHostKey, knownAsName, trustHostKey, type HostKeyVerdict } from './host-keys.ts';
@@ -108,7 +109,7 @@ export class SshConnector {
     }
     let channel: AskpassChannel | null = null;
     const asked: string[] = [];
-    channel = await AskpassChannel.open(this.#root, configFile, (q) => {
+    channel = await AskpassChannel.open(this.#root, configFile, await userAgentSocket(), (q) => {
       if (channel) this.#ask(attempt.hostId, channel, q, asked, facts);
     });
     try {
@@ -188,8 +189,9 @@ export class SshConnector {
         const f = facts.asked.find((a) => a.kind === kind);
         if (f) f.declined = true;
       }
-      // ssh asks "(yes/no/[fingerprint])" about a host key; trusting it is its "yes".
-      return channel.answer(q.id, kind === 'host-key' && answer !== null ? 'yes' : answer);
+      // ssh asks "(yes/no/[fingerprint])" about a host key; trusting it is its "yes". A declined
+      // password ends the login: ssh would send an empty one and ask again.
+      return channel.answer(q.id, kind === 'host-key' && answer !== null ? 'yes' : answer, { endLogin: kind === 'password' });
     });
   }
 
