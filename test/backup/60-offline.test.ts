@@ -1,4 +1,4 @@
-// Backups of shut-off domains: the offline engine (qemu-storage-daemon, blockdev-mirror sync full)
+// Backups of shut-off domains: the offline engine (qemu-storage-daemon, blockdev-backup sync full)
 // copies each disk's whole chain into the set's image as a job of type 'backup', with progress and
 // abort like the others. The domain's definition and chain stay as they were; the set restores
 // equal to the disk (qemu-img compare), and an aborted one leaves no set listed as good.
@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { readChainBitmaps } from '../../src/main/core/offline/bitmaps.ts';
 import { definedSource } from '../../src/main/core/offline/domain-definition.ts';
 import { rejection, waitForEnd } from '../core/engine-harness.ts';
 import { assertChainClean, assertSameData, makeChain, sweepStaleDefinedDomains, useDefinedDomain, useLabDir, virsh } from '../offline/offline-harness.ts';
@@ -29,7 +30,7 @@ describe('backups of shut-off domains', { timeout: 300_000 }, () => {
     const plan = await t.client.call('backup.preview', { hostId, domain: name });
     assert.equal(plan.refused, null);
     assert.equal(plan.kind, 'full');
-    assert.match(plan.reason, /shut off: qemu-storage-daemon copies its disks whole/);
+    assert.match(plan.reason, /no earlier backup/);
     assert.ok(plan.bytesToWrite !== null && plan.bytesToWrite > 0, `bytesToWrite ${plan.bytesToWrite}`);
 
     const started = await t.client.call('backup.start', { hostId, domain: name });
@@ -51,10 +52,9 @@ describe('backups of shut-off domains', { timeout: 300_000 }, () => {
     await t.client.call('backup.restore', { hostId, domain: name, setId: set.id, point: 0, disk: 'vda', destination: restored });
     await assertSameData(chain, restored);
 
-    // No checkpoint was recorded: the next backup is full again, and says why.
+    // The backup recorded a checkpoint (its bitmap in the image): the next one is incremental.
     const next = await t.client.call('backup.preview', { hostId, domain: name });
-    assert.equal(next.kind, 'full');
-    assert.match(next.reason, /shut off/);
+    assert.equal(next.kind, 'incremental', next.reason);
   });
 
   it('an aborted offline backup leaves no set that lists as good and no image', async (ctx) => {
@@ -75,5 +75,7 @@ describe('backups of shut-off domains', { timeout: 300_000 }, () => {
     assert.ok(!existsSync(join(set.folder, set.points[0]!.images[0]!.file)), 'the partial image is gone');
     assert.equal(await definedPath(name), chain.active);
     await assertSameData(chain, chain.active);
+    assert.deepEqual((await readChainBitmaps(chain.active))[0]!.bitmaps, [], 'the aborted backup\'s bitmap is removed');
+    assert.equal((await virsh(['checkpoint-list', '--name', name])).trim(), '', 'and libvirt records no checkpoint');
   });
 });
