@@ -89,7 +89,8 @@ export function incrementalSource(chain: readonly LayerBitmaps[], bitmap: string
  */
 export async function dirtyBytesSince(image: string, bitmap: string, layers: number): Promise<number> {
   const chain = await readImageChain(image, { forceShare: true });
-  const daemon = await StorageDaemon.start({ nodes: chainBlockdevs(chain, new Set()) });
+  // force-share: the count takes no lock, so a domain started meanwhile is not refused for it.
+  const daemon = await StorageDaemon.start({ nodes: chainBlockdevs(chain, new Set()).map((n) => ({ ...n, 'force-share': true })) });
   try {
     await daemon.qmp.execute('block-dirty-bitmap-add', { node: layerNode(0), name: MERGED_BITMAP, persistent: false, disabled: true });
     const sources = Array.from({ length: layers }, (_, i) => ({ node: layerNode(i), name: bitmap }));
