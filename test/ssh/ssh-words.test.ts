@@ -1,15 +1,16 @@
 // The pieces of the SSH path that need no server: which URIs go through ssh and where to, the URI
 // libvirt gets (Strata's ssh in the `command` parameter), hashed known_hosts names as ssh-keygen
 // finds them, and failures named from the words libvirt 9.0 printed on this machine for a closed
-// port, an unknown name and a refused host key (the issue's own words), which no server is needed
-// to produce again.
+// port, an unknown name and a refused host key (the issue's own words), and by its built-in SSH
+// clients (qemu+libssh://, +libssh2://) asking for the callbacks Strata does not give, which no
+// server is needed to produce again.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { StrataError } from '../../src/shared/errors.ts';
-import { classifySshFailure, sshWords, type AttemptFacts } from '../../src/main/core/hosts/ssh/failures.ts';
+import { classifyLibsshFailure, classifySshFailure, openSshUri, sshWords, type AttemptFacts } from '../../src/main/core/hosts/ssh/failures.ts';
 import { hashedHostName } from '../../src/main/core/hosts/ssh/host-keys.ts';
 import { runOpenSsh } from '../../src/main/core/hosts/ssh/openssh.ts';
 import { sshTarget, withSshCommand } from '../../src/main/core/hosts/ssh/ssh-connector.ts';
@@ -63,5 +64,24 @@ describe('the SSH path without a server', () => {
     assert.doesNotMatch(auth.hint ?? '', /join the libvirt group/, 'not the local hint the issue saw');
     const other = new Error('something else entirely');
     assert.equal(classifySshFailure(other, facts), other, 'what it does not know stays as it was');
+  });
+
+  it('over qemu+libssh:// and +libssh2://, a question only auth callbacks could answer names the qemu+ssh:// URI to use', () => {
+    assert.equal(openSshUri('qemu+libssh://admin@host.example:2222/system?known_hosts=/k&keyfile=/home/a/.ssh/id&sshauth=privkey'), 'qemu+ssh://admin@host.example:2222/system?keyfile=/home/a/.ssh/id');
+    assert.equal(openSshUri('qemu+libssh2://host.example/system'), 'qemu+ssh://host.example/system');
+    assert.equal(openSshUri('qemu+ssh://host.example/system'), null);
+    // libvirt 9.0's words on this machine, for an unknown host key (libssh) and a key's passphrase (libssh2).
+    const uri = 'qemu+libssh://root@host.example/system?known_hosts=/k';
+    const hostKey = classifyLibsshFailure(new Error("libssh transport error: No user interaction callback provided: Can't verify the session host key"), uri);
+    assert.ok(hostKey instanceof NeedsUserError);
+    assert.equal(hostKey.problem.kind, 'host-key-unknown');
+    assert.match(hostKey.message, /^qemu\+libssh:\/\/ needs an answer Strata cannot give over that transport/);
+    assert.deepEqual(hostKey.problem.fixes.map((f) => f.uri), ['qemu+ssh://root@host.example/system']);
+    const passphrase = classifyLibsshFailure(new Error("SSH transport error: No user interaction callback provided: Can't retrieve private key passphrase"), 'qemu+libssh2://host.example/system');
+    assert.ok(passphrase instanceof NeedsUserError);
+    assert.equal(passphrase.problem.kind, 'passphrase-needed');
+    assert.match(passphrase.hint ?? '', /Use qemu\+ssh:\/\/host\.example\/system: it goes through OpenSSH/);
+    const other = new Error('Cannot recv data: Connection refused');
+    assert.equal(classifyLibsshFailure(other, uri), other, 'other failures stay as they were');
   });
 });

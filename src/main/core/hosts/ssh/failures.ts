@@ -126,3 +126,37 @@ export function hostKeyChangedHint(knownAs: string): string {
 export function hostKeyChangedFixes(removeLine: string): { label: string; command: string; uri: null }[] {
   return [{ label: "After checking the new key's fingerprint with the host's administrator, remove the old key from known_hosts, then Retry", command: removeLine, uri: null }];
 }
+
+/**
+ * The URI over OpenSSH for a URI over libvirt's built-in SSH clients (qemu+libssh://, +libssh2://),
+ * without the parameters only those clients read; null for any other URI.
+ */
+export function openSshUri(uri: string): string | null {
+  const m = /^([a-z0-9]+)\+libssh2?:\/\/([^?#]*)(?:\?([^#]*))?(#.*)?$/i.exec(uri);
+  if (!m) return null;
+  // The user's own spelling of the other parameters is kept, as libvirt reads them either way.
+  const kept = (m[3] ?? '').split('&').filter((p) => p !== '' && !['known_hosts', 'known_hosts_verify', 'sshauth'].includes(p.split('=')[0]!));
+  return `${m[1]}+ssh://${m[2]}${kept.length > 0 ? `?${kept.join('&')}` : ''}${m[4] ?? ''}`;
+}
+
+/**
+ * libvirt's built-in SSH clients ask for a host key's trust, a passphrase or a password through
+ * the auth callbacks of virConnectOpenAuth, which Strata does not give: such a failure names the
+ * qemu+ssh:// URI that works (through OpenSSH, whose questions the window asks) and stops the
+ * retries. Other failures come back as they were.
+ */
+export function classifyLibsshFailure(err: unknown, uri: string): unknown {
+  const message = messageOf(err);
+  const instead = openSshUri(uri);
+  const m = /No user interaction callback provided: (.*)$/i.exec(message);
+  if (!instead || !m) return err;
+  const scheme = /^[a-z0-9]+\+libssh2?/i.exec(uri)![0];
+  const asked = m[1]!.trim();
+  const kind = /host key/i.test(asked) ? 'host-key-unknown' : /passphrase/i.test(asked) ? 'passphrase-needed' : 'ssh-auth-failed';
+  return new NeedsUserError(
+    `${scheme}:// needs an answer Strata cannot give over that transport (libvirt: ${asked})`,
+    `libvirt's own SSH client asks through callbacks Strata does not answer. Use ${instead}: it goes through OpenSSH, whose questions (host key, passphrase, password) Strata asks in the window, with your ~/.ssh/config and agent.`,
+    accessProblem(kind, message, [{ label: 'Add the host over OpenSSH instead (the same host, user and port)', command: null, uri: instead }]),
+    { cause: err },
+  );
+}

@@ -3,7 +3,8 @@
 // fingerprint; a changed one is refused with what it may mean), and whatever ssh asks during the
 // login (a key's passphrase, a password) becomes a `host.prompt` the window answers. Answers go
 // straight to ssh through the attempt's askpass and are never stored or logged. Other URIs open
-// as they are.
+// as they are; over libvirt's own SSH clients (qemu+libssh://), a question only libvirt's auth
+// callbacks could answer names the qemu+ssh:// URI to use instead.
 import { randomUUID } from 'node:crypto';
 import type { HostPrompt, HostPromptEnd, HostPromptKind } from '../../../../shared/ssh.ts';
 import { StrataError } from '../../../../shared/errors.ts';
@@ -13,7 +14,7 @@ import type { EventHub } from '../../api/event-hub.ts';
 import { accessProblem, NeedsUserError } from '../needs-user.ts';
 import { userAgentSocket } from './agent.ts';
 import { AskpassChannel, AskpassRoot, type AskpassQuestion } from './askpass.ts';
-import { classifySshFailure, hostKeyChangedFixes, hostKeyChangedHint, type AttemptFacts } from './failures.ts';
+import { classifyLibsshFailure, classifySshFailure, hostKeyChangedFixes, hostKeyChangedHint, type AttemptFacts } from './failures.ts';
 import { checkHostKey, knownAsName, trustHostKey, type HostKeyVerdict } from './host-keys.ts';
 import { resolveSshOptions, sshConfigFile, type SshOptions } from './openssh.ts';
 
@@ -85,7 +86,11 @@ export class SshConnector {
   /** Opens the host's connection; an ssh failure that needs the user is thrown as a NeedsUserError. */
   async open(attempt: SshAttempt): Promise<LibvirtConnection> {
     const target = sshTarget(attempt.uri);
-    if (!target) return LibvirtConnection.open(attempt.uri, { readOnly: attempt.readOnly });
+    if (!target) {
+      return LibvirtConnection.open(attempt.uri, { readOnly: attempt.readOnly }).catch((err: unknown) => {
+        throw classifyLibsshFailure(err, attempt.uri);
+      });
+    }
     // A new attempt asks anew: questions left from an earlier one have no one to answer them.
     this.forget(attempt.hostId);
     const configFile = sshConfigFile();
