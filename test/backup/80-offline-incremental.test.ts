@@ -86,6 +86,36 @@ describe('incremental backups of shut-off domains', { timeout: 300_000 }, () => 
     assert.deepEqual(await bitmapsOf(chain.active), []);
   });
 
+  it('a checkpoint libvirt made while the domain ran starts an offline incremental once it is shut off', async (ctx) => {
+    const { t, folder } = await backupCore(ctx);
+    const dir = await useLabDir(ctx, 'bk-live-off');
+    const chain = await makeChain(dir, { writes: [[[0, 4 * MiB]]] });
+    const name = await useDefinedDomain(ctx, dir, chain.active, 'bk-live-off');
+    await virsh(['start', name]);
+    const live = await t.client.call('backup.start', { hostId, domain: name });
+    assert.equal(live.jobs[0]!.engine ?? 'libvirt', 'libvirt');
+    await waitForEnd(t, live.jobs[0]!.id);
+    const set = await settled(t, name, live.set.id);
+    assert.equal(set.good, true, set.points[0]?.reason ?? '');
+    // libvirt's destroy lets QEMU close the image, which stores the bitmap consistent.
+    await virsh(['destroy', name]);
+    await waitFor(async () => (await virsh(['domstate', name])).includes('shut off') || undefined, { what: `${name} to be shut off` });
+    assert.deepEqual((await bitmapsOf(chain.active)).map((b) => [b.name, b.flags]), [[set.points[0]!.checkpoint, ['auto']]]);
+    await runTool('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 1M 2M', chain.active]);
+
+    const plan = await t.client.call('backup.preview', { hostId, domain: name });
+    assert.equal(plan.kind, 'incremental', plan.reason);
+    assert.equal(plan.diskBytes[0]?.bytes, 2 * MiB);
+    const inc = await t.client.call('backup.start', { hostId, domain: name });
+    assert.equal(inc.jobs[0]!.engine, 'qemu-storage-daemon');
+    await waitForEnd(t, inc.jobs[0]!.id);
+    const after = await settled(t, name, set.id, 1);
+    assert.equal(after.points[1]?.status, 'complete', after.points[1]?.reason ?? '');
+    const restored = join(folder, 'restored.qcow2');
+    await t.client.call('backup.restore', { hostId, domain: name, setId: set.id, point: 1, disk: 'vda', destination: restored });
+    assert.equal(await compareImages(chain.active, restored), null);
+  });
+
   it('where the bitmaps do not allow it, the next backup of a shut-off domain is full and says why', async (ctx) => {
     const { t } = await backupCore(ctx);
     const dir = await useLabDir(ctx, 'bk-off-nobitmap');
