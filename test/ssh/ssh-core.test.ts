@@ -331,6 +331,23 @@ describe('hosts over SSH', { skip: missing ?? false, timeout: 240_000 }, () => {
     }
   });
 
+  it('qemu+libssh:// and +libssh2://, whose questions need auth callbacks, wait for the user with the qemu+ssh:// URI to use', async (ctx) => {
+    await writeFile(sshd.knownHosts, '');
+    const t = await startTestCore({ uri: TEST_URI });
+    ctx.after(() => t.close());
+    const libssh = await t.client.call('hosts.add', { uri: `qemu+libssh://${sshd.user}@127.0.0.1:${sshd.port}/system?known_hosts=${sshd.knownHosts}&keyfile=${sshd.clientKey}` });
+    const unknown = await hostState(t, libssh.id, (h) => h.state === 'needs-user', 'the libssh host to wait for the user');
+    assert.equal(unknown.access?.kind, 'host-key-unknown');
+    assert.match(unknown.reason ?? '', /^qemu\+libssh:\/\/ needs an answer Strata cannot give over that transport \(libvirt: Can't verify the session host key\)/);
+    assert.deepEqual(unknown.access?.fixes.map((f) => f.uri), [`qemu+ssh://${sshd.user}@127.0.0.1:${sshd.port}/system?keyfile=${sshd.clientKey}`]);
+    await sshd.trustHostKey();
+    const libssh2 = await t.client.call('hosts.add', { uri: `qemu+libssh2://${sshd.user}@127.0.0.1:${sshd.port}/system?known_hosts=${sshd.knownHosts}&keyfile=${sshd.clientKey}` });
+    const passphrase = await hostState(t, libssh2.id, (h) => h.state === 'needs-user', 'the libssh2 host to wait for the user');
+    assert.equal(passphrase.access?.kind, 'passphrase-needed');
+    assert.equal(passphrase.retryAt, null);
+    assert.deepEqual(prompts(t), [], 'nothing is asked: these transports do not run ssh');
+  });
+
   it('a remote user whom libvirtd refuses is named so', { skip: process.getuid?.() === 0 ? false : 'the remote side is made to run as nobody with setpriv, which needs root' }, async (ctx) => {
     // The remote side runs as nobody: libvirtd on this machine then refuses it, in its own words.
     const asNobody = await startSshd({ forceCommand: 'setpriv --reuid=65534 --regid=65534 --clear-groups /bin/sh -c "$SSH_ORIGINAL_COMMAND"' });
@@ -363,7 +380,7 @@ describe('password logins over SSH', { skip: missing ?? passwordUserMissing() ??
 
   it('the password is asked through host.prompt: declined, then wrong three times (said so, and not retried), then right; never in an argument, an environment, a file or the log', async (ctx) => {
     const user = sshd.passwordUser!;
-    setEnv(ctx, 'STRATA_SSH_CONFIG', user.sshConfig);
+    setEnv(ctx, 'STRATA_SSH_CONFIG', sshd.sshConfig);
     setEnv(ctx, 'SSH_AUTH_SOCK', undefined);
     // Strata's askpass folders go here, where the test can look into them.
     const runtime = await mkdtemp(join(tmpdir(), 'strata-test-runtime-'));

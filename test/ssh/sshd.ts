@@ -41,8 +41,6 @@ export function passwordUserMissing(): string | null {
 export interface PasswordUser {
   name: string;
   password: string;
-  /** The ssh_config Strata is given for it: password logins only, the same known_hosts. */
-  sshConfig: string;
   /** A qemu+ssh URI that logs in as this user, its libvirt reached through the test's socket. */
   uri(extra?: string): string;
 }
@@ -54,7 +52,7 @@ export interface TestSshd {
   /** The client's private key, protected by `passphrase`. */
   clientKey: string;
   passphrase: string;
-  /** The ssh_config Strata is given (STRATA_SSH_CONFIG). */
+  /** The ssh_config Strata is given (STRATA_SSH_CONFIG); it logs the password user in with its password. */
   sshConfig: string;
   /** The known_hosts file that config names. */
   knownHosts: string;
@@ -224,6 +222,8 @@ export async function startSshd(options: { forceCommand?: string; passwordUser?:
   await writeFile(
     sshConfig,
     [
+      // ssh takes the first value it reads: the password user's block comes before Host *.
+      ...(pwUser ? [`Match user ${pwUser.name}`, '  PubkeyAuthentication no', '  PasswordAuthentication yes', ''] : []),
       'Host *',
       `  UserKnownHostsFile ${knownHosts}`,
       '  GlobalKnownHostsFile /dev/null',
@@ -286,30 +286,13 @@ export async function startSshd(options: { forceCommand?: string; passwordUser?:
     throw new Error(`sshd did not start on 127.0.0.1:${port}: ${output}`);
   }
   const sshd = child;
-  let passwordUser: PasswordUser | null = null;
-  if (pwUser) {
-    const config = join(dir, 'ssh_config_password');
-    await writeFile(
-      config,
-      [
-        'Host *',
-        `  UserKnownHostsFile ${knownHosts}`,
-        '  GlobalKnownHostsFile /dev/null',
-        '  IdentityAgent none',
-        '  PubkeyAuthentication no',
-        '  KbdInteractiveAuthentication no',
-        '  PasswordAuthentication yes',
-        '  HashKnownHosts yes',
-        '',
-      ].join('\n'),
-    );
-    passwordUser = {
-      name: pwUser.name,
-      password: pwUser.password,
-      sshConfig: config,
-      uri: (extra = '') => `qemu+ssh://${pwUser.name}@127.0.0.1:${port}/system?socket=${pwUser.socketPath}&proxy=netcat&netcat=${pwUser.netcat}${extra ? `&${extra}` : ''}`,
-    };
-  }
+  const passwordUser: PasswordUser | null = pwUser
+    ? {
+        name: pwUser.name,
+        password: pwUser.password,
+        uri: (extra = '') => `qemu+ssh://${pwUser.name}@127.0.0.1:${port}/system?socket=${pwUser.socketPath}&proxy=netcat&netcat=${pwUser.netcat}${extra ? `&${extra}` : ''}`,
+      }
+    : null;
   return {
     dir,
     port,
