@@ -2,26 +2,19 @@
 // then incremental: every record the guest reported durable before a backup began is in that
 // backup's restored image, and the incremental holds about what the guest wrote between the two.
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createBackingChain, makeTraversable, runTool } from '../../src/main/core/lab/images.ts';
-import { LAB_MARKER, removeLabDir } from '../../src/main/core/lab/lab.ts';
-import { checkRecords, guestDomainXml, guestImages, RECORD_BYTES, serialReport, type GuestImages } from '../faults/guest.ts';
-import { LAB_ROOT, libvirt, sweepStaleLabDomains, TEST_URI, uniqueLabName, virsh, waitFor, type Connection } from '../lab/harness.ts';
+import { runTool } from '../../src/main/core/lab/images.ts';
+import { checkRecords, guestImagesOrWhyNot, RECORD_BYTES, startWritingGuest } from '../lab/guest.ts';
+import { libvirt, sweepStaleLabDomains, TEST_URI, virsh, type Connection } from '../lab/harness.ts';
 import { backupCore, hostId, MiB, settled } from './backup-harness.ts';
 
-const VIR_DOMAIN_START_AUTODESTROY = 2;
 const RECORDS = 10_240;
+/** Records written between the full backup and the incremental: what the incremental must hold. */
+const BETWEEN = 300;
 
-let images: GuestImages | null = null;
-let unavailable: string | null = null;
-try {
-  images = await guestImages();
-} catch (err) {
-  unavailable = `the writing guest cannot be built here: ${err instanceof Error ? err.message : String(err)}`;
-  console.log(`SKIPPED: ${unavailable}`);
-}
+const { images, unavailable } = await guestImagesOrWhyNot();
 
 describe('backups of a guest that writes', { timeout: 480_000, skip: unavailable ?? false }, () => {
   let conn: Connection;
@@ -36,28 +29,22 @@ describe('backups of a guest that writes', { timeout: 480_000, skip: unavailable
 
   it('every record acknowledged before a backup began is in its restored image, full and incremental', async (ctx) => {
     const { t, folder } = await backupCore(ctx);
-    const name = uniqueLabName('backup-writing-guest');
-    const dir = join(LAB_ROOT, name);
-    await makeTraversable(LAB_ROOT);
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, LAB_MARKER), `${name}\n`);
-    ctx.after(() => removeLabDir(dir));
-    const chain = await createBackingChain({ dir, virtualSize: 128 * MiB, baseDataBytes: 48 * MiB, overlayDataBytes: 8 * MiB });
-    const serialLog = join(dir, 'serial.log');
-    const domain = await conn.createXML(guestDomainXml({ name, images: images!, diskPath: chain.layers.at(-1)!, serialLog, records: RECORDS }), VIR_DOMAIN_START_AUTODESTROY);
-    ctx.after(() => domain.destroy().catch(() => undefined));
-    const writtenNow = async (): Promise<number> => {
-      const report = await serialReport(serialLog);
-      assert.deepEqual(report.errors, [], report.text.slice(-2000));
-      return report.written;
-    };
-    await waitFor(async () => (await writtenNow()) >= 300, { timeoutMs: 120_000, intervalMs: 250, what: 'the guest to write its first records' });
+    const guest = await startWritingGuest(ctx, conn, {
+      images: images!,
+      tag: 'backup-writing-guest',
+      // Room for every record the guest may write (40 MiB); the chain's own data does not matter here.
+      layout: { virtualSize: 64 * MiB, baseDataBytes: 8 * MiB, overlayDataBytes: MiB },
+      records: RECORDS,
+    });
+    const name = guest.name;
+    const writtenNow = guest.written;
+    await guest.writtenAtLeast(100, 'the guest to write its first records');
 
     const beforeFull = await writtenNow();
     const full = await t.client.call('backup.start', { hostId, domain: name });
     const afterFullStart = await writtenNow();
     await settled(t, name, full.set.id);
-    await waitFor(async () => (await writtenNow()) >= afterFullStart + 1000, { timeoutMs: 120_000, intervalMs: 250, what: '1,000 more records' });
+    await guest.writtenAtLeast(afterFullStart + BETWEEN, `${BETWEEN} more records`);
 
     const beforeInc = await writtenNow();
     const inc = await t.client.call('backup.start', { hostId, domain: name });

@@ -15,7 +15,7 @@ import { createLabDomain, removeLabDomain } from '../../src/main/core/lab/lab.ts
 import type { Events } from '../../src/shared/contract.ts';
 import type { Job } from '../../src/shared/model.ts';
 import type { GuestIoPause } from '../../src/shared/space-guard.ts';
-import { guestDomainXml, guestImages, type GuestImages } from '../faults/guest.ts';
+import { guestDomainXml, guestImages, type GuestImages } from '../lab/guest.ts';
 import { uniqueLabName, virsh, waitFor } from '../lab/harness.ts';
 import { engineSuite, jobEvents, MiB, rejection, waitForEnd, waitForJob } from './engine-harness.ts';
 
@@ -140,7 +140,8 @@ describe('space guard', { timeout: 300_000 }, () => {
     const lab = await createLabDomain(t.conn, { name, dir, autoDestroy: true, layers: 2, virtualSize: 64 * MiB, baseDataBytes: MiB, overlayDataBytes: 0 });
     await lab.domain.destroy();
     ctx.after(() => removeLabDomain(t.conn, { name, dir }));
-    const filler = await fillTo(fs, 6 * MiB);
+    // Room for some 500 records: QEMU pauses the guest within seconds of its first writes.
+    const filler = await fillTo(fs, 2 * MiB);
     const serialLog = join(dir, 'serial.log');
     const domain = await t.conn.createXML(guestDomainXml({ name, images: images!, diskPath: lab.layers.at(-1)!, serialLog, records: 10_240 }), 2);
     ctx.after(() => domain.destroy().catch(() => undefined));

@@ -1,4 +1,4 @@
-// IO_ERROR_REASON for real: a guest (test/faults/guest.ts: Debian's kernel and busybox, booted
+// IO_ERROR_REASON for real: a guest (test/lab/guest.ts: Debian's kernel and busybox, booted
 // directly under TCG) writes to a disk whose image lives on a 1 MiB tmpfs until the filesystem is
 // full. QEMU stops the guest on ENOSPC (libvirt's default error policy), and the facade's
 // onIoError reports it with libvirt's action and QEMU's reason.
@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { makeTraversable, runTool } from '../../src/main/core/lab/images.ts';
 import { LibvirtConnection } from '../../src/main/libvirt/connection.ts';
 import type { IoErrorNotice } from '../../src/main/libvirt/types.ts';
-import { guestDomainXml, guestImages, type GuestImages } from '../faults/guest.ts';
+import { guestDomainXml, guestImages, type GuestImages } from '../lab/guest.ts';
 import { libvirt, TEST_URI, waitFor, type Connection } from '../lab/harness.ts';
 
 let images: GuestImages | null = null;

@@ -6,13 +6,18 @@
 // The kernel and initramfs are built from Debian packages at the first run and cached under
 // /var/tmp, keyed by the package versions: later runs (and a new kernel package) need no rebuild
 // by hand. Building needs `apt-get update` done once and a reachable Debian mirror.
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { escapeXml } from '../../src/main/libvirt/xml.ts';
-import { runTool } from '../../src/main/core/lab/images.ts';
+import { createBackingChain, makeTraversable, runTool, type BackingChain, type BackingChainOptions } from '../../src/main/core/lab/images.ts';
+import { LAB_MARKER, removeLabDir } from '../../src/main/core/lab/lab.ts';
+import { LAB_ROOT, uniqueLabName, waitFor, type Connection, type Domain } from './harness.ts';
 
 export const RECORD_BYTES = 4096;
+const VIR_DOMAIN_START_AUTODESTROY = 2;
 const MAGIC = 'STRATAREC';
 const TRAILER = 'STRATAEND';
 const FILL_BYTES = 4000;
@@ -228,4 +233,68 @@ export function checkRecords(raw: Buffer, reported: number): RecordCheck {
   let next = reported;
   while ((next + 1) * RECORD_BYTES <= raw.length && intactAt(next)) next++;
   return { intact: reported - bad.length, beyond: next - reported, bad, writtenEnd: next * RECORD_BYTES };
+}
+
+/** The guest's images, or why they cannot be built here: a test file skips with that reason. */
+export async function guestImagesOrWhyNot(): Promise<{ images: GuestImages; unavailable: null } | { images: null; unavailable: string }> {
+  try {
+    return { images: await guestImages(), unavailable: null };
+  } catch (err) {
+    const unavailable = `the writing guest cannot be built here: ${err instanceof Error ? err.message : String(err)}`;
+    console.log(`SKIPPED: ${unavailable}`);
+    return { images: null, unavailable };
+  }
+}
+
+export interface WritingGuest {
+  name: string;
+  /** The lab folder: the chain, the serial log, and whatever the test puts there. */
+  dir: string;
+  chain: BackingChain;
+  domain: Domain;
+  /** Records the guest has reported durable so far; fails the test if it reported an error. */
+  written(): Promise<number>;
+  /** Resolves once the guest has reported `records` durable, however slowly the machine lets it write. */
+  writtenAtLeast(records: number, what: string): Promise<number>;
+}
+
+export interface WritingGuestOptions {
+  images: GuestImages;
+  /** Named in the domain's name. */
+  tag: string;
+  /** The chain under the guest; its active layer is the guest's disk. */
+  layout: Omit<BackingChainOptions, 'dir'>;
+  /** How many records the guest writes before it idles. */
+  records: number;
+}
+
+/**
+ * A lab folder with a chain, and the writing guest booted on its active layer (transient,
+ * autodestroyed with `conn`); the domain is destroyed and the folder removed when the test ends.
+ */
+export async function startWritingGuest(ctx: TestContext, conn: Connection, o: WritingGuestOptions): Promise<WritingGuest> {
+  const name = uniqueLabName(o.tag);
+  const dir = join(LAB_ROOT, name);
+  await makeTraversable(LAB_ROOT);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, LAB_MARKER), `${name}\n`);
+  let domain: Domain | null = null;
+  ctx.after(async () => {
+    await domain?.destroy().catch(() => undefined);
+    await removeLabDir(dir);
+  });
+  const chain = await createBackingChain({ ...o.layout, dir });
+  const serialLog = join(dir, 'serial.log');
+  domain = await conn.createXML(guestDomainXml({ name, images: o.images, diskPath: chain.layers.at(-1)!, serialLog, records: o.records }), VIR_DOMAIN_START_AUTODESTROY);
+  const written = async (): Promise<number> => {
+    const report = await serialReport(serialLog);
+    assert.deepEqual(report.errors, [], report.text.slice(-2000));
+    return report.written;
+  };
+  const writtenAtLeast = (records: number, what: string): Promise<number> =>
+    waitFor(async () => {
+      const n = await written();
+      return n >= records ? n : 0;
+    }, { timeoutMs: 120_000, intervalMs: 100, what });
+  return { name, dir, chain, domain, written, writtenAtLeast };
 }
