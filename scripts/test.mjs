@@ -1,9 +1,9 @@
-// `npm test [-- PATH…]`: type checks, builds, then runs every test (or those under PATH) with
+// `npm test [-- PATH…]`: builds, type checks, then runs every test (or those under PATH) with
 // Node's test runner. The tests that use the machine's libvirtd run one file at a time: they share
 // that daemon, and a job of one counts against another's host limits. The others (pure code,
 // libvirt's test driver, a throw-away user's own session daemon) run beside them in a second
-// lane, one file at a time too; on two cores that keeps the whole run under 20 minutes. Tests that
-// stop that daemon come last, alone.
+// lane, one file at a time too. Tests that stop that daemon run alone, while the type checks run:
+// no other test is running then, and the checks need no daemon.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -51,7 +51,7 @@ const besideTheDaemon = [
   /^test\/offline\/(10-offline-jobs|20-offline-steer|30-offline-recovery)\.test\.ts$/,
   /^test\/ssh\/ssh-words\.test\.ts$/,
 ];
-// Tests that stop the machine's libvirtd: they run last, once the other lane has ended.
+// Tests that stop the machine's libvirtd: they run before the others, alone.
 const stopTheDaemon = [/^test\/core\/30-restart\.test\.ts$/, /^test\/faults\/40-libvirtd-killed\.test\.ts$/];
 
 const roots = process.argv.slice(2);
@@ -63,20 +63,23 @@ const restarts = files.filter((f) => stopTheDaemon.some((re) => re.test(f)));
 const onDaemon = files.filter((f) => !beside.includes(f) && !restarts.includes(f));
 
 const bin = (name) => join(repoRoot, 'node_modules/.bin', name);
-const checks = await Promise.all([
-  run('type check (main, preload, shared, tests)', bin('tsc'), ['-p', 'tsconfig.node.json', '--noEmit'], { quiet: true }),
-  run('type check (benchmarks)', bin('tsc'), ['-p', 'bench', '--noEmit'], { quiet: true }),
-  run('type check (renderer)', bin('svelte-check'), ['--tsconfig', 'tsconfig.web.json', '--fail-on-warnings', '--output', 'human'], { quiet: true }),
-]);
-if (checks.some((s) => s !== 0)) process.exit(1);
 if ((await run('build', process.execPath, ['node_modules/electron-vite/bin/electron-vite.js', 'build', '-c', 'electron.config.ts', '--logLevel', 'warn'])) !== 0) process.exit(1);
 // Built once for the whole run: the browser tests serve this `out/` instead of building it again.
 process.env['STRATA_TEST_BUILT'] = '1';
 
 const testArgs = (list) => ['--import', 'tsx', '--test', '--test-concurrency=1', ...list];
+const [checks, restarted] = await Promise.all([
+  Promise.all([
+    run('type check (main, preload, shared, tests)', bin('tsc'), ['-p', 'tsconfig.node.json', '--noEmit'], { quiet: true }),
+    run('type check (benchmarks)', bin('tsc'), ['-p', 'bench', '--noEmit'], { quiet: true }),
+    run('type check (renderer)', bin('svelte-check'), ['--tsconfig', 'tsconfig.web.json', '--fail-on-warnings', '--output', 'human'], { quiet: true }),
+  ]),
+  restarts.length ? run(`tests that restart this machine's libvirtd (${restarts.length} files)`, process.execPath, testArgs(restarts)) : 0,
+]);
+if (checks.some((s) => s !== 0)) process.exit(1);
+
 const lanes = await Promise.all([
   onDaemon.length ? run(`tests on this machine's libvirtd (${onDaemon.length} files)`, process.execPath, testArgs(onDaemon)) : 0,
   beside.length ? run(`tests beside it (${beside.length} files: no libvirtd, or their own)`, process.execPath, testArgs(beside), { quiet: onDaemon.length > 0 }) : 0,
 ]);
-if (restarts.length) lanes.push(await run(`tests that restart this machine's libvirtd (${restarts.length} files)`, process.execPath, testArgs(restarts)));
-process.exit(lanes.some((s) => s !== 0) ? 1 : 0);
+process.exit([restarted, ...lanes].some((s) => s !== 0) ? 1 : 0);
