@@ -151,8 +151,10 @@ export class JobDiscovery {
     // QEMU 7.2 can crash (a NULL read while it lists its block nodes) when block statistics are
     // read as a block job completes: measured here, a domain lost in about half the pulls with a
     // bulk reading every sweep. While any job runs on this host, nothing is read in bulk; the
-    // model then trusts its readings for the interval only, as when the reading fails.
-    if (this.#deps.jobs.running().length > 0) {
+    // model then trusts its readings for the interval only, as when the reading fails. A job being
+    // started counts too: QEMU 7.2 aborts (qcow2_get_specific_info: assertion) when the nodes are
+    // listed while libvirt creates a backup's target image.
+    if (this.#deps.jobs.running().length + this.#deps.jobs.starting().length > 0) {
       this.#deps.model.sweep(null, at);
       return false;
     }
