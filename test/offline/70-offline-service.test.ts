@@ -11,6 +11,7 @@ import { isFinished, type Job } from '../../src/shared/model.ts';
 import { definedSource } from '../../src/main/core/offline/domain-definition.ts';
 import { startTestCore, type TestCore } from '../core/core-harness.ts';
 import { startRemoteForwarder } from '../lab/remote-forwarder.ts';
+import { waitFor } from '../lab/wait.ts';
 import { assertChainClean, assertSameData, daemonsUnder, makeChain, MiB, sweepStaleDefinedDomains, TEST_URI, useDefinedDomain, useLabDir, virsh } from './offline-harness.ts';
 
 const hostId = 'default';
@@ -19,17 +20,10 @@ function jobEvents(t: TestCore, domain: string): (Job & { transition: string })[
   return t.events.filter((e) => e.event === 'job').map((e) => e.data as Events['job']).filter((j) => j.domain === domain);
 }
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+// Offline jobs move in steps of their own: polled often, and given a minute.
+const patiently = { timeoutMs: 60_000, intervalMs: 25 } as const;
 
-const ended = (t: TestCore, id: string): Promise<Job> => until(`job ${id} to end`, () => jobEvents(t, id.split('/')[1]!).find((j) => j.id === id && isFinished(j)));
+const ended = (t: TestCore, id: string): Promise<Job> => waitFor(() => jobEvents(t, id.split('/')[1]!).find((j) => j.id === id && isFinished(j)), { ...patiently, what: `job ${id} to end` });
 
 async function definedPath(name: string): Promise<string | null> {
   return definedSource(await virsh(['dumpxml', '--inactive', name]), 'vda').path;
@@ -107,12 +101,15 @@ describe('offline jobs through the service', () => {
     // fair measure (a mirror issues a whole buffer at once, then waits).
     const copy = await core.client.call('job.start', { hostId, domain: name, disk: 'vda', operation: { kind: 'pull' }, bandwidthBytesPerSec: 1 * MiB, confirm: [], whenBusy: 'refuse' });
     const curOf = async (): Promise<number> => (await core.client.call('jobs.list', { hostId })).find((j) => j.id === copy.id)?.cur ?? 0;
-    const c0 = await until('the job to move', async () => ((await curOf()) > 0 ? curOf() : undefined));
+    const c0 = await waitFor(async () => ((await curOf()) > 0 ? curOf() : undefined), { ...patiently, what: 'the job to move' });
     const t0 = Date.now();
-    const c1 = await until('2 MiB more', async () => {
-      const c = await curOf();
-      return c - c0 >= 2 * MiB ? c : undefined;
-    });
+    const c1 = await waitFor(
+      async () => {
+        const c = await curOf();
+        return c - c0 >= 2 * MiB ? c : undefined;
+      },
+      { ...patiently, what: '2 MiB more' },
+    );
     const slow = ((c1 - c0) / (Date.now() - t0)) * 1000;
     // Raised, the job moves the rest (some 45 MiB) at the new limit, timed to its end.
     const changed = await core.client.call('job.setSpeed', { hostId, domain: name, disk: 'vda', bandwidthBytesPerSec: 16 * MiB });
@@ -134,7 +131,7 @@ describe('offline jobs through the service', () => {
     const name = await useDefinedDomain(t, dir, chain.active, 'svc-abort');
     const destination = join(dir, 'copy.qcow2');
     const copy = await core.client.call('job.start', { hostId, domain: name, disk: 'vda', operation: { kind: 'copy', destination }, bandwidthBytesPerSec: 1 * MiB, confirm: [], whenBusy: 'refuse' });
-    await until('the job to move', async () => ((await core.client.call('jobs.list', { hostId })).find((j) => j.id === copy.id)?.cur ?? 0) > 0 || undefined);
+    await waitFor(async () => ((await core.client.call('jobs.list', { hostId })).find((j) => j.id === copy.id)?.cur ?? 0) > 0 || undefined, { ...patiently, what: 'the job to move' });
     await core.client.call('job.abort', { hostId, domain: name, disk: 'vda' });
     const end = await ended(core, copy.id);
     assert.equal(end.phase, 'cancelled', end.outcome ?? '');
@@ -162,7 +159,7 @@ describe('offline jobs on a remote host', () => {
     const core = await startTestCore({ uri: TEST_URI });
     t.after(() => core.close());
     const remote = await core.client.call('hosts.add', { uri: forwarder.uri });
-    await until('the remote host to connect', async () => ((await core.client.call('hosts.list', {})).find((h) => h.id === remote.id)?.state === 'connected' ? true : undefined));
+    await waitFor(async () => ((await core.client.call('hosts.list', {})).find((h) => h.id === remote.id)?.state === 'connected' ? true : undefined), { ...patiently, what: 'the remote host to connect' });
     await assert.rejects(
       core.client.call('job.start', { hostId: remote.id, domain: name, disk: 'vda', operation: { kind: 'pull' }, bandwidthBytesPerSec: 0, confirm: [], whenBusy: 'refuse' }),
       /is shut off, and operations on shut-off domains need the disk images on this machine/,
@@ -183,14 +180,14 @@ describe('offline jobs across a restart of Strata', () => {
 
     const first = await startTestCore({ uri: TEST_URI, dataDir });
     const copy = await first.client.call('job.start', { hostId, domain: name, disk: 'vda', operation: { kind: 'copy', destination }, bandwidthBytesPerSec: 1 * MiB, confirm: [], whenBusy: 'refuse' });
-    await until('the copy to move', async () => ((await first.client.call('jobs.list', { hostId })).find((j) => j.id === copy.id)?.cur ?? 0) > 0 || undefined);
+    await waitFor(async () => ((await first.client.call('jobs.list', { hostId })).find((j) => j.id === copy.id)?.cur ?? 0) > 0 || undefined, { ...patiently, what: 'the copy to move' });
     await first.close();
     const [pid] = await daemonsUnder(dir);
     assert.ok(pid, 'the daemon runs on after Strata stopped');
 
     const second = await startTestCore({ uri: TEST_URI, dataDir });
     t.after(() => second.close());
-    const found = await until('the job found again', () => jobEvents(second, name).find((j) => j.engine === 'qemu-storage-daemon' && j.phase === 'running'));
+    const found = await waitFor(() => jobEvents(second, name).find((j) => j.engine === 'qemu-storage-daemon' && j.phase === 'running'), { ...patiently, what: 'the job found again' });
     assert.equal(found.origin, 'strata');
     await second.client.call('job.setSpeed', { hostId, domain: name, disk: 'vda', bandwidthBytesPerSec: 0 });
     const end = await ended(second, found.id);
@@ -203,16 +200,16 @@ describe('offline jobs across a restart of Strata', () => {
     // chain as it was, the partial copy named.
     const again = join(dir, 'again.qcow2');
     const slow = await second.client.call('job.start', { hostId, domain: name, disk: 'vda', operation: { kind: 'copy', destination: again }, bandwidthBytesPerSec: 1 * MiB, confirm: [], whenBusy: 'refuse' });
-    await until('the second copy to move', async () => ((await second.client.call('jobs.list', { hostId })).find((j) => j.id === slow.id)?.cur ?? 0) > 0 || undefined);
+    await waitFor(async () => ((await second.client.call('jobs.list', { hostId })).find((j) => j.id === slow.id)?.cur ?? 0) > 0 || undefined, { ...patiently, what: 'the second copy to move' });
     await second.close();
     const [orphan] = await daemonsUnder(dir);
     assert.ok(orphan);
     process.kill(orphan, 'SIGKILL');
-    await until('the daemon to die', async () => ((await daemonsUnder(dir)).length === 0 ? true : undefined));
+    await waitFor(async () => ((await daemonsUnder(dir)).length === 0 ? true : undefined), { ...patiently, what: 'the daemon to die' });
 
     const third = await startTestCore({ uri: TEST_URI, dataDir });
     t.after(() => third.close());
-    const told = await until('the dead job reported', () => jobEvents(third, name).find((j) => isFinished(j)));
+    const told = await waitFor(() => jobEvents(third, name).find((j) => isFinished(j)), { ...patiently, what: 'the dead job reported' });
     assert.equal(told.phase, 'failed');
     assert.match(told.outcome ?? '', /found at start-up: Strata stopped during a copy/);
     assert.equal(told.leftover?.path, again);
