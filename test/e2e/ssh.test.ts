@@ -3,15 +3,16 @@
 // key, authorized_keys and sshd_config; see test/ssh/sshd.ts) in front of this machine's
 // libvirtd. The host key's fingerprint is shown and trusted, the key's passphrase typed in the
 // page (a wrong one first, said as such), the host connects and a domain's chain is shown through
-// SSH; a changed host key is refused with its warning and nothing to accept. Each state passes
-// the axe-core audit, and the prompts are answered from the keyboard alone.
+// SSH; a password login takes its password from the page (a wrong one first); a changed host key
+// is refused with its warning and nothing to accept. Each state passes the axe-core audit, and the
+// prompts are answered from the keyboard alone.
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runOpenSsh } from '../../src/main/core/hosts/ssh/openssh.ts';
 import { sweepStaleLabDomains, type TestLab } from '../lab/harness.ts';
-import { sshdMissing, startSshd, type TestSshd } from '../ssh/sshd.ts';
+import { passwordUserMissing, sshdMissing, startSshd, type TestSshd } from '../ssh/sshd.ts';
 import { assertAccessibleInBothThemes } from './axe.ts';
 import { E2E } from './fixture.ts';
 
@@ -27,7 +28,7 @@ describe('a host over SSH, from the window', { skip: missing ?? false, timeout: 
 
   before(async () => {
     await sweepStaleLabDomains();
-    sshd = await startSshd();
+    sshd = await startSshd({ passwordUser: passwordUserMissing() === null });
     // `npm run serve` inherits these: Strata's ssh reads the test's ssh_config, and no agent.
     process.env['STRATA_SSH_CONFIG'] = sshd.sshConfig;
     delete process.env['SSH_AUTH_SOCK'];
@@ -98,6 +99,32 @@ describe('a host over SSH, from the window', { skip: missing ?? false, timeout: 
     const log = await readFile(join(e2e.served.dataDir, 'logs', 'strata.log'), 'utf8');
     assert.match(log, /a host asks the user/, 'the questions are logged');
     assert.doesNotMatch(log, /not the passphrase|correct horse/, 'their answers are not');
+  });
+
+  it('takes a password typed in the page (a wrong one first, said so) for a password login', { skip: passwordUserMissing() ?? false }, async () => {
+    const p = page();
+    const user = sshd.passwordUser!;
+    await sshd.trustHostKey();
+    await addHost(user.uri(), 'Password login');
+    const dialog = p.getByRole('dialog', { name: 'Password for Password login' });
+    const field = dialog.getByLabel('Password', { exact: true });
+    await field.waitFor();
+    assert.equal(await field.evaluate((f) => f.matches(':focus')), true, 'focus starts in the password field');
+    await dialog.getByText(new RegExp(`${user.name}@127\\.0\\.0\\.1's password:`)).waitFor();
+    await p.keyboard.type('not the password');
+    await p.keyboard.press('Enter');
+    await dialog.getByRole('alert').filter({ hasText: 'That password was not accepted. Type it again.' }).waitFor();
+    await p.keyboard.type(user.password);
+    await p.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'detached' });
+    await p.getByRole('button', { name: /^Password login\s*, Connected$/ }).waitFor();
+    const log = await readFile(join(e2e.served.dataDir, 'logs', 'strata.log'), 'utf8');
+    assert.match(log, /kind=password .*msg="a host asks the user"/);
+    assert.equal(log.includes(user.password), false, 'the password is not in the log');
+    assert.doesNotMatch(log, /not the password/);
+    await p.getByRole('button', { name: 'Remove host Password login' }).click();
+    await p.getByRole('button', { name: 'Yes, remove' }).click();
+    await p.getByRole('button', { name: /^Password login\s*,/ }).waitFor({ state: 'detached' });
   });
 
   it('refuses a changed host key with its warning and offers nothing to accept', async () => {
