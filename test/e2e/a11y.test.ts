@@ -1,14 +1,16 @@
 // The window's main states, each audited with axe-core's WCAG 2.1 A and AA rules in the light and
 // the dark theme (see axe.ts), in Chromium against `npm run serve` and the real libvirtd: a
 // domain's chains and a check of one, the four operation dialogs with their previews, the grow dialog, adding a
-// host and its limits, a running job with its chart and slider, the question before an abort, and
-// the jobs view with running jobs and history. Every dialog is also opened, tabbed through and
-// closed from the keyboard alone. A state added to the window gets one line here.
+// host and its limits, a running job with its chart and slider, the question before an abort,
+// the jobs view with running jobs and history, and a guest paused on an I/O error with its
+// banner. Every dialog is also opened, tabbed through and closed from the keyboard alone, and so
+// is the banner's Resume reached. A state added to the window gets one line here.
 import assert from 'node:assert/strict';
 import { basename, dirname, join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { sweepStaleLabDomains, virsh, virshBlockJobInfo, waitFor, type TestLab } from '../lab/harness.ts';
 import { makeChain, useDefinedDomain, useLabDir } from '../offline/offline-harness.ts';
+import { pausedGuestMissing, startPausedGuest } from './a11y-paused-guest.ts';
 import { assertAccessibleInBothThemes } from './axe.ts';
 import { E2E, MiB } from './fixture.ts';
 
@@ -211,5 +213,29 @@ describe('the window passes axe-core’s WCAG 2.1 A and AA rules', { timeout: 60
     await page().getByRole('button', { name: `Abort pull on ${label}` }).click();
     await page().getByRole('button', { name: 'Yes, abort' }).click();
     await page().getByRole('progressbar', { name: `Pull on ${label}` }).waitFor({ state: 'detached' });
+  });
+
+  it('a guest paused on an I/O error, its banner reached and Resume pressed from the keyboard, refused while there is no room', { skip: pausedGuestMissing() ?? false }, async (t) => {
+    const guest = await startPausedGuest(t, e2e.conn, 'a11y-paused');
+    await waitFor(async () => /paused \(I\/O error\)/.test(await virsh(['domstate', guest.name, '--reason'])), { timeoutMs: patience, what: `QEMU to pause ${guest.name}` });
+    await page().getByRole('navigation', { name: 'Views' }).getByRole('button', { name: /^Hosts/ }).click();
+    await page().getByRole('button', { name: 'Refresh', exact: true }).click();
+    const opener = page().getByRole('list', { name: /^Domains on / }).getByRole('button', { name: new RegExp(guest.name) });
+    await opener.click();
+    const banner = page().getByRole('status', { name: `${guest.name} is paused`, exact: true });
+    await banner.getByText(/QEMU paused the guest: no space was left writing/).waitFor();
+    await banner.getByText(/^Free at least /).waitFor();
+    await e2e.screenshot('guest-paused');
+    await assertAccessibleInBothThemes(page(), 'a guest paused on an I/O error');
+
+    // Keyboard alone: from the domain's entry in the list, Tab reaches the banner's Resume.
+    const resume = banner.getByRole('button', { name: `Resume ${guest.name}`, exact: true });
+    await opener.focus();
+    for (let i = 0; i < 40 && !(await resume.evaluate((b) => b.matches(':focus'))); i++) await page().keyboard.press('Tab');
+    assert.equal(await resume.evaluate((b) => b.matches(':focus')), true, 'Tab reaches the Resume button of the banner');
+    await page().keyboard.press('Enter');
+    await banner.getByRole('alert').filter({ hasText: /Not resumed: only .* free on / }).waitFor();
+    await assertAccessibleInBothThemes(page(), 'a paused guest whose Resume was refused');
+    assert.match(await virsh(['domstate', guest.name]), /paused/);
   });
 });
