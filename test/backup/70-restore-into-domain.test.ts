@@ -2,7 +2,8 @@
 // image (type 'restore' in jobs and history), the domain's definition is switched to it with
 // every other byte kept, and the domain starts on it, which holds the backed-up data. The old chain
 // stays unless its files are named for deletion; an aborted restore leaves no image and the
-// definition as it was; a running domain is refused.
+// definition as it was; a restore waits in the host's queue when there is no room; a running
+// domain is refused.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -97,6 +98,24 @@ describe('restore into a shut-off domain', { timeout: 300_000 }, () => {
     assert.deepEqual((await readdir(dir)).filter((f) => f.includes('restor')), [], 'no partial file either');
     assert.equal(await inactiveXml(name), xmlBefore);
     for (const layer of chain.layers) assert.ok(existsSync(layer));
+  });
+
+  it('waits in the queue while the host has no room, and starts when there is', async (ctx) => {
+    const { t, folder } = await backupCore(ctx);
+    const a = await backedUp(ctx, t, 'rs-q1', [[[0, 24 * MiB]]]);
+    const b = await backedUp(ctx, t, 'rs-q2', [[[0, 4 * MiB]]]);
+    await t.client.call('hosts.setLimits', { hostId, maxConcurrentJobs: 1, bandwidthBudgetBytesPerSec: 0 });
+    const slow = await t.client.call('backup.restore', { hostId, domain: a.name, setId: a.setId, point: 0, disk: 'vda', destination: `${folder}/a.qcow2`, bandwidthBytesPerSec: MiB, wait: false });
+    const queued = await t.client.call('backup.restore', { hostId, domain: b.name, setId: b.setId, point: 0, disk: 'vda', destination: `${folder}/b.qcow2`, wait: false });
+    assert.equal(queued.job.phase, 'queued');
+    assert.equal(queued.job.type, 'restore');
+    await t.client.call('hosts.setLimits', { hostId, maxConcurrentJobs: 0, bandwidthBudgetBytesPerSec: 0 });
+    const ended = await waitForEnd(t, queued.job.id);
+    assert.equal(ended.phase, 'completed', ended.outcome ?? '');
+    await assertSameData(b.chain, `${folder}/b.qcow2`);
+    await t.client.call('job.abort', { hostId, domain: a.name, disk: 'vda' });
+    assert.equal((await waitForEnd(t, slow.job.id)).phase, 'cancelled');
+    assert.ok(!existsSync(`${folder}/a.qcow2`));
   });
 
   it('refuses a running domain, saying to shut it down or restore to a new file', async (ctx) => {
