@@ -127,6 +127,9 @@ describe('faults during running jobs', { timeout: 240_000 }, () => {
     await run('dd', ['if=/dev/zero', `of=${join(small, 'filler')}`, 'bs=1M']).catch((err: unknown) => {
       if (!/No space left/.test(String(err))) throw err;
     });
+    // Unthrottled, the copy writes again at once: at 1 MiB/s QEMU's mirror, having sent its first
+    // 32 MiB, would sleep some 30 s before its next write (measured), which is the one that fails.
+    await t.client.call('job.setSpeed', { ...ref, bandwidthBytesPerSec: 0 });
     const ended = await waitForEnd(t, job.id, { timeoutMs: 60_000 });
     ctx.diagnostic(`ended ${ended.phase}: ${ended.outcome}`);
     assert.equal(ended.phase, 'failed', ended.outcome ?? '');
