@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import type { Disk } from '../../src/shared/model.ts';
-import { addSnapshots, readInternalSnapshots, readSnapshotLayers, strandedSnapshots, withSnapshots, type SnapshotSource } from '../../src/main/core/chains/snapshots.ts';
+import { readInternalSnapshots, readSnapshotLayers, readSnapshots, strandedSnapshots, withSnapshots, type SnapshotReading, type SnapshotSource } from '../../src/main/core/chains/snapshots.ts';
 import { readImageChain } from '../../src/main/core/offline/image-tool.ts';
 import { OfflineJob } from '../../src/main/core/offline/offline-job.ts';
 import { settleOfflineJob } from '../../src/main/core/offline/settle.ts';
@@ -58,9 +58,13 @@ test('a disk-only snapshot is named on its layer, internal snapshots on theirs',
   assert.equal(shown!.chain[0]!.snapshot?.description, 'before the kernel update');
   assert.deepEqual(shown!.chain.map((l) => (l.internalSnapshots ?? []).map((s) => s.name)), [[], [], ['before-upgrade']]);
   // What domain.get adds, read twice: the second time from the cache of unchanged images.
-  assert.deepEqual(await addSnapshots(name, [disk], { source: virshSnapshots, localImages: true }), [shown]);
-  assert.deepEqual(await addSnapshots(name, [disk], { source: virshSnapshots, localImages: true }), [shown]);
-  assert.deepEqual(await addSnapshots(name, [disk], { source: null, localImages: false }), [disk]);
+  const added = async (reading: SnapshotReading): Promise<unknown> => {
+    const snapshots = await readSnapshots(name, [disk], reading);
+    return snapshots ? withSnapshots([disk], snapshots.named, snapshots.internal) : [disk];
+  };
+  assert.deepEqual(await added({ source: virshSnapshots, localImages: true }), [shown]);
+  assert.deepEqual(await added({ source: virshSnapshots, localImages: true }), [shown]);
+  assert.deepEqual(await added({ source: null, localImages: false }), [disk]);
 
   // An offline commit that merges the snapshot's layer away: libvirt's list then names an image
   // that is no longer in the chain, which is what the operation's preview has to deal with.

@@ -83,8 +83,11 @@ export class DomainModel {
   readonly #pending = new Map<string, Pending<KnownDomain>>();
   /** Per domain, the generation of the last change seen; a reading from before it is not kept. */
   readonly #changed = new Map<string, number>();
-  /** Per domain, its disks as the last sweep saw them, and when that sweep began. */
-  readonly #prints = new Map<string, { print: string; at: number }>();
+  /**
+   * Per domain, its disks as the last sweep saw them, and when the first of the bulk readings that
+   * have seen them so, one after another, began.
+   */
+  readonly #prints = new Map<string, { print: string; since: number }>();
   #generation = 0;
   #cleared = 0;
   /** When the last bulk reading began. */
@@ -98,6 +101,8 @@ export class DomainModel {
   /** Every running domain's layer sizes from the last bulk reading. */
   #sizes: { byName: Map<string, LayerStats[]>; at: number } | null = null;
   #pendingListing: Pending<RawDomain[]> | null = null;
+  /** The domains that have named snapshots, as one listing found them (null: the listing failed). */
+  #snapshotted: (Pending<ReadonlySet<string> | null> & { at: number }) | null = null;
 
   constructor(deps: DomainModelDeps) {
     this.#deps = deps;
@@ -127,6 +132,23 @@ export class DomainModel {
     this.#sizes = null;
     this.#listing = null;
     this.#pendingListing = null;
+  }
+
+  /**
+   * Whether `name` may have named snapshots: false only when a listing of the domains that have
+   * some (`read`, one call for the host), made since the last change seen and within the trust
+   * interval, leaves it out. So a domain view asks libvirt for the snapshots of those domains
+   * alone. No sweep extends that listing: no bulk reading shows snapshot metadata, and another
+   * client can change it without touching a chain.
+   */
+  async maySnapshot(name: string, read: () => Promise<ReadonlySet<string>>): Promise<boolean> {
+    let held = this.#snapshotted;
+    if (!held || held.generation !== this.#generation || this.#now() - held.at > this.#deps.trustMs) {
+      held = { generation: this.#generation, at: this.#now(), promise: read().catch(() => null) };
+      this.#snapshotted = held;
+    }
+    const names = await held.promise;
+    return names === null || names.has(name);
   }
 
   /** The model's clock: a bulk reading is stamped with it when it begins. */
@@ -230,9 +252,10 @@ export class DomainModel {
    * A bulk reading of every domain's disks (the discovery's sweeps, and at connect one before the
    * domains' XML is read and one after), begun at `at`. A domain whose disks differ from the
    * previous reading's is forgotten, and named in the result when a reading of it was held: it
-   * changed without an event. One found unchanged stays trusted if its reading held what the
-   * previous bulk reading saw (a change between an older reading and that bulk reading would not
-   * show); so does the listing, when the same domains are there.
+   * changed without an event. One found unchanged stays trusted if its reading began after a bulk
+   * reading that saw the same disks as every one since (a change before that would not show; a
+   * reading still under way when a sweep began is confirmed by the next); so does the listing,
+   * when the same domains are there.
    */
   sweep(prints: readonly DiskPrint[] | null, at: number): string[] {
     if (!prints) {
@@ -244,7 +267,7 @@ export class DomainModel {
     const changed: string[] = [];
     for (const p of prints) {
       const before = this.#prints.get(p.name);
-      this.#prints.set(p.name, { print: p.print, at });
+      this.#prints.set(p.name, { print: p.print, since: before?.print === p.print ? before.since : at });
       if (!before) continue;
       if (before.print !== p.print) {
         if (this.#entries.has(p.name)) changed.push(p.name);
@@ -252,9 +275,7 @@ export class DomainModel {
         continue;
       }
       const entry = this.#entries.get(p.name);
-      // The reading held what the previous bulk reading saw (it began after it, or that reading
-      // confirmed it), and the disks have not changed since.
-      if (entry && entry.trustedSince >= before.at) entry.trustedSince = Math.max(entry.trustedSince, at);
+      if (entry && entry.trustedSince >= before.since) entry.trustedSince = Math.max(entry.trustedSince, at);
     }
     const listing = this.#listing;
     if (listing && listing.at >= this.#bulkAt && listing.states.size === prints.length && prints.every((p) => listing.states.has(p.name))) {

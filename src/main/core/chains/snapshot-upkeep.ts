@@ -7,8 +7,23 @@ import type { LibvirtConnection } from '../../libvirt/connection.ts';
 import { log } from '../../log/logger.ts';
 import { readSnapshotLayers, snapshotFates, type SnapshotSource } from './snapshots.ts';
 
-export function snapshotSource(conn: LibvirtConnection): SnapshotSource {
-  return { snapshotXmls: async (domain) => (await conn.listAllSnapshots(domain, { secure: true })).map((s) => s.xml) };
+/** What the host's model knows of which domains have named snapshots (DomainModel.maySnapshot). */
+export interface SnapshotHint {
+  maySnapshot(domain: string, read: () => Promise<ReadonlySet<string>>): Promise<boolean>;
+}
+
+/**
+ * libvirt's snapshot metadata of a domain. With the model's `hint` (what a domain view shows),
+ * a domain that one listing of the host found without snapshots costs no call of its own;
+ * without it (what an operation acts on) every reading asks libvirt.
+ */
+export function snapshotSource(conn: LibvirtConnection, hint?: SnapshotHint): SnapshotSource {
+  return {
+    snapshotXmls: async (domain) => {
+      if (hint && !(await hint.maySnapshot(domain, () => conn.domainsWithSnapshots()))) return [];
+      return (await conn.listAllSnapshots(domain, { secure: true })).map((s) => s.xml);
+    },
+  };
 }
 
 /**

@@ -113,6 +113,19 @@ export async function readInternalSnapshots(paths: readonly string[]): Promise<M
   return out;
 }
 
+/** Both kinds of snapshot of a domain's layers, as read for one domain view. */
+export interface LayerSnapshots {
+  named: readonly SnapshotLayer[];
+  /** By image path; null when the images were not read (remote hosts). */
+  internal: ReadonlyMap<string, InternalSnapshot[]> | null;
+}
+
+/** The libvirt snapshot that made layer `path` of disk `target`, as a layer shows it; null when none did. */
+export function madeBy(target: string, path: string, named: readonly SnapshotLayer[]): NamedSnapshot | null {
+  for (const s of named) if (s.disk === target && s.file === path) return { name: s.name, creationTime: s.creationTime, description: s.description };
+  return null;
+}
+
 /**
  * The disks with `snapshot` set on each layer a libvirt snapshot created (null on the others),
  * and `internalSnapshots` on each layer read (only when given: images are on this machine).
@@ -121,8 +134,7 @@ export function withSnapshots(disks: readonly Disk[], named: readonly SnapshotLa
   return disks.map((d) => ({
     ...d,
     chain: d.chain.map((layer) => {
-      const made = named.find((s) => s.disk === d.target && s.file === layer.path);
-      const snapshot: NamedSnapshot | null = made ? { name: made.name, creationTime: made.creationTime, description: made.description } : null;
+      const snapshot = madeBy(d.target, layer.path, named);
       const inside = internal?.get(layer.path);
       return inside ? { ...layer, snapshot, internalSnapshots: inside } : { ...layer, snapshot };
     }),
@@ -145,15 +157,16 @@ export interface SnapshotReading {
 }
 
 /**
- * `disks` with both kinds of snapshot set, for domain.get. Either reading may fail (a snapshot
- * removed meanwhile, an unreadable image): the chain is then shown without that part.
+ * Both kinds of snapshot of `disks`' layers, for domain.get; null when the host can read neither.
+ * Either reading may fail (a snapshot removed meanwhile, an unreadable image): the chain is then
+ * shown without that part.
  */
-export async function addSnapshots(domain: string, disks: Disk[], reading: SnapshotReading): Promise<Disk[]> {
-  if (!reading.source && !reading.localImages) return disks;
+export async function readSnapshots(domain: string, disks: readonly Disk[], reading: SnapshotReading): Promise<LayerSnapshots | null> {
+  if (!reading.source && !reading.localImages) return null;
   const named = reading.source ? await readSnapshotLayers(reading.source, domain).catch(() => []) : [];
-  const files = disks.flatMap((d) => d.chain.filter((l) => l.type === 'file' && (l.format === 'qcow2' || l.format === null)).map((l) => l.path));
-  const internal = reading.localImages ? await readInternalSnapshots(files) : null;
-  return withSnapshots(disks, named, internal);
+  const files = (): string[] => disks.flatMap((d) => d.chain.filter((l) => l.type === 'file' && (l.format === 'qcow2' || l.format === null)).map((l) => l.path));
+  const internal = reading.localImages ? await readInternalSnapshots(files()) : null;
+  return { named, internal };
 }
 
 /**

@@ -131,8 +131,8 @@ export class Host {
         });
       },
       connected: async (conn) => {
-        await this.#guard.attach(conn);
-        await this.#discovery.reconcile(conn);
+        // Together: the reconcile's reading starts at once, so a reader that heard 'connected' waits for it instead of reading too.
+        await Promise.all([this.#guard.attach(conn), this.#discovery.reconcile(conn)]);
         this.#recovered ??= this.#runner.recoverOffline().catch((err: unknown) => {
           log.warn('the offline jobs a previous run left could not be read', { host: this.id, err });
           return 0;
@@ -261,7 +261,7 @@ export class Host {
     const model = { known: await (afresh ? this.#model.read(name) : this.#model.known(name)), stats: this.#model.sizes(name) ?? (busy ? [] : null) };
     // What shows sizes (the domain view, a preview) shows the layers' snapshots too (images of the test driver exist nowhere).
     const localImages = isLocalUri(this.uri) && !this.uri.startsWith('test:');
-    const snapshots = sizes ? { snapshots: { source: snapshotSource(this.#conn()), localImages } } : {};
+    const snapshots = sizes ? { snapshots: { source: snapshotSource(this.#conn(), afresh ? undefined : this.#model), localImages } } : {};
     const detail = await readDomain(this.#conn(), name, { sizes, ...withOffline(this.uri, name), ...snapshots }, (action, fn) => this.#call(action, fn), model);
     this.#chains.set(name, detail.disks);
     return detail;
