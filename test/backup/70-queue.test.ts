@@ -4,7 +4,7 @@
 // leaves no good set; a second backup of the same domain is refused while one waits.
 //
 // The budget counts every job libvirt runs on the host, including other tests' jobs on the same
-// daemon: the share asserted here assumes none ran at the moment the backup started.
+// daemon: the share is checked as a share (the budget divided by the jobs running), not as the whole.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -57,9 +57,14 @@ describe('backups in the host queue', { timeout: 300_000 }, () => {
     const id = queued.jobs[0]!.id;
     const started = await waitForJob(t, (j) => j.id === id && j.phase === 'running', { timeoutMs: 30_000, what: 'the queued backup to start' });
     assert.ok(started.updatedAt >= (pulled.endedAt ?? Infinity), 'it started after the pull ended');
-    assert.equal(started.bandwidthBytesPerSec, budget);
+    // Its share: the whole budget, or less when other tests' jobs run on the daemon at that moment.
+    const share = started.bandwidthBytesPerSec;
+    assert.ok(share > 0 && share <= budget && budget % share === 0, `a share of the budget, got ${share}`);
     assert.equal(started.requestedBandwidthBytesPerSec, 0);
-    assert.equal(Number((await virshBlockJobInfo(lab.name, 'vda'))['bandwidth']), budget, 'libvirt runs the backup at the share');
+    const limit = Number((await virshBlockJobInfo(lab.name, 'vda'))['bandwidth']);
+    const latest = jobEvents(t, lab.name).filter((j) => j.id === id).at(-1);
+    assert.equal(limit, latest?.bandwidthBytesPerSec, 'libvirt runs the backup at the share');
+    ctx.diagnostic(`the backup's share: ${share / MiB} MiB/s of ${budget / MiB}`);
     const ended = await waitForEnd(t, id, { timeoutMs: 60_000 });
     assert.equal(ended.phase, 'completed', ended.outcome ?? '');
     const set = await settled(t, lab.name, queued.set.id);

@@ -8,7 +8,9 @@ import type { BackupPoint, BackupResults } from '../../../shared/backup.ts';
 import type { ValidParams } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
 import type { DomainDetail, JobEvent } from '../../../shared/model.ts';
+import type { LibvirtConnection } from '../../libvirt/connection.ts';
 import { toStrataError } from '../../libvirt/errors.ts';
+import type { DomainJobStats, JobCompletedNotice } from '../../libvirt/types.ts';
 import { escapeXml } from '../../libvirt/xml.ts';
 import { log } from '../../log/logger.ts';
 import { qemuImgMessage, runQemuImg } from '../health/qemu-img.ts';
@@ -20,6 +22,17 @@ import { chosenDisks, decide, fullBackup, noRoom, whyRefused, whyWaiting, type B
 import { removeSet } from './sets.ts';
 import { imageFileName, setsToRemove, type BackupStore } from './store.ts';
 import { strataVersion } from './version.ts';
+
+/** Resolves once no process holds `file` open for writing (qemu-img info without -U can lock it). */
+async function released(file: string): Promise<void> {
+  const deadline = Date.now() + releaseTimeoutMs;
+  for (;;) {
+    const run = await runQemuImg(['info', '--output=json', '--', file], 30_000);
+    if (run.code === 0) return;
+    if (!/lock/i.test(qemuImgMessage(run)) || Date.now() > deadline) throw new Error(`${file} is not released: ${qemuImgMessage(run)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 function diskXml(disks: readonly string[], all: readonly string[], yes: string, no: string): string {
   return all.map((d) => `<disk name='${escapeXml(d)}' ${disks.includes(d) ? yes : no}/>`).join('');
@@ -47,9 +60,17 @@ interface Launch {
   note: string | undefined;
 }
 
+// After libvirt's job-completed, QEMU still holds a backup's target images until libvirt takes
+// them out of QEMU (about half a second here): settling waits for them, at most this long.
+const releaseTimeoutMs = 30_000;
+
 export class BackupRunner {
   readonly #ctx: BackupContext;
   #unsubscribe: (() => void) | null = null;
+  /** Connections whose job-completed events end backups: one listener each. */
+  readonly #completions = new WeakSet<LibvirtConnection>();
+  /** libvirt's final statistics of a backup, from its job-completed event. */
+  readonly #completedStats = new WeakMap<Running, DomainJobStats>();
 
   constructor(ctx: BackupContext) {
     this.#ctx = ctx;
@@ -238,6 +259,7 @@ export class BackupRunner {
     const limit = budgetShare(budget, p.bandwidthBytesPerSec, host.jobs.running().length + disks.length);
     try {
       if (!conn) throw new StrataError('unavailable', `${host.label} is not connected`);
+      await this.#watchCompletion(host, conn);
       await conn.backupBegin(domain, backupXml, checkpointXml);
     } catch (err) {
       const e = toStrataError(err, `Could not start a backup of ${domain}`);
@@ -284,6 +306,28 @@ export class BackupRunner {
     });
   }
 
+  // libvirt 9.0 sends a backup's job-completed about half a second before the block-job events
+  // that end its disks' jobs (measured: it first takes the target images out of QEMU), so a
+  // backup's jobs end when libvirt says the backup completed, as `virsh backup-begin` users see it.
+  async #watchCompletion(host: BackupHost, conn: LibvirtConnection): Promise<void> {
+    if (this.#completions.has(conn)) return;
+    this.#completions.add(conn);
+    await conn.onJobCompleted((n) => this.#completed(host, n)).catch((err: unknown) => {
+      this.#completions.delete(conn);
+      log.debug("libvirt's job-completed events are not heard; backups end with their block-job events", { host: host.id, err });
+    });
+  }
+
+  #completed(host: BackupHost, n: JobCompletedNotice): void {
+    if (n.stats.operation !== 'backup' || n.stats.type !== 'completed') return;
+    const running = this.#ctx.running.get(`${host.id}/${n.domain}`);
+    if (!running || running.host !== host || running.offline || running.queued === true) return;
+    this.#completedStats.set(running, n.stats);
+    for (const job of host.jobs.list()) {
+      if (running.jobIds.has(job.id) && job.endedAt === null) host.jobs.conclude(job.domain, job.disk, 'completed', 'completed');
+    }
+  }
+
   #jobEvent(job: JobEvent): void {
     if (job.transition !== 'ended' || job.type !== 'backup') return;
     for (const [key, running] of this.#ctx.running) {
@@ -316,9 +360,9 @@ export class BackupRunner {
   async #finish(running: Running): Promise<void> {
     const jobs = [...running.ended.values()].filter((j) => running.jobIds.has(j.id));
     const conn = running.offline ? null : running.host.libvirt;
-    let stats = null;
+    let stats = this.#completedStats.get(running) ?? null;
     try {
-      stats = conn ? await conn.jobStats(running.domain, { completed: true }) : null;
+      stats ??= conn ? await conn.jobStats(running.domain, { completed: true }) : null;
     } catch (err) {
       log.debug('no completed job statistics for a backup', { host: running.hostId, domain: running.domain, err });
     }
@@ -353,6 +397,7 @@ export class BackupRunner {
     const sizes = new Map<string, number>();
     if (status === 'complete') {
       try {
+        if (!running.offline) for (const image of point.images) await released(join(folder, image.file));
         for (const image of point.images) {
           if (image.backingFile !== null) {
             const run = await runQemuImg(['rebase', '-u', '-f', 'qcow2', '-b', image.backingFile, '-F', 'qcow2', join(folder, image.file)], 60_000);
