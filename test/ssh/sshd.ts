@@ -116,9 +116,14 @@ async function makePasswordUser(): Promise<MadeUser> {
   const netcat = join(remoteDir, 'nc');
   await writeFile(netcat, NODE_NETCAT, { mode: 0o755 });
   await chmod(netcat, 0o755);
-  await new Promise<void>((resolve, reject) =>
-    execFile('/usr/sbin/useradd', ['--no-create-home', '--home-dir', remoteDir, '--shell', '/bin/sh', '--comment', 'Strata test, password logins', name], (err, _o, stderr) => (err ? reject(new Error(`useradd ${name}: ${stderr || err.message}`)) : resolve())),
-  );
+  try {
+    await new Promise<void>((resolve, reject) =>
+      execFile('/usr/sbin/useradd', ['--no-create-home', '--home-dir', remoteDir, '--shell', '/bin/sh', '--comment', 'Strata test, password logins', name], (err, _o, stderr) => (err ? reject(new Error(`useradd ${name}: ${stderr || err.message}`)) : resolve())),
+    );
+  } catch (err) {
+    await rm(remoteDir, { recursive: true, force: true });
+    throw err;
+  }
   const sockets = new Set<net.Socket>();
   let server: net.Server | null = null;
   const removeUser = async (): Promise<void> => {
@@ -212,7 +217,10 @@ export async function startSshd(options: { forceCommand?: string; passwordUser?:
   const clientKey = join(dir, 'client_ed25519');
   const knownHosts = join(dir, 'known_hosts');
   const sshConfig = join(dir, 'ssh_config');
-  const pwUser = options.passwordUser ? await makePasswordUser() : null;
+  const pwUser = options.passwordUser ? await makePasswordUser().catch(async (err: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }) : null;
   await keygen(['-t', 'ed25519', '-N', '', '-C', 'strata-test-host', '-f', join(dir, 'host_ed25519')]);
   await keygen(['-t', 'ed25519', '-N', passphrase, '-C', 'strata-test-client', '-f', clientKey]);
   await writeFile(join(dir, 'authorized_keys'), await readFile(`${clientKey}.pub`, 'utf8'), { mode: 0o600 });
