@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import { mkdir, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
+import { after, type TestContext } from 'node:test';
 import { XMLParser } from 'fast-xml-parser';
 import type * as Native from '../../native/index.d.ts';
 import { createLabDomain, removeLabDir, removeLabDomain, type LabDomain, type LabDomainOptions } from '../../src/main/core/lab/lab.ts';
@@ -187,6 +187,30 @@ export async function useLabDomain(t: TestContext, conn: Connection, options: Te
   }
   labs.push(lab);
   return lab;
+}
+
+/**
+ * Lab domains for the tests of one suite (call it inside the `describe`, before the hook that
+ * closes the connection): each test gets a domain of its own, as with useLabDomain, but they are
+ * all destroyed together when the suite ends, in the time one destroy takes. A test's block jobs
+ * are cancelled when it ends, so a domain kept idle meanwhile runs nothing (about 2 % of a core).
+ */
+export function suiteLabs(): { use(t: TestContext, conn: Connection, options?: TestLabOptions): Promise<TestLab> } {
+  const made: TestLab[] = [];
+  after(async () => {
+    await Promise.all(made.splice(0).map((l) => l.dispose()));
+  });
+  return {
+    async use(t, conn, options = {}) {
+      const lab = await createTestLab(conn, { tag: t.name, ...options });
+      made.push(lab);
+      t.after(async () => {
+        // No job (or a domain the test stopped): nothing to cancel.
+        if (!conn.isClosed()) await lab.domain.blockJobAbort('vda', 0).catch(() => undefined);
+      });
+      return lab;
+    },
+  };
 }
 
 /** A connection to `uri`, closed when the test ends. */

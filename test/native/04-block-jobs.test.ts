@@ -11,9 +11,9 @@ import {
   EventRecorder,
   hasJob,
   libvirt,
+  suiteLabs,
   sweepStaleLabDomains,
   TEST_URI,
-  useLabDomain,
   virshBlockJobInfo,
   waitFor,
   type ActiveBlockJobInfo,
@@ -59,6 +59,7 @@ async function jobGone(t: TestContext, lab: TestLab, after: string): Promise<voi
 }
 
 describe(`block jobs on ${TEST_URI}`, () => {
+  const labs = suiteLabs();
   let conn: Connection;
   before(async () => {
     await sweepStaleLabDomains();
@@ -67,7 +68,7 @@ describe(`block jobs on ${TEST_URI}`, () => {
   after(() => conn.close());
 
   test('blockJobInfo on a disk without a job resolves to {} (virsh agrees)', async (t) => {
-    const lab = await useLabDomain(t, conn);
+    const lab = await labs.use(t, conn);
     assert.deepEqual(await lab.domain.blockJobInfo('vda'), {});
     assert.deepEqual(await lab.domain.blockJobInfo('vda', INFO_BYTES), {});
     assert.deepEqual(await virshBlockJobInfo(lab.name, 'vda'), {});
@@ -81,7 +82,7 @@ describe(`block jobs on ${TEST_URI}`, () => {
   });
 
   test('a pull limited to 1 MiB/s (bytes flag) runs: type PULL, bandwidth as set, end = virtual size', async (t) => {
-    const lab = await useLabDomain(t, conn);
+    const lab = await labs.use(t, conn);
     assert.equal(await lab.domain.blockPull('vda', MiB, PULL_BYTES), 0);
     const info = await runningJob(lab);
     assert.equal(info.type, PULL);
@@ -101,7 +102,7 @@ describe(`block jobs on ${TEST_URI}`, () => {
   });
 
   test('blockJobSetSpeed changes the running job at once (blockJobInfo and virsh agree)', async (t) => {
-    const lab = await useLabDomain(t, conn);
+    const lab = await labs.use(t, conn);
     await lab.domain.blockPull('vda', MiB, PULL_BYTES);
 
     assert.equal(await lab.domain.blockJobSetSpeed('vda', 2 * MiB, SPEED_BYTES), 0);
@@ -120,7 +121,7 @@ describe(`block jobs on ${TEST_URI}`, () => {
   });
 
   test('a second blockPull while one runs rejects with a LibvirtError, and the first job goes on', async (t) => {
-    const lab = await useLabDomain(t, conn);
+    const lab = await labs.use(t, conn);
     await lab.domain.blockPull('vda', MiB, PULL_BYTES);
     const err = await lab.domain.blockPull('vda').then(
       () => null,
@@ -136,7 +137,7 @@ describe(`block jobs on ${TEST_URI}`, () => {
   });
 
   test('blockJobAbort with ASYNC returns at once; BLOCK_JOB_2 reports CANCELED for vda', async (t) => {
-    const lab = await useLabDomain(t, conn);
+    const lab = await labs.use(t, conn);
     const events2 = await EventRecorder.register(conn, lab.domain, BLOCK_JOB_2);
     const events1 = await EventRecorder.register(conn, lab.domain, BLOCK_JOB);
     t.after(() => events2.dispose());
@@ -165,7 +166,7 @@ describe(`block jobs on ${TEST_URI}`, () => {
   });
 
   test('an unlimited pull completes: BLOCK_JOB_2 COMPLETED for vda, then a one-layer chain holding all the data', async (t) => {
-    const lab = await useLabDomain(t, conn);
+    const lab = await labs.use(t, conn);
     const events = await EventRecorder.register(conn, lab.domain, BLOCK_JOB_2);
     t.after(() => events.dispose());
     const active = lab.layers[lab.layers.length - 1];

@@ -12,9 +12,9 @@ import {
   EventRecorder,
   hasJob,
   libvirt,
+  suiteLabs,
   sweepStaleLabDomains,
   TEST_URI,
-  useLabDomain,
   virshBlockJobInfo,
   type Connection,
 } from '../lab/harness.ts';
@@ -38,6 +38,7 @@ const {
 const FOUR_LAYERS = { layers: 4, virtualSize: 64 * MiB, baseDataBytes: MiB, overlayDataBytes: MiB };
 
 describe(`blockRebase and blockCommit on ${TEST_URI}`, () => {
+  const labs = suiteLabs();
   let conn: Connection;
   before(async () => {
     await sweepStaleLabDomains();
@@ -46,7 +47,7 @@ describe(`blockRebase and blockCommit on ${TEST_URI}`, () => {
   after(() => conn.close());
 
   test("a partial pull onto a middle layer named 'vda[N]' leaves [active, base, …] and pulls the layer between", async (t) => {
-    const lab = await useLabDomain(t, conn, FOUR_LAYERS);
+    const lab = await labs.use(t, conn, FOUR_LAYERS);
     const [l0, l1, l2, l3] = lab.layers as [string, string, string, string];
     const events = await EventRecorder.register(conn, lab.domain, BLOCK_JOB_2);
     t.after(() => events.dispose());
@@ -74,7 +75,7 @@ describe(`blockRebase and blockCommit on ${TEST_URI}`, () => {
 
   test('a partial pull with the base as a path and REBASE_BANDWIDTH_BYTES: the limit is in bytes/s (virsh agrees)', async (t) => {
     // 8 MiB in layer 2 at 1.5 MiB/s keeps the job running for seconds.
-    const lab = await useLabDomain(t, conn, { ...FOUR_LAYERS, overlayDataBytes: 8 * MiB });
+    const lab = await labs.use(t, conn, { ...FOUR_LAYERS, overlayDataBytes: 8 * MiB });
     const [l0, l1, , l3] = lab.layers as [string, string, string, string];
     const events = await EventRecorder.register(conn, lab.domain, BLOCK_JOB_2);
     t.after(() => events.dispose());
@@ -103,7 +104,7 @@ describe(`blockRebase and blockCommit on ${TEST_URI}`, () => {
   });
 
   test('an inactive commit of a middle layer (top and base named): COMPLETED / COMMIT for vda, the layer merged down', async (t) => {
-    const lab = await useLabDomain(t, conn, FOUR_LAYERS);
+    const lab = await labs.use(t, conn, FOUR_LAYERS);
     const [l0, l1, l2, l3] = lab.layers as [string, string, string, string];
     const events = await EventRecorder.register(conn, lab.domain, BLOCK_JOB_2);
     t.after(() => events.dispose());
@@ -134,7 +135,7 @@ describe(`blockRebase and blockCommit on ${TEST_URI}`, () => {
     // 24 MiB in each overlay: at 1 byte/s the mirror copies a first burst (measured: 32 MiB) and
     // then waits, so with 48 MiB to commit the job is reliably not ready. With 1 MiB overlays it
     // was ready within 300 ms in 3 of 4 tries, even at 1 byte/s.
-    const lab = await useLabDomain(t, conn, { virtualSize: 64 * MiB, baseDataBytes: MiB, overlayDataBytes: 24 * MiB });
+    const lab = await labs.use(t, conn, { virtualSize: 64 * MiB, baseDataBytes: MiB, overlayDataBytes: 24 * MiB });
     const [l0, l1, l2] = lab.layers as [string, string, string];
     const events = await EventRecorder.register(conn, lab.domain, BLOCK_JOB_2);
     t.after(() => events.dispose());

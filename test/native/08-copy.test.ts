@@ -18,10 +18,10 @@ import {
   EventRecorder,
   hasJob,
   libvirt,
+  suiteLabs,
   sweepStaleLabDomains,
   TEST_URI,
   uniqueLabName,
-  useLabDomain,
   virsh,
   virshBlockJobInfo,
   type Connection,
@@ -56,6 +56,7 @@ const {
 const SMALL = { virtualSize: 64 * MiB, baseDataBytes: MiB, overlayDataBytes: MiB };
 
 describe(`blockCopy on ${TEST_URI}`, () => {
+  const labs = suiteLabs();
   let conn: Connection;
   before(async () => {
     await sweepStaleLabDomains();
@@ -66,7 +67,7 @@ describe(`blockCopy on ${TEST_URI}`, () => {
   test('a copy to a new file: bandwidth param in bytes/s, pivot refused before READY, READY / COPY, pivot onto the copy', async (t) => {
     // The default 1 GiB virtual disk: at 1 byte/s the mirror stops after a first burst
     // (measured: 32 MiB of 1 GiB), so the copy is reliably not ready until the limit is lifted.
-    const lab = await useLabDomain(t, conn, { baseDataBytes: MiB, overlayDataBytes: MiB });
+    const lab = await labs.use(t, conn, { baseDataBytes: MiB, overlayDataBytes: MiB });
     const active = lab.layers[2];
     assert.ok(active);
     const events = await EventRecorder.register(conn, lab.domain, BLOCK_JOB_2);
@@ -114,7 +115,7 @@ describe(`blockCopy on ${TEST_URI}`, () => {
   });
 
   test("a copy aborted while ready (no pivot) ends CANCELED and leaves the chain as it was; 'granularity' and 'buf-size' reach QEMU", async (t) => {
-    const lab = await useLabDomain(t, conn, SMALL);
+    const lab = await labs.use(t, conn, SMALL);
     const chain = lab.layers.toReversed();
     const events = await EventRecorder.register(conn, lab.domain, BLOCK_JOB_2);
     t.after(() => events.dispose());
@@ -150,7 +151,7 @@ describe(`blockCopy on ${TEST_URI}`, () => {
   });
 
   test('a SHALLOW copy copies the active layer only and keeps its backing chain under the copy', async (t) => {
-    const lab = await useLabDomain(t, conn, SMALL);
+    const lab = await labs.use(t, conn, SMALL);
     const [l0, l1] = lab.layers as [string, string, string];
     const events = await EventRecorder.register(conn, lab.domain, BLOCK_JOB_2);
     t.after(() => events.dispose());
@@ -199,7 +200,7 @@ describe(`blockCopy on ${TEST_URI}`, () => {
       return;
     }
 
-    const lab = await useLabDomain(t, conn, { virtualSize: 64 * MiB, baseDataBytes: 32 * MiB, overlayDataBytes: MiB });
+    const lab = await labs.use(t, conn, { virtualSize: 64 * MiB, baseDataBytes: 32 * MiB, overlayDataBytes: MiB });
     disposeLab = () => lab.dispose();
     const chain = lab.layers.toReversed();
     const events = await EventRecorder.register(conn, lab.domain, BLOCK_JOB_2);

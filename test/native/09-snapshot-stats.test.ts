@@ -19,10 +19,10 @@ import {
   EventRecorder,
   LAB_ROOT,
   libvirt,
+  suiteLabs,
   sweepStaleLabDomains,
   TEST_URI,
   uniqueLabName,
-  useLabDomain,
   virsh,
   type Connection,
   type Domain,
@@ -92,6 +92,7 @@ async function twoDiskDomain(t: TestContext, conn: Connection): Promise<{ name: 
 }
 
 describe(`snapshots, stats and thresholds on ${TEST_URI}`, () => {
+  const labs = suiteLabs();
   let conn: Connection;
   before(async () => {
     await sweepStaleLabDomains();
@@ -190,7 +191,7 @@ describe(`snapshots, stats and thresholds on ${TEST_URI}`, () => {
   });
 
   test('getAllDomainStats(BLOCK, BACKING) lists every layer with its XML index and qemu-img sizes, as virsh domstats does', async (t) => {
-    const lab = await useLabDomain(t, conn, { virtualSize: 96 * MiB, baseDataBytes: 4 * MiB, overlayDataBytes: MiB });
+    const lab = await labs.use(t, conn, { virtualSize: 96 * MiB, baseDataBytes: 4 * MiB, overlayDataBytes: MiB });
     const layers = liveLayers(await lab.domain.XMLDesc());
     assert.deepEqual(
       layers.map((l) => l.file),
@@ -232,7 +233,7 @@ describe(`snapshots, stats and thresholds on ${TEST_URI}`, () => {
   });
 
   test('blockInfo: capacity is the virtual size; allocation and physical as virsh domblkinfo', async (t) => {
-    const lab = await useLabDomain(t, conn, { virtualSize: 80 * MiB, baseDataBytes: MiB, overlayDataBytes: MiB });
+    const lab = await labs.use(t, conn, { virtualSize: 80 * MiB, baseDataBytes: MiB, overlayDataBytes: MiB });
     const active = lab.layers[2] ?? assert.fail('no active layer');
     const info = await lab.domain.blockInfo('vda');
     assert.equal(info.capacity, (await qemuImgInfo(active))['virtual-size']);
@@ -246,7 +247,7 @@ describe(`snapshots, stats and thresholds on ${TEST_URI}`, () => {
   });
 
   test("setBlockThreshold: BLOCK_THRESHOLD for a backing layer 'vda[N]' (crossed by a commit) and for the active layer (crossed by a pull)", async (t) => {
-    const lab = await useLabDomain(t, conn, { virtualSize: 64 * MiB, baseDataBytes: MiB, overlayDataBytes: 4 * MiB });
+    const lab = await labs.use(t, conn, { virtualSize: 64 * MiB, baseDataBytes: MiB, overlayDataBytes: 4 * MiB });
     const [l0, l1, l2] = lab.layers as [string, string, string];
     const thresholds = await EventRecorder.register(conn, lab.domain, BLOCK_THRESHOLD);
     const jobs = await EventRecorder.register(conn, lab.domain, BLOCK_JOB_2);

@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import { makeTraversable, runTool } from '../../src/main/core/lab/images.ts';
 import { LibvirtConnection } from '../../src/main/libvirt/connection.ts';
 import type { BlockJobNotice, BlockThresholdNotice, JobCompletedNotice } from '../../src/main/libvirt/types.ts';
-import { libvirt, sweepStaleLabDomains, TEST_URI, useLabDomain, virsh, waitFor, type Connection } from '../lab/harness.ts';
+import { libvirt, suiteLabs, sweepStaleLabDomains, TEST_URI, virsh, waitFor, type Connection } from '../lab/harness.ts';
 import { assertLibvirtError, liveLayers, MiB, qemuImgInfo, rejection, virshBlockStats } from './block-helpers.ts';
 
 /** Every notice a facade listener got, and a wait for one (already seen or still to come). */
@@ -77,6 +77,7 @@ async function bitmapsOf(domain: string, path: string): Promise<string[]> {
 }
 
 describe(`backups, checkpoints, job statistics, block thresholds and suspend/resume on ${TEST_URI}`, () => {
+  const labs = suiteLabs();
   let conn: Connection;
   let facade: LibvirtConnection;
   let work: string;
@@ -103,7 +104,7 @@ describe(`backups, checkpoints, job statistics, block thresholds and suspend/res
   });
 
   test('suspend pauses the domain and resume runs it again, as virsh sees it', async (t) => {
-    const lab = await useLabDomain(t, conn, { tag: 'native-suspend' });
+    const lab = await labs.use(t, conn, { tag: 'native-suspend' });
     await facade.domainSuspend(lab.name);
     assert.equal(await facade.domainState(lab.name), 'paused');
     assert.equal((await virsh(['domstate', lab.name])).trim(), 'paused');
@@ -114,7 +115,7 @@ describe(`backups, checkpoints, job statistics, block thresholds and suspend/res
   });
 
   test('a threshold on vda fires BLOCK_THRESHOLD once a pull writes past it into the active layer', async (t) => {
-    const lab = await useLabDomain(t, conn, { tag: 'native-threshold' });
+    const lab = await labs.use(t, conn, { tag: 'native-threshold' });
     const active = lab.layers.at(-1);
     const before = await lab.domain.blockInfo('vda');
     // The pull copies the base's 64 MiB into the active layer, far past 1 MiB over what it holds.
@@ -136,7 +137,7 @@ describe(`backups, checkpoints, job statistics, block thresholds and suspend/res
   });
 
   test('a threshold on a backing layer (vda[N]) fires when an active commit writes into it', async (t) => {
-    const lab = await useLabDomain(t, conn, { tag: 'native-threshold-layer' });
+    const lab = await labs.use(t, conn, { tag: 'native-threshold-layer' });
     const layers = liveLayers(await lab.domain.XMLDesc());
     const middle = layers[1];
     assert.ok(middle, JSON.stringify(layers));
@@ -156,7 +157,7 @@ describe(`backups, checkpoints, job statistics, block thresholds and suspend/res
   });
 
   test('a push backup with a checkpoint: JOB_COMPLETED, the finished job’s statistics, a faithful copy; the checkpoint listed, then deleted with its bitmap', async (t) => {
-    const lab = await useLabDomain(t, conn, { tag: 'native-backup' });
+    const lab = await labs.use(t, conn, { tag: 'native-backup' });
     const active = lab.layers.at(-1);
     assert.ok(active);
     const target = join(work, `${lab.name}-vda.qcow2`);
@@ -203,7 +204,7 @@ describe(`backups, checkpoints, job statistics, block thresholds and suspend/res
   });
 
   test('checkpoints chain: a second one’s parent is the first; children deletes both, metadataOnly keeps the bitmap', async (t) => {
-    const lab = await useLabDomain(t, conn, { tag: 'native-checkpoints' });
+    const lab = await labs.use(t, conn, { tag: 'native-checkpoints' });
     const active = lab.layers.at(-1);
     assert.ok(active);
     const xml = (name: string): string => `<domaincheckpoint><name>${name}</name><disks><disk name='vda' checkpoint='bitmap'/></disks></domaincheckpoint>`;
@@ -241,7 +242,7 @@ describe(`backups, checkpoints, job statistics, block thresholds and suspend/res
   });
 
   test('a pull-mode backup runs until aborted: its statistics and description while it runs, then virDomainAbortJob ends it', async (t) => {
-    const lab = await useLabDomain(t, conn, { tag: 'native-pull-backup' });
+    const lab = await labs.use(t, conn, { tag: 'native-pull-backup' });
     // QEMU (libvirt-qemu) creates the NBD socket itself: its directory must be writable by it.
     const sockets = join(work, `${lab.name}-sockets`);
     await mkdir(sockets, { mode: 0o1733 });
@@ -273,7 +274,7 @@ describe(`backups, checkpoints, job statistics, block thresholds and suspend/res
   });
 
   test('allDomainStats has state.* and every layer’s block.* for a lab domain, as virsh domstats says', async (t) => {
-    const lab = await useLabDomain(t, conn, { tag: 'native-allstats' });
+    const lab = await labs.use(t, conn, { tag: 'native-allstats' });
     const records = await facade.allDomainStats({ state: true, block: true, backing: true });
     const mine = records.find((r) => r.name === lab.name);
     assert.ok(mine, `${lab.name} in ${JSON.stringify(records.map((r) => r.name))}`);
