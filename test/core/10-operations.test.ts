@@ -10,7 +10,7 @@ import { assertLeftAtReady, diskOf, engineSuite, jobEvents, layerIndexes, liveCh
 import { virshBlockJobInfo, type TestLabOptions } from '../lab/harness.ts';
 
 describe('operations: preview, then job.start, on real QEMU', { timeout: 180_000 }, () => {
-  const t = engineSuite();
+  const t = engineSuite({ labsTogether: true });
 
   const lab = (ctx: TestContext, options: TestLabOptions = {}) => t.lab(ctx, { ...smallChain, ...options });
   const refOf = (domain: string) => ({ hostId, domain, disk: 'vda' });

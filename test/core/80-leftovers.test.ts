@@ -20,7 +20,7 @@ const exists = (path: string): Promise<boolean> => stat(path).then(
 );
 
 describe('files a copy leaves behind', { timeout: 300_000 }, () => {
-  const t = engineSuite();
+  const t = engineSuite({ labsTogether: true });
 
   // QEMU 7.2's mirror copies its first 32 MiB unthrottled: 48 MiB keeps a 1 MiB/s copy running.
   const lab = (ctx: TestContext): Promise<TestLab> => t.lab(ctx, { virtualSize: 64 * MiB, baseDataBytes: 48 * MiB, overlayDataBytes: MiB });

@@ -61,7 +61,7 @@ async function smallFs(ctx: TestContext, size: string): Promise<string> {
 }
 
 describe('chain check and preflight', { timeout: 180_000 }, () => {
-  const t = engineSuite();
+  const t = engineSuite({ labsTogether: true });
   // As the window does when it shows a host: a preview judges QEMU's permissions only once
   // libvirt's capabilities have been read (it never waits for them).
   before(() => t.client.call('host.capabilities', { hostId }));

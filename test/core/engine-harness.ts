@@ -14,6 +14,7 @@ import {
   createTestLab,
   diskChain,
   libvirt,
+  suiteLabs,
   sweepStaleLabDomains,
   TEST_URI,
   useLabDomain,
@@ -42,9 +43,12 @@ export interface EngineSuite extends TestCore {
 /**
  * The setup of a suite against real libvirtd + QEMU, called inside its `describe`: stale labs of
  * killed runs swept, one connection to make lab domains through and one core on TEST_URI, both
- * closed when the suite ends. Its members can be used once the suite's tests run.
+ * closed when the suite ends. Its members can be used once the suite's tests run. With
+ * `labsTogether`, the suite's lab domains are destroyed together when it ends (see suiteLabs), for
+ * suites whose tests look only at their own domains.
  */
-export function engineSuite(): EngineSuite {
+export function engineSuite(setup: { labsTogether?: boolean } = {}): EngineSuite {
+  const together = setup.labsTogether ? suiteLabs() : null;
   let conn: Connection | undefined;
   let core: TestCore | undefined;
   before(async () => {
@@ -77,7 +81,7 @@ export function engineSuite(): EngineSuite {
       return made(core).events;
     },
     close: () => made(core).close(),
-    lab: (ctx, options = {}) => useLabDomain(ctx, made(conn), options),
+    lab: (ctx, options = {}) => (together ? together.use(ctx, made(conn), options) : useLabDomain(ctx, made(conn), options)),
   };
 }
 
