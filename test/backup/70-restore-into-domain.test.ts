@@ -2,16 +2,19 @@
 // image (type 'restore' in jobs and history), the domain's definition is switched to it with
 // every other byte kept, and the domain starts on it, which holds the backed-up data. The old chain
 // stays unless its files are named for deletion; an aborted restore leaves no image and the
-// definition as it was; a restore waits in the host's queue when there is no room; a running
-// domain is refused.
+// definition as it was; a restore waits in the host's queue when there is no room; one a stopped
+// Strata left is stopped by the next, its image removed; a running domain is refused.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { before, describe, it, type TestContext } from 'node:test';
 import { definedSource } from '../../src/main/core/offline/domain-definition.ts';
-import { runTool } from '../../src/main/core/lab/images.ts';
-import { rejection, waitForEnd } from '../core/engine-harness.ts';
-import type { TestCore } from '../core/core-harness.ts';
+import { makeTraversable, runTool } from '../../src/main/core/lab/images.ts';
+import { rejection, waitForEnd, waitForJob } from '../core/engine-harness.ts';
+import { startTestCore, type TestCore } from '../core/core-harness.ts';
+import { TEST_URI } from '../lab/harness.ts';
 import { assertSameData, makeChain, sweepStaleDefinedDomains, useDefinedDomain, useLabDir, virsh, type TestChain } from '../offline/offline-harness.ts';
 import { backupCore, hostId, MiB, settled } from './backup-harness.ts';
 
@@ -116,6 +119,33 @@ describe('restore into a shut-off domain', { timeout: 300_000 }, () => {
     await t.client.call('job.abort', { hostId, domain: a.name, disk: 'vda' });
     assert.equal((await waitForEnd(t, slow.job.id)).phase, 'cancelled');
     assert.ok(!existsSync(`${folder}/a.qcow2`));
+  });
+
+  it('a restore left running by a stopped Strata is stopped by the next one, its image removed and the disk not switched', async (ctx) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'strata-restore-data-'));
+    ctx.after(() => rm(dataDir, { recursive: true, force: true }));
+    const folder = await mkdtemp(join(tmpdir(), 'strata-backups-'));
+    await makeTraversable(folder);
+    ctx.after(() => rm(folder, { recursive: true, force: true }));
+    const first = await startTestCore({ uri: TEST_URI, dataDir });
+    ctx.after(() => first.close());
+    await first.client.call('backup.setLocation', { hostId, path: folder });
+    const { name, setId, dir } = await backedUp(ctx, first, 'rs-restart', [[[0, 24 * MiB]]]);
+    const xmlBefore = await inactiveXml(name);
+    const r = await first.client.call('backup.restore', { hostId, domain: name, setId, point: 0, disk: 'vda', into: 'domain', bandwidthBytesPerSec: MiB, wait: false });
+    await waitForJob(first, (j) => j.id === r.job.id && j.cur > 0, { what: 'the restore to write' });
+    // Closing Strata never stops a job: the daemon goes on writing the temporary file.
+    await first.close();
+    assert.ok((await readdir(dir)).some((f) => f.endsWith('.restoring')), 'the temporary file is there');
+
+    const second = await startTestCore({ uri: TEST_URI, dataDir });
+    ctx.after(() => second.close());
+    const found = await waitForJob(second, (j) => j.domain === name && j.type === 'restore' && j.endedAt !== null, { timeoutMs: 60_000 });
+    assert.equal(found.phase, 'failed');
+    assert.match(found.outcome ?? '', /no disk was switched/);
+    assert.deepEqual((await readdir(dir)).filter((f) => f.includes('restor')), [], 'no image and no temporary file');
+    assert.ok(!existsSync(r.path));
+    assert.equal(await inactiveXml(name), xmlBefore);
   });
 
   it('refuses a running domain, saying to shut it down or restore to a new file', async (ctx) => {

@@ -285,6 +285,10 @@ export class OfflineRuns {
     for (const left of found) {
       const intent = left.intent;
       const type = typeOf(intent);
+      if (type === 'restore') {
+        await this.#dropRestore(left, tell);
+        continue;
+      }
       if (left.daemon === 'alive') {
         log.warn('an offline job of a previous run is still under way; following it to its end', { host: this.#deps.hostId, domain: intent.domain, disk: intent.disk, operation: intent.operation.kind, pid: intent.daemon?.pid });
         tell.adopt(intent.domain, intent.disk, type, left.job.bandwidthBytesPerSec, intent.target);
@@ -304,6 +308,25 @@ export class OfflineRuns {
       tell.ended(intent.domain, intent.disk, type, status, `found at start-up: ${words}`, left.leftover);
     }
     return found.length;
+  }
+
+  /**
+   * A restore a previous Strata left: what it was to become (the name, a domain to switch) ended
+   * with that Strata, and its image is linked to its name only by the end it never saw. So it is
+   * stopped and its temporary file removed; the domain was not switched (that comes only after
+   * the end), and the user restores again.
+   */
+  async #dropRestore(left: LeftoverJob, tell: { ended(domain: string, disk: string, type: JobType, status: 'completed' | 'failed', outcome: string, leftover: string | null): void }): Promise<void> {
+    const intent = left.intent;
+    if (left.daemon === 'alive') {
+      await left.job.cancel();
+      await left.job.done;
+    }
+    if (intent.target) await rm(intent.target, { force: true });
+    await this.#deps.intents?.remove(intent.jobId);
+    const words = `Strata stopped during a restore of ${intent.domain}/${intent.disk}: it was stopped${intent.target ? ` and its unfinished image ${intent.target} removed` : ''}; no disk was switched. Restore again.`;
+    log.warn(`a restore of a previous run was found: ${words}`, { host: this.#deps.hostId, domain: intent.domain, disk: intent.disk });
+    tell.ended(intent.domain, intent.disk, 'restore', 'failed', `found at start-up: ${words}`, null);
   }
 }
 
