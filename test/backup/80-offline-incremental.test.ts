@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { makeTraversable, runTool } from '../../src/main/core/lab/images.ts';
 import { readChainBitmaps } from '../../src/main/core/offline/bitmaps.ts';
-import { startTestCore } from '../core/core-harness.ts';
+import { IntentStore } from '../../src/main/core/offline/intents.ts';
+import { startTestCore, type TestCore } from '../core/core-harness.ts';
 import { waitForEnd, waitForJob } from '../core/engine-harness.ts';
 import { TEST_URI, waitFor } from '../lab/harness.ts';
 import { assertSameData, daemonsUnder, makeChain, sweepStaleDefinedDomains, useDefinedDomain, useLabDir, virsh } from '../offline/offline-harness.ts';
@@ -163,17 +164,34 @@ describe('incremental backups of shut-off domains', { timeout: 300_000 }, () => 
     const dataDir = await mkdtemp(join(tmpdir(), 'strata-offline-stop-data-'));
     const folder = await mkdtemp(join(tmpdir(), 'strata-offline-stop-backups-'));
     await makeTraversable(folder);
-    ctx.after(() => Promise.all([rm(dataDir, { recursive: true, force: true }), rm(folder, { recursive: true, force: true })]));
+    // Every Strata of the test is closed, even one a failure left open, before its folders go.
+    const cores: TestCore[] = [];
+    const strata = async (): Promise<TestCore> => {
+      const core = await startTestCore({ uri: TEST_URI, dataDir });
+      cores.push(core);
+      return core;
+    };
+    ctx.after(async () => {
+      await Promise.all(cores.map((c) => c.close()));
+      await Promise.all([rm(dataDir, { recursive: true, force: true }), rm(folder, { recursive: true, force: true })]);
+    });
+    // The backup's job is under way in its daemon: the intent record says it was sent, and it moved data.
+    const underWay = async (core: TestCore, jobId: string): Promise<void> => {
+      await waitFor(async () => (await new IntentStore(dataDir).list()).some((i) => i.domain === name && i.step === 'job-started') || undefined, {
+        timeoutMs: 60_000,
+        what: 'the backup to start in its daemon',
+      });
+      await waitForJob(core, (j) => j.id === jobId && j.cur > 0, { timeoutMs: 60_000, what: 'the backup to move data' });
+    };
 
     // Alive: quitting Strata leaves the daemon running; the next one follows it as a backup.
-    const first = await startTestCore({ uri: TEST_URI, dataDir });
+    const first = await strata();
     await first.client.call('backup.setLocation', { hostId, path: folder });
     const slow = await first.client.call('backup.start', { hostId, domain: name, bandwidthBytesPerSec: MiB });
-    await waitForJob(first, (j) => j.id === slow.jobs[0]!.id && j.cur > 0, { timeoutMs: 30_000, what: 'the backup to move data' });
+    await underWay(first, slow.jobs[0]!.id);
     await first.close();
     assert.equal((await daemonsUnder(dir)).length, 1, 'the daemon outlives the Strata that started it');
-    const second = await startTestCore({ uri: TEST_URI, dataDir });
-    ctx.after(() => second.close());
+    const second = await strata();
     const followed = await waitForJob(second, (j) => j.domain === name && j.endedAt === null, { timeoutMs: 60_000 });
     assert.equal(followed.type, 'backup', 'found as a backup, not as a copy');
     await second.client.call('job.setSpeed', { hostId, domain: name, disk: 'vda', bandwidthBytesPerSec: 0 });
@@ -183,14 +201,13 @@ describe('incremental backups of shut-off domains', { timeout: 300_000 }, () => 
     await second.close();
 
     // Dead: the daemon killed while no Strata ran; the point is settled failed, its image removed.
-    const third = await startTestCore({ uri: TEST_URI, dataDir });
+    const third = await strata();
     const cut = await third.client.call('backup.start', { hostId, domain: name, kind: 'full', bandwidthBytesPerSec: MiB });
-    await waitForJob(third, (j) => j.id === cut.jobs[0]!.id && j.cur > 0, { timeoutMs: 30_000, what: 'the backup to move data' });
+    await underWay(third, cut.jobs[0]!.id);
     await third.close();
     for (const pid of await daemonsUnder(dir)) process.kill(pid, 'SIGKILL');
     await waitFor(async () => ((await daemonsUnder(dir)).length === 0) || undefined, { timeoutMs: 15_000, what: 'the daemon to die' });
-    const fourth = await startTestCore({ uri: TEST_URI, dataDir });
-    ctx.after(() => fourth.close());
+    const fourth = await strata();
     const ended = await waitForJob(fourth, (j) => j.domain === name && j.endedAt !== null, { timeoutMs: 60_000 });
     assert.equal(ended.type, 'backup');
     assert.equal(ended.phase, 'failed');
