@@ -9,7 +9,7 @@ import { assertLeftAtReady, engineSuite, jobEvents, liveChain, MiB, smallChain, 
 import { TEST_URI, virsh, virshBlockJobInfo } from '../lab/harness.ts';
 
 describe('jobs started outside Strata', { timeout: 120_000 }, () => {
-  const t = engineSuite();
+  const t = engineSuite({ labsTogether: true });
 
   const lab = (ctx: TestContext) => t.lab(ctx, smallChain);
   // 32 MiB for the pulls virsh runs at 1 MiB/s, so they still run after a loaded machine's slowest

@@ -10,7 +10,7 @@ import { diskOf, engineSuite, liveChain, paths, previewAndStart, smallChain, wai
 import { uniqueLabName, virsh, waitFor } from '../lab/harness.ts';
 
 describe('the host model behind domain.get', { timeout: 120_000 }, () => {
-  const t = engineSuite();
+  const t = engineSuite({ labsTogether: true });
   const lab = (ctx: TestContext) => t.lab(ctx, smallChain);
   const state = async (domain: string) => (await t.client.call('domain.get', { hostId, domain })).state;
   const changedCount = (domain: string) => t.events.filter((e) => e.event === 'domain.changed' && (e.data as { domain: string }).domain === domain).length;
