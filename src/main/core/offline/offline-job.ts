@@ -293,6 +293,9 @@ export class OfflineJob {
       });
       if (this.#cancelRequested) await this.cancel();
     } catch (err) {
+      // Strata let go of the daemon while the job was being set up (the monitor closed under a
+      // command): the daemon is the next start's to follow, not to be stopped here.
+      if (this.#detached && err instanceof QmpClosedError) return new Promise<OfflineOutcome>(() => undefined);
       return this.#finish('failed', err instanceof Error ? err.message : String(err));
     }
     return this.#watch();
