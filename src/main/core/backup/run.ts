@@ -257,15 +257,24 @@ export class BackupRunner {
     // Its share of the host's budget among the jobs that run once it does, like a block job's at start.
     const budget = host.info().limits.bandwidthBudgetBytesPerSec;
     const limit = budgetShare(budget, p.bandwidthBytesPerSec, host.jobs.running().length + disks.length);
+    let checkpointMade = false;
     try {
       if (!conn) throw new StrataError('unavailable', `${host.label} is not connected`);
       await this.#watchCompletion(host, conn);
-      await conn.backupBegin(domain, backupXml, checkpointXml);
+      // libvirtd 9.0 segfaults when QEMU ends (the guest powers off, QEMU crashes, a destroy)
+      // while virDomainBackupBegin is still making the checkpoint it was given (it frees the
+      // checkpoint with the stopped domain, then rolls it back). A checkpoint of its own call is
+      // done before libvirt handles QEMU's end, so it is made first and the backup begins
+      // without one. Writes between the two are in the backup and in the checkpoint's bitmap:
+      // the next incremental copies them again, and misses none.
+      await conn.checkpointCreateXML(domain, checkpointXml);
+      checkpointMade = true;
+      await conn.backupBegin(domain, backupXml, null);
     } catch (err) {
       const e = toStrataError(err, `Could not start a backup of ${domain}`);
       this.#ctx.running.delete(key);
       for (const job of requested) host.jobs.fail(job.id, `could not start: ${e.message}`);
-      this.#ctx.changed(host.id, domain, setId, index, await this.settle(running, 'failed', `libvirt refused it: ${e.message}`, false));
+      this.#ctx.changed(host.id, domain, setId, index, await this.settle(running, 'failed', `libvirt refused it: ${e.message}`, checkpointMade));
       if (decision.kind === 'incremental') {
         log.warn('libvirt refused an incremental backup; taking a full one instead', { host: host.id, domain, err });
         return this.start(host, { ...p, kind: 'full' }, `libvirt refused the incremental from ${decision.from}: ${e.message}`, note);
