@@ -70,18 +70,26 @@ describe('restore into a shut-off domain', { timeout: 300_000 }, () => {
     await assertSameData(chain, r.path);
   });
 
-  it('deletes the old chain once the switch is made, when its files were named', async (ctx) => {
+  it('deletes the old chain once the switch is made, when its files were named, but never a base another shut-off domain stands on', async (ctx) => {
     const { t } = await backupCore(ctx);
-    const { name, chain, setId } = await backedUp(ctx, t, 'rs-del');
+    const { name, chain, setId, dir } = await backedUp(ctx, t, 'rs-del');
+    // Another shut-off domain on the same base: its definition names only its own overlay.
+    const base = chain.layers[0]!;
+    const overlay = join(dir, 'other.qcow2');
+    await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', overlay]);
+    const other = await useDefinedDomain(ctx, dir, overlay, 'rs-del-other');
     const plan = await t.client.call('backup.restorePreview', { hostId, domain: name, setId, point: 0, disk: 'vda', into: 'domain' });
+    assert.deepEqual(plan.sharedWith, [{ path: base, domains: [other] }]);
+    assert.deepEqual(plan.deletable, plan.oldChain.filter((f) => f !== base));
     const wrong = await rejection(t.client.call('backup.restore', { hostId, domain: name, setId, point: 0, disk: 'vda', into: 'domain', deleteOldChain: ['/etc/hostname'] }));
     assert.equal(wrong.kind, 'conflict');
     assert.match(wrong.message, /does not delete/);
 
     const r = await t.client.call('backup.restore', { hostId, domain: name, setId, point: 0, disk: 'vda', into: 'domain', deleteOldChain: plan.deletable });
     assert.equal(r.job.phase, 'completed', r.job.outcome ?? '');
-    assert.deepEqual([...r.deleted].sort(), [...chain.layers].sort());
-    for (const layer of chain.layers) assert.ok(!existsSync(layer), `${layer} is gone`);
+    assert.deepEqual([...r.deleted].sort(), chain.layers.slice(1).sort());
+    for (const layer of chain.layers.slice(1)) assert.ok(!existsSync(layer), `${layer} is gone`);
+    assert.ok(existsSync(base), `${base} is kept for ${other}`);
     assert.equal(definedSource(await inactiveXml(name), 'vda').path, r.path);
     await assertSameData(chain, r.path);
   });

@@ -27,7 +27,7 @@ import { chainSpec, pointChain } from './restore.ts';
 import type { BackupStore } from './store.ts';
 
 /** What a restore needs of a host. */
-export type RestoreHost = Pick<Host, 'id' | 'label' | 'readOnly' | 'jobs' | 'getDomain' | 'startOfflineOwn' | 'othersUsing'> & { readonly libvirt: LibvirtConnection | null };
+export type RestoreHost = Pick<Host, 'id' | 'label' | 'readOnly' | 'jobs' | 'getDomain' | 'listDomains' | 'startOfflineOwn' | 'othersUsing'> & { readonly libvirt: LibvirtConnection | null };
 
 type PreviewParams = ValidParams<'backup.restorePreview'>;
 type RestoreParams = ValidParams<'backup.restore'>;
@@ -79,6 +79,39 @@ async function checkNewFile(destination: string): Promise<void> {
     () => false,
   );
   if (!folderOk) throw new StrataError('invalid-request', `${dirname(destination)} is not a folder on this machine`, { hint: 'Restore into an existing folder.' });
+}
+
+/**
+ * The other domains that use any of `paths`, by path. The host's index has every running domain's
+ * chain, but a shut-off domain's definition names only its active image: its layers below are read
+ * from the image headers here, so a base another shut-off domain stands on is never deleted.
+ */
+async function usersOf(host: RestoreHost, domain: string, paths: readonly string[]): Promise<Map<string, string[]>> {
+  const users = new Map<string, string[]>();
+  const add = (path: string, other: string): void => {
+    const known = users.get(path) ?? [];
+    if (!known.includes(other)) users.set(path, [...known, other]);
+  };
+  for (const use of host.othersUsing(domain, paths)) for (const path of use.paths) add(path, use.domain);
+  const wanted = new Set(paths);
+  const others = (await host.listDomains()).filter((d) => d.name !== domain && d.state === 'shutoff');
+  // A few at a time: each read runs qemu-img on the domain's images.
+  for (let i = 0; i < others.length; i += 4) {
+    await Promise.all(
+      others.slice(i, i + 4).map(async (other) => {
+        let detail;
+        try {
+          detail = await host.getDomain(other.name);
+        } catch (err) {
+          // A domain undefined meanwhile uses nothing; any other failure leaves the question open.
+          if (err instanceof StrataError && err.kind === 'not-found') return;
+          throw new StrataError('conflict', `cannot tell whether ${other.name} uses the old chain: ${err instanceof Error ? err.message : String(err)}`, { hint: 'Keep the old chain, or try again.' });
+        }
+        for (const disk of detail.disks) for (const layer of disk.chain) if (wanted.has(layer.path)) add(layer.path, other.name);
+      }),
+    );
+  }
+  return users;
 }
 
 /** Why the domain's disk cannot be switched now; null when it can. */
@@ -133,8 +166,7 @@ export async function planRestore(host: RestoreHost, store: BackupStore, p: Prev
   const oldChain = disk.chain.map((l) => l.path);
   const xml = await conn.domainXml(p.domain, { inactive: true });
   const definition = changedLines(xml, rewriteDiskChain(xml, p.disk, [{ path: destination, format: 'qcow2' }]));
-  const users = new Map<string, string[]>();
-  for (const use of host.othersUsing(p.domain, oldChain)) for (const path of use.paths) users.set(path, [...(users.get(path) ?? []), use.domain]);
+  const users = await usersOf(host, p.domain, oldChain);
   return {
     ...base,
     destination,
@@ -210,7 +242,7 @@ export async function startRestore(host: RestoreHost, store: BackupStore, hub: E
       { path: before, format },
       [{ path: destination, format: 'qcow2' }],
     );
-    const stillShared = new Set(host.othersUsing(p.domain, p.deleteOldChain).flatMap((u) => u.paths));
+    const stillShared = p.deleteOldChain.length > 0 ? await usersOf(host, p.domain, p.deleteOldChain) : new Map<string, string[]>();
     for (const path of p.deleteOldChain) {
       if (stillShared.has(path)) continue;
       try {
