@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import { createThrowawayUser, readableCopy, runPrefixed, sweepThrowawayUsers } from './throwaway-user.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const suites = ['test/session/as-user/session-jobs.suite.ts', 'test/session/as-user/session-offline-backup.suite.ts'];
+const suites = ['test/session/as-user/session-jobs.suite.ts', 'test/session/as-user/session-offline-backup.suite.ts', 'test/session/as-user/session-backup-domain-ends.suite.ts'];
 const nodeArgs = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...suites];
 const root = process.getuid?.() === 0;
 
