@@ -142,13 +142,18 @@ export class DomainModel {
    * client can change it without touching a chain.
    */
   async maySnapshot(name: string, read: () => Promise<ReadonlySet<string>>): Promise<boolean> {
+    const names = await this.snapshotted(read);
+    return names === null || names.has(name);
+  }
+
+  /** The domains that have named snapshots, listed anew (`read`) unless a listing is still trusted; null if it failed. */
+  snapshotted(read: () => Promise<ReadonlySet<string>>): Promise<ReadonlySet<string> | null> {
     let held = this.#snapshotted;
     if (!held || held.generation !== this.#generation || this.#now() - held.at > this.#deps.trustMs) {
       held = { generation: this.#generation, at: this.#now(), promise: read().catch(() => null) };
       this.#snapshotted = held;
     }
-    const names = await held.promise;
-    return names === null || names.has(name);
+    return held.promise;
   }
 
   /** The model's clock: a bulk reading is stamped with it when it begins. */

@@ -41,6 +41,8 @@ export class JobDiscovery {
   #jobless: LibvirtConnection | null = null;
   /** A connection whose driver has no bulk statistics: the model trusts its readings for the interval only. */
   #statless: LibvirtConnection | null = null;
+  /** The connection whose first reading is under way: it does what a sweep would, so none runs meanwhile. */
+  #reconciling: LibvirtConnection | null = null;
 
   constructor(deps: DiscoveryDeps) {
     this.#deps = deps;
@@ -83,7 +85,13 @@ export class JobDiscovery {
    */
   async reconcile(conn: LibvirtConnection): Promise<void> {
     this.#deps.model.clear();
-    const seen = await this.#read(conn, true);
+    this.#reconciling = conn;
+    let seen: Set<string>;
+    try {
+      seen = await this.#read(conn, true);
+    } finally {
+      if (this.#reconciling === conn) this.#reconciling = null;
+    }
     const { jobs } = this.#deps;
     for (const job of jobs.running()) {
       if (!seen.has(`${job.domain}/${job.disk}`)) jobs.settleNow(job.domain, job.disk);
@@ -155,8 +163,9 @@ export class JobDiscovery {
       }
     };
     await Promise.all(Array.from({ length: Math.min(READ_LANES, domains.length) }, lane));
-    // The second confirms every reading just made, so domain.get serves them from now on.
-    if (afresh) await this.#bulk(conn);
+    // The second confirms every reading just made, so domain.get serves them from now on; the
+    // domains with named snapshots are listed meanwhile, for the domain views that follow.
+    if (afresh) await Promise.all([this.#bulk(conn), model.snapshotted(() => conn.domainsWithSnapshots())]);
     return read;
   }
 
@@ -199,7 +208,7 @@ export class JobDiscovery {
 
   async #sweep(): Promise<void> {
     const conn = this.#deps.connection();
-    if (!conn) return;
+    if (!conn || this.#reconciling === conn) return;
     const { jobs } = this.#deps;
     if (await this.#bulk(conn)) await this.refresh();
     await this.#eachDisk(conn, async (domain, t) => {
