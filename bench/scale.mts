@@ -5,6 +5,7 @@
 //     window does; against bench/scale_model.py (libvirt-python reading every domain's XML and
 //     parsing its chains), rounds alternating. The target is on the time after libvirt's open,
 //     which each client times in the same run.
+//   calls: the libvirt calls Strata made for it, by facade method.
 //   memory: resident and heap growth of the process for that model.
 //   deep chain: domain.get and a pull's preview of one disk whose chain is 200 deep.
 //   growth: domain.get and operation.preview of one domain on the 1,000-domain host against the
@@ -63,8 +64,26 @@ const open = LibvirtConnection.open.bind(LibvirtConnection);
 LibvirtConnection.open = async (...args: Parameters<typeof open>) => {
   const conn = await open(...args);
   openedAt = performance.now();
+  calls.clear();
   return conn;
 };
+
+// The facade's calls after the open, by method (each is one libvirt call): what a full model asks
+// of libvirt, so that a call per domain added anywhere shows.
+const calls = new Map<string, number>();
+for (const name of Object.getOwnPropertyNames(LibvirtConnection.prototype)) {
+  const descriptor = Object.getOwnPropertyDescriptor(LibvirtConnection.prototype, name);
+  const method = descriptor?.value as ((...args: unknown[]) => unknown) | undefined;
+  if (name === 'constructor' || typeof method !== 'function') continue;
+  Object.defineProperty(LibvirtConnection.prototype, name, {
+    ...descriptor,
+    value(this: LibvirtConnection, ...args: unknown[]) {
+      calls.set(name, (calls.get(name) ?? 0) + 1);
+      return method.apply(this, args);
+    },
+  });
+}
+const callCount = (): number => [...calls.values()].reduce((a, b) => a + b, 0);
 
 /** Until the default host is connected: createCore waits for it 3 s at most, and a loaded machine's open of this host can take longer. */
 async function connected(core: StrataCore): Promise<void> {
@@ -82,7 +101,9 @@ async function connected(core: StrataCore): Promise<void> {
 }
 
 /** Connect to a full model: the time the app needs before it can show every chain. */
-async function fullModel(uri: string): Promise<{ seconds: number; afterOpenSeconds: number; layers: number; rssMiB: number; heapMiB: number }> {
+async function fullModel(
+  uri: string,
+): Promise<{ seconds: number; afterOpenSeconds: number; layers: number; rssMiB: number; heapMiB: number; calls: number; callsByMethod: Record<string, number> }> {
   gc();
   const rss0 = process.memoryUsage().rss;
   const heap0 = process.memoryUsage().heapUsed;
@@ -99,6 +120,8 @@ async function fullModel(uri: string): Promise<{ seconds: number; afterOpenSecon
       disks: { chain: unknown[] }[];
     }[];
     const end = performance.now();
+    const callsByMethod = Object.fromEntries(calls);
+    const callsMade = callCount();
     const seconds = (end - start) / 1000;
     if (openedAt === null) throw new Error('the core did not open a connection');
     const afterOpenSeconds = (end - openedAt) / 1000;
@@ -106,7 +129,7 @@ async function fullModel(uri: string): Promise<{ seconds: number; afterOpenSecon
     const layers = details.reduce((n, d) => n + d.disks.reduce((m, k) => m + k.chain.length, 0), 0);
     gc();
     const mem = process.memoryUsage();
-    return { seconds, afterOpenSeconds, layers, rssMiB: (mem.rss - rss0) / 2 ** 20, heapMiB: (mem.heapUsed - heap0) / 2 ** 20 };
+    return { seconds, afterOpenSeconds, layers, rssMiB: (mem.rss - rss0) / 2 ** 20, heapMiB: (mem.heapUsed - heap0) / 2 ** 20, calls: callsMade, callsByMethod };
   } finally {
     stopListening();
     await core.close();
@@ -212,7 +235,7 @@ async function main(): Promise<void> {
       const [sr, pr] = [strata.at(-1)!, py.at(-1)!];
       console.log(
         `round ${r + 1}: after the open Strata ${sr.afterOpenSeconds.toFixed(3)} s, libvirt-python ${(pr.seconds - pr.openSeconds).toFixed(3)} s; ` +
-          `with it ${sr.seconds.toFixed(3)} s, ${pr.seconds.toFixed(3)} s; load ${load().join(' ')}`,
+          `with it ${sr.seconds.toFixed(3)} s, ${pr.seconds.toFixed(3)} s; Strata's libvirt calls ${sr.calls}; load ${load().join(' ')}`,
       );
     }
     if (strata[0]?.layers !== py[0]?.layers) throw new Error(`Strata saw ${strata[0]?.layers} layers, libvirt-python ${py[0]?.layers}`);
@@ -237,6 +260,14 @@ async function main(): Promise<void> {
         against: `libvirt-python ${median(pyAfter).toFixed(3)} s (${range(pyAfter)})`,
         target: '≤ 1.0× libvirt-python',
         met: afterRatio <= 1,
+      },
+      {
+        what: `libvirt calls for that model after the open (through the facade; libvirt-python makes ${DOMAINS + 1})`,
+        value: median(strata.map((x) => x.calls)),
+        unit: 'calls',
+        spread: Object.entries(strata.at(-1)?.callsByMethod ?? {})
+          .map(([method, n]) => `${method} ${n}`)
+          .join(', '),
       },
       {
         what: "libvirt's open of that host (its test driver parsing the file), before any domain is read",
