@@ -37,7 +37,7 @@ describe('restore into a shut-off domain', { timeout: 300_000 }, () => {
     await sweepStaleDefinedDomains();
   });
 
-  it('switches the disk to the restored image, which the domain starts on and which holds the backed-up data; the old chain is kept', async (ctx) => {
+  it('switches the disk to the restored image, which the domain starts on and which holds the backed-up data; the old chain is kept; running, it is refused', async (ctx) => {
     const { t } = await backupCore(ctx);
     const { name, chain, setId } = await backedUp(ctx, t, 'rs-into');
     const xmlBefore = await inactiveXml(name);
@@ -66,6 +66,13 @@ describe('restore into a shut-off domain', { timeout: 300_000 }, () => {
     // QEMU opens the restored image; its data is read back once QEMU has stopped.
     await virsh(['start', name]);
     assert.match(await virsh(['domblklist', name]), new RegExp(`vda\\s+${r.path.replaceAll('.', '\\.')}`));
+    // Running, it is refused, with what to do instead.
+    const running = await t.client.call('backup.restorePreview', { hostId, domain: name, setId, point: 0, disk: 'vda', into: 'domain' });
+    assert.match(running.refused ?? '', /is running: .*Shut it down, or restore to a new file/);
+    const refused = await rejection(t.client.call('backup.restore', { hostId, domain: name, setId, point: 0, disk: 'vda', into: 'domain' }));
+    assert.equal(refused.kind, 'conflict');
+    assert.match(refused.message, /Shut it down, or restore to a new file/);
+    assert.ok(!existsSync(running.destination));
     await virsh(['destroy', name]);
     await assertSameData(chain, r.path);
   });
@@ -154,17 +161,5 @@ describe('restore into a shut-off domain', { timeout: 300_000 }, () => {
     assert.deepEqual((await readdir(dir)).filter((f) => f.includes('restor')), [], 'no image and no temporary file');
     assert.ok(!existsSync(r.path));
     assert.equal(await inactiveXml(name), xmlBefore);
-  });
-
-  it('refuses a running domain, saying to shut it down or restore to a new file', async (ctx) => {
-    const { t } = await backupCore(ctx);
-    const { name, setId } = await backedUp(ctx, t, 'rs-run');
-    await virsh(['start', name]);
-    const plan = await t.client.call('backup.restorePreview', { hostId, domain: name, setId, point: 0, disk: 'vda', into: 'domain' });
-    assert.match(plan.refused ?? '', /is running: .*Shut it down, or restore to a new file/);
-    const refused = await rejection(t.client.call('backup.restore', { hostId, domain: name, setId, point: 0, disk: 'vda', into: 'domain' }));
-    assert.equal(refused.kind, 'conflict');
-    assert.match(refused.message, /Shut it down, or restore to a new file/);
-    assert.ok(!existsSync(plan.destination));
   });
 });
