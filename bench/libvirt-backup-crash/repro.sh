@@ -35,6 +35,8 @@ done
 
 echo "--- segfaults in dmesg since the start of this run (session daemon and QEMU of $USER_NAME):"
 dmesg | awk -v m="$marker" -F'[][]' '{ if ($2 + 0 >= m + 0) print }' | grep -E 'segfault|traps' || echo "(none)"
+echo "--- QEMU's own last words (its log per domain, under the user's ~/.cache/libvirt/qemu/log):"
+grep -H -E 'Assertion|shutting down, reason=crashed' "$HOME_DIR"/.cache/libvirt/qemu/log/*.log 2>/dev/null | sed "s|^$HOME_DIR/.cache/libvirt/qemu/log/||" || echo "(none)"
 log=$HOME_DIR/.cache/libvirt/libvirtd.log
 if [ -f "$log" ]; then
   echo "--- session libvirtd.log, checkpoint/backup lines:"
