@@ -18,7 +18,7 @@
 #   ...-incr          suffix: an incremental backup from a checkpoint made before (with a new
 #                     checkpoint as the other options say)
 #   ...-persist       suffix: a persistent domain (define + start) instead of a transient one
-#   begin-query       transient; no end: domstats --block --backing in a loop while backup-begin
+#   begin-query       (with the suffixes too) transient; no end: domstats --block --backing in a loop while backup-begin
 #                     creates the target (does QEMU survive the queries?)
 #
 # Prints one line: SCENARIO begin=<how backup-begin ended> daemon=<alive|CRASHED> ...
@@ -96,13 +96,18 @@ begin_out=$DIR/$NAME.begin.out
 extra=""
 case $SCENARIO in
   running-destroy | abort-destroy)
-    $V backup-begin "$NAME" --backupxml "$DIR/$NAME.backup.xml" "${CHK[@]}" >"$begin_out" 2>&1
+    # One virsh for every step, so the limit is set the moment the backup has begun (before it
+    # can finish) and the destroy follows the abort at once.
+    {
+      echo "backup-begin $NAME --backupxml $DIR/$NAME.backup.xml --checkpointxml $DIR/$NAME.checkpoint.xml"
+      echo "blockjob $NAME vda --bandwidth 1"
+      echo "domjobinfo $NAME"
+      [ "$SCENARIO" = abort-destroy ] && echo "domjobabort $NAME"
+      echo "destroy $NAME"
+    } | $V >"$begin_out" 2>&1
+    grep -q 'Backup started' "$begin_out"
     begin=$?
-    # Slow enough that the job is certainly still running when the domain ends.
-    $V blockjob "$NAME" vda --bandwidth 1 >/dev/null 2>&1
-    extra="job=$($V domjobinfo "$NAME" 2>&1 | awk -F: '/Operation/{gsub(/ /,"",$2);print $2}')"
-    [ "$SCENARIO" = abort-destroy ] && $V domjobabort "$NAME" >/dev/null 2>&1
-    $V destroy "$NAME" >/dev/null 2>&1
+    extra="job-before-the-end=$(awk -F: '/^Operation/{gsub(/ /,"",$2);print $2}' "$begin_out") gone=$($V domstate "$NAME" >/dev/null 2>&1 && echo no || echo yes)"
     ;;
   begin-destroy* | begin-kill*)
     # A virsh already connected, so the destroy is sent at once, not after virsh starts.
@@ -125,7 +130,7 @@ case $SCENARIO in
     exec 3>&-
     wait
     ;;
-  begin-query)
+  begin-query*)
     $V backup-begin "$NAME" --backupxml "$DIR/$NAME.backup.xml" "${CHK[@]}" >"$begin_out" 2>&1 &
     bpid=$!
     # One virsh reading commands from a pipe: a query every few milliseconds, not one per process start.
