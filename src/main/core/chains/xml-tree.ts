@@ -53,6 +53,17 @@ function decode(raw: string): string {
 // and a document of nested empty elements grew the heap by over 400 bytes per element.
 const noAttributes: ReadonlyMap<string, string> = new Map();
 
+// Most of a domain's text is layout between elements: a line break and the next line's spaces.
+// Such a run is appended as one shared string per indentation, neither a slice of the document
+// (which would keep it alive) nor a copy of its own.
+const layouts: string[] = [];
+
+function indentation(xml: string, from: number, to: number): string | null {
+  if (xml.charCodeAt(from) !== 0x0a || to - from > 256) return null;
+  for (let k = from + 1; k < to; k++) if (xml.charCodeAt(k) !== 0x20) return null;
+  return (layouts[to - from] ??= '\n' + ' '.repeat(to - from - 1));
+}
+
 const nameEnd = /[\s/>]/g;
 const attribute = /\s*([^\s=/>]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/y;
 
@@ -73,21 +84,27 @@ export function parseXml(xml: string): XmlElement {
     const lt = xml.indexOf('<', i);
     const top = stack[stack.length - 1];
     if (lt < 0 || lt > i) {
-      const text = xml.slice(i, lt < 0 ? xml.length : lt);
-      if (top) top.text += decode(text);
-      else if (text.trim() !== '') fail('text outside the root element');
+      const end = lt < 0 ? xml.length : lt;
+      const layout = top ? indentation(xml, i, end) : null;
+      if (layout !== null) top!.text += layout;
+      else {
+        const text = xml.slice(i, end);
+        if (top) top.text += decode(text);
+        else if (text.trim() !== '') fail('text outside the root element');
+      }
       if (lt < 0) break;
       i = lt;
     }
-    if (xml.startsWith('<!--', i)) {
+    const next = xml.charCodeAt(i + 1);
+    if (next === 0x21 /* ! */ && xml.startsWith('<!--', i)) {
       skipPast('-->', 'comment');
-    } else if (xml.startsWith('<![CDATA[', i)) {
+    } else if (next === 0x21 && xml.startsWith('<![CDATA[', i)) {
       const start = i + 9;
       skipPast(']]>', 'CDATA section');
       if (top) top.text += xml.slice(start, i - 3);
-    } else if (xml.startsWith('<?', i)) {
+    } else if (next === 0x3f /* ? */) {
       skipPast('?>', 'processing instruction');
-    } else if (xml.startsWith('<!', i)) {
+    } else if (next === 0x21) {
       // DOCTYPE, possibly with an internal subset in brackets: skipped whole, never used.
       // The '[' is looked for only up to the first '>': searching the rest of the document for
       // every declaration made a run of '<!x>' quadratic (a megabyte of them took seconds).
@@ -98,12 +115,16 @@ export function parseXml(xml: string): XmlElement {
         skipPast(']', 'DOCTYPE internal subset');
       }
       skipPast('>', 'declaration');
-    } else if (xml.startsWith('</', i)) {
+    } else if (next === 0x2f /* / */) {
       const end = xml.indexOf('>', i);
       if (end < 0) fail('unterminated end tag');
-      const name = xml.slice(i + 2, end).trim();
       const open = stack.pop();
-      if (!open || open.name !== name) fail(`</${name}> does not close <${open?.name ?? 'nothing'}>`);
+      // The usual case, </name> right after its name, without slicing it out.
+      const exact = open !== undefined && end === i + 2 + open.name.length && xml.startsWith(open.name, i + 2);
+      if (!exact) {
+        const name = xml.slice(i + 2, end).trim();
+        if (!open || open.name !== name) fail(`</${name}> does not close <${open?.name ?? 'nothing'}>`);
+      }
       // An array grown by push keeps room for 17 children; an exact copy keeps deep nesting of
       // single children from costing over 100 bytes more per element.
       if (open!.children.length > 0) open!.children = open!.children.slice();
