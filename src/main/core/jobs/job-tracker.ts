@@ -4,45 +4,19 @@
 // goes through the table in lifecycle.ts. Each change is told once, with what happened (see
 // JobTransition); ended jobs are written to the history here, once. What Strata asks libvirt to
 // do with a job is decided in job-runner.ts.
-import { isFinished, type Job, type JobPhase, type JobTransition, type JobType, type Leftover } from '../../../shared/model.ts';
+import { isFinished, type Job, type JobPhase, type JobTransition, type JobType } from '../../../shared/model.ts';
 import type { BlockJobNotice, RawBlockJob } from '../../libvirt/types.ts';
 import type { SpaceGuardNote } from '../../../shared/space-guard.ts';
 import { log } from '../../log/logger.ts';
 import { assertMove, canMove } from './lifecycle.ts';
-import { JobPoller, type PollTimer } from './job-poller.ts';
+import { JobPoller } from './job-poller.ts';
 import { progressOf } from './progress.ts';
 import { JobBook } from './job-book.ts';
+import type { JobTrackerDeps } from './tracker-deps.ts';
 import { diskKey as key, newTracked, type BeginOptions, type RequestOptions, type Tracked } from './tracked-job.ts';
 
 export type { BeginOptions, QueuedJob, RequestOptions } from './tracked-job.ts';
-
-export interface JobTrackerDeps {
-  hostId: string;
-  poll(domain: string, disk: string): Promise<RawBlockJob | null>;
-  /** Decides how a job that disappeared without an event ended (e.g. by reading the chain). */
-  settleVanished(job: Job): Promise<{ phase: JobPhase; outcome: string }>;
-  emit(job: Job, transition: JobTransition): void;
-  /** Keeps an ended job in the history; called once per job. */
-  record?(job: Job): void;
-  /** Writes an ended job's changed record over the one kept. */
-  rerecord?(job: Job): Promise<void>;
-  /** Called once when a job has ended, so the host can re-read the disk's chain. */
-  ended(job: Job): void;
-  /** Why a job libvirt reports failed did fail, when the host can tell (the event cannot). */
-  failureReason?(job: Job): string | null;
-  /**
-   * The file an ended job created and left unused (a failed or cancelled copy), if any;
-   * `reachedReady`: the job was in sync at some point, so what it wrote is a whole image.
-   */
-  leftover?(job: Job, reachedReady: boolean): Leftover | null;
-  /** Called when a copy or active commit reaches ready, so Strata can pivot or keep. */
-  ready?(job: Job): void;
-  watched(): boolean;
-  now?: () => number;
-  /** How often a running job is polled: keeps shown progress at most this old. */
-  pollIntervalMs?: number;
-  pollTimer?: PollTimer;
-}
+export type { JobTrackerDeps } from './tracker-deps.ts';
 
 // A vanished job is given this many polls for its end event to arrive before it is settled.
 const graceMisses = 3;
