@@ -316,12 +316,16 @@ export interface BackupEvents {
  * folders live on this machine, where Strata lists and restores them.
  */
 export function backupRefusal(uri: string): string | null {
-  if (!/^qemu(\+unix)?:/.test(uri)) return "backups need QEMU's driver";
+  // The driver is the part before any transport (qemu+ssh, qemu+unix): a remote QEMU host is
+  // refused for where its sets would live, not for its driver.
+  const driver = /^([a-z0-9]+)(\+[a-z0-9]+)?:/i.exec(uri)?.[1]?.toLowerCase();
+  if (driver !== 'qemu') return "backups need QEMU's driver (a qemu:// URI)";
   let host = '';
   try {
     host = new URL(uri).hostname;
   } catch {
     return 'the URI does not say where the host is';
   }
-  return host === '' || host === 'localhost' || host === '127.0.0.1' || host === '[::1]' ? null : 'the host is remote: its backup folder is not on this machine';
+  const local = host === '' || host === 'localhost' || host === '127.0.0.1' || host === '[::1]';
+  return local ? null : "the host is remote: Strata keeps backup sets on this machine, and backing up another machine's domains is not built yet";
 }
