@@ -109,7 +109,7 @@ describe('DomainModel', () => {
 
   it('while sweeping, keeps a reading the bulk readings find unchanged, and forgets one whose disks changed without an event', async () => {
     const f = fixture();
-    const print = (p: string) => [{ name: 'a', print: p, stats: [] }];
+    const print = (p: string) => [{ name: 'a', print: p }];
     f.model.sweep(print('vda=/v/a-1'), f.now());
     f.model.sweeping(true);
     f.tick(1);
@@ -133,9 +133,9 @@ describe('DomainModel', () => {
     f.tick(10);
     // The disks changed between the reading and the first bulk reading: no sweep can see it.
     f.tops.set('a', '/v/a-2');
-    f.model.sweep([{ name: 'a', print: 'vda=/v/a-2', stats: [] }], f.now());
+    f.model.sweep([{ name: 'a', print: 'vda=/v/a-2' }], f.now());
     f.tick(10);
-    f.model.sweep([{ name: 'a', print: 'vda=/v/a-2', stats: [] }], f.now());
+    f.model.sweep([{ name: 'a', print: 'vda=/v/a-2' }], f.now());
     f.tick(600);
     assert.equal(top(await f.model.known('a')), '/v/a-2', 'the old reading expired instead of being confirmed');
   });
@@ -159,7 +159,7 @@ describe('DomainModel', () => {
   it('forgets everything on a new connection, and a failed bulk reading confirms nothing', async () => {
     const f = fixture();
     f.model.sweeping(true);
-    f.model.sweep([{ name: 'a', print: 'x', stats: [] }], f.now());
+    f.model.sweep([{ name: 'a', print: 'x' }], f.now());
     await f.model.known('a');
     f.model.clear();
     await f.model.known('a');

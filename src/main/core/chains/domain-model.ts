@@ -12,7 +12,7 @@
 // - a reconnection forgets everything.
 // A reading that began before a change was seen is handed to its caller but not kept.
 import type { DomainState } from '../../../shared/model.ts';
-import type { DomainStatsRecord, LayerStats, RawDomain } from '../../libvirt/types.ts';
+import type { RawDomain } from '../../libvirt/types.ts';
 import type { ChainIndex } from './chain-index.ts';
 import type { ParsedDomain } from './domain-xml.ts';
 
@@ -32,36 +32,20 @@ export interface DomainModelDeps {
   now?: () => number;
 }
 
-/** One domain's disks as a bulk stats call reports them: targets, layer indexes and paths. */
+/** One domain's disks as its live definition shows them: targets, layer indexes and paths. */
 export interface DiskPrint {
   name: string;
-  /** The same text for the same disks and layers, whatever else (sizes) changed. */
+  /** The same text for the same disks and layers. */
   print: string;
-  stats: LayerStats[];
 }
 
-/** A record of virConnectGetAllDomainStats (block, with backing) as the model compares it. */
-export function diskPrint(record: DomainStatsRecord): DiskPrint {
-  const count = Number(record.stats['block.count'] ?? 0);
-  const stats: LayerStats[] = [];
+/** A domain's disks, from its parsed live XML, as the model compares them. */
+export function diskPrint(parsed: ParsedDomain): DiskPrint {
   const parts: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const get = (k: string): number | string | boolean | undefined => record.stats[`block.${i}.${k}`];
-    const target = get('name');
-    if (typeof target !== 'string') continue;
-    const index = get('backingIndex');
-    const path = get('path');
-    parts.push(`${target}[${typeof index === 'number' ? index : ''}]=${typeof path === 'string' ? path : ''}`);
-    stats.push({
-      target,
-      index: typeof index === 'number' ? index : null,
-      path: typeof path === 'string' ? path : null,
-      capacity: Number(get('capacity') ?? 0),
-      allocation: Number(get('allocation') ?? 0),
-      physical: Number(get('physical') ?? 0),
-    });
+  for (const disk of parsed.disks) {
+    for (const layer of disk.chain) parts.push(`${disk.target}[${layer.index ?? ''}]=${layer.path}`);
   }
-  return { name: record.name, print: parts.join('\n'), stats };
+  return { name: parsed.name, print: parts.join('\n') };
 }
 
 interface Entry {
@@ -98,8 +82,6 @@ export class DomainModel {
   #settling: Promise<void> | null = null;
   /** Dropped on any change seen, so while it is kept its states are current. */
   #listing: { domains: RawDomain[]; states: Map<string, DomainState>; at: number } | null = null;
-  /** Every running domain's layer sizes from the last bulk reading. */
-  #sizes: { byName: Map<string, LayerStats[]>; at: number } | null = null;
   #pendingListing: Pending<RawDomain[]> | null = null;
   /** The domains that have named snapshots, as one listing found them (null: the listing failed). */
   #snapshotted: (Pending<ReadonlySet<string> | null> & { at: number }) | null = null;
@@ -114,7 +96,6 @@ export class DomainModel {
     this.#changed.set(name, ++this.#generation);
     this.#entries.delete(name);
     this.#pending.delete(name);
-    this.#sizes?.byName.delete(name);
     this.#listing = null;
     this.#pendingListing = null;
   }
@@ -129,7 +110,6 @@ export class DomainModel {
     this.#bulkAt = Number.NEGATIVE_INFINITY;
     this.#sweeping = false;
     this.#settling = null;
-    this.#sizes = null;
     this.#listing = null;
     this.#pendingListing = null;
   }
@@ -254,8 +234,8 @@ export class DomainModel {
   }
 
   /**
-   * A bulk reading of every domain's disks (the discovery's sweeps, and at connect one before the
-   * domains' XML is read and one after), begun at `at`. A domain whose disks differ from the
+   * A bulk reading of every domain's disks from their live definitions (the discovery's sweeps,
+   * and at connect the readings of every domain), begun at `at`. A domain whose disks differ from the
    * previous reading's is forgotten, and named in the result when a reading of it was held: it
    * changed without an event. One found unchanged stays trusted if its reading began after a bulk
    * reading that saw the same disks as every one since (a change before that would not show; a
@@ -266,7 +246,6 @@ export class DomainModel {
     if (!prints) {
       // The bulk reading failed: nothing is confirmed, and what the last one confirmed is not either.
       this.#bulkAt = Number.POSITIVE_INFINITY;
-      this.#sizes = null;
       return [];
     }
     const changed: string[] = [];
@@ -287,13 +266,6 @@ export class DomainModel {
       listing.at = Math.max(listing.at, at);
     }
     this.#bulkAt = at;
-    this.#sizes = { byName: new Map(prints.map((p) => [p.name, p.stats])), at };
     return changed;
-  }
-
-  /** A running domain's layer sizes from the last bulk reading while it is fresh, else null. */
-  sizes(name: string): LayerStats[] | null {
-    if (!this.#sizes || !this.#trusted(this.#sizes.at)) return null;
-    return this.#sizes.byName.get(name) ?? null;
   }
 }

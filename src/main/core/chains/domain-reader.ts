@@ -20,8 +20,8 @@ export async function readKnown(
 }
 
 /**
- * Reads `name`, or takes what the host's model knows of it (`known`, and `stats` from a bulk
- * reading); `call` runs each libvirt call with the host's error wording. Sizes are extra: a
+ * Reads `name`, or takes what the host's model knows of it (`known`, and `stats` when it has
+ * them); `call` runs each libvirt call with the host's error wording. Sizes are extra: a
  * driver without stats still shows the chain.
  */
 export async function readDomain(
@@ -39,10 +39,17 @@ export async function readDomain(
   return { name, uuid: parsed.uuid, state, disks: stats === undefined && !snapshots ? disks : decorate(disks, stats, snapshots) };
 }
 
-/** The domain's layer sizes, from the bulk reading when given; undefined when they cannot be read. */
+/**
+ * The domain's layer sizes (`known` when the caller has them); none while a domain job runs, and
+ * undefined when they cannot be read. Reading them makes libvirt list QEMU's block nodes, and QEMU
+ * 7.2 aborts when they are listed while a backup (another client's too) formats its target image;
+ * the job is asked first, by a call that lists none. A backup begun between the two is not seen.
+ */
 async function layerStats(conn: LibvirtConnection, name: string, known: LayerStats[] | null): Promise<LayerStats[] | undefined> {
+  if (known) return known;
   try {
-    return known ?? (await conn.layerStats(name));
+    if ((await conn.jobStats(name)).type !== 'none') return [];
+    return await conn.layerStats(name);
   } catch (err) {
     log.debug('no layer sizes: the chain is shown without them', { domain: name, err });
     return undefined;

@@ -258,7 +258,7 @@ export class Host {
   async #readDomain(name: string, sizes: boolean, afresh = true): Promise<DomainDetail> {
     // No stats call on a domain with a job running: QEMU 7.2 can crash reading them as the job ends.
     const busy = this.jobs.running().some((j) => j.domain === name);
-    const model = { known: await (afresh ? this.#model.read(name) : this.#model.known(name)), stats: this.#model.sizes(name) ?? (busy ? [] : null) };
+    const model = { known: await (afresh ? this.#model.read(name) : this.#model.known(name)), stats: busy ? [] : null };
     // What shows sizes (the domain view, a preview) shows the layers' snapshots too (images of the test driver exist nowhere).
     const localImages = isLocalUri(this.uri) && !this.uri.startsWith('test:');
     const snapshots = sizes ? { snapshots: { source: snapshotSource(this.#conn(), afresh ? undefined : this.#model), localImages } } : {};

@@ -1,19 +1,27 @@
 // Finding jobs Strata did not start. libvirt sends no event when a job starts, so while someone
 // watches, each disk of each running domain is asked for its job; after a reconnect everything
 // is read again, since events sent while away are lost. The domains' readings go into the host's
-// model, which domain.get then serves; each sweep also reads every domain's disks in one bulk
-// call, so a chain changed without an event (an external snapshot, a disk attached) is seen.
+// model, which domain.get then serves; each sweep also reads every running domain's live
+// definition, so a chain changed without an event (an external snapshot, a disk attached) is seen.
+//
+// Never from block statistics: reading them makes libvirt list QEMU's block nodes, and QEMU 7.2
+// aborts (qcow2_get_specific_info: Assertion `false' failed) when they are listed while a backup
+// another client started formats its target image, or crashes when a block job completes
+// meanwhile; the guest is lost. A definition is answered by libvirtd from memory, never by QEMU.
 import type { LibvirtConnection } from '../../libvirt/connection.ts';
 import { libvirtCode } from '../../libvirt/errors.ts';
 import { log } from '../../log/logger.ts';
-import { diskPrint, type DomainModel } from '../chains/domain-model.ts';
-import type { ParsedDomain } from '../chains/domain-xml.ts';
+import { diskPrint, type DiskPrint, type DomainModel } from '../chains/domain-model.ts';
+import { parseDomainXml, type ParsedDomain } from '../chains/domain-xml.ts';
 import type { JobTracker } from './job-tracker.ts';
 
 // Domains read at once. More gain nothing (libvirtd serves 5 requests of a client at a time by
 // default) and cost memory: 1,000 XML documents asked for together arrived faster than they were
 // parsed, and the garbage collector copied them while they waited.
 const READ_LANES = 16;
+// The sweep waits at least this many times as long as its last reading took, so that on a host
+// with many running domains it costs libvirtd a bounded share of its time whatever their number.
+const SWEEP_SPACING = 4;
 
 export interface DiscoveryDeps {
   jobs: JobTracker;
@@ -39,8 +47,10 @@ export class JobDiscovery {
    * only collect the same refusal, once per disk.
    */
   #jobless: LibvirtConnection | null = null;
-  /** A connection whose driver has no bulk statistics: the model trusts its readings for the interval only. */
-  #statless: LibvirtConnection | null = null;
+  /** Every domain's disks as last read (a domain that does not run: none). */
+  #prints: DiskPrint[] = [];
+  /** How long the last sweep's reading of the definitions took. */
+  #readMs = 0;
   /** The connection whose first reading is under way: it does what a sweep would, so none runs meanwhile. */
   #reconciling: LibvirtConnection | null = null;
 
@@ -57,13 +67,15 @@ export class JobDiscovery {
 
   schedule(): void {
     if (this.#stopped || this.#timer) return;
-    const sweeping = this.#deps.watched() && this.#statless !== this.#deps.connection();
-    this.#deps.model.sweeping(sweeping);
+    this.#deps.model.sweeping(this.#deps.watched());
     if (!this.#deps.watched()) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      void this.#sweep().finally(() => this.schedule());
-    }, this.#deps.intervalMs);
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = null;
+        void this.#sweep().finally(() => this.schedule());
+      },
+      Math.max(this.#deps.intervalMs, this.#readMs * SWEEP_SPACING),
+    );
   }
 
   /**
@@ -142,12 +154,8 @@ export class JobDiscovery {
 
   async #readDomains(conn: LibvirtConnection, afresh: boolean): Promise<Map<string, ParsedDomain>> {
     const { model } = this.#deps;
-    // At a connection the first bulk reading is the baseline, taken before any XML is read; the
-    // sweeps that follow confirm or forget what is read from here on.
-    if (afresh) {
-      await this.#bulk(conn);
-      model.sweeping(this.#deps.watched() && this.#statless !== conn);
-    }
+    const at = model.now();
+    if (afresh) model.sweeping(this.#deps.watched());
     const all = afresh ? await model.list() : await model.listing();
     const domains = all.filter((d) => d.active);
     this.#running = new Set(domains.map((d) => d.name));
@@ -163,38 +171,64 @@ export class JobDiscovery {
       }
     };
     await Promise.all(Array.from({ length: Math.min(READ_LANES, domains.length) }, lane));
-    // The second confirms every reading just made, so domain.get serves them from now on; the
-    // domains with named snapshots are listed meanwhile, for the domain views that follow.
-    if (afresh) await Promise.all([this.#bulk(conn), model.snapshotted(() => conn.domainsWithSnapshots())]);
+    this.#prints = all.map((d) => printOf(d.name, read.get(d.name)));
+    // At a connection these readings are the baseline the sweeps compare with, and confirm them
+    // until the first sweep; the domains with named snapshots are listed meanwhile, for the domain
+    // views that follow.
+    if (afresh) {
+      model.sweep(this.#prints, at);
+      await model.snapshotted(() => conn.domainsWithSnapshots());
+    }
     return read;
   }
 
   /** Compares every domain's disks with the model's; returns whether one changed without an event. */
-  async #bulk(conn: LibvirtConnection): Promise<boolean> {
-    if (this.#statless === conn) return false;
-    const at = this.#deps.model.now();
-    // QEMU 7.2 can crash (a NULL read while it lists its block nodes) when block statistics are
-    // read as a block job completes: measured here, a domain lost in about half the pulls with a
-    // bulk reading every sweep. While any job runs on this host, nothing is read in bulk; the
-    // model then trusts its readings for the interval only, as when the reading fails. Nor while
-    // one starts: QEMU 7.2 aborts (qcow2_get_specific_info: Assertion `false' failed) when its
-    // block nodes are listed as a backup's target image is being formatted.
-    if (this.#deps.jobs.running().length > 0 || this.#deps.jobs.starting().length > 0) {
-      this.#deps.model.sweep(null, at);
+  async #compare(conn: LibvirtConnection): Promise<boolean> {
+    const { model } = this.#deps;
+    const at = model.now();
+    // A driver without block jobs (libvirt's test driver) runs no QEMU: nothing changes a chain
+    // there but calls that send events, and reading a large host's every definition each sweep
+    // would find nothing. What was last read stays confirmed.
+    if (this.#jobless === conn) {
+      model.sweep(this.#prints, at);
       return false;
     }
-    let records: Awaited<ReturnType<LibvirtConnection['allDomainStats']>>;
+    let prints: DiskPrint[];
     try {
-      records = await conn.allDomainStats({ block: true, backing: true });
+      prints = await this.#readPrints(conn);
     } catch (err) {
-      if (libvirtCode(err) === 'VIR_ERR_NO_SUPPORT') this.#statless = conn;
-      else log.debug('the bulk reading of the disks failed; the model trusts its readings for the interval only', { err });
-      this.#deps.model.sweep(null, at);
+      log.debug('the domains could not be listed; the model trusts its readings for the interval only', { err });
+      model.sweep(null, at);
       return false;
+    } finally {
+      this.#readMs = model.now() - at;
     }
-    const changed = this.#deps.model.sweep(records.map(diskPrint), at);
+    this.#prints = prints;
+    const changed = model.sweep(prints, at);
     for (const domain of changed) this.#deps.changed(domain);
     return changed.length > 0;
+  }
+
+  /** Every domain's disks, from the live definitions of those that run; one that stops meanwhile is left out. */
+  async #readPrints(conn: LibvirtConnection): Promise<DiskPrint[]> {
+    const all = await conn.listDomains();
+    const prints: DiskPrint[] = [];
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      for (let d = all[next++]; d; d = all[next++]) {
+        if (!d.active) {
+          prints.push(printOf(d.name, undefined));
+          continue;
+        }
+        try {
+          prints.push(printOf(d.name, parseDomainXml(await conn.domainXml(d.name))));
+        } catch (err) {
+          log.debug('a domain went away during the sweep; its lifecycle event refreshes the list', { domain: d.name, err });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(READ_LANES, all.length) }, lane));
+    return prints;
   }
 
   async #jobInfo(conn: LibvirtConnection, domain: string, target: string): ReturnType<LibvirtConnection['blockJobInfo']> {
@@ -212,7 +246,7 @@ export class JobDiscovery {
     const conn = this.#deps.connection();
     if (!conn || this.#reconciling === conn) return;
     const { jobs } = this.#deps;
-    if (await this.#bulk(conn)) await this.refresh();
+    if (await this.#compare(conn)) await this.refresh();
     await this.#eachDisk(conn, async (domain, t) => {
       if (jobs.active(domain, t)) return;
       try {
@@ -223,4 +257,9 @@ export class JobDiscovery {
       }
     });
   }
+}
+
+/** A domain's disks; one that does not run (or could not be read) has none to compare. */
+function printOf(name: string, parsed: ParsedDomain | undefined): DiskPrint {
+  return parsed ? diskPrint(parsed) : { name, print: '' };
 }
