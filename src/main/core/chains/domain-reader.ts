@@ -43,7 +43,9 @@ export async function readDomain(
  * The domain's layer sizes (`known` when the caller has them); none while a domain job runs, and
  * undefined when they cannot be read. Reading them makes libvirt list QEMU's block nodes, and QEMU
  * 7.2 aborts when they are listed while a backup (another client's too) formats its target image;
- * the job is asked first, by a call that lists none. A backup begun between the two is not seen.
+ * so the job is asked first, by a call that lists none. While a backup starts, libvirt 9.0 answers
+ * it with an error ("backup job data missing"), then reports an unbounded backup job: either way
+ * no sizes are read. A backup begun between the two calls is not seen.
  */
 async function layerStats(conn: LibvirtConnection, name: string, known: LayerStats[] | null): Promise<LayerStats[] | undefined> {
   if (known) return known;
