@@ -7,6 +7,7 @@ import type { GrowResult } from '../../../shared/layers.ts';
 import type { LibvirtConnection } from '../../libvirt/connection.ts';
 import { toStrataError } from '../../libvirt/errors.ts';
 import { log } from '../../log/logger.ts';
+import { domainJobRuns } from '../chains/domain-reader.ts';
 import { definedSource } from './domain-definition.ts';
 import { readImageChain, runImageTool } from './image-tool.ts';
 
@@ -30,6 +31,10 @@ const NEXT_STEP =
   "The guest's partition and file system keep their size: grow them inside the guest (for example growpart /dev/vda 1, then resize2fs or xfs_growfs).";
 
 async function runningSize(conn: LibvirtConnection, domain: string, target: string): Promise<number> {
+  // Its size is read from block statistics, which QEMU 7.2 may abort over while a job starts.
+  if (await domainJobRuns(conn, domain)) {
+    throw new StrataError('conflict', `${domain} has a domain job running (a backup, perhaps another program's): grow ${target} after it ends`);
+  }
   const stats = await conn.layerStats(domain);
   const mine = stats.filter((s) => s.target === target);
   // The active layer is the one with the lowest backing index (libvirt's stats list it first).
