@@ -32,19 +32,23 @@ export interface DomainModelDeps {
   now?: () => number;
 }
 
-/** One domain's disks as its live definition shows them: targets, layer indexes and paths. */
+/** One domain's disks as its live definition shows them: targets, and each chain's top and depth. */
 export interface DiskPrint {
   name: string;
-  /** The same text for the same disks and layers. */
+  /** The same text for the same disks and chains. */
   print: string;
 }
 
-/** A domain's disks, from its parsed live XML, as the model compares them. */
+/**
+ * A domain's disks, from its parsed live XML, as the model compares them. A chain is told by its
+ * top layer and depth: whatever changes a chain (a snapshot, a pull, a commit, a copy's pivot)
+ * changes one of them, and a print of every layer cost a 1,000-domain host 30-70 ms and 5 MiB.
+ */
 export function diskPrint(parsed: ParsedDomain): DiskPrint {
-  const parts: string[] = [];
-  for (const disk of parsed.disks) {
-    for (const layer of disk.chain) parts.push(`${disk.target}[${layer.index ?? ''}]=${layer.path}`);
-  }
+  const parts = parsed.disks.map((disk) => {
+    const top = disk.chain[0];
+    return top ? `${disk.target}[${top.index ?? ''}]=${top.path}+${disk.chain.length}` : disk.target;
+  });
   return { name: parsed.name, print: parts.join('\n') };
 }
 
