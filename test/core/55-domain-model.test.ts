@@ -3,6 +3,7 @@
 // libvirt sends no event for, it must still answer what libvirt has now.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
@@ -55,6 +56,26 @@ describe('the host model behind domain.get', { timeout: 120_000 }, () => {
     await waitFor(() => changedCount(l.name) > before || undefined, { timeoutMs: 10_000, intervalMs: 10, what: 'domain.changed after the snapshot' });
     ctx.diagnostic(`domain.changed ${Date.now() - madeAt} ms after virsh returned`);
     assert.deepEqual(paths((await diskOf(t.client, hostId, l.name)).chain), [overlay, ...chain]);
+  });
+
+  it("shows no layer sizes while another program's backup runs on the domain, and shows them again after it", async (ctx) => {
+    // Reading sizes makes libvirt list QEMU's block nodes, which QEMU 7.2 aborts over while a
+    // backup starts; the domain view asks the domain's job first. A pull backup stays until aborted.
+    const l = await lab(ctx);
+    await waitForDomainChanged(t, l.name);
+    const sized = async () => (await diskOf(t.client, hostId, l.name)).chain.map((layer) => layer.sizes?.capacity ?? null);
+    assert.ok((await sized()).every((c) => c !== null && c > 0), 'sizes while no job runs');
+    const socket = join(tmpdir(), `strata-nbd-${process.pid}-${Date.now() % 1_000_000}.sock`);
+    const xml = join(l.dir, 'pull-backup.xml');
+    await writeFile(
+      xml,
+      `<domainbackup mode='pull'><server transport='unix' socket='${socket}'/><disks><disk name='vda' type='file'><scratch file='${join(l.dir, 'scratch.qcow2')}'/></disk></disks></domainbackup>`,
+    );
+    await virsh(['backup-begin', l.name, xml]);
+    ctx.after(() => virsh(['domjobabort', l.name]).catch(() => undefined));
+    assert.deepEqual(await sized(), l.layers.map(() => null), 'no sizes while the backup runs');
+    await virsh(['domjobabort', l.name]);
+    await waitFor(async () => (await sized()).every((c) => c !== null) || undefined, { timeoutMs: 10_000, what: 'sizes after the backup' });
   });
 
   it('lists a domain defined with virsh, and forgets it once undefined', async (ctx) => {
