@@ -13,45 +13,21 @@ import { DomainModel } from '../chains/domain-model.ts';
 import { readDomain, readKnown } from '../chains/domain-reader.ts';
 import { parseDomainXml } from '../chains/domain-xml.ts';
 import { previewOperation } from '../chains/preview.ts';
-import type { EventHub } from '../api/event-hub.ts';
 import { JobDiscovery } from '../jobs/discovery.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
 import type { JobTracker } from '../jobs/job-tracker.ts';
 import { createPracticeLab, removePracticeLab } from '../lab/practice-lab.ts';
-import type { JobHistory } from '../storage/history.ts';
 import { checkSnapshotDestination, isLocalUri, type DestinationRules } from './destinations.ts';
 import { HostConnection } from './host-connection.ts';
-import type { SshConnector } from './ssh/ssh-connector.ts';
 import { SpaceGuard } from '../health/space-guard.ts';
-import { defaultSpaceGuard, type SpaceGuardSettings } from '../../../shared/space-guard.ts';
+import { defaultSpaceGuard } from '../../../shared/space-guard.ts';
 import { offlineSetup, withEngine, withOffline } from './host-offline.ts';
 import { LayerCommands } from './layer-commands.ts';
 import { snapshotSource } from '../chains/snapshot-upkeep.ts';
 import { namedSnapshotXml, readSnapshotLayers, snapshotFates } from '../chains/snapshots.ts';
+import type { HostConfig, HostEnv } from './host-config.ts';
 
-export interface HostConfig {
-  id: string;
-  uri: string;
-  label: string;
-  readOnly: boolean;
-  saved: boolean;
-  limits: HostLimits;
-  spaceGuard?: SpaceGuardSettings;
-}
-
-export interface HostEnv {
-  hub: EventHub;
-  history: JobHistory;
-  /** Where practice labs keep their images; null where labs cannot be made. */
-  labRoot: string | null;
-  /** Strata's data folder (saved hosts, history, logs): no copy or new layer may be written there. */
-  dataDir?: string;
-  keepAliveIntervalSeconds?: number;
-  /** How often running domains' disks are checked for jobs started elsewhere (virsh). */
-  discoveryIntervalMs?: number;
-  /** Opens qemu+ssh hosts, asking the user about host keys and passphrases; absent, URIs open as they are. */
-  ssh?: SshConnector;
-}
+export type { HostConfig, HostEnv } from './host-config.ts';
 
 export class Host {
   readonly id: string;
