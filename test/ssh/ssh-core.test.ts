@@ -370,13 +370,18 @@ describe('hosts over SSH', { skip: missing ?? false, timeout: 240_000 }, () => {
 
 describe('password logins over SSH', { skip: missing ?? passwordUserMissing() ?? false, timeout: 180_000 }, () => {
   let sshd: TestSshd;
+  let conn: Connection;
 
   before(async () => {
     await sweepStaleLabDomains();
+    conn = await libvirt.open(TEST_URI);
     sshd = await startSshd({ passwordUser: true });
     await sshd.trustHostKey();
   });
-  after(() => sshd?.close());
+  after(async () => {
+    await conn?.close();
+    await sshd?.close();
+  });
 
   it('the password is asked through host.prompt: declined, then wrong three times (said so, and not retried), then right; never in an argument, an environment, a file or the log', async (ctx) => {
     const user = sshd.passwordUser!;
@@ -387,6 +392,8 @@ describe('password logins over SSH', { skip: missing ?? passwordUserMissing() ??
     ctx.after(() => rm(runtime, { recursive: true, force: true }));
     setEnv(ctx, 'XDG_RUNTIME_DIR', runtime);
     const lines = captureLog(ctx);
+    // A domain of the test's own: the machine may have none when this runs.
+    const lab = await useLabDomain(ctx, conn, { virtualSize: 64 * MiB, baseDataBytes: MiB, overlayDataBytes: MiB });
     const t = await startTestCore({ uri: TEST_URI });
     ctx.after(() => t.close());
     const wrong = ['wrong-1-3f9a', 'wrong-2-8c1d', 'wrong-3-77b2'];
@@ -426,7 +433,8 @@ describe('password logins over SSH', { skip: missing ?? passwordUserMissing() ??
     assert.equal(right.refused, false, 'a new attempt starts afresh');
     await t.client.call('host.answerPrompt', { hostId: host.id, promptId: right.promptId, answer: user.password });
     assert.equal((await retried).state, 'connected');
-    assert.ok((await t.client.call('domains.list', { hostId: host.id })).length > 0, "the machine's domains, listed through the password login");
+    const listed = await t.client.call('domains.list', { hostId: host.id });
+    assert.ok(listed.some((d) => d.name === lab.name), `the test's domain ${lab.name}, listed through the password login`);
 
     // While the connection (and its ssh) is up: the password is in no process's arguments or environment.
     assert.deepEqual(await processesHolding(user.password), []);
