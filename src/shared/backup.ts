@@ -165,11 +165,13 @@ export interface BackupPlan {
   setId: string | null;
   /** The folder the images go to. */
   folder: string;
+  /** The host that folder is on (user@host:port; its libvirt writes the images there), or null: this machine. */
+  onHost: string | null;
   /** Data it will copy: the disks' allocated data for a full one, the checkpoint's dirty data for an incremental; null when unknown. */
   bytesToWrite: number | null;
   /** The same per disk, in the order of `disks`; bytes null where unknown. */
   diskBytes: { disk: string; bytes: number | null }[];
-  /** Free space where the images go; null where Strata cannot see it (a remote host). */
+  /** Free space where the images go (on a remote host, as its df says); null when unknown. */
   freeBytes: number | null;
   /** Whether the limit can change while the backup runs. libvirt throttles a push backup as a block job. */
   bandwidth: 'live';
@@ -237,9 +239,12 @@ export interface BackupVerification {
 
 export interface BackupSettingsView {
   hostId: string;
+  /** The folder; '' while a remote host has none chosen. */
   location: string;
-  /** Where the location is chosen from: 'default' or 'set'. */
-  source: 'default' | 'set';
+  /** Where the location is chosen from: 'default', 'set', or 'unset' (a remote host has no default). */
+  source: 'default' | 'set' | 'unset';
+  /** The host the folder is on (user@host:port), or null: this machine. */
+  onHost: string | null;
 }
 
 /** When a domain is backed up by itself: daily or weekly at a local time, a full backup every Nth run. */
@@ -264,7 +269,7 @@ export interface BackupScheduleView {
 export interface BackupLocationState extends BackupSettingsView {
   /** Free space of the file system the folder is on (its nearest existing parent's); null when unknown. */
   freeBytes: number | null;
-  /** Why this host cannot keep backups (a remote host: its folder would not be on this machine), or null. */
+  /** Why this host cannot keep backups (another driver, a remote host not reached over SSH, no folder chosen on a remote host), or null. */
   refused: string | null;
 }
 
@@ -311,21 +316,65 @@ export interface BackupEvents {
   'backup.settingsChanged': { hostId: string; domain: string | null };
 }
 
-/**
- * Why a host cannot keep backups, or null when it can: they need QEMU's driver, and the set
- * folders live on this machine, where Strata lists and restores them.
- */
-export function backupRefusal(uri: string): string | null {
-  // The driver is the part before any transport (qemu+ssh, qemu+unix): a remote QEMU host is
-  // refused for where its sets would live, not for its driver.
-  const driver = /^([a-z0-9]+)(\+[a-z0-9]+)?:/i.exec(uri)?.[1]?.toLowerCase();
-  if (driver !== 'qemu') return "backups need QEMU's driver (a qemu:// URI)";
+/** Whether a URI names a host on this machine (no host name, or a loopback one). */
+function localUri(uri: string): boolean | null {
   let host = '';
   try {
     host = new URL(uri).hostname;
   } catch {
-    return 'the URI does not say where the host is';
+    return null;
   }
-  const local = host === '' || host === 'localhost' || host === '127.0.0.1' || host === '[::1]';
-  return local ? null : "the host is remote: Strata keeps backup sets on this machine, and backing up another machine's domains is not built yet";
+  return host === '' || host === 'localhost' || host === '127.0.0.1' || host === '[::1]';
+}
+
+/**
+ * Why a host cannot keep backups, or null when it can: they need QEMU's driver, and a remote host's
+ * sets are on that host, where its libvirt writes them: Strata reaches them there only over SSH
+ * (qemu+ssh://, through the user's own OpenSSH), to list, verify and remove them.
+ */
+export function backupRefusal(uri: string): string | null {
+  // The driver is the part before any transport (qemu+ssh, qemu+unix).
+  const m = /^([a-z0-9]+)(\+([a-z0-9]+))?:/i.exec(uri);
+  const driver = m?.[1]?.toLowerCase();
+  if (driver !== 'qemu') return "backups need QEMU's driver (a qemu:// URI)";
+  const local = localUri(uri);
+  if (local === null) return 'the URI does not say where the host is';
+  if (local || m?.[3]?.toLowerCase() === 'ssh') return null;
+  return (
+    `the host is remote and reached over ${m?.[3] ?? 'TLS'}, not SSH: its backups are written on that host by its libvirt, and ` +
+    'Strata reaches a remote host\'s files (to list, verify and remove sets) only through SSH; connect it as qemu+ssh://'
+  );
+}
+
+/**
+ * The host a qemu+ssh URI's backup sets are on (user@host:port), or null for a host whose sets are
+ * on this machine. Any host an ssh URI names counts, a loopback one too: the ssh login may be
+ * another user's, whose QEMU writes what that user can, so its files are reached as that user.
+ */
+export function backupRemote(uri: string): string | null {
+  if (!/^[a-z0-9]+\+ssh:\/\/[^/]/i.test(uri)) return null;
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return null;
+  }
+  if (url.hostname === '') return null;
+  return `${url.username ? `${decodeURIComponent(url.username)}@` : ''}${url.hostname}${url.port ? `:${url.port}` : ''}`;
+}
+
+/** Why a shut-off domain of a remote host is not backed up. */
+export function remoteOfflineRefusal(domain: string, where: string): string {
+  return (
+    `${domain} is shut off, and its images are on ${where}: Strata backs up a shut-off domain by reading its images with ` +
+    `qemu-storage-daemon on this machine, which is not offered for a remote host; start the domain to back it up through ${where}'s libvirt`
+  );
+}
+
+/** Why a remote host's sets are not restored by Strata, and how to restore one on that host. */
+export function remoteRestoreRefusal(where: string): string {
+  return (
+    `the set is on ${where}: restoring a remote host's set is not built into Strata yet. On ${where}, qemu-img restores a point ` +
+    '(see the README, "Restoring without Strata"): qemu-img convert -O qcow2 THE-POINT\'S-IMAGE NEW-FILE'
+  );
 }

@@ -208,9 +208,10 @@ async function accepts(port: number): Promise<boolean> {
 
 /**
  * Starts sshd. `forceCommand` makes it run every command through that one (the test of a remote
- * user whom libvirtd refuses runs the remote side as nobody this way).
+ * user whom libvirtd refuses runs the remote side as nobody this way). `setEnv`: variables every
+ * login gets (sshd_config SetEnv).
  */
-export async function startSshd(options: { forceCommand?: string; passwordUser?: boolean } = {}): Promise<TestSshd> {
+export async function startSshd(options: { forceCommand?: string; passwordUser?: boolean; setEnv?: Record<string, string> } = {}): Promise<TestSshd> {
   const dir = await mkdtemp(join(tmpdir(), 'strata-test-sshd-'));
   const user = userInfo().username;
   const passphrase = 'correct horse battery';
@@ -270,6 +271,9 @@ export async function startSshd(options: { forceCommand?: string; passwordUser?:
         // The folder is the test's own, under /tmp: sshd's checks of the owner's modes would refuse it.
         'StrictModes no',
         ...(options.forceCommand ? [`ForceCommand ${options.forceCommand}`] : []),
+        // sshd without PAM gives a login no XDG_RUNTIME_DIR: a session libvirt then looks for
+        // another daemon than the test's own.
+        ...Object.entries(options.setEnv ?? {}).map(([k, v]) => `SetEnv ${k}=${v}`),
         // Last: a Match block holds every line after it.
         ...(pwUser ? [`Match User ${pwUser.name}`, '  PasswordAuthentication yes'] : []),
         '',

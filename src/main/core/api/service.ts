@@ -31,7 +31,7 @@ export class StrataService implements StrataApi {
   constructor(env: ServiceEnv) {
     this.#env = env;
     this.#ssh = new SshConnector(env.hub);
-    this.#backups = new Backups({ hub: env.hub, dataDir: env.dataDir, hosts: () => [...this.#hosts.values()] });
+    this.#backups = new Backups({ hub: env.hub, dataDir: env.dataDir, hosts: () => [...this.#hosts.values()], remoteShell: (hostId, uri) => this.#ssh.shell(hostId, uri) });
     this.#backups.startSchedules();
     // A new watcher (a window, a browser tab) wants live progress: resume polling.
     env.hub.onWatch(() => {

@@ -3,12 +3,14 @@
 // a set changed.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { backupRefusal, type BackupPoint, type BackupSettingsView } from '../../../shared/backup.ts';
+import { backupRefusal, backupRemote, type BackupPoint, type BackupSettingsView } from '../../../shared/backup.ts';
 import { StrataError } from '../../../shared/errors.ts';
 import type { Job } from '../../../shared/model.ts';
 import type { LibvirtConnection } from '../../libvirt/connection.ts';
 import type { EventHub } from '../api/event-hub.ts';
 import type { Host } from '../hosts/host.ts';
+import type { RemoteShell } from '../hosts/ssh/remote-shell.ts';
+import { localFiles, RemoteFiles, type BackupFiles } from './files.ts';
 import { makeTraversable } from '../lab/images.ts';
 import { BackupSettings } from './settings.ts';
 import { BackupStore } from './store.ts';
@@ -19,6 +21,8 @@ export interface BackupsEnv {
   hosts: () => BackupHost[];
   /** Strata's data folder; undefined: settings are kept for this run only. */
   dataDir: string | undefined;
+  /** Commands on a qemu+ssh host, for its sets' files; absent, remote hosts keep no backups. */
+  remoteShell?: (hostId: string, uri: string) => Promise<RemoteShell>;
 }
 
 /** What a backup needs of a host. */
@@ -77,12 +81,17 @@ export class BackupContext {
 
   async location(host: BackupHost): Promise<BackupSettingsView> {
     const set = await this.settings.location(host.uri);
-    return { hostId: host.id, location: set ?? defaultBackupRoot(this.env.dataDir, host.uri), source: set === null ? 'default' : 'set' };
+    const onHost = backupRemote(host.uri);
+    if (set !== null) return { hostId: host.id, location: set, source: 'set', onHost };
+    // A remote host's folder must be one its libvirt (QEMU, as whichever user it runs) can write:
+    // only the user knows which, so there is no default there.
+    if (onHost !== null) return { hostId: host.id, location: '', source: 'unset', onHost };
+    return { hostId: host.id, location: defaultBackupRoot(this.env.dataDir, host.uri), source: 'default', onHost };
   }
 
   async setLocation(host: BackupHost, path: string): Promise<BackupSettingsView> {
-    this.refuseRemote(host);
-    if (this.env.dataDir !== undefined && (path === this.env.dataDir || path.startsWith(`${this.env.dataDir}/`)) && path !== join(this.env.dataDir, 'backups')) {
+    this.refuseRemote(host, false);
+    if (backupRemote(host.uri) === null && this.env.dataDir !== undefined && (path === this.env.dataDir || path.startsWith(`${this.env.dataDir}/`)) && path !== join(this.env.dataDir, 'backups')) {
       throw new StrataError('invalid-request', `${path} is inside Strata's data folder, which holds Strata's own files`, {
         hint: `Choose a folder outside it, or ${join(this.env.dataDir, 'backups')}.`,
       });
@@ -91,8 +100,23 @@ export class BackupContext {
     return this.location(host);
   }
 
+  /** The host's sets: on this machine, or on the remote host over its ssh. */
   async store(host: BackupHost): Promise<BackupStore> {
-    return new BackupStore((await this.location(host)).location);
+    const location = await this.location(host);
+    if (location.source === 'unset') throw this.#unset(host);
+    return new BackupStore(location.location, await this.files(host));
+  }
+
+  async files(host: BackupHost): Promise<BackupFiles> {
+    if (backupRemote(host.uri) === null) return localFiles;
+    if (!this.env.remoteShell) throw new StrataError('unavailable', `${host.label} is remote, and this Strata cannot run commands on it over SSH`);
+    return new RemoteFiles(await this.env.remoteShell(host.id, host.uri));
+  }
+
+  #unset(host: BackupHost): StrataError {
+    return new StrataError('conflict', `${host.label} has no backup folder yet: ${remoteFolderWanted(backupRemote(host.uri) ?? host.label)}`, {
+      hint: 'Set it in the backup settings (backup.setLocation).',
+    });
   }
 
   changed(hostId: string, domain: string, setId: string, point: number | null, status: BackupPoint['status'] | 'removed'): void {
@@ -100,23 +124,35 @@ export class BackupContext {
   }
 
   // QEMU of the system instance runs as its own user: every folder on the way must let it in.
-  async prepareRoot(host: BackupHost, root: string): Promise<void> {
+  async prepareRoot(host: BackupHost, store: BackupStore): Promise<void> {
+    const root = store.root;
     try {
-      if (host.uri.includes('/session')) await mkdir(root, { recursive: true, mode: 0o755 });
+      // On a remote host the user chose the folder for its QEMU: it is made, its parents left as they are.
+      if (store.files.remote !== null) await store.files.makeFolders(root);
+      else if (host.uri.includes('/session')) await mkdir(root, { recursive: true, mode: 0o755 });
       else await makeTraversable(root);
     } catch (err) {
-      throw new StrataError('conflict', `cannot use ${root} for backups: ${err instanceof Error ? err.message : String(err)}`, {
+      throw new StrataError('conflict', `cannot use ${root}${store.files.remote ? ` on ${store.files.remote}` : ''} for backups: ${err instanceof Error ? err.message : String(err)}`, {
         hint: 'Choose another folder with backup.setLocation.',
       });
     }
   }
 
-  refuseRemote(host: BackupHost): void {
+  /** Refuses a host that cannot keep backups (and, `needsFolder`, a remote one with no folder chosen). */
+  refuseRemote(host: BackupHost, needsFolder = true): void {
     const why = backupRefusal(host.uri);
     if (why !== null) {
-      throw new StrataError('conflict', `${host.label} cannot keep backups here: ${why}`, {
-        hint: 'Back up from a Strata running on that host, connected with qemu:///system or qemu:///session.',
+      throw new StrataError('conflict', `${host.label} cannot keep backups: ${why}`, {
+        hint: 'Connect it as qemu+ssh://, or back up from a Strata running on that host.',
       });
     }
+    if (needsFolder && backupRemote(host.uri) !== null && !this.env.remoteShell) {
+      throw new StrataError('unavailable', `${host.label} is remote, and this Strata cannot run commands on it over SSH`);
+    }
   }
+}
+
+/** What a remote host without a backup folder needs. */
+export function remoteFolderWanted(where: string): string {
+  return `choose a folder on ${where} that its libvirt's QEMU can write (for qemu:///system, one under /var/lib/libvirt/images; for a session, one in that user's home): Strata has no default there`;
 }

@@ -3,11 +3,10 @@
 // A point counts only once its status says 'complete', and that is written last, after its
 // images are in place: a backup that failed, was aborted, or was cut short by a crash never
 // lists as good.
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { BackupPoint, BackupSetDisk } from '../../../shared/backup.ts';
+import { localFiles, type BackupFiles } from './files.ts';
 
 export const manifestName = 'manifest.json';
 export const manifestFormat = 'strata-backup-set';
@@ -52,8 +51,8 @@ export const manifestSchema = z.object({
 export type Manifest = z.output<typeof manifestSchema>;
 
 /** Reads a set's manifest; throws with the reason when it is missing or not a manifest. */
-export async function readManifest(folder: string): Promise<Manifest> {
-  const text = await readFile(join(folder, manifestName), 'utf8');
+export async function readManifest(folder: string, files: BackupFiles = localFiles): Promise<Manifest> {
+  const text = await files.readText(join(folder, manifestName));
   const parsed = manifestSchema.safeParse(JSON.parse(text));
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
@@ -61,8 +60,6 @@ export async function readManifest(folder: string): Promise<Manifest> {
 }
 
 /** Writes the manifest whole or not at all. */
-export async function writeManifest(folder: string, manifest: Manifest): Promise<void> {
-  const temporary = join(folder, `.${manifestName}.${randomBytes(4).toString('hex')}.tmp`);
-  await writeFile(temporary, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
-  await rename(temporary, join(folder, manifestName));
+export async function writeManifest(folder: string, manifest: Manifest, files: BackupFiles = localFiles): Promise<void> {
+  await files.writeTextAtomic(join(folder, manifestName), `${JSON.stringify(manifest, null, 2)}\n`);
 }

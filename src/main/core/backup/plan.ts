@@ -1,8 +1,6 @@
 // Planning a backup: which disks, full or incremental and why, where it goes, what it writes, and
 // whether it may start now. The preview and the start ask the same questions here.
-import { statfsSync } from 'node:fs';
-import { dirname } from 'node:path';
-import type { BackupPlan } from '../../../shared/backup.ts';
+import { backupRemote, remoteOfflineRefusal, type BackupPlan } from '../../../shared/backup.ts';
 import type { ValidParams } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
 import type { DomainDetail } from '../../../shared/model.ts';
@@ -38,19 +36,6 @@ function dirtyBytes(checkpointXml: string, disks: readonly string[]): Map<string
   return new Map(disks.map((d) => [d, out.get(d) ?? null]));
 }
 
-/** Free space of the file system a folder is (or will be) on. */
-export function freeBytesAt(folder: string): number | null {
-  for (let dir = folder; ; dir = dirname(dir)) {
-    try {
-      const fs = statfsSync(dir);
-      return fs.bavail * fs.bsize;
-    } catch {
-      // Not made yet: its parent's file system is where it will be.
-      if (dir === dirname(dir)) return null;
-    }
-  }
-}
-
 export async function planBackup(ctx: BackupContext, host: BackupHost, p: ValidParams<'backup.preview'>): Promise<BackupPlan> {
   ctx.refuseRemote(host);
   const detail = await host.getDomain(p.domain);
@@ -70,7 +55,7 @@ export async function planBackup(ctx: BackupContext, host: BackupHost, p: ValidP
     for (const entry of diskBytes) {
       const top = detail.disks.find((d) => d.target === entry.disk)?.chain[0];
       try {
-        entry.bytes = top ? await measureCopy(top.path, top.format, 'qcow2') : 0;
+        entry.bytes = !top ? 0 : store.files.remote === null ? await measureCopy(top.path, top.format, 'qcow2') : await remoteMeasure(store, top.path, top.format);
       } catch (err) {
         log.debug('cannot measure a disk for a backup preview', { host: host.id, domain: p.domain, disk: entry.disk, err });
       }
@@ -86,11 +71,19 @@ export async function planBackup(ctx: BackupContext, host: BackupHost, p: ValidP
     folder,
     bytesToWrite,
     diskBytes,
-    freeBytes: freeBytesAt(folder),
+    onHost: store.files.remote,
+    freeBytes: await store.files.freeBytes(folder),
     bandwidth: 'live',
     refused: whyRefused(ctx, host, detail, disks),
     waiting: detail.state === 'shutoff' ? null : whyWaiting(host, detail.name, disks),
   };
+}
+
+/** qemu-img measure on the remote host, where the disk's image is. */
+async function remoteMeasure(store: BackupStore, path: string, format: string | null): Promise<number | null> {
+  const run = await store.files.qemuImg(['measure', '--output=json', '-U', '-O', 'qcow2', ...(format ? ['-f', format] : []), '--', path], 60_000);
+  const required = run.code === 0 ? (JSON.parse(run.stdout) as { required?: unknown }).required : null;
+  return typeof required === 'number' ? required : null;
 }
 
 export function chosenDisks(detail: DomainDetail, asked: readonly string[] | undefined): string[] {
@@ -113,6 +106,8 @@ export function whyRefused(ctx: BackupContext, host: BackupHost, detail: DomainD
     return `${detail.name} is ${detail.state}: Strata backs up running domains through libvirt and shut-off ones through qemu-storage-daemon; start it or shut it down`;
   }
   if (ctx.isRunning(host.id, detail.name)) return `a backup of ${detail.name} is already running or waiting to`;
+  const remote = backupRemote(host.uri);
+  if (remote !== null && detail.state === 'shutoff') return remoteOfflineRefusal(detail.name, remote);
   // A running domain's backup waits in the host's queue instead (whyWaiting).
   return detail.state === 'shutoff' ? whyWaiting(host, detail.name, disks, false) : null;
 }
@@ -150,6 +145,7 @@ export async function decide(
   withSize = false,
 ): Promise<BackupDecision> {
   if (kind === 'full') return fullBackup('a full backup was asked for');
+  if (detail.state === 'shutoff' && store.files.remote !== null) return fullBackup(remoteOfflineRefusal(detail.name, store.files.remote));
   const sets = (await store.list(detail.name)).filter((s) => s.good && s.domain === detail.name);
   const last = sets[sets.length - 1];
   if (!last) return fullBackup(`no earlier backup of ${detail.name} is in ${store.domainFolder(detail.name)}`);

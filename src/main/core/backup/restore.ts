@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import type { BackupVerification } from '../../../shared/backup.ts';
 import { StrataError } from '../../../shared/errors.ts';
-import { imageCheck, qemuImgMessage, runQemuImg } from '../health/qemu-img.ts';
+import { parseCheck, qemuImgMessage } from '../health/qemu-img.ts';
+import { localFiles, type BackupFiles } from './files.ts';
 import type { Manifest } from './manifest.ts';
 import { chainOf } from './store.ts';
 
@@ -39,18 +40,30 @@ export function pointChain(folder: string, manifest: Manifest, index: number, di
 }
 
 /** Every image passes `qemu-img check`, and every complete point's chain opens, for each disk. */
-export async function verifySet(setId: string, folder: string, manifest: Manifest): Promise<BackupVerification> {
+/** qemu-img check where the files are: null when the format has no checks. */
+async function check(files: BackupFiles, path: string): Promise<ReturnType<typeof parseCheck> | null> {
+  const run = await files.qemuImg(['check', '--output=json', '-f', 'qcow2', '--', path], checkTimeoutMs);
+  // 0: clean, 2: corruptions, 3: leaks only; each with the JSON report on stdout.
+  if ((run.code === 0 || run.code === 2 || run.code === 3) && run.stdout.trim().startsWith('{')) return parseCheck(run.stdout);
+  // 63: "This image format does not support checks".
+  if (run.code === 63) return null;
+  throw new StrataError('conflict', `qemu-img check could not finish on ${path}${files.remote ? ` (on ${files.remote})` : ''}: ${qemuImgMessage(run)}`);
+}
+
+const checkTimeoutMs = 120_000;
+
+export async function verifySet(setId: string, folder: string, manifest: Manifest, files: BackupFiles = localFiles): Promise<BackupVerification> {
   const images: BackupVerification['images'] = [];
   for (const point of manifest.points) {
     if (point.status !== 'complete') continue;
     for (const image of point.images) {
       try {
-        const check = await imageCheck(join(folder, image.file), 'qcow2', false);
-        const bad = check === null ? 0 : check.corruptions + check.checkErrors;
+        const checked = await check(files, join(folder, image.file));
+        const bad = checked === null ? 0 : checked.corruptions + checked.checkErrors;
         images.push({
           file: image.file,
           ok: bad === 0,
-          message: check === null ? 'not checkable' : bad === 0 ? `no errors${check.leaks > 0 ? ` (${check.leaks} leaked clusters, harmless)` : ''}` : `${check.corruptions} corruptions, ${check.checkErrors} check errors`,
+          message: checked === null ? 'not checkable' : bad === 0 ? `no errors${checked.leaks > 0 ? ` (${checked.leaks} leaked clusters, harmless)` : ''}` : `${checked.corruptions} corruptions, ${checked.checkErrors} check errors`,
         });
       } catch (err) {
         images.push({ file: image.file, ok: false, message: err instanceof Error ? err.message : String(err) });
@@ -62,13 +75,13 @@ export async function verifySet(setId: string, folder: string, manifest: Manifes
     if (point.status !== 'complete') continue;
     const failures: string[] = [];
     for (const disk of manifest.disks) {
-      const files = chainOf(manifest, point.index, disk.target);
-      if (files.length === 0) {
+      const chain = chainOf(manifest, point.index, disk.target);
+      if (chain.length === 0) {
         failures.push(`${disk.target}: the manifest names no whole chain`);
         continue;
       }
       // measure opens every image of the chain and reads its allocation; info would not open the backing images.
-      const run = await runQemuImg(['measure', '--output=json', '-O', 'qcow2', chainSpec(folder, files)], openTimeoutMs);
+      const run = await files.qemuImg(['measure', '--output=json', '-O', 'qcow2', chainSpec(folder, chain)], openTimeoutMs);
       if (run.code !== 0) failures.push(`${disk.target}: ${qemuImgMessage(run)}`);
     }
     points.push({ index: point.index, ok: failures.length === 0, message: failures.length === 0 ? 'the chain opens' : failures.join('; ') });

@@ -2,7 +2,6 @@
 // shut-off one), followed by the host's JobTracker like every other job; the point is settled in
 // the set's manifest when its jobs end, and retention applied after it succeeded. Points an
 // earlier Strata left running are followed to their end here too.
-import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackupPoint, BackupResults } from '../../../shared/backup.ts';
 import type { ValidParams } from '../../../shared/contract.ts';
@@ -13,7 +12,8 @@ import { toStrataError } from '../../libvirt/errors.ts';
 import type { DomainJobStats, JobCompletedNotice } from '../../libvirt/types.ts';
 import { escapeXml } from '../../libvirt/xml.ts';
 import { log } from '../../log/logger.ts';
-import { qemuImgMessage, runQemuImg } from '../health/qemu-img.ts';
+import { qemuImgMessage } from '../health/qemu-img.ts';
+import type { BackupFiles } from './files.ts';
 import type { BackupContext, BackupHost, Running } from './context.ts';
 import { manifestFormat, type Manifest } from './manifest.ts';
 import { settleOfflineCheckpoint, startOffline } from './offline.ts';
@@ -24,10 +24,10 @@ import { imageFileName, setsToRemove, type BackupStore } from './store.ts';
 import { strataVersion } from './version.ts';
 
 /** Resolves once no process holds `file` open for writing (qemu-img info without -U can lock it). */
-async function released(file: string): Promise<void> {
+async function released(files: BackupFiles, file: string): Promise<void> {
   const deadline = Date.now() + releaseTimeoutMs;
   for (;;) {
-    const run = await runQemuImg(['info', '--output=json', '--', file], 30_000);
+    const run = await files.qemuImg(['info', '--output=json', '--', file], 30_000);
     if (run.code === 0) return;
     if (!/lock/i.test(qemuImgMessage(run)) || Date.now() > deadline) throw new Error(`${file} is not released: ${qemuImgMessage(run)}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -122,7 +122,7 @@ export class BackupRunner {
   /** Decides full or incremental, and records the point in its set as 'running' before libvirt writes anything. */
   async #record(host: BackupHost, detail: DomainDetail, disks: readonly string[], p: ValidParams<'backup.start'>, fullBecause: string | undefined, note: string | undefined): Promise<Recorded> {
     const store = await this.#ctx.store(host);
-    await this.#ctx.prepareRoot(host, store.root);
+    await this.#ctx.prepareRoot(host, store);
     const decided = fullBecause ? fullBackup(fullBecause) : await decide(host, store, detail, disks, p.kind);
     const decision = note === undefined ? decided : { ...decided, reason: `${note}; ${decided.reason}` };
     const now = Date.now();
@@ -406,13 +406,15 @@ export class BackupRunner {
     const sizes = new Map<string, number>();
     if (status === 'complete') {
       try {
-        if (!running.offline) for (const image of point.images) await released(join(folder, image.file));
+        if (!running.offline) for (const image of point.images) await released(store.files, join(folder, image.file));
         for (const image of point.images) {
           if (image.backingFile !== null) {
-            const run = await runQemuImg(['rebase', '-u', '-f', 'qcow2', '-b', image.backingFile, '-F', 'qcow2', join(folder, image.file)], 60_000);
+            const run = await store.files.qemuImg(['rebase', '-u', '-f', 'qcow2', '-b', image.backingFile, '-F', 'qcow2', '--', join(folder, image.file)], 60_000);
             if (run.code !== 0) throw new Error(`qemu-img rebase of ${image.file}: ${qemuImgMessage(run)}`);
           }
-          sizes.set(image.file, (await stat(join(folder, image.file))).size);
+          const size = await store.files.size(join(folder, image.file));
+          if (size === null) throw new Error(`${image.file} is not in the set's folder`);
+          sizes.set(image.file, size);
         }
       } catch (err) {
         status = 'failed';
@@ -422,7 +424,7 @@ export class BackupRunner {
     // A shut-off domain's checkpoint is recorded in libvirt now, or its bitmaps removed.
     const note = running.offline ? await settleOfflineCheckpoint(running, point, status === 'complete') : null;
     if (status !== 'complete') {
-      for (const image of point.images) await rm(join(folder, image.file), { force: true });
+      for (const image of point.images) await store.files.removeFile(join(folder, image.file));
       const conn = running.host.libvirt;
       if (began && conn) {
         await conn.checkpointDelete(domain, running.checkpoint).catch((err: unknown) => {
@@ -468,6 +470,8 @@ export class BackupRunner {
     const recovered = host.offlineRecovered;
     if (recovered === null) return true;
     await recovered;
+    // A remote host without a backup folder has no sets to look at.
+    if ((await this.#ctx.location(host)).source === 'unset') return false;
     let pending = false;
     const store = await this.#ctx.store(host);
     for (const set of await store.list()) {

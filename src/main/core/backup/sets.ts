@@ -1,6 +1,6 @@
 // What is done with the sets in a backup folder: list them, restore a point, verify a set, remove
 // one with the checkpoints only it started from.
-import type { BackupResults, BackupSet } from '../../../shared/backup.ts';
+import { backupRemote, remoteRestoreRefusal, type BackupResults, type BackupSet } from '../../../shared/backup.ts';
 import type { ValidParams } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
 import { log } from '../../log/logger.ts';
@@ -30,8 +30,10 @@ export async function removeSet(ctx: BackupContext, host: BackupHost, store: Bac
   }
   for (const point of set.points) {
     if (!known.includes(point.checkpoint)) continue;
-    // libvirt deletes a shut-off domain's checkpoint only as metadata: its bitmaps go separately.
-    const offline = await deleteOfflineCheckpoint(host, set.domain, point.checkpoint).catch((err: unknown) => {
+    // libvirt deletes a shut-off domain's checkpoint only as metadata: its bitmaps go separately,
+    // by Strata on this machine; a remote host's images are not here (a shut-off domain there
+    // keeps the checkpoint, which libvirt then refuses to delete: said in the log).
+    const offline = store.files.remote !== null ? false : await deleteOfflineCheckpoint(host, set.domain, point.checkpoint).catch((err: unknown) => {
       log.debug('could not delete a checkpoint of a removed set', { host: host.id, checkpoint: point.checkpoint, err });
       return true;
     });
@@ -54,13 +56,21 @@ export async function removeBackup(ctx: BackupContext, host: BackupHost, p: Vali
   return { removed: p.setId };
 }
 
+/** A remote host's sets are listed, verified and removed, not restored by Strata (said with how to, on that host). */
+function refuseRemoteRestore(host: BackupHost): void {
+  const where = backupRemote(host.uri);
+  if (where !== null) throw new StrataError('conflict', `Not restored: ${remoteRestoreRefusal(where)}`);
+}
+
 export async function previewRestore(ctx: BackupContext, host: BackupHost, p: ValidParams<'backup.restorePreview'>): Promise<BackupResults['backup.restorePreview']> {
   ctx.refuseRemote(host);
+  refuseRemoteRestore(host);
   return planRestore(host, await ctx.store(host), p);
 }
 
 export async function restoreBackup(ctx: BackupContext, host: BackupHost, p: ValidParams<'backup.restore'>): Promise<BackupResults['backup.restore']> {
   ctx.refuseRemote(host);
+  refuseRemoteRestore(host);
   return startRestore(host, await ctx.store(host), ctx.env.hub, p);
 }
 
@@ -68,5 +78,5 @@ export async function verifyBackup(ctx: BackupContext, host: BackupHost, p: Vali
   ctx.refuseRemote(host);
   const store = await ctx.store(host);
   const { manifest } = await store.get(p.domain, p.setId);
-  return verifySet(p.setId, store.setFolder(p.domain, p.setId), manifest);
+  return verifySet(p.setId, store.setFolder(p.domain, p.setId), manifest, store.files);
 }

@@ -2,16 +2,17 @@
 // domain's retention and schedule with its next run and whether the last one ran late. Read from
 // what the settings file keeps; nothing here asks libvirt.
 import { backupRefusal, type BackupScheduleState, type BackupSettingsState } from '../../../shared/backup.ts';
-import type { BackupContext, BackupHost } from './context.ts';
-import { freeBytesAt } from './plan.ts';
+import { remoteFolderWanted, type BackupContext, type BackupHost } from './context.ts';
+import { freeBytesAt } from './files.ts';
 import { dueRun, lastDue, lateAfterMs, nextDue } from './schedule.ts';
 import { defaultRetention } from './settings.ts';
 
 export async function readSettings(ctx: BackupContext, host: BackupHost, domain: string | undefined, now = Date.now()): Promise<BackupSettingsState> {
   const location = await ctx.location(host);
-  const refused = backupRefusal(host.uri);
-  // A remote host's folder is not on this machine: the free space here would say nothing about it.
-  const freeBytes = refused === null ? freeBytesAt(location.location) : null;
+  const refused = backupRefusal(host.uri) ?? (location.source === 'unset' ? remoteFolderWanted(location.onHost ?? host.label) : null);
+  // A remote host's free space is what its df says, over its ssh; unknown when that fails.
+  const freeBytes =
+    refused !== null ? null : location.onHost === null ? freeBytesAt(location.location) : await ctx.files(host).then((f) => f.freeBytes(location.location)).catch(() => null);
   if (domain === undefined) return { location: { ...location, freeBytes, refused }, domain: null };
 
   const chosen = await ctx.settings.chosenRetention(host.uri, domain);

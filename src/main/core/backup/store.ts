@@ -1,10 +1,10 @@
 // Backup sets on disk: under a host's backup folder, a folder per domain, and in it a folder per
 // set (a full backup and the incrementals on top of it) with its images and manifest. Listing
 // reads these folders alone, so a new Strata pointed at them lists the same sets.
-import { mkdir, readdir, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackupPoint, BackupSet } from '../../../shared/backup.ts';
 import { StrataError } from '../../../shared/errors.ts';
+import { localFiles, type BackupFiles } from './files.ts';
 import { manifestName, readManifest, writeManifest, type Manifest } from './manifest.ts';
 
 /**
@@ -42,25 +42,18 @@ export function chainOf(manifest: Pick<Manifest, 'points'>, index: number, disk:
   return [];
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    // Absent or unreadable: either way the file is not there to restore from.
-    return false;
-  }
-}
-
 const reasonOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export class BackupStore {
   readonly root: string;
+  /** Where the folder is: this machine, or the remote host whose libvirt writes the images. */
+  readonly files: BackupFiles;
   /** One manifest change at a time per set, so two ends never write over each other. */
   readonly #writing = new Map<string, Promise<void>>();
 
-  constructor(root: string) {
+  constructor(root: string, files: BackupFiles = localFiles) {
     this.root = root;
+    this.files = files;
   }
 
   domainFolder(domain: string): string {
@@ -88,7 +81,7 @@ export class BackupStore {
     const folder = this.setFolder(domain, setId);
     let manifest: Manifest;
     try {
-      manifest = await readManifest(folder);
+      manifest = await readManifest(folder, this.files);
     } catch (err) {
       throw new StrataError('not-found', `no backup set '${setId}' of ${domain} in ${this.domainFolder(domain)} (${reasonOf(err)})`, {
         hint: 'backup.list names the sets there.',
@@ -99,7 +92,7 @@ export class BackupStore {
 
   async read(folder: string, id: string): Promise<BackupSet> {
     try {
-      return await this.#view(folder, id, await readManifest(folder));
+      return await this.#view(folder, id, await readManifest(folder, this.files));
     } catch (err) {
       return {
         id,
@@ -125,7 +118,7 @@ export class BackupStore {
       if (point.status !== 'complete') continue;
       const files = manifest.disks.map((d) => chainOf(manifest, point.index, d.target));
       const missing: string[] = [];
-      for (const file of files.flat()) if (!(await exists(join(folder, file)))) missing.push(file);
+      for (const file of files.flat()) if ((await this.files.size(join(folder, file)).catch(() => null)) === null) missing.push(file);
       if (files.some((f) => f.length === 0)) problem = `point ${point.index} does not name a whole chain for every disk`;
       else if (missing.length > 0) problem = `files of point ${point.index} are missing: ${missing.join(', ')}`;
       else good = true;
@@ -148,16 +141,14 @@ export class BackupStore {
   /** Makes a new set's folder with its first manifest; the folder is QEMU's to write into, so others may enter it. */
   async create(manifest: Manifest): Promise<string> {
     const domainFolder = this.domainFolder(manifest.domain.name);
-    await mkdir(domainFolder, { recursive: true, mode: 0o755 });
+    await this.files.makeFolders(domainFolder);
     for (let attempt = 0; ; attempt++) {
       const id = setIdAt(manifest.createdAt) + (attempt === 0 ? '' : `-${attempt}`);
-      try {
-        await mkdir(join(domainFolder, id), { mode: 0o755 });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST' && attempt < 100) continue;
-        throw err;
+      if (!(await this.files.makeNewFolder(join(domainFolder, id)))) {
+        if (attempt < 100) continue;
+        throw new StrataError('conflict', `every set name like ${id} is taken in ${domainFolder}`);
       }
-      await writeManifest(join(domainFolder, id), manifest);
+      await writeManifest(join(domainFolder, id), manifest, this.files);
       return id;
     }
   }
@@ -167,9 +158,9 @@ export class BackupStore {
     const folder = this.setFolder(domain, setId);
     const before = this.#writing.get(folder) ?? Promise.resolve();
     const next = before.then(async () => {
-      const manifest = await readManifest(folder);
+      const manifest = await readManifest(folder, this.files);
       change(manifest);
-      await writeManifest(folder, manifest);
+      await writeManifest(folder, manifest, this.files);
     });
     const settled = next.catch(() => undefined);
     this.#writing.set(folder, settled);
@@ -185,23 +176,19 @@ export class BackupStore {
    */
   async remove(domain: string, setId: string): Promise<void> {
     const folder = this.setFolder(domain, setId);
-    const manifest = await readManifest(folder);
-    for (const point of manifest.points) for (const image of point.images) await rm(join(folder, image.file), { force: true });
-    await rm(join(folder, manifestName), { force: true });
-    for (const entry of await readdir(folder)) if (entry.startsWith(`.${manifestName}.`)) await rm(join(folder, entry), { force: true });
-    await rmdir(folder).catch((err: unknown) => {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw err;
-    });
-    await rmdir(this.domainFolder(domain)).catch(() => undefined);
+    const manifest = await readManifest(folder, this.files);
+    for (const point of manifest.points) for (const image of point.images) await this.files.removeFile(join(folder, image.file));
+    await this.files.removeFile(join(folder, manifestName));
+    for (const entry of await this.files.entries(folder)) if (entry.startsWith(`.${manifestName}.`)) await this.files.removeFile(join(folder, entry));
+    await this.files.removeEmptyFolder(folder);
+    await this.files.removeEmptyFolder(this.domainFolder(domain)).catch(() => false);
   }
 
   async #subfolders(folder: string): Promise<string[]> {
     try {
-      const entries = await readdir(folder, { withFileTypes: true });
-      return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
+      return (await this.files.subfolders(folder)) ?? [];
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new StrataError('unavailable', `cannot read the backup folder ${folder}: ${reasonOf(err)}`, {
+      throw new StrataError('unavailable', `cannot read the backup folder ${folder}${this.files.remote ? ` on ${this.files.remote}` : ''}: ${reasonOf(err)}`, {
         hint: 'Give this user read access to it, or choose another folder with backup.setLocation.',
       });
     }

@@ -17,6 +17,7 @@ import { AskpassChannel, AskpassRoot, type AskpassQuestion } from './askpass.ts'
 import { classifyLibsshFailure, classifySshFailure, hostKeyChangedFixes, hostKeyChangedHint, type AttemptFacts } from './failures.ts';
 import { checkHostKey, knownAsName, trustHostKey, type HostKeyVerdict } from './host-keys.ts';
 import { resolveSshOptions, sshConfigFile, type SshOptions } from './openssh.ts';
+import { controlPathFor, openMaster, RemoteShell, sshArgsOf } from './remote-shell.ts';
 
 /** One connection attempt of a host. */
 export interface SshAttempt {
@@ -78,6 +79,8 @@ export class SshConnector {
   readonly #pending = new Map<string, Pending>();
   /** Hosts being stopped or removed: whatever ssh still asks for them is declined at once. */
   readonly #stopped = new Set<string>();
+  /** Each qemu+ssh host's commands for its files (backups): one master connection each. */
+  readonly #shells = new Map<string, Promise<RemoteShell>>();
 
   constructor(hub: EventHub) {
     this.#hub = hub;
@@ -125,6 +128,57 @@ export class SshConnector {
       for (const [id, p] of this.#pending) if (p.prompt.hostId === attempt.hostId) this.#close(id, 'gone');
       await channel.close();
     }
+  }
+
+  /**
+   * Runs commands on a qemu+ssh host (its backup sets' files): a master connection opened on first
+   * use, asking the user through host.prompt as the connection does, and reused after that.
+   */
+  shell(hostId: string, uri: string): Promise<RemoteShell> {
+    let shell = this.#shells.get(hostId);
+    if (!shell) {
+      shell = this.#openShell(hostId, uri);
+      this.#shells.set(hostId, shell);
+      shell.catch(() => {
+        if (this.#shells.get(hostId) === shell) this.#shells.delete(hostId);
+      });
+    }
+    return shell;
+  }
+
+  async #openShell(hostId: string, uri: string): Promise<RemoteShell> {
+    const target = sshTarget(uri);
+    if (!target) throw new StrataError('conflict', `${uri} is not reached over SSH: Strata reaches a remote host's files only through ssh (qemu+ssh://)`);
+    const configFile = sshConfigFile();
+    const options = await resolveSshOptions(target, configFile);
+    const args = sshArgsOf(uri, target);
+    const controlPath = controlPathFor(await this.#root.dir, hostId, uri);
+    const where = `${options.user ? `${options.user}@` : ''}${target.host}${target.port !== null ? `:${target.port}` : ''}`;
+    const open = async (): Promise<void> => {
+      const facts: AttemptFacts = { target: where, host: options.hostname, port: options.port, user: options.user, knownAs: knownAsName(options), knownHostsFile: options.userKnownHostsFiles[0] ?? null, asked: [], uri };
+      const asked: string[] = [];
+      let channel: AskpassChannel | null = null;
+      channel = await AskpassChannel.open(this.#root, configFile, await userAgentSocket(), (q) => {
+        if (channel) this.#ask(hostId, channel, q, asked, facts);
+      });
+      try {
+        // The user may take a while to answer a password prompt.
+        await openMaster(channel.sshCommand, args, controlPath, target.host, 300_000);
+        log.info('opened an ssh connection for the host\'s files', { host: hostId });
+      } finally {
+        for (const [id, p] of this.#pending) if (p.prompt.hostId === hostId) this.#close(id, 'gone');
+        await channel.close();
+      }
+    };
+    const shell = new RemoteShell(where, target.host, args, configFile, controlPath, open);
+    if (!(await shell.alive())) await open();
+    return shell;
+  }
+
+  async #closeShell(hostId: string): Promise<void> {
+    const shell = this.#shells.get(hostId);
+    this.#shells.delete(hostId);
+    await (await shell?.catch(() => null))?.close();
   }
 
   async #checkHostKey(attempt: SshAttempt, options: SshOptions, verdict: HostKeyVerdict): Promise<void> {
@@ -249,10 +303,12 @@ export class SshConnector {
   stop(hostId: string): void {
     this.#stopped.add(hostId);
     this.forget(hostId);
+    void this.#closeShell(hostId);
   }
 
   async close(): Promise<void> {
     for (const id of [...this.#pending.keys()]) this.#close(id, 'gone');
+    for (const hostId of [...this.#shells.keys()]) await this.#closeShell(hostId);
     await this.#root.remove();
   }
 }
