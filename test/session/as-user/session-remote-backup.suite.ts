@@ -56,6 +56,8 @@ describe("backups of a remote host's running domain, over SSH to this user's own
   // The remote folder holds spaces and shell syntax too.
   let remoteRoot = '';
   let lab: LabDomain | undefined;
+  let firstSet = '';
+  let abortedSet = '';
 
   before(async () => {
     await sweepStaleLabDomains();
@@ -76,7 +78,7 @@ describe("backups of a remote host's running domain, over SSH to this user's own
       }
       return t!.events.some((e) => e.event === 'host' && (e.data as HostInfo).id === hostId && (e.data as HostInfo).state === 'connected');
     }, { timeoutMs: 30_000, what: 'the remote host to connect over SSH' });
-    lab = await createLabDomain(conn, { name: domain, dir: labDir, autoDestroy: true, qemuUser: sessionQemuUser(TEST_URI), virtualSize: 64 * MiB, baseDataBytes: 8 * MiB, overlayDataBytes: MiB });
+    lab = await createLabDomain(conn, { name: domain, dir: labDir, autoDestroy: true, qemuUser: sessionQemuUser(TEST_URI), virtualSize: 160 * MiB, baseDataBytes: 128 * MiB, overlayDataBytes: MiB });
   });
   after(async () => {
     if (savedConfig === undefined) delete process.env['STRATA_SSH_CONFIG'];
@@ -127,7 +129,7 @@ describe("backups of a remote host's running domain, over SSH to this user's own
     assert.ok((after.location.freeBytes ?? 0) > 0, 'the free space on the remote host, as its df says');
   });
 
-  it('backs up full, then incremental, into the remote folder; lists and verifies the set; the backup equals the disk byte for byte', async (ctx) => {
+  it('backs up full, then incremental, into the remote folder, a domain whose name is shell syntax; lists and verifies the set; restore is refused saying how', async (ctx) => {
     const plan = await call(() => t!.client.call('backup.preview', { hostId, domain }));
     assert.equal(plan.kind, 'full');
     assert.equal(plan.onHost, `${sshd!.user}@127.0.0.1:${sshd!.port}`);
@@ -149,14 +151,38 @@ describe("backups of a remote host's running domain, over SSH to this user's own
     assert.equal(verified.ok, true, JSON.stringify(verified));
     assert.equal(verified.points.length, 2);
 
-    // Read once QEMU has stopped: the domain's disk and the incremental on its full are equal.
-    await lab!.domain.destroy();
-    const difference = await compareImages(join(folder, 'vda.1.incremental.qcow2'), lab!.layers.at(-1)!);
-    assert.equal(difference, null, difference ?? '');
     ctx.diagnostic(`incremental: ${set.points[1]?.dataBytes} bytes copied`);
-    assert.deepEqual(await injected(), [], 'no word reached a shell unquoted');
+    firstSet = set.id;
 
     const restore = await t!.client.call('backup.restorePreview', { hostId, domain, setId: set.id, point: 1, disk: 'vda' }).catch((e: unknown) => e);
     assert.match(String(restore), /restoring a remote host's set is not built into Strata yet.*qemu-img convert/);
+  });
+
+  it('an aborted remote backup leaves no set that lists as good, and no image', async () => {
+    const started = await call(() => t!.client.call('backup.start', { hostId, domain, kind: 'full', bandwidthBytesPerSec: MiB }));
+    await t!.client.call('job.abort', { hostId, domain, disk: 'vda' });
+    const set = await settled(t!, hostId, domain, started.set.id, 0);
+    assert.equal(set.good, false);
+    assert.equal(set.points[0]?.status, 'cancelled', set.points[0]?.reason ?? '');
+    assert.deepEqual((await readdir(join(remoteRoot, domainFolderName(domain), set.id))).filter((f) => f.endsWith('.qcow2')), [], 'no partial image is left');
+    abortedSet = set.id;
+  });
+
+  it('retention on the remote folder keeps the newest good set only; that backup equals the disk byte for byte once QEMU stopped', async () => {
+    await t!.client.call('backup.setRetention', { hostId, domain, keepSets: 1 });
+    const full = await call(() => t!.client.call('backup.start', { hostId, domain, kind: 'full' }));
+    const set = await settled(t!, hostId, domain, full.set.id, 0);
+    assert.equal(set.good, true, set.points[0]?.reason ?? '');
+    await waitFor(async () => (await t!.client.call('backup.list', { hostId, domain })).map((s) => s.id).join(',') === full.set.id, { timeoutMs: 30_000, what: 'retention to remove the older sets' });
+    const left = await readdir(join(remoteRoot, domainFolderName(domain)));
+    assert.deepEqual(left, [full.set.id], `the first set ${firstSet} and the aborted ${abortedSet} are gone from the remote folder`);
+
+    // Read once QEMU has stopped (the domain is quiet: nothing writes after the backup).
+    await lab!.domain.destroy();
+    const difference = await compareImages(join(remoteRoot, domainFolderName(domain), full.set.id, 'vda.0.full.qcow2'), lab!.layers.at(-1)!);
+    assert.equal(difference, null, difference ?? '');
+    assert.deepEqual(await injected(), [], 'no word reached a shell unquoted');
+    // libvirt's connection asked once, the files' own ssh login once: never once per command.
+    assert.equal(answered.size, 2, `passphrase questions: ${answered.size}`);
   });
 });
