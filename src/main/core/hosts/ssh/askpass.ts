@@ -35,7 +35,7 @@ export function shellQuote(value: string): string {
   return `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
-function wrapperScript(dir: string, configFile: string | null, agentSocket: string | null): string {
+function wrapperScript(dir: string, configFile: string | null, agentSocket: string | null, controlPath: string | null): string {
   return [
     '#!/bin/sh',
     "# Written by Strata for one connection attempt: ssh, asking every question through Strata's askpass.",
@@ -44,7 +44,9 @@ function wrapperScript(dir: string, configFile: string | null, agentSocket: stri
     'export SSH_ASKPASS SSH_ASKPASS_REQUIRE',
     // libvirt passes Strata's own SSH_AUTH_SOCK on; this names the agent found when there is none.
     ...(agentSocket ? [`[ -n "$SSH_AUTH_SOCK" ] || { SSH_AUTH_SOCK=${shellQuote(agentSocket)}; export SSH_AUTH_SOCK; }`] : []),
-    `exec ssh ${configFile ? `-F ${shellQuote(configFile)} ` : ''}"$@"`,
+    // The connection's ssh offers its login to the commands Strata runs on the host (its backup
+    // files), so they need no login of their own while it is up.
+    `exec ssh ${configFile ? `-F ${shellQuote(configFile)} ` : ''}${controlPath ? `-o ControlMaster=auto -o ${shellQuote(`ControlPath=${controlPath}`)} ` : ''}"$@"`,
     '',
   ].join('\n');
 }
@@ -128,13 +130,14 @@ export class AskpassChannel {
 
   /**
    * Makes the attempt's folder, scripts and FIFO; `onQuestion` hears every question ssh asks.
-   * `agentSocket`: the user's agent, given to ssh when its environment names none.
+   * `agentSocket`: the user's agent, given to ssh when its environment names none. `controlPath`:
+   * the ssh it runs serves other ssh commands' sessions there (ControlMaster auto).
    */
-  static async open(root: AskpassRoot, configFile: string | null, agentSocket: string | null, onQuestion: (q: AskpassQuestion) => void): Promise<AskpassChannel> {
+  static async open(root: AskpassRoot, configFile: string | null, agentSocket: string | null, onQuestion: (q: AskpassQuestion) => void, controlPath: string | null = null): Promise<AskpassChannel> {
     const dir = join(await root.dir, randomBytes(16).toString('hex'));
     await mkdir(dir, { mode: 0o700 });
     try {
-      await writeFile(join(dir, 'ssh'), wrapperScript(dir, configFile, agentSocket), { mode: 0o700 });
+      await writeFile(join(dir, 'ssh'), wrapperScript(dir, configFile, agentSocket, controlPath), { mode: 0o700 });
       await writeFile(join(dir, 'askpass'), askpassScript(dir), { mode: 0o700 });
       await run('mkfifo', ['-m', '600', join(dir, 'questions')]);
       // Read-write, so the FIFO never reports end of file between two askpass runs and opening it

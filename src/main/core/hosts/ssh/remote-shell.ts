@@ -56,9 +56,13 @@ export function openMaster(sshCommand: string, args: readonly string[], controlP
   });
 }
 
-/** Where the master's socket goes: short (a UNIX socket's path is at most 107 bytes), one per host. */
-export function controlPathFor(dir: string, hostId: string, uri: string): string {
-  return join(dir, `cm-${createHash('sha256').update(`${hostId}\n${uri}`).digest('hex').slice(0, 16)}`);
+/**
+ * Where the master's socket goes, one per host; null when the runtime folder's path is too long for
+ * one (a UNIX socket's path is at most 107 bytes, and ssh first binds it under a name 17 longer).
+ */
+export function controlPathFor(dir: string, hostId: string, uri: string): string | null {
+  const path = join(dir, `cm-${createHash('sha256').update(`${hostId}\n${uri}`).digest('hex').slice(0, 16)}`);
+  return Buffer.byteLength(path) + 17 <= 107 ? path : null;
 }
 
 export class RemoteShell {
@@ -68,6 +72,8 @@ export class RemoteShell {
   readonly #args: readonly string[];
   readonly #controlPath: string;
   readonly #reopen: () => Promise<void>;
+  /** The master is this shell's own (else it is the libvirt connection's ssh, which only it ends). */
+  #own = false;
 
   constructor(where: string, host: string, args: readonly string[], configFile: string | null, controlPath: string, reopen: () => Promise<void>) {
     this.where = where;
@@ -94,12 +100,20 @@ export class RemoteShell {
     const once = (): Promise<ToolResult> => runOpenSsh('ssh', [...this.#through(['-T']), remoteCommand(argv)], { timeoutMs: options.timeoutMs ?? 60_000, ...(options.input !== undefined ? { input: options.input } : {}) });
     const first = await once();
     if (first.code !== 255 || (await this.alive())) return first;
-    await this.#reopen();
+    await this.open();
     return once();
   }
 
-  /** Ends the master connection (ssh's own request to it, not a signal). */
+  /** Opens a master of its own (the user may be asked to log in). */
+  async open(): Promise<void> {
+    await this.#reopen();
+    this.#own = true;
+  }
+
+  /** Ends its own master connection (ssh's own request to it, not a signal). */
   async close(): Promise<void> {
+    if (!this.#own) return;
+    this.#own = false;
     await runOpenSsh('ssh', this.#through(['-O', 'exit']), { timeoutMs: 10_000 }).catch(() => undefined);
   }
 }

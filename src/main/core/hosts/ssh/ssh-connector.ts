@@ -117,9 +117,15 @@ export class SshConnector {
     }
     let channel: AskpassChannel | null = null;
     const asked: string[] = [];
-    channel = await AskpassChannel.open(this.#root, configFile, await userAgentSocket(), (q) => {
-      if (channel) this.#ask(attempt.hostId, channel, q, asked, facts);
-    });
+    channel = await AskpassChannel.open(
+      this.#root,
+      configFile,
+      await userAgentSocket(),
+      (q) => {
+        if (channel) this.#ask(attempt.hostId, channel, q, asked, facts);
+      },
+      controlPathFor(await this.#root.dir, attempt.hostId, attempt.uri),
+    );
     try {
       return await LibvirtConnection.open(withSshCommand(attempt.uri, channel.sshCommand), { readOnly: attempt.readOnly });
     } catch (err) {
@@ -131,8 +137,9 @@ export class SshConnector {
   }
 
   /**
-   * Runs commands on a qemu+ssh host (its backup sets' files): a master connection opened on first
-   * use, asking the user through host.prompt as the connection does, and reused after that.
+   * Runs commands on a qemu+ssh host (its backup sets' files) through the master connection of the
+   * libvirt connection's ssh (ControlMaster auto, at the same path), so they ask nothing; when that
+   * is gone, a master of their own, asking the user through host.prompt as the connection does.
    */
   shell(hostId: string, uri: string): Promise<RemoteShell> {
     let shell = this.#shells.get(hostId);
@@ -152,7 +159,13 @@ export class SshConnector {
     const configFile = sshConfigFile();
     const options = await resolveSshOptions(target, configFile);
     const args = sshArgsOf(uri, target);
-    const controlPath = controlPathFor(await this.#root.dir, hostId, uri);
+    const dir = await this.#root.dir;
+    const controlPath = controlPathFor(dir, hostId, uri);
+    if (controlPath === null) {
+      throw new StrataError('unavailable', `Strata's runtime folder ${dir} has too long a path for ssh's connection socket`, {
+        hint: 'Start Strata with XDG_RUNTIME_DIR (or TMPDIR) set to a shorter folder.',
+      });
+    }
     const where = `${options.user ? `${options.user}@` : ''}${target.host}${target.port !== null ? `:${target.port}` : ''}`;
     const open = async (): Promise<void> => {
       const facts: AttemptFacts = { target: where, host: options.hostname, port: options.port, user: options.user, knownAs: knownAsName(options), knownHostsFile: options.userKnownHostsFiles[0] ?? null, asked: [], uri };
@@ -171,7 +184,8 @@ export class SshConnector {
       }
     };
     const shell = new RemoteShell(where, target.host, args, configFile, controlPath, open);
-    if (!(await shell.alive())) await open();
+    // The libvirt connection's ssh serves these commands while it runs; else a master of their own.
+    if (!(await shell.alive())) await shell.open();
     return shell;
   }
 
