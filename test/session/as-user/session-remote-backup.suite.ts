@@ -11,13 +11,14 @@ import { after, before, describe, it } from 'node:test';
 import { domainFolderName } from '../../../src/main/core/backup/store.ts';
 import { sessionQemuUser } from '../../../src/main/core/hosts/session-user.ts';
 import { createLabDomain, removeLabDomain, type LabDomain } from '../../../src/main/core/lab/lab.ts';
+import { labDomainXml } from '../../../src/main/core/lab/lab-domain-xml.ts';
 import type { BackupEvents, BackupSet } from '../../../src/shared/backup.ts';
 import type { Events } from '../../../src/shared/contract.ts';
 import type { HostInfo } from '../../../src/shared/model.ts';
 import type { HostPrompt } from '../../../src/shared/ssh.ts';
 import { guestWrite, compareImages } from '../../backup/backup-harness.ts';
 import { startTestCore, type TestCore } from '../../core/core-harness.ts';
-import { libvirt, LAB_ROOT, sweepStaleLabDomains, TEST_URI, uniqueLabName, waitFor, type Connection } from '../../lab/harness.ts';
+import { libvirt, LAB_ROOT, sweepStaleLabDomains, TEST_URI, uniqueLabName, virsh, waitFor, type Connection } from '../../lab/harness.ts';
 import { startSshd, type TestSshd } from '../../ssh/sshd.ts';
 
 assert.notEqual(process.getuid?.() ?? 0, 0, 'these tests are for an ordinary user: 40-remote-backup.test.ts runs them as one');
@@ -78,7 +79,7 @@ describe("backups of a remote host's running domain, over SSH to this user's own
       }
       return t!.events.some((e) => e.event === 'host' && (e.data as HostInfo).id === hostId && (e.data as HostInfo).state === 'connected');
     }, { timeoutMs: 30_000, what: 'the remote host to connect over SSH' });
-    lab = await createLabDomain(conn, { name: domain, dir: labDir, autoDestroy: true, qemuUser: sessionQemuUser(TEST_URI), virtualSize: 160 * MiB, baseDataBytes: 128 * MiB, overlayDataBytes: MiB });
+    lab = await createLabDomain(conn, { name: domain, dir: labDir, autoDestroy: true, qemuUser: sessionQemuUser(TEST_URI), virtualSize: 640 * MiB, baseDataBytes: 512 * MiB, overlayDataBytes: MiB });
   });
   after(async () => {
     if (savedConfig === undefined) delete process.env['STRATA_SSH_CONFIG'];
@@ -117,6 +118,7 @@ describe("backups of a remote host's running domain, over SSH to this user's own
   }
 
   it('has no folder until one is set on the remote host, and says where it is then', async () => {
+    assert.deepEqual(await t!.client.call('backup.list', { hostId, domain }), [], 'no folder, no sets (and no error)');
     const before = await t!.client.call('backup.settings', { hostId, domain });
     assert.equal(before.location.source, 'unset');
     assert.equal(before.location.onHost, `${sshd!.user}@127.0.0.1:${sshd!.port}`);
@@ -166,6 +168,21 @@ describe("backups of a remote host's running domain, over SSH to this user's own
     assert.equal(set.points[0]?.status, 'cancelled', set.points[0]?.reason ?? '');
     assert.deepEqual((await readdir(join(remoteRoot, domainFolderName(domain), set.id))).filter((f) => f.endsWith('.qcow2')), [], 'no partial image is left');
     abortedSet = set.id;
+  });
+
+  it("a remote host's shut-off domain is refused, saying why and what to do", async () => {
+    // A persistent domain, never started, on a copy of nothing: the refusal comes before any read.
+    const name = `${uniqueLabName('remote-bk-off')} x`;
+    const xml = labDomainXml({ name, diskPath: lab!.layers.at(-1)!, labDir, ownerPid: process.pid });
+    await conn!.defineXML(xml);
+    try {
+      await waitFor(async () => (await t!.client.call('domains.list', { hostId })).some((d) => d.name === name && d.state === 'shutoff'), { timeoutMs: 30_000, what: 'the remote host to list the shut-off domain' });
+      const plan = await call(() => t!.client.call('backup.preview', { hostId, domain: name }));
+      assert.match(plan.refused ?? '', new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is shut off, and its images are on ${sshd!.user}@127\\.0\\.0\\.1:${sshd!.port}: .*start the domain to back it up`));
+      await assert.rejects(t!.client.call('backup.start', { hostId, domain: name }), /is shut off, and its images are on .*not offered for a remote host/);
+    } finally {
+      await virsh(['undefine', '--', name]);
+    }
   });
 
   it('retention on the remote folder keeps the newest good set only; that backup equals the disk byte for byte once QEMU stopped', async () => {

@@ -12,6 +12,8 @@ import type { BackupStore } from './store.ts';
 
 export async function listSets(ctx: BackupContext, host: BackupHost, domain?: string): Promise<BackupSet[]> {
   ctx.refuseRemote(host);
+  // A remote host with no folder chosen has no sets yet: the settings say what to choose.
+  if ((await ctx.location(host)).source === 'unset') return [];
   return (await ctx.store(host)).list(domain);
 }
 
