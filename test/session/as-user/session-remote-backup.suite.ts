@@ -69,16 +69,16 @@ describe("backups of a remote host's running domain, over SSH to this user's own
     dataDir = await mkdtemp(join(homedir(), '.strata-data-'));
     remoteRoot = join(homedir(), `remote backups $(touch ${canary}) 'x'`);
     t = await startTestCore({ uri: TEST_URI, dataDir });
-    // Every passphrase question is answered, and counted.
+    // Every passphrase question is answered (answerPrompts), and counted.
     const added = await t.client.call('hosts.add', { uri: `qemu+ssh://${sshd.user}@127.0.0.1:${sshd.port}/session?keyfile=${sshd.clientKey}`, label: 'remote over SSH' });
     hostId = added.id;
-    await waitFor(async () => {
-      for (const p of prompts(t!)) if (!answered.has(p.promptId)) {
-        answered.add(p.promptId);
-        await t!.client.call('host.answerPrompt', { hostId, promptId: p.promptId, answer: sshd!.passphrase });
-      }
-      return t!.events.some((e) => e.event === 'host' && (e.data as HostInfo).id === hostId && (e.data as HostInfo).state === 'connected');
-    }, { timeoutMs: 30_000, what: 'the remote host to connect over SSH' });
+    await waitFor(
+      async () => {
+        await answerPrompts();
+        return t!.events.some((e) => e.event === 'host' && (e.data as HostInfo).id === hostId && (e.data as HostInfo).state === 'connected');
+      },
+      { timeoutMs: 30_000, what: 'the remote host to connect over SSH' },
+    );
     lab = await createLabDomain(conn, { name: domain, dir: labDir, autoDestroy: true, qemuUser: sessionQemuUser(TEST_URI), virtualSize: 640 * MiB, baseDataBytes: 512 * MiB, overlayDataBytes: MiB });
   });
   after(async () => {
@@ -94,7 +94,7 @@ describe("backups of a remote host's running domain, over SSH to this user's own
 
   const answered = new Set<string>();
   const prompts = (core: TestCore): HostPrompt[] => core.events.filter((e) => e.event === 'host.prompt').map((e) => e.data as Events['host.prompt']).filter((p) => p.hostId === hostId);
-  /** Answers the passphrase questions asked so far (the backup's own ssh login asks once). */
+  /** Answers the passphrase questions asked so far. */
   const answerPrompts = async (): Promise<void> => {
     for (const p of prompts(t!)) {
       if (answered.has(p.promptId)) continue;
@@ -102,7 +102,7 @@ describe("backups of a remote host's running domain, over SSH to this user's own
       await t!.client.call('host.answerPrompt', { hostId, promptId: p.promptId, answer: sshd!.passphrase });
     }
   };
-  /** Calls `method` while answering the passphrase the first remote command asks for. */
+  /** Awaits `run` while answering any passphrase question (the files' own ssh login, should it ask). */
   async function call<R>(run: () => Promise<R>): Promise<R> {
     const done = run();
     let finished = false;
