@@ -167,13 +167,14 @@ export interface Job {
   spaceGuard?: SpaceGuardNote | null;
   /**
    * What runs the job: absent or 'libvirt' for a block job of a running domain's QEMU;
-   * 'qemu-storage-daemon' for a job on a shut-off domain's images, run by Strata itself.
+   * 'qemu-storage-daemon' for a job on a shut-off domain's images, run by Strata itself;
+   * 'qemu-img' for a restore on a remote host, run there over SSH (its limit is fixed at its start).
    */
   engine?: JobEngine;
 }
 
 /** See Job.engine and ChainPreview.engine. */
-export type JobEngine = 'libvirt' | 'qemu-storage-daemon';
+export type JobEngine = 'libvirt' | 'qemu-storage-daemon' | 'qemu-img';
 
 /**
  * What a `job` event tells, decided once by the engine (the one owner of a job's life), so the

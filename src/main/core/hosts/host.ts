@@ -164,6 +164,11 @@ export class Host {
     return this.#runner.startOfflineOwn(...args);
   }
 
+  /** A job Strata runs itself on a remote host (a restore there, by qemu-img over SSH: core/backup). */
+  startOwn(...args: Parameters<JobRunner['startOwn']>): Promise<Job> {
+    return this.#runner.startOwn(...args);
+  }
+
   /** The other domains that use any of `paths` (so deleting them would break those domains). */
   othersUsing(domain: string, paths: readonly string[]): SharedLayerUse[] {
     return this.#chains.othersUsing(domain, [], paths);

@@ -7,6 +7,7 @@ import type { JobOperation } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
 import type { ChainPreview, Confirmation, Disk, DomainDetail, HostLimits, Job, JobEvent, JobType, Leftover } from '../../../shared/model.ts';
 import type { LibvirtConnection } from '../../libvirt/connection.ts';
+import type { RawBlockJob } from '../../libvirt/types.ts';
 import { libvirtCode, toStrataError } from '../../libvirt/errors.ts';
 import { log } from '../../log/logger.ts';
 import { requireConfirmations } from '../chains/preview.ts';
@@ -18,6 +19,7 @@ import { Leftovers, noteLeftover } from './leftovers.ts';
 import { JobTracker } from './job-tracker.ts';
 import type { PollTimer } from './job-poller.ts';
 import type { OfflineOperation } from '../offline/plan.ts';
+import { diskKey } from './tracked-job.ts';
 import { OfflineRuns, type OfflineFinish, type OfflineRunsDeps } from './offline-runs.ts';
 import { Scheduler } from './scheduler.ts';
 import { judgeVanished, type ExpectedChains } from './settle.ts';
@@ -59,6 +61,15 @@ const pivotRetries = 20;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const paths = (chain: readonly { path: string }[]): string[] => chain.map((l) => l.path);
 
+/**
+ * A job Strata runs itself outside libvirt and qemu-storage-daemon (a remote host's restore, by
+ * qemu-img there): its progress read, and its cancel. Its end is told through `end` (startOwn).
+ */
+export interface OwnRun {
+  poll(): RawBlockJob;
+  cancel(): Promise<void>;
+}
+
 const isRunning = (state: string): boolean => state === 'running' || state === 'paused';
 
 function expectedType(disk: Disk, op: JobOperation): JobType {
@@ -77,12 +88,18 @@ export class JobRunner {
   /** The new file each running Strata copy writes, by job id: what it leaves if it fails. */
   readonly #created = new Map<string, string>();
   readonly #offline: OfflineRuns | null;
+  /** Jobs of Strata's own outside libvirt and the offline engine, by disk (domain/disk). */
+  readonly #own = new Map<string, OwnRun>();
 
   constructor(deps: JobRunnerDeps) {
     this.#deps = deps;
     this.jobs = new JobTracker({
       hostId: deps.hostId,
-      poll: (domain, disk) => (this.#offline?.has(domain, disk) ? this.#offline.poll(domain, disk) : deps.conn().blockJobInfo(domain, disk)),
+      poll: async (domain, disk) => {
+        const own = this.#own.get(diskKey(domain, disk));
+        if (own) return own.poll();
+        return this.#offline?.has(domain, disk) ? this.#offline.poll(domain, disk) : deps.conn().blockJobInfo(domain, disk);
+      },
       settleVanished: (job) => this.#settleVanished(job),
       emit: (job, transition) => deps.emit({ ...job, transition }),
       record: (job) => void deps.history.add(job),
@@ -101,6 +118,8 @@ export class JobRunner {
       starting: () => this.jobs.starting(),
       queued: () => this.jobs.queued(),
       setSpeed: async (job, limit) => {
+        // Its limit was given at its start and cannot change: the budget counts it as it is.
+        if (this.#own.has(diskKey(job.domain, job.disk))) return;
         if (this.#offline?.has(job.domain, job.disk)) await this.#offline.setSpeed(job.domain, job.disk, limit);
         else await deps.conn().blockJobSetSpeed(job.domain, job.disk, limit);
         this.jobs.setBandwidth(job.domain, job.disk, limit);
@@ -251,6 +270,54 @@ export class JobRunner {
     return queued;
   }
 
+  /**
+   * A job of Strata's own run by `engine` outside libvirt and the offline engine (a remote host's
+   * restore), waiting in the queue when the host has no room. `launch` starts it at the limit it
+   * gets and returns its run; the run calls `end` once, when it ended.
+   */
+  async startOwn(
+    domain: string,
+    disk: string,
+    type: JobType,
+    requested: number,
+    engine: 'qemu-img',
+    launch: (limit: number, end: (status: 'completed' | 'failed' | 'cancelled', words: string) => void) => Promise<OwnRun>,
+  ): Promise<Job> {
+    const options = { requestedBandwidthBytesPerSec: requested, afterReady: null, engine };
+    const k = diskKey(domain, disk);
+    const start = async (queuedId?: string): Promise<Job> => {
+      if (this.#own.has(k)) throw new StrataError('conflict', `a ${type} runs on ${domain}/${disk} already`);
+      const limit = this.#scheduler.effectiveLimit(requested, this.jobs.running().length + 1);
+      const requestedJob = this.jobs.request(domain, disk, type, options, queuedId);
+      let ended: { status: 'completed' | 'failed' | 'cancelled'; words: string } | null = null;
+      let begun = false;
+      const end = (status: 'completed' | 'failed' | 'cancelled', words: string): void => {
+        this.#own.delete(k);
+        if (begun) this.jobs.conclude(domain, disk, status, words);
+        else ended = { status, words };
+      };
+      try {
+        this.#own.set(k, await launch(limit, end));
+      } catch (err) {
+        const e = toStrataError(err);
+        this.jobs.fail(requestedJob.id, `could not start: ${e.message}`);
+        throw e;
+      }
+      const job = this.jobs.begin(domain, disk, type, { bandwidthBytesPerSec: limit, requestedBandwidthBytesPerSec: requested, afterReady: null });
+      begun = true;
+      // It ended before the job model knew it began (a small file).
+      const early = ended as { status: 'completed' | 'failed' | 'cancelled'; words: string } | null;
+      if (early) this.jobs.conclude(domain, disk, early.status, early.words);
+      await this.#scheduler.rebalance();
+      return this.jobs.active(domain, disk) ?? job;
+    };
+    if (this.#scheduler.whyWaiting(domain, disk) === null) return start();
+    const queued: Job = this.jobs.enqueue(domain, disk, type, options, async () => {
+      await start(queued.id);
+    });
+    return queued;
+  }
+
   #enqueue(domain: string, disk: Disk, op: JobOperation, requested: number, confirm: readonly Confirmation[], offline: boolean, preflight?: () => Promise<void>): Job {
     const type = expectedType(disk, op);
     const options = { requestedBandwidthBytesPerSec: requested, afterReady: this.#afterReady(type, op, offline), ...(offline ? { engine: 'qemu-storage-daemon' as const } : {}) };
@@ -352,7 +419,9 @@ export class JobRunner {
     this.jobs.aborting(domain, disk);
     try {
       // ASYNC: a pull's abort otherwise waits for QEMU to stop; the 'cancelled' event ends it.
-      if (this.#offline?.has(domain, disk)) await this.#offline.cancel(domain, disk);
+      const own = this.#own.get(diskKey(domain, disk));
+      if (own) await own.cancel();
+      else if (this.#offline?.has(domain, disk)) await this.#offline.cancel(domain, disk);
       else await this.#deps.call(`abort the job on ${domain}/${disk}`, (c) => c.blockJobAbort(domain, disk, { async: true }));
     } catch (err) {
       this.jobs.refused(domain, disk);
@@ -363,6 +432,11 @@ export class JobRunner {
 
   async setSpeed(domain: string, disk: string, requested: number): Promise<Job> {
     await this.#requireJob(domain, disk);
+    if (this.#own.has(diskKey(domain, disk))) {
+      throw new StrataError('conflict', `the limit of the job on ${domain}/${disk} was given to qemu-img at its start (-r) and cannot change while it runs`, {
+        hint: 'Abort it and start it again with another limit.',
+      });
+    }
     await this.#speedChanges.apply(`${domain}/${disk}`, requested, async (value) => {
       const limit = this.#scheduler.effectiveLimit(value, this.jobs.running().length);
       if (this.#offline?.has(domain, disk)) await this.#offline.setSpeed(domain, disk, limit);
@@ -380,7 +454,7 @@ export class JobRunner {
   }
 
   async #observeLive(domain: string, disk: string): Promise<void> {
-    if (this.#offline?.has(domain, disk)) return;
+    if (this.#offline?.has(domain, disk) || this.#own.has(diskKey(domain, disk))) return;
     const live = await this.#deps.call(`check ${domain}/${disk} for a running job`, (c) => c.blockJobInfo(domain, disk));
     if (live) this.jobs.observe(domain, disk, live);
   }

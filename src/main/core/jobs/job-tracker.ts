@@ -288,7 +288,7 @@ export class JobTracker extends JobBook {
    */
   settleNow(domain: string, disk: string): void {
     const tracked = this.live.get(key(domain, disk));
-    if (!tracked || tracked.job.phase === 'requested' || tracked.job.engine === 'qemu-storage-daemon') return;
+    if (!tracked || tracked.job.phase === 'requested' || tracked.job.engine === 'qemu-storage-daemon' || tracked.job.engine === 'qemu-img') return;
     tracked.missing = graceMisses - 1;
     this.#missing(tracked);
   }

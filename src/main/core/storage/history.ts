@@ -55,7 +55,7 @@ const jobSchema: z.ZodType<Job> = z.object({
     .nullable()
     .default(null),
   spaceGuard: spaceGuardNoteSchema.nullable().optional(),
-  engine: z.enum(['libvirt', 'qemu-storage-daemon']).optional(),
+  engine: z.enum(['libvirt', 'qemu-storage-daemon', 'qemu-img']).optional(),
 });
 
 const fileSchema = z.object({ version: z.literal(1), jobs: z.array(jobSchema) });
