@@ -212,8 +212,11 @@ export interface RestorePlan {
   deletable: string[];
   /** Files of oldChain that other domains use too: never deleted. */
   sharedWith: { path: string; domains: string[] }[];
-  /** The limit can change while it runs (qemu-storage-daemon's block-job-set-speed). */
-  bandwidth: 'live';
+  /**
+   * 'live': the limit can change while it runs (qemu-storage-daemon's block-job-set-speed);
+   * 'fixed': given at the start and kept (a remote host's restore: qemu-img convert -r).
+   */
+  bandwidth: 'live' | 'fixed';
   /** Why the restore cannot start now; null when it can. */
   refused: string | null;
 }
@@ -371,10 +374,7 @@ export function remoteOfflineRefusal(domain: string, where: string): string {
   );
 }
 
-/** Why a remote host's sets are not restored by Strata, and how to restore one on that host. */
-export function remoteRestoreRefusal(where: string): string {
-  return (
-    `the set is on ${where}: restoring a remote host's set is not built into Strata yet. On ${where}, qemu-img restores a point ` +
-    '(see the README, "Restoring without Strata"): qemu-img convert -O qcow2 THE-POINT\'S-IMAGE NEW-FILE'
-  );
+/** Why a remote host's set is not restored into its domain, and what to do instead. */
+export function remoteRestoreIntoRefusal(where: string): string {
+  return `restoring into a remote host's domain is not offered (the images are on ${where}); restore to a new file there and switch the disk to it`;
 }

@@ -1,10 +1,10 @@
 // Which hosts can keep backups: a local QEMU host over any transport can, and so can a remote one
 // reached over SSH (its sets on that host); a remote one over TLS or TCP is refused, saying why,
 // and another driver is refused for that. A remote host's shut-off domains and restores are
-// refused with what to do instead.
+// (and restoring into one) refused with what to do instead.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backupRefusal, backupRemote, remoteOfflineRefusal, remoteRestoreRefusal } from '../../src/shared/backup.ts';
+import { backupRefusal, backupRemote, remoteOfflineRefusal, remoteRestoreIntoRefusal } from '../../src/shared/backup.ts';
 
 describe('backupRefusal', () => {
   it('accepts a local QEMU host, whatever the transport, and a remote one over SSH', () => {
@@ -34,8 +34,8 @@ describe('backupRemote', () => {
     for (const uri of ['qemu:///system', 'qemu+unix:///session', 'qemu+ssh:///system', 'qemu+tls://far/system']) assert.equal(backupRemote(uri), null, uri);
   });
 
-  it("says why a remote shut-off domain and a remote set's restore are refused, and what to do", () => {
+  it("says why a remote shut-off domain's backup and a restore into a remote domain are refused, and what to do", () => {
     assert.match(remoteOfflineRefusal('web 1', 'me@far'), /^web 1 is shut off, and its images are on me@far: .*not offered for a remote host; start the domain/);
-    assert.match(remoteRestoreRefusal('me@far'), /the set is on me@far: restoring a remote host's set is not built into Strata yet\. On me@far, qemu-img restores a point/);
+    assert.match(remoteRestoreIntoRefusal('me@far'), /^restoring into a remote host's domain is not offered \(the images are on me@far\); restore to a new file there/);
   });
 });

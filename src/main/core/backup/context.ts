@@ -26,7 +26,7 @@ export interface BackupsEnv {
 }
 
 /** What a backup needs of a host. */
-export type BackupHost = Pick<Host, 'id' | 'uri' | 'label' | 'readOnly' | 'jobs' | 'getDomain' | 'info' | 'abort' | 'offlineRecovered' | 'startOfflineOwn' | 'othersUsing' | 'listDomains' | 'setSpeed'> & { readonly libvirt: LibvirtConnection | null };
+export type BackupHost = Pick<Host, 'id' | 'uri' | 'label' | 'readOnly' | 'jobs' | 'getDomain' | 'info' | 'abort' | 'offlineRecovered' | 'startOfflineOwn' | 'startOwn' | 'othersUsing' | 'listDomains' | 'setSpeed'> & { readonly libvirt: LibvirtConnection | null };
 
 /** A point being written: its jobs, and those of them that ended. */
 export interface Running {

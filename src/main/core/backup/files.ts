@@ -114,6 +114,11 @@ const scripts = {
   removeFile: 'exec rm -f -- "$1"',
   // 3: not empty or not there.
   removeEmptyFolder: 'rmdir -- "$1" 2>/dev/null || exit 3',
+  // Links the finished file to its name, never over a file that appeared there meanwhile.
+  publish: 'ln -- "$1" "$2" || exit 1; rm -f -- "$1"',
+  // 3: not a folder.
+  isFolder: '[ -d "$1" ] || exit 3',
+  kill: 'kill -TERM "$1" 2>/dev/null; exit 0',
   // The nearest folder that exists: the one to be made will be on its file system.
   freeBytes: 'p=$1; while [ ! -e "$p" ]; do p=$(dirname -- "$p"); done; df -Pk -- "$p"',
 };
@@ -186,6 +191,26 @@ export class RemoteFiles implements BackupFiles {
       // Free space is shown, never needed: unknown is an answer.
       return null;
     }
+  }
+
+  async publish(partial: string, destination: string): Promise<void> {
+    await this.#sh('publish', [partial, destination]);
+  }
+
+  async isFolder(path: string): Promise<boolean> {
+    return (await this.#sh('isFolder', [path])).code === 0;
+  }
+
+  /**
+   * Starts qemu-img on the host; the first line of its output is its process id there (the shell
+   * prints its own, then becomes qemu-img), which `kill` ends.
+   */
+  startQemuImg(args: readonly string[]): ReturnType<RemoteShell['start']> {
+    return this.#shell.start(['sh', '-c', 'echo "$$"; exec qemu-img "$@"', 'sh', ...args]);
+  }
+
+  async kill(pid: number): Promise<void> {
+    await this.#sh('kill', [String(pid)]);
   }
 
   async qemuImg(args: readonly string[], timeoutMs: number): Promise<ToolRun> {

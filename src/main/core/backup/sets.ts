@@ -1,13 +1,15 @@
 // What is done with the sets in a backup folder: list them, restore a point, verify a set, remove
 // one with the checkpoints only it started from.
-import { backupRemote, remoteRestoreRefusal, type BackupResults, type BackupSet } from '../../../shared/backup.ts';
+import type { BackupResults, BackupSet } from '../../../shared/backup.ts';
 import type { ValidParams } from '../../../shared/contract.ts';
 import { StrataError } from '../../../shared/errors.ts';
 import { log } from '../../log/logger.ts';
 import type { BackupContext, BackupHost } from './context.ts';
 import { deleteOfflineCheckpoint } from './offline.ts';
 import { verifySet } from './restore.ts';
+import { RemoteFiles } from './files.ts';
 import { planRestore, startRestore } from './restore-job.ts';
+import { planRemoteRestore, startRemoteRestore } from './restore-remote.ts';
 import type { BackupStore } from './store.ts';
 
 export async function listSets(ctx: BackupContext, host: BackupHost, domain?: string): Promise<BackupSet[]> {
@@ -58,22 +60,19 @@ export async function removeBackup(ctx: BackupContext, host: BackupHost, p: Vali
   return { removed: p.setId };
 }
 
-/** A remote host's sets are listed, verified and removed, not restored by Strata (said with how to, on that host). */
-function refuseRemoteRestore(host: BackupHost): void {
-  const where = backupRemote(host.uri);
-  if (where !== null) throw new StrataError('conflict', `Not restored: ${remoteRestoreRefusal(where)}`);
-}
-
 export async function previewRestore(ctx: BackupContext, host: BackupHost, p: ValidParams<'backup.restorePreview'>): Promise<BackupResults['backup.restorePreview']> {
   ctx.refuseRemote(host);
-  refuseRemoteRestore(host);
-  return planRestore(host, await ctx.store(host), p);
+  const store = await ctx.store(host);
+  // A remote host's set is restored on that host, by its qemu-img.
+  if (store.files instanceof RemoteFiles) return planRemoteRestore(store, store.files, p);
+  return planRestore(host, store, p);
 }
 
 export async function restoreBackup(ctx: BackupContext, host: BackupHost, p: ValidParams<'backup.restore'>): Promise<BackupResults['backup.restore']> {
   ctx.refuseRemote(host);
-  refuseRemoteRestore(host);
-  return startRestore(host, await ctx.store(host), ctx.env.hub, p);
+  const store = await ctx.store(host);
+  if (store.files instanceof RemoteFiles) return startRemoteRestore(host, store, store.files, ctx.env.hub, p);
+  return startRestore(host, store, ctx.env.hub, p);
 }
 
 export async function verifyBackup(ctx: BackupContext, host: BackupHost, p: ValidParams<'backup.verify'>): Promise<BackupResults['backup.verify']> {

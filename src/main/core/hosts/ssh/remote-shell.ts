@@ -4,7 +4,8 @@
 // (so a password or passphrase is asked once, as a host.prompt), then every command reuses it with
 // BatchMode on, so none can ask again. Commands are argument arrays: each word is single-quoted for
 // the remote shell, so no path or name is ever read as shell syntax there.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { StrataError } from '../../../../shared/errors.ts';
@@ -102,6 +103,11 @@ export class RemoteShell {
     if (first.code !== 255 || (await this.alive())) return first;
     await this.open();
     return once();
+  }
+
+  /** Starts `argv` on the host, its output read as it comes (a long qemu-img); ending it is the caller's, on the host. */
+  start(argv: readonly string[]): ChildProcessByStdio<null, Readable, Readable> {
+    return spawn('ssh', [...this.#through(['-T']), remoteCommand(argv)], { stdio: ['ignore', 'pipe', 'pipe'] });
   }
 
   /** Opens a master of its own (the user may be asked to log in). */
