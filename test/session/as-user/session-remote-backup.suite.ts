@@ -57,6 +57,8 @@ describe("backups of a remote host's running domain, over SSH to this user's own
   // The remote folder holds spaces and shell syntax too.
   let remoteRoot = '';
   let lab: LabDomain | undefined;
+  // The restored file's name holds shell syntax too.
+  let restored = '';
   let firstSet = '';
   let abortedSet = '';
 
@@ -68,6 +70,7 @@ describe("backups of a remote host's running domain, over SSH to this user's own
     process.env['STRATA_SSH_CONFIG'] = sshd.sshConfig;
     dataDir = await mkdtemp(join(homedir(), '.strata-data-'));
     remoteRoot = join(homedir(), `remote backups $(touch ${canary}) 'x'`);
+    restored = join(remoteRoot, `restored 'vda' $(touch ${canary}).qcow2`);
     t = await startTestCore({ uri: TEST_URI, dataDir });
     // Every passphrase question is answered (answerPrompts), and counted.
     const added = await t.client.call('hosts.add', { uri: `qemu+ssh://${sshd.user}@127.0.0.1:${sshd.port}/session?keyfile=${sshd.clientKey}`, label: 'remote over SSH' });
@@ -131,7 +134,7 @@ describe("backups of a remote host's running domain, over SSH to this user's own
     assert.ok((after.location.freeBytes ?? 0) > 0, 'the free space on the remote host, as its df says');
   });
 
-  it('backs up full, then incremental, into the remote folder, a domain whose name is shell syntax; lists and verifies the set; restore is refused saying how', async (ctx) => {
+  it('backs up full, then incremental, into the remote folder, a domain whose name is shell syntax; lists and verifies the set; restores a point to a new file on the remote host', async (ctx) => {
     const plan = await call(() => t!.client.call('backup.preview', { hostId, domain }));
     assert.equal(plan.kind, 'full');
     assert.equal(plan.onHost, `${sshd!.user}@127.0.0.1:${sshd!.port}`);
@@ -156,8 +159,29 @@ describe("backups of a remote host's running domain, over SSH to this user's own
     ctx.diagnostic(`incremental: ${set.points[1]?.dataBytes} bytes copied`);
     firstSet = set.id;
 
-    const restore = await t!.client.call('backup.restorePreview', { hostId, domain, setId: set.id, point: 1, disk: 'vda' }).catch((e: unknown) => e);
-    assert.match(String(restore), /restoring a remote host's set is not built into Strata yet.*qemu-img convert/);
+    const into = await call(() => t!.client.call('backup.restorePreview', { hostId, domain, setId: set.id, point: 1, disk: 'vda', into: 'domain', destination: restored }));
+    assert.match(into.refused ?? '', /restoring into a remote host's domain is not offered/);
+    const plan2 = await call(() => t!.client.call('backup.restorePreview', { hostId, domain, setId: set.id, point: 1, disk: 'vda', destination: restored }));
+    assert.deepEqual([plan2.refused, plan2.bandwidth], [null, 'fixed']);
+    const done = await call(() => t!.client.call('backup.restore', { hostId, domain, setId: set.id, point: 1, disk: 'vda', destination: restored }));
+    assert.equal(done.job.phase, 'completed', done.job.outcome ?? '');
+    assert.equal(done.job.engine, 'qemu-img');
+    assert.ok((done.bytes ?? 0) > 0);
+    assert.deepEqual((await readdir(remoteRoot)).filter((f) => f.endsWith('.restoring')), [], 'no partial file is left');
+  });
+
+  it('an aborted remote restore leaves no file, whole or partial', async () => {
+    const sets = await t!.client.call('backup.list', { hostId, domain });
+    const target = join(remoteRoot, 'aborted.qcow2');
+    const started = await call(() => t!.client.call('backup.restore', { hostId, domain, setId: sets[0]!.id, point: 0, disk: 'vda', destination: target, bandwidthBytesPerSec: MiB, wait: false }));
+    assert.equal(started.job.bandwidthBytesPerSec, MiB);
+    await t!.client.call('job.abort', { hostId, domain, disk: 'vda' });
+    const ended = await waitFor(
+      () => t!.events.map((e) => e.data as { id?: string; transition?: string; phase?: string; outcome?: string }).find((d) => d.id === started.job.id && d.transition === 'ended'),
+      { timeoutMs: 30_000, what: 'the aborted restore to end' },
+    );
+    assert.equal(ended.phase, 'cancelled', ended.outcome ?? '');
+    assert.deepEqual((await readdir(remoteRoot)).filter((f) => f.startsWith('.aborted') || f === 'aborted.qcow2'), [], 'no file is left');
   });
 
   it('an aborted remote backup leaves no set that lists as good, and no image', async () => {
@@ -198,6 +222,9 @@ describe("backups of a remote host's running domain, over SSH to this user's own
     await lab!.domain.destroy();
     const difference = await compareImages(join(remoteRoot, domainFolderName(domain), full.set.id, 'vda.0.full.qcow2'), lab!.layers.at(-1)!);
     assert.equal(difference, null, difference ?? '');
+    // The point restored on the remote host (the incremental on its full) equals the disk too: nothing wrote since.
+    const restoredDifference = await compareImages(restored, lab!.layers.at(-1)!);
+    assert.equal(restoredDifference, null, restoredDifference ?? '');
     assert.deepEqual(await injected(), [], 'no word reached a shell unquoted');
     // libvirt's connection asked once; the files' commands went through its ssh and asked nothing.
     assert.equal(answered.size, 1, `passphrase questions: ${answered.size}`);
