@@ -1,11 +1,10 @@
 // The remote-backup suite (test/session/as-user/session-remote-backup.suite.ts) runs as an ordinary
 // user against that user's own qemu:///session, reached over an sshd of the suite's own: a remote
-// host that is not the machine's system daemon. As root (CI), they run as a throw-away user made for the run (useradd, a
-// private home under /tmp, removed at the end with its processes); libvirt's client starts that
-// user's session daemon on demand, with its socket in the user's XDG_RUNTIME_DIR. When that user
-// cannot read the repository (a clone under /root), they run from a readable copy
-// (STRATA_TEST_AS_USER_COPY=1 forces the copy, to try that path). As anyone else, they run as the
-// current user.
+// host that is not the machine's system daemon. As root (CI), it runs as a throw-away user made for
+// the run (useradd, a private home under /tmp, removed at the end with its processes); libvirt's
+// client starts that user's session daemon on demand, with its socket in the user's
+// XDG_RUNTIME_DIR. When that user cannot read the repository (a clone under /root), it runs from a
+// readable copy. As anyone else, it runs as the current user.
 import assert from 'node:assert/strict';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
