@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { sshdMissing } from '../ssh/sshd.ts';
 import { createThrowawayUser, readableCopy, runPrefixed, sweepThrowawayUsers } from './throwaway-user.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -16,7 +17,7 @@ const suites = ['test/session/as-user/session-remote-backup.suite.ts'];
 const nodeArgs = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...suites];
 const root = process.getuid?.() === 0;
 
-describe(root ? 'as a throw-away ordinary user' : 'as this user', { timeout: 180_000 }, () => {
+describe(root ? 'as a throw-away ordinary user' : 'as this user', { timeout: 180_000, skip: sshdMissing() ?? false }, () => {
   it('backs up a remote host\'s domain over SSH to the user\'s own qemu:///session', async () => {
     const env = { STRATA_TEST_URI: 'qemu:///session' };
     if (!root) {
