@@ -4,7 +4,7 @@
 // passphrase-protected key), so libvirt writes the images where that host's libvirt can, and Strata
 // lists, verifies and removes the sets over the host's ssh, without the machine's system daemon.
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -57,6 +57,7 @@ describe("backups of a remote host's running domain, over SSH to this user's own
   // The remote folder holds spaces and shell syntax too.
   let remoteRoot = '';
   let lab: LabDomain | undefined;
+  let uri = '';
   // The restored file's name holds shell syntax too.
   let restored = '';
   let firstSet = '';
@@ -73,7 +74,8 @@ describe("backups of a remote host's running domain, over SSH to this user's own
     restored = join(remoteRoot, `restored 'vda' $(touch ${canary}).qcow2`);
     t = await startTestCore({ uri: TEST_URI, dataDir });
     // Every passphrase question is answered (answerPrompts), and counted.
-    const added = await t.client.call('hosts.add', { uri: `qemu+ssh://${sshd.user}@127.0.0.1:${sshd.port}/session?keyfile=${sshd.clientKey}`, label: 'remote over SSH' });
+    uri = `qemu+ssh://${sshd.user}@127.0.0.1:${sshd.port}/session?keyfile=${sshd.clientKey}`;
+    const added = await t.client.call('hosts.add', { uri, label: 'remote over SSH' });
     hostId = added.id;
     await waitFor(
       async () => {
@@ -207,6 +209,45 @@ describe("backups of a remote host's running domain, over SSH to this user's own
     } finally {
       await virsh(['undefine', '--', name]);
     }
+  });
+
+  it('a daily backup of the remote host missed while Strata was stopped runs once at start, into the remote folder, and says it was late', async (ctx) => {
+    // As a Strata that last ran two days ago left its settings: the remote folder, and the schedule.
+    const dataDir2 = await mkdtemp(join(homedir(), '.strata-data-'));
+    ctx.after(() => rm(dataDir2, { recursive: true, force: true }));
+    const now = Date.now();
+    const at = new Date(now - 3_600_000);
+    const hhmm = `${String(at.getHours()).padStart(2, '0')}:${String(at.getMinutes()).padStart(2, '0')}`;
+    await writeFile(
+      join(dataDir2, 'backups.json'),
+      JSON.stringify({
+        version: 1,
+        locations: [{ uri, path: remoteRoot }],
+        retention: [],
+        schedules: [{ uri, domain, every: 'day', at: hhmm, weekday: 0, fullEvery: 7, lastRunAt: now - 2 * 86_400_000, runs: 3 }],
+      }),
+    );
+    const t2 = await startTestCore({ uri: TEST_URI, dataDir: dataDir2 });
+    ctx.after(() => t2.close());
+    const host2 = (await t2.client.call('hosts.add', { uri, label: 'remote over SSH, again' })).id;
+    const asked = new Set<string>();
+    const began = await waitFor(
+      async () => {
+        for (const e of t2.events) {
+          const p = e.data as HostPrompt;
+          if (e.event !== 'host.prompt' || asked.has(p.promptId)) continue;
+          asked.add(p.promptId);
+          await t2.client.call('host.answerPrompt', { hostId: host2, promptId: p.promptId, answer: sshd!.passphrase });
+        }
+        return t2.events.map((e) => (e.event === 'backup.changed' ? (e.data as BackupEvents['backup.changed']) : null)).find((d) => d?.hostId === host2 && d.domain === domain && d.status === 'running');
+      },
+      { timeoutMs: 60_000, what: 'the missed scheduled backup of the remote host to start' },
+    );
+    const set = await settled(t2, host2, domain, began.setId, began.point ?? 0);
+    assert.equal(set.good, true, set.points.at(-1)?.reason ?? '');
+    assert.match(set.points.at(-1)?.reason ?? '', /run late: Strata was not running then/);
+    assert.ok(set.folder.startsWith(remoteRoot), set.folder);
+    assert.equal(asked.size, 1, 'the new Strata asked for the passphrase once');
   });
 
   it('retention on the remote folder keeps the newest good set only; that backup equals the disk byte for byte once QEMU stopped', async () => {

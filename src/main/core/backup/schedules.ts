@@ -4,6 +4,7 @@
 import type { BackupScheduleView } from '../../../shared/backup.ts';
 import { backupRefusal } from '../../../shared/backup.ts';
 import type { ValidParams } from '../../../shared/contract.ts';
+import type { HostInfo } from '../../../shared/model.ts';
 import { log } from '../../log/logger.ts';
 import type { BackupContext, BackupHost } from './context.ts';
 import type { BackupRunner } from './run.ts';
@@ -14,6 +15,7 @@ export class BackupSchedules {
   readonly #runner: BackupRunner;
   #scheduleTimer: NodeJS.Timeout | null = null;
   #ticking = false;
+  #unsubscribe: (() => void) | null = null;
   /** Hosts whose backup folder holds no point left running by an earlier Strata. */
   readonly #reconciled = new Set<string>();
 
@@ -30,12 +32,16 @@ export class BackupSchedules {
     return { domain: p.domain, schedule: p.schedule, nextRunAt: p.schedule === null ? null : nextDue(p.schedule, now) };
   }
 
-  /** Runs due schedules now and then every 20 s while Strata runs. */
+  /** Runs due schedules now and then every 20 s while Strata runs, and as soon as a host connects. */
   startSchedules(firstAfterMs = 2000): void {
     if (this.#scheduleTimer !== null) return;
     const tick = (): void => {
       void this.#tick().catch((err: unknown) => log.warn('the backup schedules could not be checked', { err }));
     };
+    // A host that connects after the first check (over SSH, that takes a while) runs its missed schedules then, not 20 s later.
+    this.#unsubscribe = this.#ctx.env.hub.on((event, data) => {
+      if (event === 'host' && (data as HostInfo).state === 'connected') tick();
+    });
     this.#scheduleTimer = setTimeout(() => {
       tick();
       this.#scheduleTimer = setInterval(tick, 20_000);
@@ -47,6 +53,8 @@ export class BackupSchedules {
   close(): void {
     if (this.#scheduleTimer !== null) clearInterval(this.#scheduleTimer);
     this.#scheduleTimer = null;
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
   }
 
   async #tick(): Promise<void> {
