@@ -151,20 +151,16 @@ export class Host {
     return this.#runner.jobs;
   }
 
-  /**
-   * Resolves once the offline jobs a previous Strata left on this host are in the job model (found
-   * at the first connection); null before that connection.
-   */
+  /** Resolves once the offline jobs a previous Strata left here are in the job model; null before the first connection. */
   get offlineRecovered(): Promise<number> | null {
     return this.#recovered;
   }
 
-  /** A restore from a backup set or a shut-off domain's backup, run by the offline engine as a job of its own (core/backup). */
+  // Jobs of Strata's own (core/backup): a restore or a shut-off domain's backup by the offline
+  // engine, and a remote host's restore by qemu-img there over SSH.
   startOfflineOwn(...args: Parameters<JobRunner['startOfflineOwn']>): Promise<Job> {
     return this.#runner.startOfflineOwn(...args);
   }
-
-  /** A job Strata runs itself on a remote host (a restore there, by qemu-img over SSH: core/backup). */
   startOwn(...args: Parameters<JobRunner['startOwn']>): Promise<Job> {
     return this.#runner.startOwn(...args);
   }
