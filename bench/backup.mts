@@ -5,8 +5,8 @@
 // libvirt's job-completed event seen by the same observer (`virsh event --event job-completed`),
 // so both sides are measured alike; Strata's runs also give the request to backup.start's reply
 // (everything before libvirt copies) and the observer's event to the core's job end (its event
-// wait). A third side, `virsh backup-begin` with a checkpoint (what Strata asks for), isolates
-// what the checkpoint costs. One untimed backup first takes the writeback of the lab's freshly
+// wait). A third side, `virsh backup-begin` given a checkpoint, isolates what a checkpoint costs
+// (Strata makes its checkpoint in a call of its own just before the backup, inside its timing). One untimed backup first takes the writeback of the lab's freshly
 // written image out of the first round. Then an incremental after the guest's disk took 64 MiB of writes:
 // its size and time against the full one's.
 //
