@@ -77,7 +77,11 @@ describe("a domain that ends during a backup on an ordinary user's own qemu:///s
     it(`QEMU killed ${when}: the daemon lives on, and the point is not good and leaves no image`, async (ctx) => {
       const daemon = await sessionDaemon();
       assert.ok(daemon, 'the session daemon runs');
-      const lab = await useLabDomain(ctx, conn!, { tag: 'session-backup-ends', virtualSize: 64 * MiB, baseDataBytes: 32 * MiB, overlayDataBytes: MiB });
+      // libvirt's backup XML has no bandwidth: the limit lands on the job once it runs, and a
+      // backup of 32 MiB unlimited ended before that once (and so before the kill). 256 MiB takes
+      // about a second unlimited, far longer than the limit takes to land.
+      const baseDataBytes = when === 'while the backup runs' ? 256 * MiB : 32 * MiB;
+      const lab = await useLabDomain(ctx, conn!, { tag: 'session-backup-ends', virtualSize: 512 * MiB, baseDataBytes, overlayDataBytes: MiB });
       const folder = join(dataDir, 'backups', lab.name);
       let setId: string;
       if (when === 'while libvirt starts the backup') {
@@ -92,6 +96,7 @@ describe("a domain that ends during a backup on an ordinary user's own qemu:///s
       } else {
         const started = await core!.client.call('backup.start', { hostId, domain: lab.name, bandwidthBytesPerSec: MiB });
         setId = started.set.id;
+        assert.deepEqual(started.jobs.map((j) => j.bandwidthBytesPerSec), [MiB], 'the limit landed, so the backup runs when QEMU is killed');
         process.kill(Number(readFileSync(join(process.env['XDG_RUNTIME_DIR'] ?? '', 'libvirt/qemu/run', `${lab.name}.pid`), 'utf8').trim()), 'SIGKILL');
       }
       const set = await settled(core!, lab.name, setId);

@@ -281,15 +281,21 @@ export class BackupRunner {
       }
       throw e;
     }
-    // libvirt's backup XML has no bandwidth: the limit is set on each disk's block job once it runs.
+    // libvirt's backup XML has no bandwidth: the limit is set on each disk's block job once it
+    // runs. A job that refused it (a small disk's may have ended already) says it is unlimited,
+    // never a limit it does not have.
+    const unlimited = new Set<string>();
     if (limit > 0) {
       for (const disk of disks) {
         await conn.blockJobSetSpeed(domain, disk, limit).catch((err: unknown) => {
-          log.warn('could not limit a backup just started; it runs unlimited', { host: host.id, domain, disk, err });
+          unlimited.add(disk);
+          log.warn('could not limit a backup just started; it runs unlimited, or has ended already', { host: host.id, domain, disk, err });
         });
       }
     }
-    const jobs = disks.map((disk) => host.jobs.begin(domain, disk, 'backup', { bandwidthBytesPerSec: limit, requestedBandwidthBytesPerSec: p.bandwidthBytesPerSec }));
+    const jobs = disks.map((disk) =>
+      host.jobs.begin(domain, disk, 'backup', { bandwidthBytesPerSec: unlimited.has(disk) ? 0 : limit, requestedBandwidthBytesPerSec: p.bandwidthBytesPerSec }),
+    );
     if (budget > 0) await this.#rebalance(host, budget, running.jobIds);
     const { set } = await store.get(domain, setId);
     this.#ctx.changed(host.id, domain, setId, index, 'running');
