@@ -168,7 +168,7 @@ Napi::Value Connection::IsClosed(const Napi::CallbackInfo& info) {
 Napi::Value Connection::GetURI(const Napi::CallbackInfo& info) {
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectGetURI",
+      info.Env(), state_->ops, "virConnectGetURI",
       [ref = state_->ref.Share()]() {
         char* uri = virConnectGetURI(ref.get());
         if (uri == nullptr) ThrowLastError("virConnectGetURI");
@@ -182,7 +182,7 @@ Napi::Value Connection::GetURI(const Napi::CallbackInfo& info) {
 Napi::Value Connection::GetHostname(const Napi::CallbackInfo& info) {
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectGetHostname",
+      info.Env(), state_->ops, "virConnectGetHostname",
       [ref = state_->ref.Share()]() {
         char* host = virConnectGetHostname(ref.get());
         if (host == nullptr) ThrowLastError("virConnectGetHostname");
@@ -196,7 +196,7 @@ Napi::Value Connection::GetHostname(const Napi::CallbackInfo& info) {
 Napi::Value Connection::GetLibVersion(const Napi::CallbackInfo& info) {
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectGetLibVersion",
+      info.Env(), state_->ops, "virConnectGetLibVersion",
       [ref = state_->ref.Share()]() {
         unsigned long v = 0;
         if (virConnectGetLibVersion(ref.get(), &v) < 0) ThrowLastError("virConnectGetLibVersion");
@@ -208,7 +208,7 @@ Napi::Value Connection::GetLibVersion(const Napi::CallbackInfo& info) {
 Napi::Value Connection::GetVersion(const Napi::CallbackInfo& info) {
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectGetVersion",
+      info.Env(), state_->ops, "virConnectGetVersion",
       [ref = state_->ref.Share()]() {
         unsigned long v = 0;
         if (virConnectGetVersion(ref.get(), &v) < 0) ThrowLastError("virConnectGetVersion");
@@ -221,7 +221,7 @@ Napi::Value Connection::GetVersion(const Napi::CallbackInfo& info) {
 Napi::Value Connection::GetType(const Napi::CallbackInfo& info) {
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectGetType",
+      info.Env(), state_->ops, "virConnectGetType",
       [ref = state_->ref.Share()]() {
         // A static string of the driver's: not freed.
         const char* type = virConnectGetType(ref.get());
@@ -234,7 +234,7 @@ Napi::Value Connection::GetType(const Napi::CallbackInfo& info) {
 Napi::Value Connection::GetCapabilities(const Napi::CallbackInfo& info) {
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectGetCapabilities",
+      info.Env(), state_->ops, "virConnectGetCapabilities",
       [ref = state_->ref.Share()]() {
         char* xml = virConnectGetCapabilities(ref.get());
         if (xml == nullptr) ThrowLastError("virConnectGetCapabilities");
@@ -255,7 +255,7 @@ Napi::Value Connection::GetDomainCapabilities(const Napi::CallbackInfo& info) {
   args::NoFlags(info, 4, "getDomainCapabilities");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectGetDomainCapabilities",
+      info.Env(), state_->ops, "virConnectGetDomainCapabilities",
       [ref = state_->ref.Share(), emulatorbin, arch, machine, virttype]() {
         char* xml = virConnectGetDomainCapabilities(ref.get(), args::CStr(emulatorbin), args::CStr(arch), args::CStr(machine),
                                                     args::CStr(virttype), 0);
@@ -272,7 +272,7 @@ Napi::Value Connection::SetKeepAlive(const Napi::CallbackInfo& info) {
   auto count = static_cast<unsigned int>(args::Int(info, 1, "count", 0, 1000));
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectSetKeepAlive",
+      info.Env(), state_->ops, "virConnectSetKeepAlive",
       [ref = state_->ref.Share(), interval, count]() {
         int r = virConnectSetKeepAlive(ref.get(), interval, count);
         if (r < 0) ThrowLastError("virConnectSetKeepAlive");
@@ -301,7 +301,7 @@ Napi::Value Connection::ListAllDomains(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 0, "virConnectListAllDomainsFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectListAllDomains",
+      info.Env(), state_->ops, "virConnectListAllDomains",
       [ref = state_->ref.Share(), flags]() {
         virDomainPtr* list = nullptr;
         int n = virConnectListAllDomains(ref.get(), &list, flags);
@@ -327,7 +327,7 @@ Napi::Value Connection::GetAllDomainStats(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 1, "virConnectGetAllDomainStatsFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectGetAllDomainStats",
+      info.Env(), state_->ops, "virConnectGetAllDomainStats",
       [ref = state_->ref.Share(), stats, flags]() {
         virDomainStatsRecordPtr* records = nullptr;
         int n = virConnectGetAllDomainStats(ref.get(), stats, &records, flags);
@@ -358,7 +358,7 @@ Napi::Value Connection::LookupByName(const Napi::CallbackInfo& info) {
   std::string name = args::String(info, 0, "name");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainLookupByName",
+      info.Env(), state_->ops, "virDomainLookupByName",
       [ref = state_->ref.Share(), name]() {
         virDomainPtr d = virDomainLookupByName(ref.get(), name.c_str());
         if (d == nullptr) ThrowLastError("virDomainLookupByName");
@@ -371,7 +371,7 @@ Napi::Value Connection::LookupByUUIDString(const Napi::CallbackInfo& info) {
   std::string uuid = args::String(info, 0, "uuid");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainLookupByUUIDString",
+      info.Env(), state_->ops, "virDomainLookupByUUIDString",
       [ref = state_->ref.Share(), uuid]() {
         virDomainPtr d = virDomainLookupByUUIDString(ref.get(), uuid.c_str());
         if (d == nullptr) ThrowLastError("virDomainLookupByUUIDString");
@@ -385,7 +385,7 @@ Napi::Value Connection::CreateXML(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 1, "virDomainCreateFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainCreateXML",
+      info.Env(), state_->ops, "virDomainCreateXML",
       [ref = state_->ref.Share(), xml, flags]() {
         virDomainPtr d = virDomainCreateXML(ref.get(), xml.c_str(), flags);
         if (d == nullptr) ThrowLastError("virDomainCreateXML");
@@ -401,7 +401,7 @@ Napi::Value Connection::DefineXML(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 1, "virDomainDefineFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainDefineXMLFlags",
+      info.Env(), state_->ops, "virDomainDefineXMLFlags",
       [ref = state_->ref.Share(), xml, flags]() {
         virDomainPtr d = virDomainDefineXMLFlags(ref.get(), xml.c_str(), flags);
         if (d == nullptr) ThrowLastError("virDomainDefineXMLFlags");
