@@ -3,6 +3,7 @@
 #include <libvirt/virterror.h>
 
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -25,7 +26,22 @@ const napi_type_tag kConnectionTag = {0x5a1c0e3b7d2f4a91ULL, 0x8e6b13c2f0d94a57U
 struct OpenedConnection {
   ConnRef ref;
   bool readOnly;
+  bool overLink;
 };
+
+// Whether the connection's RPC runs over a network link or a program (ssh, ext, tls, tcp), where
+// keepalive can declare the peer dead while calls wait on it: `uri` as libvirt resolved it. A
+// local daemon's UNIX socket (qemu:///system, qemu+unix://) and in-process drivers are not.
+bool OverLink(const char* uri) {
+  if (uri == nullptr) return false;
+  std::string_view u(uri);
+  size_t schemeEnd = u.find("://");
+  if (schemeEnd == std::string_view::npos) return false;
+  std::string_view scheme = u.substr(0, schemeEnd);
+  if (size_t plus = scheme.find('+'); plus != std::string_view::npos) return scheme.substr(plus + 1) != "unix";
+  std::string_view rest = u.substr(schemeEnd + 3);
+  return !rest.empty() && rest.front() != '/';
+}
 
 Napi::Value MakeConnection(Napi::Env env, OpenedConnection& opened) {
   return Addon::Of(env).connectionClass.New({Napi::External<OpenedConnection>::New(env, &opened)});
@@ -93,6 +109,7 @@ Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connec
   state_ = std::make_shared<ConnState>();
   state_->ref = std::move(opened->ref);
   state_->readOnly = opened->readOnly;
+  state_->ops->serialCalls = opened->overLink;
   info.This().As<Napi::Object>().TypeTag(&kConnectionTag);
 }
 
@@ -111,7 +128,13 @@ Napi::Value Connection::OpenWith(const Napi::CallbackInfo& info, bool readOnly) 
       [uri, readOnly]() {
         virConnectPtr c = readOnly ? virConnectOpenReadOnly(args::CStr(uri)) : virConnectOpen(args::CStr(uri));
         if (c == nullptr) ThrowLastError("virConnectOpen");
-        return OpenedConnection{ConnRef::Adopt(c), readOnly};
+        ConnRef ref = ConnRef::Adopt(c);
+        // The remote driver formats its URI itself (no call to the daemon).
+        char* resolved = virConnectGetURI(c);
+        bool overLink = OverLink(resolved);
+        free(resolved);
+        virResetLastError();
+        return OpenedConnection{std::move(ref), readOnly, overLink};
       },
       MakeConnection);
 }

@@ -1,21 +1,28 @@
-// One connection's calls, one at a time and in the order they were made. Every call that talks to
-// the daemon over a connection waits for its turn on a worker thread, and its libvirt call runs
-// alone on that connection.
+// One connection's operations in the order they were made: event and close-callback
+// (de)registrations and close always, and on a connection over a network link every call. Each
+// waits for its turn on a worker thread, and its libvirt call runs alone on that connection.
 //
-// Why one at a time: libvirt 9.0's RPC client (virNetClientIOEventLoop) corrupts memory when two
-// threads call on one connection and it is closed under them. The thread doing a call's I/O
-// watches the socket with a GSource whose callback data lives on its own stack; when the wait is
-// ended by something else (another thread queuing a call, a keepalive ping, the keepalive
-// declaring the peer dead), that source stays attached, unreferenced but never destroyed. If the
-// thread then leaves with an error (the connection dead) while another thread still waits for
-// the socket, that one's next wait fires the stale source as soon as the socket stirs (data, or
-// the hang-up of a cut link), and the callback writes into the first thread's stack and reads a
-// client pointer from it: by then that thread is elsewhere, in another call (often the
-// reconnection's virConnectOpen). Node died with SIGSEGV in test/faults/35-remote-cut.test.ts
-// that way, at the cut after a 30 s silent link. With one call at a time there is never a second
-// thread waiting on the socket: a connection declared dead is closed as soon as its one call
-// leaves, and a source left by a ping is fired within the same call (the socket stirs before
-// that call can end). Calls to one daemon still overlap across connections.
+// Why one at a time over a link: libvirt 9.0's RPC client (virNetClientIOEventLoop) corrupts
+// memory when two threads call on one connection and it is declared dead under them. The thread
+// doing a call's I/O watches the socket with a GSource whose callback data lives on its own stack;
+// when the wait is ended by something else (another thread queuing a call, a keepalive ping, the
+// keepalive declaring the peer dead), that source stays attached, unreferenced but never
+// destroyed. If the thread then leaves with an error (the connection dead) while another thread
+// still waits for the socket, that one's next wait fires the stale source as soon as the socket
+// stirs (data, or the hang-up of a cut link), and the callback writes into the first thread's
+// stack and reads a client pointer from it: by then that thread is elsewhere, in another call
+// (often the reconnection's virConnectOpen). Node died with SIGSEGV in
+// test/faults/35-remote-cut.test.ts that way, at the cut after a 30 s silent link. With one call
+// at a time there is never a second thread waiting on the socket: a connection declared dead is
+// closed as soon as its one call leaves, and a source left by a ping is fired within the same
+// call (the socket stirs before that call can end).
+//
+// A local daemon's UNIX socket keeps its calls overlapping: a silent link is what declares a peer
+// dead while calls wait, and a local daemon that dies closes its socket at once, which fails every
+// waiting call together (test/core/30-restart and test/faults/40-libvirtd-killed, many runs). One
+// call at a time there would make a host's model wait on each call's round trip and let one
+// domain's slow call (a busy QEMU monitor, up to 30 s) hold up every other call to that host.
+// Perhaps still exposed: a local daemon that stops answering for the keepalive's 15 s, then answers.
 //
 // The order matters to close-callback and event (de)registrations too: an unregister overtaking
 // its register would leave libvirt holding a callback Strata forgot.
@@ -43,6 +50,10 @@ class OpSequence {
   }
   void Done() { Finish(serving_); }
   void GiveUp(uint64_t ticket) { Finish(ticket); }
+
+  // Set once on the JS thread before the connection's first call, read there: whether every call
+  // takes a turn (a connection over a network link), or only the operations that need their order.
+  bool serialCalls = false;
 
  private:
   void Finish(uint64_t ticket) {

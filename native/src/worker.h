@@ -107,14 +107,16 @@ Napi::Promise RunAsync(Napi::Env env, const char* name, Work work, Convert conve
   return detail::Submit(env, std::nullopt, name, std::move(work), std::move(convert));
 }
 
-// The same, for a call on a connection: `work` runs in the connection's turn (op_sequence.h says
-// why calls on one connection never overlap).
+// The same, for a call on a connection: on one over a network link, `work` runs in the
+// connection's turn (op_sequence.h says why those calls never overlap).
 template <typename Work, typename Convert>
 Napi::Promise RunAsync(Napi::Env env, const std::shared_ptr<OpSequence>& ops, const char* name, Work work,
                        Convert convert) {
+  std::optional<Turn> turn;
   // The ticket is taken here, right before the call is submitted: the queue starts calls in that
   // same order.
-  return detail::Submit(env, Turn(ops), name, std::move(work), std::move(convert));
+  if (ops->serialCalls) turn.emplace(ops);
+  return detail::Submit(env, std::move(turn), name, std::move(work), std::move(convert));
 }
 
 // A Promise already rejected with a LibvirtError, for calls refused before reaching libvirt
