@@ -43,7 +43,7 @@ function testFiles(dir) {
 const besideTheDaemon = [
   /^test\/unit\//,
   /^test\/security\/(browser|contract-fuzz|server|xml-fuzz)\.test\.ts$/,
-  /^test\/native\/(03-arguments|13-constants|15-host-definition-snapshots|90-coverage)\.test\.ts$/,
+  /^test\/native\/(03-arguments|13-constants|15-host-definition-snapshots|18-remote-cut|90-coverage)\.test\.ts$/,
   /^test\/session\//,
   /^test\/core\/contract\.test\.ts$/,
   /^test\/faults\/05-engine-rules\.test\.ts$/,

@@ -3,6 +3,7 @@
 #include <libvirt/virterror.h>
 
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -25,7 +26,22 @@ const napi_type_tag kConnectionTag = {0x5a1c0e3b7d2f4a91ULL, 0x8e6b13c2f0d94a57U
 struct OpenedConnection {
   ConnRef ref;
   bool readOnly;
+  bool overLink;
 };
+
+// Whether the connection's RPC runs over a network link or a program (ssh, ext, tls, tcp), where
+// keepalive can declare the peer dead while calls wait on it: `uri` as libvirt resolved it. A
+// local daemon's UNIX socket (qemu:///system, qemu+unix://) and in-process drivers are not.
+bool OverLink(const char* uri) {
+  if (uri == nullptr) return false;
+  std::string_view u(uri);
+  size_t schemeEnd = u.find("://");
+  if (schemeEnd == std::string_view::npos) return false;
+  std::string_view scheme = u.substr(0, schemeEnd);
+  if (size_t plus = scheme.find('+'); plus != std::string_view::npos) return scheme.substr(plus + 1) != "unix";
+  std::string_view rest = u.substr(schemeEnd + 3);
+  return !rest.empty() && rest.front() != '/';
+}
 
 Napi::Value MakeConnection(Napi::Env env, OpenedConnection& opened) {
   return Addon::Of(env).connectionClass.New({Napi::External<OpenedConnection>::New(env, &opened)});
@@ -93,6 +109,7 @@ Connection::Connection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connec
   state_ = std::make_shared<ConnState>();
   state_->ref = std::move(opened->ref);
   state_->readOnly = opened->readOnly;
+  state_->ops->serialCalls = opened->overLink;
   info.This().As<Napi::Object>().TypeTag(&kConnectionTag);
 }
 
@@ -111,7 +128,13 @@ Napi::Value Connection::OpenWith(const Napi::CallbackInfo& info, bool readOnly) 
       [uri, readOnly]() {
         virConnectPtr c = readOnly ? virConnectOpenReadOnly(args::CStr(uri)) : virConnectOpen(args::CStr(uri));
         if (c == nullptr) ThrowLastError("virConnectOpen");
-        return OpenedConnection{ConnRef::Adopt(c), readOnly};
+        ConnRef ref = ConnRef::Adopt(c);
+        // The remote driver formats its URI itself (no call to the daemon).
+        char* resolved = virConnectGetURI(c);
+        bool overLink = OverLink(resolved);
+        free(resolved);
+        virResetLastError();
+        return OpenedConnection{std::move(ref), readOnly, overLink};
       },
       MakeConnection);
 }
@@ -168,7 +191,7 @@ Napi::Value Connection::IsClosed(const Napi::CallbackInfo& info) {
 Napi::Value Connection::GetURI(const Napi::CallbackInfo& info) {
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectGetURI",
+      info.Env(), state_->ops, "virConnectGetURI",
       [ref = state_->ref.Share()]() {
         char* uri = virConnectGetURI(ref.get());
         if (uri == nullptr) ThrowLastError("virConnectGetURI");
@@ -182,7 +205,7 @@ Napi::Value Connection::GetURI(const Napi::CallbackInfo& info) {
 Napi::Value Connection::GetHostname(const Napi::CallbackInfo& info) {
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectGetHostname",
+      info.Env(), state_->ops, "virConnectGetHostname",
       [ref = state_->ref.Share()]() {
         char* host = virConnectGetHostname(ref.get());
         if (host == nullptr) ThrowLastError("virConnectGetHostname");
@@ -196,7 +219,7 @@ Napi::Value Connection::GetHostname(const Napi::CallbackInfo& info) {
 Napi::Value Connection::GetLibVersion(const Napi::CallbackInfo& info) {
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectGetLibVersion",
+      info.Env(), state_->ops, "virConnectGetLibVersion",
       [ref = state_->ref.Share()]() {
         unsigned long v = 0;
         if (virConnectGetLibVersion(ref.get(), &v) < 0) ThrowLastError("virConnectGetLibVersion");
@@ -208,7 +231,7 @@ Napi::Value Connection::GetLibVersion(const Napi::CallbackInfo& info) {
 Napi::Value Connection::GetVersion(const Napi::CallbackInfo& info) {
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectGetVersion",
+      info.Env(), state_->ops, "virConnectGetVersion",
       [ref = state_->ref.Share()]() {
         unsigned long v = 0;
         if (virConnectGetVersion(ref.get(), &v) < 0) ThrowLastError("virConnectGetVersion");
@@ -221,7 +244,7 @@ Napi::Value Connection::GetVersion(const Napi::CallbackInfo& info) {
 Napi::Value Connection::GetType(const Napi::CallbackInfo& info) {
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectGetType",
+      info.Env(), state_->ops, "virConnectGetType",
       [ref = state_->ref.Share()]() {
         // A static string of the driver's: not freed.
         const char* type = virConnectGetType(ref.get());
@@ -234,7 +257,7 @@ Napi::Value Connection::GetType(const Napi::CallbackInfo& info) {
 Napi::Value Connection::GetCapabilities(const Napi::CallbackInfo& info) {
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectGetCapabilities",
+      info.Env(), state_->ops, "virConnectGetCapabilities",
       [ref = state_->ref.Share()]() {
         char* xml = virConnectGetCapabilities(ref.get());
         if (xml == nullptr) ThrowLastError("virConnectGetCapabilities");
@@ -255,7 +278,7 @@ Napi::Value Connection::GetDomainCapabilities(const Napi::CallbackInfo& info) {
   args::NoFlags(info, 4, "getDomainCapabilities");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectGetDomainCapabilities",
+      info.Env(), state_->ops, "virConnectGetDomainCapabilities",
       [ref = state_->ref.Share(), emulatorbin, arch, machine, virttype]() {
         char* xml = virConnectGetDomainCapabilities(ref.get(), args::CStr(emulatorbin), args::CStr(arch), args::CStr(machine),
                                                     args::CStr(virttype), 0);
@@ -272,7 +295,7 @@ Napi::Value Connection::SetKeepAlive(const Napi::CallbackInfo& info) {
   auto count = static_cast<unsigned int>(args::Int(info, 1, "count", 0, 1000));
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectSetKeepAlive",
+      info.Env(), state_->ops, "virConnectSetKeepAlive",
       [ref = state_->ref.Share(), interval, count]() {
         int r = virConnectSetKeepAlive(ref.get(), interval, count);
         if (r < 0) ThrowLastError("virConnectSetKeepAlive");
@@ -301,7 +324,7 @@ Napi::Value Connection::ListAllDomains(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 0, "virConnectListAllDomainsFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectListAllDomains",
+      info.Env(), state_->ops, "virConnectListAllDomains",
       [ref = state_->ref.Share(), flags]() {
         virDomainPtr* list = nullptr;
         int n = virConnectListAllDomains(ref.get(), &list, flags);
@@ -327,7 +350,7 @@ Napi::Value Connection::GetAllDomainStats(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 1, "virConnectGetAllDomainStatsFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virConnectGetAllDomainStats",
+      info.Env(), state_->ops, "virConnectGetAllDomainStats",
       [ref = state_->ref.Share(), stats, flags]() {
         virDomainStatsRecordPtr* records = nullptr;
         int n = virConnectGetAllDomainStats(ref.get(), stats, &records, flags);
@@ -358,7 +381,7 @@ Napi::Value Connection::LookupByName(const Napi::CallbackInfo& info) {
   std::string name = args::String(info, 0, "name");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainLookupByName",
+      info.Env(), state_->ops, "virDomainLookupByName",
       [ref = state_->ref.Share(), name]() {
         virDomainPtr d = virDomainLookupByName(ref.get(), name.c_str());
         if (d == nullptr) ThrowLastError("virDomainLookupByName");
@@ -371,7 +394,7 @@ Napi::Value Connection::LookupByUUIDString(const Napi::CallbackInfo& info) {
   std::string uuid = args::String(info, 0, "uuid");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainLookupByUUIDString",
+      info.Env(), state_->ops, "virDomainLookupByUUIDString",
       [ref = state_->ref.Share(), uuid]() {
         virDomainPtr d = virDomainLookupByUUIDString(ref.get(), uuid.c_str());
         if (d == nullptr) ThrowLastError("virDomainLookupByUUIDString");
@@ -385,7 +408,7 @@ Napi::Value Connection::CreateXML(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 1, "virDomainCreateFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainCreateXML",
+      info.Env(), state_->ops, "virDomainCreateXML",
       [ref = state_->ref.Share(), xml, flags]() {
         virDomainPtr d = virDomainCreateXML(ref.get(), xml.c_str(), flags);
         if (d == nullptr) ThrowLastError("virDomainCreateXML");
@@ -401,7 +424,7 @@ Napi::Value Connection::DefineXML(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 1, "virDomainDefineFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainDefineXMLFlags",
+      info.Env(), state_->ops, "virDomainDefineXMLFlags",
       [ref = state_->ref.Share(), xml, flags]() {
         virDomainPtr d = virDomainDefineXMLFlags(ref.get(), xml.c_str(), flags);
         if (d == nullptr) ThrowLastError("virDomainDefineXMLFlags");

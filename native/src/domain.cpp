@@ -109,7 +109,7 @@ Napi::Value Domain::UUIDString(const Napi::CallbackInfo& info) {
 Napi::Value Domain::State(const Napi::CallbackInfo& info) {
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainGetState",
+      info.Env(), state_->conn->ops, "virDomainGetState",
       [ref = state_->ref.Share()]() {
         std::pair<int, int> sr{0, 0};
         if (virDomainGetState(ref.get(), &sr.first, &sr.second, 0) < 0) ThrowLastError("virDomainGetState");
@@ -126,7 +126,7 @@ Napi::Value Domain::State(const Napi::CallbackInfo& info) {
 Napi::Value Domain::Info(const Napi::CallbackInfo& info) {
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainGetInfo",
+      info.Env(), state_->conn->ops, "virDomainGetInfo",
       [ref = state_->ref.Share()]() {
         virDomainInfo di{};
         if (virDomainGetInfo(ref.get(), &di) < 0) ThrowLastError("virDomainGetInfo");
@@ -147,7 +147,7 @@ Napi::Value Domain::XMLDesc(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 0, "virDomainXMLFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainGetXMLDesc",
+      info.Env(), state_->conn->ops, "virDomainGetXMLDesc",
       [ref = state_->ref.Share(), flags]() {
         char* xml = virDomainGetXMLDesc(ref.get(), flags);
         if (xml == nullptr) ThrowLastError("virDomainGetXMLDesc");
@@ -163,7 +163,7 @@ Napi::Value Domain::BlockInfo(const Napi::CallbackInfo& info) {
   args::NoFlags(info, 1, "blockInfo");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainGetBlockInfo",
+      info.Env(), state_->conn->ops, "virDomainGetBlockInfo",
       [ref = state_->ref.Share(), disk]() {
         virDomainBlockInfo bi{};
         if (virDomainGetBlockInfo(ref.get(), disk.c_str(), &bi, 0) < 0) ThrowLastError("virDomainGetBlockInfo");
@@ -185,7 +185,7 @@ Napi::Value Domain::Stats(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 1, "virConnectGetAllDomainStatsFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainListGetStats",
+      info.Env(), state_->conn->ops, "virDomainListGetStats",
       [ref = state_->ref.Share(), stats, flags]() {
         virDomainPtr doms[] = {ref.get(), nullptr};
         virDomainStatsRecordPtr* records = nullptr;
@@ -206,7 +206,7 @@ Napi::Value Domain::Destroy(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 0, "virDomainDestroyFlagsValues");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainDestroyFlags",
+      info.Env(), state_->conn->ops, "virDomainDestroyFlags",
       [ref = state_->ref.Share(), flags]() {
         if (virDomainDestroyFlags(ref.get(), flags) < 0) ThrowLastError("virDomainDestroyFlags");
         return 0;
@@ -218,7 +218,7 @@ Napi::Value Domain::CreateWithFlags(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 0, "virDomainCreateFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainCreateWithFlags",
+      info.Env(), state_->conn->ops, "virDomainCreateWithFlags",
       [ref = state_->ref.Share(), flags]() {
         if (virDomainCreateWithFlags(ref.get(), flags) < 0) ThrowLastError("virDomainCreateWithFlags");
         return 0;
@@ -235,7 +235,7 @@ Napi::Value Domain::BlockResize(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 2, "virDomainBlockResizeFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainBlockResize",
+      info.Env(), state_->conn->ops, "virDomainBlockResize",
       [ref = state_->ref.Share(), disk, size, flags]() {
         if (virDomainBlockResize(ref.get(), disk.c_str(), size, flags) < 0) ThrowLastError("virDomainBlockResize");
         return 0;

@@ -98,7 +98,7 @@ Napi::Value Domain::BlockPull(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 2, "virDomainBlockPullFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainBlockPull",
+      info.Env(), state_->conn->ops, "virDomainBlockPull",
       [ref = state_->ref.Share(), disk, bandwidth, flags]() {
         if (virDomainBlockPull(ref.get(), disk.c_str(), bandwidth, flags) < 0) ThrowLastError("virDomainBlockPull");
         return 0;
@@ -113,7 +113,7 @@ Napi::Value Domain::BlockRebase(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 3, "virDomainBlockRebaseFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainBlockRebase",
+      info.Env(), state_->conn->ops, "virDomainBlockRebase",
       [ref = state_->ref.Share(), disk, base, bandwidth, flags]() {
         if (virDomainBlockRebase(ref.get(), disk.c_str(), args::CStr(base), bandwidth, flags) < 0) {
           ThrowLastError("virDomainBlockRebase");
@@ -131,7 +131,7 @@ Napi::Value Domain::BlockCommit(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 4, "virDomainBlockCommitFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainBlockCommit",
+      info.Env(), state_->conn->ops, "virDomainBlockCommit",
       [ref = state_->ref.Share(), disk, base, top, bandwidth, flags]() {
         if (virDomainBlockCommit(ref.get(), disk.c_str(), args::CStr(base), args::CStr(top), bandwidth, flags) < 0) {
           ThrowLastError("virDomainBlockCommit");
@@ -148,7 +148,7 @@ Napi::Value Domain::BlockCopy(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 3, "virDomainBlockCopyFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainBlockCopy",
+      info.Env(), state_->conn->ops, "virDomainBlockCopy",
       [ref = state_->ref.Share(), disk, destxml, params, flags]() {
         TypedParams tp;
         if (params.bandwidth) tp.AddULLong(VIR_DOMAIN_BLOCK_COPY_BANDWIDTH, *params.bandwidth);
@@ -167,7 +167,7 @@ Napi::Value Domain::BlockJobInfo(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 1, "virDomainBlockJobInfoFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainGetBlockJobInfo",
+      info.Env(), state_->conn->ops, "virDomainGetBlockJobInfo",
       [ref = state_->ref.Share(), disk, flags]() {
         BlockJobInfoResult r;
         int rc = virDomainGetBlockJobInfo(ref.get(), disk.c_str(), &r.info, flags);
@@ -192,7 +192,7 @@ Napi::Value Domain::BlockJobAbort(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 1, "virDomainBlockJobAbortFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainBlockJobAbort",
+      info.Env(), state_->conn->ops, "virDomainBlockJobAbort",
       [ref = state_->ref.Share(), disk, flags]() {
         if (virDomainBlockJobAbort(ref.get(), disk.c_str(), flags) < 0) ThrowLastError("virDomainBlockJobAbort");
         return 0;
@@ -207,7 +207,7 @@ Napi::Value Domain::BlockJobSetSpeed(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 2, "virDomainBlockJobSetSpeedFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainBlockJobSetSpeed",
+      info.Env(), state_->conn->ops, "virDomainBlockJobSetSpeed",
       [ref = state_->ref.Share(), disk, bandwidth, flags]() {
         if (virDomainBlockJobSetSpeed(ref.get(), disk.c_str(), bandwidth, flags) < 0) {
           ThrowLastError("virDomainBlockJobSetSpeed");
@@ -224,7 +224,7 @@ Napi::Value Domain::SetBlockThreshold(const Napi::CallbackInfo& info) {
   args::NoFlags(info, 2, "setBlockThreshold");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainSetBlockThreshold",
+      info.Env(), state_->conn->ops, "virDomainSetBlockThreshold",
       [ref = state_->ref.Share(), dev, threshold]() {
         if (virDomainSetBlockThreshold(ref.get(), dev.c_str(), threshold, 0) < 0) {
           ThrowLastError("virDomainSetBlockThreshold");

@@ -43,7 +43,7 @@ std::string TakeString(char* s) {
 Napi::Value Domain::Suspend(const Napi::CallbackInfo& info) {
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainSuspend",
+      info.Env(), state_->conn->ops, "virDomainSuspend",
       [ref = state_->ref.Share()]() {
         if (virDomainSuspend(ref.get()) < 0) ThrowLastError("virDomainSuspend");
         return 0;
@@ -54,7 +54,7 @@ Napi::Value Domain::Suspend(const Napi::CallbackInfo& info) {
 Napi::Value Domain::Resume(const Napi::CallbackInfo& info) {
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainResume",
+      info.Env(), state_->conn->ops, "virDomainResume",
       [ref = state_->ref.Share()]() {
         if (virDomainResume(ref.get()) < 0) ThrowLastError("virDomainResume");
         return 0;
@@ -70,7 +70,7 @@ Napi::Value Domain::BackupBegin(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 2, "virDomainBackupBeginFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainBackupBegin",
+      info.Env(), state_->conn->ops, "virDomainBackupBegin",
       [ref = state_->ref.Share(), backupXml, checkpointXml, flags]() {
         if (virDomainBackupBegin(ref.get(), backupXml.c_str(), args::CStr(checkpointXml), flags) < 0) {
           ThrowLastError("virDomainBackupBegin");
@@ -84,7 +84,7 @@ Napi::Value Domain::BackupGetXMLDesc(const Napi::CallbackInfo& info) {
   args::NoFlags(info, 0, "backupGetXMLDesc");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainBackupGetXMLDesc",
+      info.Env(), state_->conn->ops, "virDomainBackupGetXMLDesc",
       [ref = state_->ref.Share()]() {
         char* xml = virDomainBackupGetXMLDesc(ref.get(), 0);
         if (xml == nullptr) ThrowLastError("virDomainBackupGetXMLDesc");
@@ -97,7 +97,7 @@ Napi::Value Domain::JobStats(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 0, "virDomainGetJobStatsFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainGetJobStats",
+      info.Env(), state_->conn->ops, "virDomainGetJobStats",
       [ref = state_->ref.Share(), flags]() {
         JobStatsResult out;
         virTypedParameterPtr params = nullptr;
@@ -121,7 +121,7 @@ Napi::Value Domain::AbortJob(const Napi::CallbackInfo& info) {
   args::NoFlags(info, 0, "abortJob");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainAbortJob",
+      info.Env(), state_->conn->ops, "virDomainAbortJob",
       [ref = state_->ref.Share()]() {
         if (virDomainAbortJob(ref.get()) < 0) ThrowLastError("virDomainAbortJob");
         return 0;
@@ -134,7 +134,7 @@ Napi::Value Domain::CheckpointCreateXML(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 1, "virDomainCheckpointCreateFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainCheckpointCreateXML",
+      info.Env(), state_->conn->ops, "virDomainCheckpointCreateXML",
       [ref = state_->ref.Share(), xml, flags]() {
         CheckpointRef c = CheckpointRef::Adopt(virDomainCheckpointCreateXML(ref.get(), xml.c_str(), flags));
         if (!c) ThrowLastError("virDomainCheckpointCreateXML");
@@ -149,7 +149,7 @@ Napi::Value Domain::ListAllCheckpoints(const Napi::CallbackInfo& info) {
   unsigned int xmlFlags = args::Flags(info, 1, "virDomainCheckpointXMLFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainListAllCheckpoints",
+      info.Env(), state_->conn->ops, "virDomainListAllCheckpoints",
       [ref = state_->ref.Share(), flags, xmlFlags]() {
         virDomainCheckpointPtr* list = nullptr;
         int n = virDomainListAllCheckpoints(ref.get(), &list, flags);
@@ -200,7 +200,7 @@ Napi::Value Domain::CheckpointDelete(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 1, "virDomainCheckpointDeleteFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainCheckpointDelete",
+      info.Env(), state_->conn->ops, "virDomainCheckpointDelete",
       [ref = state_->ref.Share(), name, flags]() {
         CheckpointRef c = CheckpointRef::Adopt(virDomainCheckpointLookupByName(ref.get(), name.c_str(), 0));
         if (!c) ThrowLastError("virDomainCheckpointLookupByName");

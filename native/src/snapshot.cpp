@@ -66,7 +66,7 @@ Napi::Value Snapshot::GetXMLDesc(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 0, "virDomainSnapshotXMLFlags");
   if (!Usable()) return Rejected(info.Env(), Closed());
   return RunAsync(
-      info.Env(), "virDomainSnapshotGetXMLDesc",
+      info.Env(), state_->dom->conn->ops, "virDomainSnapshotGetXMLDesc",
       [ref = state_->ref.Share(), flags]() {
         char* xml = virDomainSnapshotGetXMLDesc(ref.get(), flags);
         if (xml == nullptr) ThrowLastError("virDomainSnapshotGetXMLDesc");
@@ -81,7 +81,7 @@ Napi::Value Snapshot::Delete(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 0, "virDomainSnapshotDeleteFlags");
   if (!Usable()) return Rejected(info.Env(), Closed());
   return RunAsync(
-      info.Env(), "virDomainSnapshotDelete",
+      info.Env(), state_->dom->conn->ops, "virDomainSnapshotDelete",
       [ref = state_->ref.Share(), flags]() {
         if (virDomainSnapshotDelete(ref.get(), flags) < 0) ThrowLastError("virDomainSnapshotDelete");
         return 0;
@@ -94,7 +94,7 @@ Napi::Value Domain::SnapshotCreateXML(const Napi::CallbackInfo& info) {
   unsigned int flags = args::Flags(info, 1, "virDomainSnapshotCreateFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainSnapshotCreateXML",
+      info.Env(), state_->conn->ops, "virDomainSnapshotCreateXML",
       [ref = state_->ref.Share(), xml, flags]() {
         virDomainSnapshotPtr s = virDomainSnapshotCreateXML(ref.get(), xml.c_str(), flags);
         if (s == nullptr) ThrowLastError("virDomainSnapshotCreateXML");
@@ -110,7 +110,7 @@ Napi::Value Domain::ListAllSnapshots(const Napi::CallbackInfo& info) {
   unsigned int xmlFlags = args::Flags(info, 1, "virDomainSnapshotXMLFlags");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainListAllSnapshots",
+      info.Env(), state_->conn->ops, "virDomainListAllSnapshots",
       [ref = state_->ref.Share(), flags, xmlFlags]() {
         virDomainSnapshotPtr* list = nullptr;
         int n = virDomainListAllSnapshots(ref.get(), &list, flags);
@@ -152,7 +152,7 @@ Napi::Value Domain::SnapshotLookupByName(const Napi::CallbackInfo& info) {
   args::NoFlags(info, 1, "snapshotLookupByName");
   if (!Usable()) return RejectConnectionClosed(info.Env());
   return RunAsync(
-      info.Env(), "virDomainSnapshotLookupByName",
+      info.Env(), state_->conn->ops, "virDomainSnapshotLookupByName",
       [ref = state_->ref.Share(), name]() {
         virDomainSnapshotPtr s = virDomainSnapshotLookupByName(ref.get(), name.c_str(), 0);
         if (s == nullptr) ThrowLastError("virDomainSnapshotLookupByName");

@@ -35,8 +35,8 @@ struct ConnState {
   std::map<int, std::string> listenerKeys;
   int nextListenerId = 1;
   std::shared_ptr<CloseCallback> closeCallback;
-  // Close-callback and event (de)registrations, and close itself, each an RPC on a worker thread,
-  // reach libvirt in the order they were called.
+  // Every call on this connection, each an RPC on a worker thread, reaches libvirt in the order it
+  // was made and alone (see op_sequence.h).
   std::shared_ptr<OpSequence> ops;
 
   ConnState();

@@ -13,6 +13,7 @@
 #include "addon.h"
 #include "call_queue.h"
 #include "errors.h"
+#include "op_sequence.h"
 
 namespace strata {
 
@@ -21,10 +22,15 @@ namespace strata {
 template <typename T, typename Work, typename Convert>
 class Call final : public QueuedCall {
  public:
-  Call(napi_deferred deferred, const char* name, Work work, Convert convert)
-      : deferred_(deferred), name_(name), work_(std::in_place, std::move(work)), convert_(std::in_place, std::move(convert)) {}
+  Call(napi_deferred deferred, const char* name, std::optional<Turn> turn, Work work, Convert convert)
+      : deferred_(deferred),
+        name_(name),
+        turn_(std::move(turn)),
+        work_(std::in_place, std::move(work)),
+        convert_(std::in_place, std::move(convert)) {}
 
   void Run() override {
+    if (turn_) turn_->Wait();
     try {
       value_.emplace((*work_)());
     } catch (const LibvirtFailure& f) {
@@ -32,9 +38,10 @@ class Call final : public QueuedCall {
     } catch (const std::exception& e) {
       failure_ = UsageFailure(1, std::string(name_) + ": " + e.what());
     }
-    // The libvirt references the work holds go here, off the JS thread: dropping the last one
-    // of a connection closes it, which talks to the daemon.
+    // The libvirt references the work holds go here, off the JS thread and still in turn:
+    // dropping the last one of a connection closes it, which talks to the daemon.
     work_.reset();
+    if (turn_) turn_->Done();
   }
 
   void Settle(Napi::Env env) override {
@@ -70,6 +77,8 @@ class Call final : public QueuedCall {
  private:
   napi_deferred deferred_;
   const char* name_;
+  // The connection's, for a call on one; given up with the call if it never runs.
+  std::optional<Turn> turn_;
   std::optional<Work> work_;
   // What it captures belongs to the JS thread.
   std::optional<Convert> convert_;
@@ -77,16 +86,37 @@ class Call final : public QueuedCall {
   LibvirtFailure failure_;
 };
 
-// Starts `work` (returning T) on the addon's call queue; `convert(env, T&)` makes the resolved
-// value on the JS thread.
+namespace detail {
 template <typename Work, typename Convert>
-Napi::Promise RunAsync(Napi::Env env, const char* name, Work work, Convert convert) {
+Napi::Promise Submit(Napi::Env env, std::optional<Turn> turn, const char* name, Work work, Convert convert) {
   using T = std::invoke_result_t<Work&>;
   napi_deferred deferred;
   napi_value promise;
   NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &deferred, &promise), Napi::Promise());
-  Addon::Of(env).calls->Submit(std::make_unique<Call<T, Work, Convert>>(deferred, name, std::move(work), std::move(convert)));
+  Addon::Of(env).calls->Submit(
+      std::make_unique<Call<T, Work, Convert>>(deferred, name, std::move(turn), std::move(work), std::move(convert)));
   return Napi::Promise(env, promise);
+}
+}  // namespace detail
+
+// Starts `work` (returning T) on the addon's call queue; `convert(env, T&)` makes the resolved
+// value on the JS thread. For calls on no connection (open), and for those that take their
+// connection's turn themselves.
+template <typename Work, typename Convert>
+Napi::Promise RunAsync(Napi::Env env, const char* name, Work work, Convert convert) {
+  return detail::Submit(env, std::nullopt, name, std::move(work), std::move(convert));
+}
+
+// The same, for a call on a connection: on one over a network link, `work` runs in the
+// connection's turn (op_sequence.h says why those calls never overlap).
+template <typename Work, typename Convert>
+Napi::Promise RunAsync(Napi::Env env, const std::shared_ptr<OpSequence>& ops, const char* name, Work work,
+                       Convert convert) {
+  std::optional<Turn> turn;
+  // The ticket is taken here, right before the call is submitted: the queue starts calls in that
+  // same order.
+  if (ops->serialCalls) turn.emplace(ops);
+  return detail::Submit(env, std::move(turn), name, std::move(work), std::move(convert));
 }
 
 // A Promise already rejected with a LibvirtError, for calls refused before reaching libvirt
