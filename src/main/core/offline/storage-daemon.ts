@@ -70,6 +70,19 @@ export async function isOurDaemon(pid: number, socket: string): Promise<boolean>
   }
 }
 
+/** ' (state D, in wchan X)' of a process, from /proc; '' when it cannot be read. */
+function processState(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    const wchan = readFileSync(`/proc/${pid}/wchan`, 'utf8').trim();
+    return ` (state ${state}${wchan && wchan !== '0' ? `, in ${wchan}` : ''})`;
+  } catch {
+    // Gone meanwhile, or /proc not readable: the message goes without it.
+    return '';
+  }
+}
+
 async function waitUntil(predicate: () => boolean | Promise<boolean>, timeoutMs: number, signal?: Promise<unknown>): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   let stop = false;
@@ -134,11 +147,14 @@ export class StorageDaemon {
     let qmp: QmpClient | null = null;
     let ended = false;
     void exited.then(() => (ended = true));
+    const deadline = Date.now() + timeoutMs;
     const connected = await waitUntil(
       async () => {
         if (ended || !isAlive(pid)) return true;
         try {
-          qmp = await QmpClient.connect(socket, timeoutMs);
+          // What is left of the wait: a daemon that accepts but never greets would otherwise
+          // hold each attempt for the whole timeout, and the start for twice that.
+          qmp = await QmpClient.connect(socket, Math.max(50, deadline - Date.now()));
           return true;
         } catch {
           return false;
@@ -149,11 +165,13 @@ export class StorageDaemon {
     );
     if (!qmp || !connected) {
       const exitedByItself = ended || !isAlive(pid);
+      // Where a daemon that never answered was stuck, read before it is killed: the one clue left.
+      const stuck = exitedByItself ? '' : processState(pid);
       if (!exitedByItself) process.kill(pid, 'SIGKILL');
       let timer: NodeJS.Timeout | undefined;
       const code = await Promise.race([exited, new Promise<null>((r) => (timer = setTimeout(() => r(null), 2000)))]);
       clearTimeout(timer);
-      const error = await why(exitedByItself ? `exited (code ${String(code)}) before its monitor answered` : `did not answer on ${socket} within ${timeoutMs} ms`);
+      const error = await why(exitedByItself ? `exited (code ${String(code)}) before its monitor answered` : `did not answer on ${socket} within ${timeoutMs} ms${stuck}`);
       if (!options.runtimeDir) await rm(runtimeDir, { recursive: true, force: true });
       throw error;
     }
