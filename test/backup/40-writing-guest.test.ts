@@ -59,9 +59,11 @@ describe('backups of a guest that writes', { timeout: 480_000, skip: unavailable
     ctx.diagnostic(`records: ${beforeFull} before the full backup, ${beforeInc} before the incremental; the incremental processed ${point.dataBytes} bytes`);
     // Written between the two starts: about the records reported between them (a CI run once
     // found 8 of 1,000 fewer than the serial log counted: unexplained, so "about" is 90 %), at most
-    // those written from the full's start to the incremental's, in 64 KiB clusters, and one more.
+    // those written from the full's start to the incremental's, in 64 KiB clusters (a partial one
+    // at each end), and one more, most likely for records on the disk but not yet reported on the serial
+    // line when the count was read: a fresh-clone run found 21 clusters for 300 records.
     assert.ok(point.dataBytes !== null && point.dataBytes >= 0.9 * (beforeInc - afterFullStart) * RECORD_BYTES, `incremental ${point.dataBytes} bytes`);
-    assert.ok(point.dataBytes <= written + 2 * 65536, `incremental ${point.dataBytes} bytes, written at most ${written}`);
+    assert.ok(point.dataBytes <= written + 3 * 65536, `incremental ${point.dataBytes} bytes, written at most ${written}`);
 
     for (const [index, reported] of [
       [0, beforeFull],
