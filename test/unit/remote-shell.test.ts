@@ -1,13 +1,15 @@
 // The words of a command run on a remote host for its backup files: each argument quoted so the
 // remote shell reads it as one word whatever it holds (run by sh here, as the remote login shell
 // would), the ssh options libvirt would give ssh for the URI, a control socket path that fits, and
-// the progress a remote restore's qemu-img prints.
+// the progress a remote restore's qemu-img prints, and how its abort reaches the remote process.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { controlPathFor, remoteCommand, sshArgsOf } from '../../src/main/core/hosts/ssh/remote-shell.ts';
 import { sshTarget } from '../../src/main/core/hosts/ssh/ssh-connector.ts';
-import { lastPercent } from '../../src/main/core/backup/restore-remote.ts';
+import { lastPercent, watchRemoteQemuImg, type RemoteChild } from '../../src/main/core/backup/remote-qemu-img.ts';
 
 describe('remote commands', () => {
   it("quotes every word: sh reads back exactly the arguments, and runs none of what they hold", () => {
@@ -35,5 +37,80 @@ describe('remote commands', () => {
     assert.equal(lastPercent('4711\n'), null);
     assert.equal(lastPercent('4711\n    (0.00/100%)\r    (12.50/100%)\r    (37'), 12.5);
     assert.equal(lastPercent('    (100.00/100%)\r\n'), 100);
+  });
+});
+
+// The remote end's timing is what a real ssh cannot give on demand (its first line held back until
+// after the abort), so the child here is a stand-in with the same streams.
+function standIn(): { child: RemoteChild & { signals: string[] }; stdout: PassThrough; killed: Promise<void> } {
+  const events = new EventEmitter();
+  const stdout = new PassThrough();
+  let signalled!: () => void;
+  const killed = new Promise<void>((resolve) => (signalled = resolve));
+  const signals: string[] = [];
+  const child = {
+    stdout,
+    stderr: new PassThrough(),
+    exitCode: null,
+    signals,
+    kill(signal: NodeJS.Signals) {
+      signals.push(signal);
+      signalled();
+      return true;
+    },
+    once(event: 'close', listener: (code: number | null) => void) {
+      return events.once(event, listener);
+    },
+  };
+  return { child, stdout, killed };
+}
+
+function remoteKiller(): { kill(pid: number): Promise<void>; remote: string; pids: number[]; reached: Promise<number> } {
+  let reach!: (pid: number) => void;
+  const reached = new Promise<number>((resolve) => (reach = resolve));
+  const pids: number[] = [];
+  return {
+    remote: 'user@host',
+    pids,
+    reached,
+    kill: async (pid: number) => {
+      pids.push(pid);
+      reach(pid);
+    },
+  };
+}
+
+describe("a remote qemu-img's abort", () => {
+  it('ends the remote process by its pid, also when the abort came before the pid, and leaves the local ssh to end with it', async () => {
+    const { child, stdout } = standIn();
+    const files = remoteKiller();
+    const run = watchRemoteQemuImg(files, child, () => undefined);
+    await run.cancel();
+    assert.deepEqual([files.pids, child.signals], [[], []], 'nothing to end yet: the pid is not known, and the local ssh is no way to it');
+    stdout.write('4711\n    (3.00/100%)\r');
+    assert.equal(await files.reached, 4711);
+    assert.deepEqual(child.signals, []);
+    assert.equal(run.cancelled, true);
+  });
+
+  it('ends it at once when the pid is known', async () => {
+    const { child, stdout } = standIn();
+    const files = remoteKiller();
+    const run = watchRemoteQemuImg(files, child, () => undefined);
+    const progress = new Promise((resolve) => stdout.once('data', resolve));
+    stdout.write('815\n    (40.00/100%)\r');
+    await progress;
+    assert.equal(run.percent(), 40);
+    await run.cancel();
+    assert.deepEqual(files.pids, [815]);
+  });
+
+  it('ends the local ssh when the pid never comes (a link stuck before the command ran)', async () => {
+    const { child, killed } = standIn();
+    const files = remoteKiller();
+    const run = watchRemoteQemuImg(files, child, () => undefined, 1);
+    await run.cancel();
+    await killed;
+    assert.deepEqual([files.pids, child.signals], [[], ['SIGTERM']]);
   });
 });

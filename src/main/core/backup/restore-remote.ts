@@ -16,6 +16,7 @@ import type { EventHub } from '../api/event-hub.ts';
 import { parseCheck, qemuImgMessage } from '../health/qemu-img.ts';
 import type { BackupHost } from './context.ts';
 import type { RemoteFiles } from './files.ts';
+import { watchRemoteQemuImg, type RemoteQemuImg } from './remote-qemu-img.ts';
 import { chainSpec, pointChain } from './restore.ts';
 import type { BackupStore } from './store.ts';
 
@@ -63,13 +64,6 @@ export async function planRemoteRestore(store: BackupStore, files: RemoteFiles, 
   };
 }
 
-/** qemu-img's -p progress, "(12.34/100%)", the last one in `text`; null before the first. */
-export function lastPercent(text: string): number | null {
-  const all = [...text.matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)];
-  const last = all.at(-1)?.[1];
-  return last === undefined ? null : Number(last);
-}
-
 export async function startRemoteRestore(host: BackupHost, store: BackupStore, files: RemoteFiles, hub: EventHub, p: RestoreParams): Promise<RestoreStarted> {
   const plan = await planRemoteRestore(store, files, p);
   if (plan.refused) throw new StrataError('conflict', `Not restored: ${plan.refused}`);
@@ -83,25 +77,11 @@ export async function startRemoteRestore(host: BackupHost, store: BackupStore, f
     await checkNewRemoteFile(files, destination);
     const partial = join(dirname(destination), `.${basename(destination)}.${randomBytes(4).toString('hex')}.restoring`);
     const args = ['convert', '-p', ...(limit > 0 ? ['-r', String(limit)] : []), '-O', 'qcow2', chainSpec(folder, plan.images.map((i) => basename(i))), partial];
-    const child = files.startQemuImg(args);
-    let out = '';
-    let err = '';
-    let pid: number | null = null;
-    let cancelled = false;
-    let percent = 0;
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      out += c;
-      const firstLine = /^(\d+)\n/.exec(out);
-      if (pid === null && firstLine) pid = Number(firstLine[1]);
-      percent = lastPercent(out.slice(-200)) ?? percent;
-      if (out.length > 4096) out = out.slice(-200);
-    });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-    child.once('close', (code) => {
+    const onClose = (code: number | null, run: RemoteQemuImg) => {
       void (async () => {
-        if (cancelled || code !== 0) {
+        if (run.cancelled || code !== 0) {
           await files.removeFile(partial).catch(() => undefined);
-          end(cancelled ? 'cancelled' : 'failed', cancelled ? 'cancelled; the partial image was removed' : `failed: ${qemuImgMessage({ code: code ?? -1, stdout: '', stderr: err })}; the partial image was removed`);
+          end(run.cancelled ? 'cancelled' : 'failed', run.cancelled ? 'cancelled; the partial image was removed' : `failed: ${qemuImgMessage({ code: code ?? -1, stdout: '', stderr: run.stderr() })}; the partial image was removed`);
           return;
         }
         const check = await files.qemuImg(['check', '--output=json', '-f', 'qcow2', '--', partial], 600_000);
@@ -120,14 +100,11 @@ export async function startRemoteRestore(host: BackupHost, store: BackupStore, f
         }
         end('completed', `completed: ${where} restored into ${destination} on ${files.remote}, which passes qemu-img check`);
       })().catch((e: unknown) => end('failed', `failed: ${e instanceof Error ? e.message : String(e)}`));
-    });
+    };
+    const started = watchRemoteQemuImg(files, files.startQemuImg(args), onClose);
     return {
-      poll: () => ({ type: 'restore' as const, bandwidthBytesPerSec: limit, cur: Math.round((percent / 100) * total), end: total }),
-      cancel: async () => {
-        cancelled = true;
-        if (pid !== null) await files.kill(pid);
-        else child.kill('SIGTERM');
-      },
+      poll: () => ({ type: 'restore' as const, bandwidthBytesPerSec: limit, cur: Math.round((started.percent() / 100) * total), end: total }),
+      cancel: () => started.cancel(),
     };
   };
 
