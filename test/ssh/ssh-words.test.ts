@@ -31,6 +31,22 @@ describe('the SSH path without a server', () => {
     assert.equal(withSshCommand('qemu+ssh://h/system?keyfile=/k', '/a b/ssh'), 'qemu+ssh://h/system?keyfile=/k&command=%2Fa%20b%2Fssh');
   });
 
+  it('a tool ended by its timeout is done at its exit, though something it left still holds its output (as an ssh master does)', { timeout: 60_000 }, async (ctx) => {
+    // The background sleep keeps the pipes open, as the master of a shared connection keeps a remote command's.
+    const result = await runOpenSsh('sh', ['-c', 'sleep 600 & echo "$!"; exec sleep 600'], { timeoutMs: 2_000 });
+    const holder = Number(result.stdout.trim());
+    ctx.after(() => {
+      try {
+        process.kill(holder);
+      } catch {
+        // Already gone: nothing left to stop.
+      }
+    });
+    assert.ok(holder > 0, result.stdout);
+    assert.equal(result.code, null);
+    assert.match(result.stderr, /sh was ended by SIGTERM after its timeout/);
+  });
+
   it('hashes a host name as ssh does: ssh-keygen -F finds the line under the plain name', async (ctx) => {
     const dir = await mkdtemp(join(tmpdir(), 'strata-test-known-'));
     ctx.after(() => rm(dir, { recursive: true, force: true }));

@@ -30,6 +30,11 @@ export function runOpenSsh(tool: string, args: readonly string[], options: { inp
       );
     });
     child.once('close', (code) => resolve({ code, stdout, stderr }));
+    // Ended by its timeout: done at its exit. Over a shared ssh connection its output pipes stay open in
+    // the master until the remote command ends, so 'close' could come much later than the timeout.
+    child.once('exit', (_code, signal) => {
+      if (signal !== null) resolve({ code: null, stdout, stderr: `${stderr}${tool} was ended by ${signal} after its timeout\n` });
+    });
     // A tool that exits before reading its input closes the pipe under us: EPIPE is no news then.
     child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');
