@@ -2,9 +2,10 @@
 // hosts start empty and nothing of the user's is touched), Debian's Chromium driven by Playwright,
 // small lab domains on real qcow2 chains, and the checks made afterwards with virsh and qemu-img.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { afterEach } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { repoRoot } from '../../scripts/electron-binary.mjs';
 import { runTool } from '../../src/main/core/lab/images.ts';
@@ -20,7 +21,12 @@ export interface Served {
   url: string;
   child: ChildProcess;
   dataDir: string;
+  /** The newest of what the server printed (its log), for a failed test to show. */
+  output(): string;
 }
+
+/** How much of a server's output is kept: enough for the last minutes of its log. */
+const keptOutputChars = 256 * 1024;
 
 /**
  * Starts the headless server on a fresh data folder; resolves with the URL of its `Listening:`
@@ -40,23 +46,27 @@ export async function serve(uri: string = TEST_URI): Promise<Served> {
     env: { ...process.env, STRATA_DATA_DIR: dataDir },
   });
   let output = '';
+  const keep = (chunk: Buffer): void => {
+    output += chunk.toString();
+    if (output.length > 2 * keptOutputChars) output = output.slice(-keptOutputChars);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the server printed no Listening line in 120 s:\n${output}`)), 120_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
+    child.stdout?.on('data', () => {
       const m = /^Listening: (http:\/\/\S+)$/m.exec(output);
       if (m?.[1]) {
         clearTimeout(timer);
         resolve(m[1]);
       }
     });
-    child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`the server exited with ${code}:\n${output}`));
     });
   });
-  return { url, child, dataDir };
+  return { url, child, dataDir, output: () => output.slice(-keptOutputChars) };
 }
 
 /** Stops the server and waits for it to exit, so it no longer writes in its data folder when that goes. */
@@ -93,6 +103,23 @@ export class E2E {
   /** The requests the page sent on its WebSocket, by method, in order. */
   readonly sent: string[] = [];
   readonly #labs: TestLab[] = [];
+
+  /**
+   * Made inside a suite: a test of it that fails prints the end of the server's log file (its
+   * info lines: jobs started, aborted, ended) and anything else the server printed (a crash's
+   * stack), which the test's own error cannot show.
+   */
+  constructor() {
+    afterEach(async (t) => {
+      // `passed` is there since Node 20.12, though Node 20's type declarations do not name it yet.
+      if (!('diagnostic' in t) || (t as { passed?: boolean }).passed !== false || !this.served) return;
+      const file = await readFile(join(this.served.dataDir, 'logs', 'strata.log'), 'utf8').catch(() => '');
+      const other = this.served.output().split('\n').filter((l) => l.trim() !== '' && !l.startsWith('time='));
+      const lines = [...file.trimEnd().split('\n').slice(-200), ...other.slice(-50)];
+      t.diagnostic(`the server's log as "${t.name}" failed (its last lines, then what else it printed):`);
+      for (const line of lines) t.diagnostic(line);
+    });
+  }
 
   async start(): Promise<void> {
     this.conn = await libvirt.open(TEST_URI);
