@@ -48,7 +48,7 @@ const besideTheDaemon = [
   /^test\/core\/contract\.test\.ts$/,
   /^test\/faults\/05-engine-rules\.test\.ts$/,
   /^test\/lab\/lab\.test\.ts$/,
-  /^test\/offline\/(10-offline-jobs|20-offline-steer|30-offline-recovery)\.test\.ts$/,
+  /^test\/offline\/(10-offline-jobs|20-offline-steer|25-daemon-start|30-offline-recovery)\.test\.ts$/,
   /^test\/ssh\/ssh-words\.test\.ts$/,
 ];
 // Tests that stop the machine's libvirtd: they run before the others, alone.

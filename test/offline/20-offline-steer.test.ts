@@ -136,3 +136,30 @@ test('QMP errors keep QEMU\'s class and words; a daemon refused at start leaves 
   );
   assert.deepEqual(await daemonsUnder(chain.dir), []);
 });
+
+test('a cancel as the job starts ends it cancelled, the daemon gone and no new file left', async (t) => {
+  const chain = await makeChain(await useLabDir(t, 'cancel-at-start'), { writes: [[[0, 4 * MiB]], [[0, 65536]]] });
+  const nodes = chainBlockdevs(await readImageChain(chain.active), new Set());
+  // Aborted before the daemon could answer: the start kills the daemon it spawned.
+  const abort = new AbortController();
+  const starting = StorageDaemon.start({ nodes, signal: abort.signal });
+  abort.abort();
+  await assert.rejects(starting, (err: unknown) => err instanceof StorageDaemonError && err.cancelled);
+  assert.deepEqual(await daemonsUnder(chain.dir), []);
+
+  // Whatever step of its start the cancel meets (the new file made, the daemon starting, the job
+  // being created), the job ends cancelled and undoes that step.
+  const destination = join(chain.dir, 'copy.qcow2');
+  const job = await OfflineJob.start({
+    domain: 'none',
+    disk: 'vda',
+    operation: { kind: 'copy', image: chain.active, destination, format: 'qcow2', shallow: false },
+    bandwidthBytesPerSec: 1 * MiB,
+  });
+  await job.cancel();
+  const outcome = await job.done;
+  assert.equal(outcome.status, 'cancelled', outcome.message ?? '');
+  assert.deepEqual(await daemonsUnder(chain.dir), []);
+  assert.ok(outcome.leftover === null ? !existsSync(destination) : outcome.leftover === destination, `leftover ${outcome.leftover}`);
+  assert.deepEqual(await assertChainClean(chain.active), chain.layers.slice().reverse());
+});

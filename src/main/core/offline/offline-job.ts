@@ -226,7 +226,11 @@ export class OfflineJob {
   async cancel(): Promise<void> {
     this.#cancelRequested = true;
     const daemon = this.#daemon;
-    if (!daemon) return;
+    if (!daemon) {
+      // Its daemon may be starting: that start ends now, and the job with it.
+      this.#starting?.abort();
+      return;
+    }
     const timer = setTimeout(() => {
       this.#killedAfterCancel = true;
       void daemon.stop(this.#stopTimeoutMs);
@@ -255,6 +259,8 @@ export class OfflineJob {
   }
   /** The command that creates the job in the daemon has been sent. */
   #startSent = false;
+  /** Aborts the daemon's start while it is under way. */
+  #starting: AbortController | null = null;
 
   #emit(event: OfflineJobEvent): void {
     for (const listener of [...this.#listeners]) listener(event);
@@ -273,8 +279,15 @@ export class OfflineJob {
         await createImage(plan.target.path, plan.target);
       }
       if (this.#cancelRequested) return await this.#finish('cancelled', null);
-      const daemon = await StorageDaemon.start({ nodes: chainBlockdevs(plan.chain, plan.writable) });
+      this.#starting = new AbortController();
+      let daemon: StorageDaemon;
+      try {
+        daemon = await StorageDaemon.start({ nodes: chainBlockdevs(plan.chain, plan.writable), signal: this.#starting.signal });
+      } finally {
+        this.#starting = null;
+      }
       this.#daemon = daemon;
+      if (this.#cancelRequested) return await this.#finish('cancelled', null);
       await this.#record('daemon-started', { daemon: { pid: daemon.pid, socket: daemon.socket, runtimeDir: daemon.runtimeDir } });
       if (plan.target) {
         await daemon.qmp.execute('blockdev-add', { driver: 'file', 'node-name': TARGET_FILE_NODE, filename: plan.target.path });
@@ -296,7 +309,8 @@ export class OfflineJob {
       // Strata let go of the daemon while the job was being set up (the monitor closed under a
       // command): the daemon is the next start's to follow, not to be stopped here.
       if (this.#detached && err instanceof QmpClosedError) return new Promise<OfflineOutcome>(() => undefined);
-      return this.#finish('failed', err instanceof Error ? err.message : String(err));
+      // Cancelled while it was being set up: what failed then is what the cancel stopped.
+      return this.#finish(this.#cancelRequested ? 'cancelled' : 'failed', err instanceof Error ? err.message : String(err));
     }
     return this.#watch();
   }

@@ -54,39 +54,50 @@ export class QmpClient {
     this.#socket = socket;
   }
 
-  /** Connects, reads the greeting and leaves capabilities negotiation mode. */
+  /**
+   * Connects, reads the greeting and leaves capabilities negotiation mode, all within
+   * `timeoutMs`: a monitor that greets but never answers `qmp_capabilities` would otherwise hold
+   * the caller for ever, since commands themselves have no deadline.
+   */
   static async connect(path: string, timeoutMs = 10_000): Promise<QmpClient> {
     const socket = connect(path);
     const client = new QmpClient(socket);
-    const greeting = new Promise<QmpObject>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new QmpClosedError(`no QMP greeting on ${path} within ${timeoutMs} ms`));
+    let step = 'greeting';
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new QmpClosedError(`no QMP ${step} on ${path} within ${timeoutMs} ms`));
+        // Also ends a qmp_capabilities still waiting: #shutDown rejects what is pending.
         socket.destroy();
       }, timeoutMs);
-      client.#onGreeting = (g) => {
-        clearTimeout(timer);
-        resolve(g);
-      };
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      socket.once('close', () => {
-        clearTimeout(timer);
-        reject(new QmpClosedError(`the QMP monitor at ${path} closed before its greeting`));
-      });
+    });
+    const greeting = new Promise<QmpObject>((resolve, reject) => {
+      client.#onGreeting = resolve;
+      socket.once('error', reject);
+      socket.once('close', () => reject(new QmpClosedError(`the QMP monitor at ${path} closed before its greeting`)));
     });
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => client.#read(chunk));
     socket.on('close', () => client.#shutDown());
     socket.on('error', () => client.#shutDown());
-    const g = await greeting;
-    const qmp = g['QMP'];
-    if (isObject(qmp) && isObject(qmp['version']) && isObject(qmp['version']['qemu'])) {
-      const v = qmp['version']['qemu'];
-      client.version = `${String(v['major'])}.${String(v['minor'])}.${String(v['micro'])}`;
+    const handshake = async (): Promise<void> => {
+      const g = await greeting;
+      const qmp = g['QMP'];
+      if (isObject(qmp) && isObject(qmp['version']) && isObject(qmp['version']['qemu'])) {
+        const v = qmp['version']['qemu'];
+        client.version = `${String(v['major'])}.${String(v['minor'])}.${String(v['micro'])}`;
+      }
+      step = 'answer to qmp_capabilities';
+      await client.execute('qmp_capabilities');
+    };
+    try {
+      await Promise.race([handshake(), timedOut]);
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    } finally {
+      clearTimeout(timer);
     }
-    await client.execute('qmp_capabilities');
     return client;
   }
 

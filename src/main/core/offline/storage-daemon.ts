@@ -41,6 +41,13 @@ export function chainBlockdevs(chain: readonly ImageLayer[], writable: ReadonlyS
 
 export class StorageDaemonError extends Error {
   override name = 'StorageDaemonError';
+  constructor(
+    message: string,
+    /** The start was given up because its signal was aborted, not because the daemon failed. */
+    readonly cancelled = false,
+  ) {
+    super(message);
+  }
 }
 
 // A zombie counts as gone: a daemon whose Strata died is reparented, and in a container the new
@@ -99,6 +106,8 @@ export interface StartOptions {
   /** A private folder for the socket and the daemon's log; made (0700) when not given. */
   runtimeDir?: string;
   startTimeoutMs?: number;
+  /** Aborted: the start ends at once (the daemon killed) with a StorageDaemonError whose `cancelled` is true. */
+  signal?: AbortSignal;
 }
 
 export class StorageDaemon {
@@ -147,31 +156,41 @@ export class StorageDaemon {
     let qmp: QmpClient | null = null;
     let ended = false;
     void exited.then(() => (ended = true));
+    const cancelled = new Promise<void>((resolve) => {
+      if (options.signal?.aborted) resolve();
+      options.signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+    let gaveUp = options.signal?.aborted === true;
+    void cancelled.then(() => (gaveUp = true));
     const deadline = Date.now() + timeoutMs;
     const connected = await waitUntil(
       async () => {
         if (ended || !isAlive(pid)) return true;
         try {
           // What is left of the wait: a daemon that accepts but never greets would otherwise
-          // hold each attempt for the whole timeout, and the start for twice that.
-          qmp = await QmpClient.connect(socket, Math.max(50, deadline - Date.now()));
-          return true;
+          // hold each attempt for the whole timeout, and the start for twice that. A cancel does
+          // not wait for an attempt under way: the kill below closes its socket.
+          qmp = await Promise.race([QmpClient.connect(socket, Math.max(50, deadline - Date.now())), cancelled.then(() => null)]);
+          return qmp !== null;
         } catch {
           return false;
         }
       },
       timeoutMs,
-      exited,
+      Promise.race([exited, cancelled]),
     );
-    if (!qmp || !connected) {
+    if (!qmp || !connected || gaveUp) {
       const exitedByItself = ended || !isAlive(pid);
       // Where a daemon that never answered was stuck, read before it is killed: the one clue left.
-      const stuck = exitedByItself ? '' : processState(pid);
+      const stuck = exitedByItself || gaveUp ? '' : processState(pid);
+      (qmp as QmpClient | null)?.close();
       if (!exitedByItself) process.kill(pid, 'SIGKILL');
       let timer: NodeJS.Timeout | undefined;
       const code = await Promise.race([exited, new Promise<null>((r) => (timer = setTimeout(() => r(null), 2000)))]);
       clearTimeout(timer);
-      const error = await why(exitedByItself ? `exited (code ${String(code)}) before its monitor answered` : `did not answer on ${socket} within ${timeoutMs} ms${stuck}`);
+      const error = gaveUp
+        ? new StorageDaemonError('qemu-storage-daemon was stopped as it started: the job was cancelled', true)
+        : await why(exitedByItself ? `exited (code ${String(code)}) before its monitor answered` : `did not answer on ${socket} within ${timeoutMs} ms${stuck}`);
       if (!options.runtimeDir) await rm(runtimeDir, { recursive: true, force: true });
       throw error;
     }
