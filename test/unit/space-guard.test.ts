@@ -70,6 +70,7 @@ function fakeHost(action: 'throttle' | 'abort', refuseSpeed: string | null = nul
   let onThreshold: ((n: ThresholdNotice) => void) | null = null;
   let onIoError: ((n: IoErrorNotice) => void) | null = null;
   let state: 'running' | 'paused' = 'running';
+  let reads = 0;
   const conn: GuardConnection = {
     onBlockThreshold: async (l) => ((onThreshold = l), 1),
     onIoError: async (l) => ((onIoError = l), 2),
@@ -107,7 +108,7 @@ function fakeHost(action: 'throttle' | 'abort', refuseSpeed: string | null = nul
       if (refuseSpeed) throw new Error(refuseSpeed);
     },
     abort: async () => void calls.push('abort'),
-    domain: async () => detail,
+    domain: async () => (reads++, detail),
     ioPause: (p) => void pauses.push(p),
     space: () => ({ ...fs }),
     fileBytes: () => 64 * MiB,
@@ -146,6 +147,7 @@ function fakeHost(action: 'throttle' | 'abort', refuseSpeed: string | null = nul
     guard,
     event,
     settle,
+    reads: () => reads,
     setState: (s: 'running' | 'paused') => (state = s),
     threshold: (n: ThresholdNotice) => onThreshold?.(n),
     ioError: (n: IoErrorNotice) => onIoError?.(n),
@@ -252,5 +254,25 @@ describe('space guard on a job', () => {
     assert.deepEqual(h.calls, ['resume']);
     assert.equal(h.pauses.at(-1)?.paused, false);
     assert.equal(h.guard.ioPause('dom'), null);
+  });
+});
+
+describe('space guard on jobs that grow no layer', () => {
+  it('leaves backups, restores and offline jobs alone: no reads, no thresholds, no notes', async () => {
+    const h = fakeHost('abort');
+    await h.attach();
+    const jobs: Partial<Job>[] = [{ type: 'backup' }, { type: 'restore', engine: 'qemu-storage-daemon' }, { type: 'pull', engine: 'qemu-storage-daemon' }, { type: 'restore', engine: 'qemu-img' }];
+    for (const [i, kind] of jobs.entries()) {
+      h.guard.job({ ...h.event('running', 'phase'), ...kind, id: `h/dom/vda@${10 + i}` });
+      await h.settle();
+    }
+    h.fs.freeBytes = 0;
+    h.guard.setSettings({ ...defaultSpaceGuard, action: 'abort' });
+    await h.settle();
+    assert.equal(h.reads(), 0, 'no domain read for a job it does not watch');
+    assert.deepEqual(h.notes, []);
+    assert.deepEqual(h.thresholds, []);
+    assert.deepEqual(h.calls, []);
+    h.guard.dispose();
   });
 });

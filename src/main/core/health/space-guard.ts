@@ -84,6 +84,15 @@ export function growingLayer(job: Pick<Job, 'type' | 'disk'>, op: JobOperation |
   return named(chain.find((l) => l.path === mirrorPath)) ?? { path: mirrorPath, dev: null };
 }
 
+/**
+ * Whether the job grows a layer of a running domain's chain, or a copy's destination, through
+ * QEMU: what the guard watches. A backup or a restore writes a new file whose room its preview
+ * checked, and an offline job's daemon has no block-threshold event.
+ */
+function growsALayer(job: Pick<Job, 'type' | 'engine'>): boolean {
+  return job.type !== 'backup' && job.type !== 'restore' && (job.engine ?? 'libvirt') === 'libvirt';
+}
+
 export class SpaceGuard {
   readonly #deps: SpaceGuardDeps;
   #settings: SpaceGuardSettings;
@@ -166,6 +175,11 @@ export class SpaceGuard {
       return;
     }
     if ((event.phase === 'running' || event.phase === 'ready') && this.#deps.local && !this.#arming.has(event.id) && !this.#unwatched.has(event.id)) {
+      if (!growsALayer(event)) {
+        this.#unwatched.add(event.id);
+        log.debug('the space guard does not watch this job: it grows no layer of a running domain (its free space was checked before it started)', { host: this.#deps.hostId, job: event.id, type: event.type, engine: event.engine ?? 'libvirt' });
+        return;
+      }
       this.#arming.add(event.id);
       this.#watch(event)
         .catch((err: unknown) => log.warn('the space guard could not watch a job; it runs unguarded', { host: this.#deps.hostId, job: event.id, err }))
