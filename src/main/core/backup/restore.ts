@@ -39,7 +39,6 @@ export function pointChain(folder: string, manifest: Manifest, index: number, di
   return files;
 }
 
-/** Every image passes `qemu-img check`, and every complete point's chain opens, for each disk. */
 /** qemu-img check where the files are: null when the format has no checks. */
 async function check(files: BackupFiles, path: string): Promise<ReturnType<typeof parseCheck> | null> {
   const run = await files.qemuImg(['check', '--output=json', '-f', 'qcow2', '--', path], checkTimeoutMs);
@@ -52,6 +51,7 @@ async function check(files: BackupFiles, path: string): Promise<ReturnType<typeo
 
 const checkTimeoutMs = 120_000;
 
+/** Every image passes `qemu-img check`, and every complete point's chain opens, for each disk. */
 export async function verifySet(setId: string, folder: string, manifest: Manifest, files: BackupFiles = localFiles): Promise<BackupVerification> {
   const images: BackupVerification['images'] = [];
   for (const point of manifest.points) {
