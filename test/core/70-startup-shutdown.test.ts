@@ -13,7 +13,7 @@ import { libvirt, sweepStaleLabDomains, TEST_URI, useLabDomain, virshBlockJobInf
 
 describe('startup and shutdown', { timeout: 180_000 }, () => {
   let conn: Connection;
-  let dataDir: string;
+  const dataDirs: string[] = [];
 
   before(async () => {
     await sweepStaleLabDomains();
@@ -21,16 +21,19 @@ describe('startup and shutdown', { timeout: 180_000 }, () => {
   });
   after(async () => {
     await conn?.close();
+    // Once every test's cores are closed: a core writes its history into its folder as it closes,
+    // and a test's own after-hooks run in the order they were added, the folder's first.
+    await Promise.all(dataDirs.map((dir) => rm(dir, { recursive: true, force: true })));
   });
 
-  const freshDataDir = async (ctx: { after(fn: () => Promise<void>): void }): Promise<string> => {
-    dataDir = await mkdtemp(join(tmpdir(), 'strata-data-'));
-    ctx.after(() => rm(dataDir, { recursive: true, force: true }));
-    return dataDir;
+  const freshDataDir = async (): Promise<string> => {
+    const dir = await mkdtemp(join(tmpdir(), 'strata-data-'));
+    dataDirs.push(dir);
+    return dir;
   };
 
   it('corrupt hosts.json and history.json are moved aside; the core starts with empty ones', async (ctx) => {
-    const dir = await freshDataDir(ctx);
+    const dir = await freshDataDir();
     await writeFile(join(dir, 'hosts.json'), '{"version":1,"hosts":[{"id":"h1"}]}');
     await writeFile(join(dir, 'history.json'), '{ truncated');
     const t = await startTestCore({ uri: 'test:///default', dataDir: dir });
@@ -52,7 +55,7 @@ describe('startup and shutdown', { timeout: 180_000 }, () => {
   });
 
   it('close() resolves once the finished job is in history.json', async (ctx) => {
-    const dir = await freshDataDir(ctx);
+    const dir = await freshDataDir();
     const t = await startTestCore({ uri: TEST_URI, dataDir: dir });
     ctx.after(() => t.close());
     const lab = await useLabDomain(ctx, conn, smallChain);
@@ -69,7 +72,7 @@ describe('startup and shutdown', { timeout: 180_000 }, () => {
   });
 
   it('closing the core leaves a running pull to libvirt; a new core finds it again', async (ctx) => {
-    const dir = await freshDataDir(ctx);
+    const dir = await freshDataDir();
     // 32 MiB at 1 MiB/s: still at work long after the core has closed. Destroying the lab's
     // domain afterwards ends the job with it.
     const lab = await useLabDomain(ctx, conn, { ...smallChain, baseDataBytes: 32 * MiB });
