@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { prepareDataDir, StartupError, startupFailureText } from '../../src/main/core/storage/data-dir.ts';
 import { JobHistory } from '../../src/main/core/storage/history.ts';
 import { noLimits, SavedHosts } from '../../src/main/core/storage/saved-hosts.ts';
-import { asidePath, readJsonFile } from '../../src/main/core/storage/json-file.ts';
+import { asidePath, readJsonFile, removeJson, writeJson } from '../../src/main/core/storage/json-file.ts';
 import type { Job } from '../../src/shared/model.ts';
 
 const at = new Date('2026-11-29T18:50:00.123Z');
@@ -201,5 +201,18 @@ describe('prepareDataDir', () => {
 describe('startupFailureText', () => {
   it('is one line without the addon’s own "strata: " prefix', () => {
     assert.equal(startupFailureText(new Error('strata: the addon is not built:\n  run `npm install`')), 'the addon is not built: run `npm install`');
+  });
+});
+
+describe('writeJson and removeJson', () => {
+  it('take changes of one file in the order asked: racing writes all land, the last stays, and a removal after them stays removed', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'strata-json-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const path = join(dir, 'record.json');
+    // Not awaited one by one: an offline job's steps and its limit change write its record at once.
+    await Promise.all(Array.from({ length: 20 }, (_, i) => writeJson(path, { version: 1, step: i })));
+    assert.deepEqual(JSON.parse(await readFile(path, 'utf8')), { version: 1, step: 19 });
+    await Promise.all([writeJson(path, { version: 1, step: 20 }), removeJson(path), writeJson(path, { version: 1, step: 21 }), removeJson(path)]);
+    assert.deepEqual(await readdir(dir), [], 'removed last, and no temporary file left');
   });
 });

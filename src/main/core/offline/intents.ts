@@ -2,11 +2,11 @@
 // says what is about to happen (domain, disk, operation, the chain before, the daemon's pid and
 // socket). A Strata that crashed finds them at its next start, so no job is ever half-done and
 // forgotten: its daemon is followed to the end, or its images are checked and the chain named.
-import { readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { JobType } from '../../../shared/model.ts';
-import { readJsonFile, writeJson } from '../storage/json-file.ts';
+import { readJsonFile, removeJson, writeJson } from '../storage/json-file.ts';
 
 /** The steps, in order. A record names the last step that began. */
 export const intentSteps = ['planned', 'target-created', 'daemon-started', 'job-started', 'data-complete', 'definition-written'] as const;
@@ -76,7 +76,7 @@ export class IntentStore {
   }
 
   async remove(jobId: string): Promise<void> {
-    await rm(this.pathOf(jobId), { force: true });
+    await removeJson(this.pathOf(jobId));
   }
 
   /** Every record left; an unreadable one is moved aside by readJsonFile and skipped. */

@@ -1,7 +1,11 @@
 // Small JSON files in the app's data folder, written so a crash never leaves half a file:
 // write a temporary file beside it, then rename over the old one. A file that is not what it
 // should be (invalid JSON, or failing its schema) is moved aside, never lost and never fatal.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+// Writes and removals of one file run one at a time, in the order asked, so the last one asked
+// is what stays: two writes racing on one temporary name once lost a record (ENOENT at the second
+// rename), and a write that finished after a removal would bring a removed record back.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { z } from 'zod';
 import { log } from '../../log/logger.ts';
@@ -59,9 +63,37 @@ export async function readJsonFile<T>(path: string, schema: z.ZodType<T>, now = 
   return { value: undefined, warning };
 }
 
-export async function writeJson(path: string, value: unknown): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temporary = `${path}.${process.pid}.tmp`;
-  await writeFile(temporary, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
-  await rename(temporary, path);
+/** The last change asked for each file, until it is done. */
+const pending = new Map<string, Promise<void>>();
+
+function inTurn(path: string, change: () => Promise<void>): Promise<void> {
+  // The one before failed for its own caller, who was told; this change goes ahead regardless.
+  const next = (pending.get(path) ?? Promise.resolve()).catch(() => undefined).then(change);
+  pending.set(path, next);
+  const forget = (): void => {
+    if (pending.get(path) === next) pending.delete(path);
+  };
+  next.then(forget, forget);
+  return next;
+}
+
+/** Writes `value` as it is now, after any change of the same file asked before. */
+export function writeJson(path: string, value: unknown): Promise<void> {
+  const text = `${JSON.stringify(value, null, 2)}\n`;
+  return inTurn(path, async () => {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      await writeFile(temporary, text, { mode: 0o600 });
+      await rename(temporary, path);
+    } catch (err) {
+      await rm(temporary, { force: true });
+      throw err;
+    }
+  });
+}
+
+/** Removes the file, after any change of it asked before. */
+export function removeJson(path: string): Promise<void> {
+  return inTurn(path, () => rm(path, { force: true }));
 }
