@@ -28,6 +28,11 @@ async function measureRate(job: OfflineJob, window: number): Promise<number> {
   return ((end.p.cur - start.p.cur) * 1000) / (end.at - start.at);
 }
 
+/** A full copy of `image` into a new qcow2 file at 1 MiB/s. */
+function startCopy(image: string, destination: string): Promise<OfflineJob> {
+  return OfflineJob.start({ domain: 'none', disk: 'vda', operation: { kind: 'copy', image, destination, format: 'qcow2', shallow: false }, bandwidthBytesPerSec: 1 * MiB });
+}
+
 test('a bandwidth change during an offline pull takes effect at once', async (t) => {
   // A fully allocated base, so every byte of progress is a byte copied under the limit.
   const chain = await makeChain(await useLabDir(t, 'speed'), { writes: [[[0, 64 * MiB]], [[0, 64 * 1024]]] });
@@ -70,12 +75,7 @@ test('a commit cancelled mid-way leaves the chain as it was, every image clean',
 test('a copy cancelled mid-way names the file it leaves, which is valid too', async (t) => {
   const chain = await makeChain(await useLabDir(t, 'cancel-copy'), { writes: [[[0, 16 * MiB]], [[0, 1 * MiB]]] });
   const destination = join(chain.dir, 'moved.qcow2');
-  const job = await OfflineJob.start({
-    domain: 'none',
-    disk: 'vda',
-    operation: { kind: 'copy', image: chain.active, destination, format: 'qcow2', shallow: false },
-    bandwidthBytesPerSec: 1 * MiB,
-  });
+  const job = await startCopy(chain.active, destination);
   await progressPast(job, 1 * MiB);
   await job.cancel();
   const outcome = await job.done;
@@ -150,12 +150,7 @@ test('a cancel as the job starts ends it cancelled, the daemon gone and no new f
   // Whatever step of its start the cancel meets (the new file made, the daemon starting, the job
   // being created), the job ends cancelled and undoes that step.
   const destination = join(chain.dir, 'copy.qcow2');
-  const job = await OfflineJob.start({
-    domain: 'none',
-    disk: 'vda',
-    operation: { kind: 'copy', image: chain.active, destination, format: 'qcow2', shallow: false },
-    bandwidthBytesPerSec: 1 * MiB,
-  });
+  const job = await startCopy(chain.active, destination);
   await job.cancel();
   const outcome = await job.done;
   assert.equal(outcome.status, 'cancelled', outcome.message ?? '');

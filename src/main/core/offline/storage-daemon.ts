@@ -160,8 +160,6 @@ export class StorageDaemon {
       if (options.signal?.aborted) resolve();
       options.signal?.addEventListener('abort', () => resolve(), { once: true });
     });
-    let gaveUp = options.signal?.aborted === true;
-    void cancelled.then(() => (gaveUp = true));
     const deadline = Date.now() + timeoutMs;
     const connected = await waitUntil(
       async () => {
@@ -179,6 +177,7 @@ export class StorageDaemon {
       timeoutMs,
       Promise.race([exited, cancelled]),
     );
+    const gaveUp = options.signal?.aborted === true;
     if (!qmp || !connected || gaveUp) {
       const exitedByItself = ended || !isAlive(pid);
       // Where a daemon that never answered was stuck, read before it is killed: the one clue left.

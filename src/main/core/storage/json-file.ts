@@ -78,7 +78,7 @@ function inTurn(path: string, change: () => Promise<void>): Promise<void> {
 }
 
 /** Writes `value` as it is now, after any change of the same file asked before. */
-export function writeJson(path: string, value: unknown): Promise<void> {
+export async function writeJson(path: string, value: unknown): Promise<void> {
   const text = `${JSON.stringify(value, null, 2)}\n`;
   return inTurn(path, async () => {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
