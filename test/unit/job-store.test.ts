@@ -19,12 +19,16 @@ function job(phase: JobPhase, more: Partial<Job> = {}): Job {
 
 const event = (j: Job, transition: JobTransition): JobEvent => ({ ...j, transition });
 
-/** A store over a client that answers `jobs.list` and `history.list` as told, and counts the calls. */
-function store(listed: Job[] = []) {
+/**
+ * A store over a client that answers `jobs.list` and `history.list` as told, and counts the calls.
+ * `whileListing` runs while `jobs.list` is in flight, as events that arrive before its reply do.
+ */
+function store(listed: Job[] = [], whileListing: () => void = () => {}) {
   const called: string[] = [];
   const client = {
     call: async (method: string) => {
       called.push(method);
+      if (method === 'jobs.list') whileListing();
       return method === 'jobs.list' ? listed : [];
     },
   } as unknown as StrataClient;
@@ -103,5 +107,21 @@ describe('JobStore: merging job events and replies', () => {
     await s.jobs.load();
     assert.deepEqual(s.jobs.liveOn(ref), []);
     assert.equal(s.jobs.lost(ref)?.id, job('running').id);
+  });
+
+  it('a job that starts or moves while the list is in flight is not lost: its event is newer than the list', async () => {
+    const moved = job('running', { id: 'h/web/vdb@900', disk: 'vdb', startedAt: 900 });
+    const started = job('running', { id: 'h/db/vda@1500', domain: 'db', startedAt: 1500 });
+    const s = store([], () => {
+      s.jobs.apply(event({ ...moved, cur: 40, progress: 0.4, updatedAt: 1600 }, 'progress'));
+      s.jobs.apply(event(started, 'appeared'));
+    });
+    s.jobs.apply(event(moved, 'appeared'));
+    s.jobs.apply(event(job('running'), 'appeared'));
+    await s.jobs.load();
+    assert.deepEqual(s.jobs.current.map((e) => e.id), [moved.id, started.id]);
+    assert.equal(s.jobs.lost({ ...ref, disk: 'vdb' }), undefined);
+    assert.equal(s.jobs.lost({ ...ref, domain: 'db' }), undefined);
+    assert.equal(s.jobs.lost(ref)?.id, job('running').id, 'the one shown before and silent since is lost');
   });
 });

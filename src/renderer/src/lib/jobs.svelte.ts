@@ -238,14 +238,17 @@ export class JobStore {
   /**
    * Reads the jobs of every host. Running jobs this store knows of that the list no longer has
    * ended while Strata was not listening; they are set aside as "lost track of" rather than
-   * given an invented outcome.
+   * given an invented outcome. Only a job shown before the list was asked for, and not changed
+   * by an event since, can be lost: one that started or moved while the list was in flight is
+   * newer news than the list, which was made before it.
    */
   async load(): Promise<void> {
+    const shownBefore = new Map([...this.#entries].map(([id, entry]) => [id, entry.job]));
     try {
       const jobs = await this.#client.call('jobs.list', {});
       const listed = new Set(jobs.map((job) => job.id));
       for (const [id, entry] of this.#entries) {
-        if (!entry.finished && !listed.has(id)) {
+        if (!entry.finished && !listed.has(id) && shownBefore.get(id) === entry.job) {
           this.#entries.delete(id);
           this.#lost.set(diskKey(entry.job), entry.job);
         }
