@@ -72,7 +72,13 @@ export class JobDiscovery {
     this.#timer = setTimeout(
       () => {
         this.#timer = null;
-        void this.#sweep().finally(() => this.schedule());
+        void this.#sweep()
+          .catch((err: unknown) => {
+            // The connection closed or libvirtd went away mid-sweep (the host is stopping, or is
+            // lost and will reconnect): the next sweep, or the reconnection's reading, reads again.
+            log.debug('a sweep stopped part way; the next sweep or reconnection reads everything again', { err });
+          })
+          .finally(() => this.schedule());
       },
       Math.max(this.#deps.intervalMs, this.#readMs * SWEEP_SPACING),
     );
