@@ -74,9 +74,55 @@ export async function assertAccessibleInBothThemes(page: Page, state: string): P
   for (const scheme of ['light', 'dark'] as const) {
     await page.emulateMedia({ colorScheme: scheme });
     await page.waitForFunction((s) => (globalThis as unknown as { document: { documentElement: { dataset: { theme?: string } } } }).document.documentElement.dataset.theme === s, scheme);
+    await drawnFrame(page);
     const violations = await axeViolations(page);
-    if (violations.length > 0) problems.push(`${state}, ${scheme}:\n${describeViolations(violations)}`);
+    if (violations.length > 0) problems.push(`${state}, ${scheme}:\n${describeViolations(violations)}${await themeOfFlagged(page, violations)}`);
   }
   await page.emulateMedia({ colorScheme: 'light' });
   if (problems.length > 0) assert.fail(`axe-core found WCAG 2.1 A/AA violations in ${problems.join('\nand in ')}`);
+}
+
+// The page's globals, typed as far as these audits use them (the tests are compiled without the DOM's types).
+interface Styles {
+  color: string;
+  getPropertyValue(name: string): string;
+}
+interface PageGlobals {
+  requestAnimationFrame(callback: () => void): number;
+  getComputedStyle(element: object): Styles;
+  document: { documentElement: { dataset: Record<string, string | undefined> }; querySelector(selector: string): object | null };
+}
+
+/** Resolves once the page has drawn a frame as it is now: the theme just set is what a person sees. */
+async function drawnFrame(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const g = globalThis as unknown as PageGlobals;
+    return new Promise<void>((resolve) => g.requestAnimationFrame(() => g.requestAnimationFrame(() => resolve())));
+  });
+}
+
+/**
+ * For contrast violations: each flagged element's theme colours beside the page's. A run beside a
+ * CPU hog once flagged one layer row of the dark theme drawn in the light theme's exact colours
+ * while the page around it was dark; should that come again, this says whether the element's own
+ * styles lagged behind the page's (the browser) or the theme itself falls short (the product).
+ */
+async function themeOfFlagged(page: Page, violations: readonly Result[]): Promise<string> {
+  const selectors = violations.filter((v) => v.id === 'color-contrast').flatMap((v) => v.nodes.map((n) => n.target.map(String).join(' ')));
+  if (selectors.length === 0) return '';
+  // No named functions inside: the page runs this as written, without the helpers tsx adds for names.
+  const lines = await page.evaluate(
+    ({ list, tokens }) => {
+      const g = globalThis as unknown as PageGlobals;
+      const root = g.document.documentElement;
+      return [root, ...list.map((selector) => g.document.querySelector(selector))].map((element, i) => {
+        const where = i === 0 ? `the page (data-theme=${root.dataset['theme'] ?? 'none'})` : list[i - 1];
+        if (!element) return `${where}: gone`;
+        const style = g.getComputedStyle(element);
+        return `${where}: ${tokens.map((t) => `${t} ${style.getPropertyValue(t).trim()}`).join(', ')}, color ${style.color}`;
+      });
+    },
+    { list: selectors, tokens: ['--text', '--muted', '--surface-2'] },
+  );
+  return `\n  theme colours: ${lines.join('\n  ')}`;
 }
