@@ -71,7 +71,7 @@ describe('discovery sweep', () => {
     const before = f.sweeps();
     // The sweep reads the changed chain, tells it, then its refresh finds the connection closed.
     await until('the changed chain told', () => f.changed.includes('a'));
-    // Before the fix, that refusal escaped as an unhandled rejection (and ended the sweeps).
+    // Before the fix, that refusal escaped as an unhandled rejection, which fails this file.
     await until('a sweep after the failed one', () => f.sweeps() >= before + 2);
     f.discovery.stop();
   });
