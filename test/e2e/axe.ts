@@ -73,7 +73,7 @@ export async function assertAccessibleInBothThemes(page: Page, state: string): P
   const problems: string[] = [];
   for (const scheme of ['light', 'dark'] as const) {
     await page.emulateMedia({ colorScheme: scheme });
-    await page.waitForFunction((s) => (globalThis as unknown as { document: { documentElement: { dataset: { theme?: string } } } }).document.documentElement.dataset.theme === s, scheme);
+    await page.waitForFunction((s) => (globalThis as unknown as PageGlobals).document.documentElement.dataset['theme'] === s, scheme);
     await drawnFrame(page);
     const violations = await axeViolations(page);
     if (violations.length > 0) problems.push(`${state}, ${scheme}:\n${describeViolations(violations)}${await themeOfFlagged(page, violations)}`);

@@ -2,7 +2,6 @@
 // in for libvirt because the case turns on the connection closing between two calls of one sweep
 // (the definitions read, then the listing asked again), which a real daemon cannot be made to do
 // on demand; a CI run met it once, as the host stopped while a sweep was under way.
-import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ChainIndex } from '../../src/main/core/chains/chain-index.ts';
 import { DomainModel } from '../../src/main/core/chains/domain-model.ts';
@@ -12,6 +11,7 @@ import type { JobTracker } from '../../src/main/core/jobs/job-tracker.ts';
 import type { LibvirtConnection } from '../../src/main/libvirt/connection.ts';
 import type { RawDomain } from '../../src/main/libvirt/types.ts';
 import { StrataError } from '../../src/shared/errors.ts';
+import { waitFor } from '../lab/wait.ts';
 
 const xml = (top: string): string => `<domain type='kvm' id='1'><name>a</name><uuid>uuid-a</uuid><devices>
   <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${top}' index='1'/><backingStore/><target dev='vda' bus='virtio'/></disk>
@@ -57,12 +57,6 @@ function fixture() {
   };
 }
 
-async function until(what: string, ok: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!ok() && Date.now() < deadline) await new Promise((r) => setImmediate(r));
-  assert.ok(ok(), `never saw ${what}`);
-}
-
 describe('discovery sweep', () => {
   it('a sweep whose connection closes part way ends quietly, and the next sweep runs', async () => {
     const f = fixture();
@@ -70,9 +64,9 @@ describe('discovery sweep', () => {
     f.snapshotThenClose();
     const before = f.sweeps();
     // The sweep reads the changed chain, tells it, then its refresh finds the connection closed.
-    await until('the changed chain told', () => f.changed.includes('a'));
+    await waitFor(() => f.changed.includes('a'), { what: 'the changed chain told' });
     // Before the fix, that refusal escaped as an unhandled rejection, which fails this file.
-    await until('a sweep after the failed one', () => f.sweeps() >= before + 2);
+    await waitFor(() => f.sweeps() >= before + 2, { what: 'a sweep after the failed one' });
     f.discovery.stop();
   });
 });
