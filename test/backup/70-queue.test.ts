@@ -1,11 +1,13 @@
 // Backups in the host's queue on real libvirtd + QEMU: a backup asked for while a pull runs on
 // the disk waits, queued, starts by itself when the pull ends, at its share of the host's
 // bandwidth budget, and restores equal to the disk; one taken out of the queue never starts and
-// leaves no good set; a second backup of the same domain is refused while one waits.
+// leaves no good set, and one still waiting as Strata quits is settled as never started; a second
+// backup of the same domain is refused while one waits.
 //
 // The budget counts every job libvirt runs on the host, including other tests' jobs on the same
 // daemon: the share is checked as a share (the budget divided by the jobs running), not as the whole.
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { jobEvents, rejection, waitForEnd, waitForJob } from '../core/engine-harness.ts';
@@ -108,5 +110,21 @@ describe('backups in the host queue', { timeout: 300_000 }, () => {
     assert.equal((await t.client.call('jobs.list', { hostId })).find((j) => j.id === pull.id)?.phase, 'running');
     await t.client.call('job.abort', vda);
     assert.equal((await waitForEnd(t, pull.id)).phase, 'cancelled');
+  });
+  it('a backup waiting in the queue as Strata quits is settled as never started, saying so; the pull runs on in libvirt', async (ctx) => {
+    const { t } = await backupCore(ctx);
+    const lab = await useLabDomain(ctx, conn, { tag: 'quitqueue', virtualSize: 64 * MiB, baseDataBytes: 16 * MiB, overlayDataBytes: MiB });
+    const vda = { hostId, domain: lab.name, disk: 'vda' };
+    await t.client.call('job.start', { ...vda, operation: { kind: 'pull' }, bandwidthBytesPerSec: MiB });
+    const queued = await t.client.call('backup.start', { hostId, domain: lab.name });
+    assert.equal(queued.jobs[0]?.phase, 'queued');
+
+    await t.close();
+    // Read from the folder: the Strata that wrote it has quit.
+    const manifest = JSON.parse(await readFile(join(queued.set.folder, 'manifest.json'), 'utf8')) as { points: { status: string; reason: string | null }[] };
+    assert.deepEqual(manifest.points.map((p) => [p.status, p.reason]), [['cancelled', 'not started: Strata quit while it waited in the queue']]);
+    assert.deepEqual((await readdir(queued.set.folder)).filter((f) => f.endsWith('.qcow2')), [], 'no image');
+    assert.equal((await virsh(['checkpoint-list', lab.name, '--name'])).trim(), '', 'libvirt was never asked: no checkpoint');
+    assert.equal((await virshBlockJobInfo(lab.name, 'vda'))['type'], 'Block Pull', 'the pull goes on without Strata');
   });
 });

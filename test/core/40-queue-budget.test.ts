@@ -1,16 +1,21 @@
 // A host's queue and bandwidth budget on real QEMU: with at most one job at a time a second job
-// waits, queued, and starts by itself when the first ends (or is refused, if so asked); a budget
+// waits, queued, and starts by itself when the first ends (or is refused, if so asked), or is
+// dropped, recorded as never started, when Strata quits before its turn; a budget
 // is split evenly between the running jobs, which really run at their share, and handed whole to
 // the one left when the other ends.
 //
 // The host counts every job libvirt runs on it, including ones it did not start: a test running
 // jobs on the same daemon at the same time would change the counts seen here.
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { defaultHostId as hostId } from '../../src/main/core/api/core.ts';
-import { isFinished } from '../../src/shared/model.ts';
+import { isFinished, type Job } from '../../src/shared/model.ts';
+import { startTestCore } from './core-harness.ts';
 import { copiedMore, engineSuite, jobEvents, liveChain, measureRates, MiB, rejection, smallChain, waitForEnd, waitForJob } from './engine-harness.ts';
-import { virshBlockJobInfo, waitFor, type TestLabOptions } from '../lab/harness.ts';
+import { TEST_URI, virshBlockJobInfo, waitFor, type TestLabOptions } from '../lab/harness.ts';
 
 describe('the per-host queue and bandwidth budget', { timeout: 300_000 }, () => {
   const t = engineSuite();
@@ -75,6 +80,32 @@ describe('the per-host queue and bandwidth budget', { timeout: 300_000 }, () => 
     assert.deepEqual(await liveChain(b.name), [b.layers[2]]);
     assert.deepEqual(await liveChain(c.name), [...c.layers].reverse(), 'the removed job never ran');
     assert.equal(jobEvents(t, c.name).at(-1)?.phase, 'cancelled');
+  });
+
+  it('a quit drops the queue: the queued job is recorded as never started and never reaches libvirt; the running one goes on there', async (ctx) => {
+    // 32 MiB at 1 MiB/s: still running in libvirt well after the quit.
+    const [a, b] = await labs(ctx, 2, { ...smallChain, baseDataBytes: 32 * MiB });
+    assert.ok(a && b);
+    await quiet(ctx);
+    // A Strata of its own, to quit: the suite's goes on for the other tests.
+    const dataDir = await mkdtemp(join(tmpdir(), 'strata-data-'));
+    ctx.after(() => rm(dataDir, { recursive: true, force: true }));
+    const quitting = await startTestCore({ uri: TEST_URI, dataDir });
+    ctx.after(() => quitting.close());
+    await quitting.client.call('hosts.setLimits', { hostId, maxConcurrentJobs: 1, bandwidthBudgetBytesPerSec: 0 });
+    const first = await quitting.client.call('job.start', { ...ref(a.name), operation: { kind: 'pull' }, bandwidthBytesPerSec: MiB, whenBusy: 'queue' });
+    assert.equal(first.phase, 'running');
+    const second = await quitting.client.call('job.start', { ...ref(b.name), operation: { kind: 'pull' }, whenBusy: 'queue' });
+    assert.equal(second.phase, 'queued');
+
+    await quitting.close();
+    const history = JSON.parse(await readFile(join(dataDir, 'history.json'), 'utf8')) as { jobs: Job[] };
+    const dropped = history.jobs.find((j) => j.id === second.id);
+    assert.equal(dropped?.phase, 'cancelled', JSON.stringify(dropped));
+    assert.equal(dropped?.outcome, 'not started: Strata quit while it waited in the queue');
+    assert.equal(history.jobs.find((j) => j.id === first.id), undefined, 'the running pull did not end with the quit');
+    assert.deepEqual(await virshBlockJobInfo(b.name, 'vda'), {}, 'the dropped job never reached libvirt');
+    assert.equal((await virshBlockJobInfo(a.name, 'vda'))['type'], 'Block Pull', 'the running pull goes on in libvirt');
   });
 
   it('a 4 MiB/s budget: two unlimited pulls get 2 MiB/s each and run at it; the one left then gets 4 MiB/s', async (ctx) => {

@@ -181,4 +181,19 @@ describe('JobTracker', () => {
     assert.deepEqual(h.emitted.at(-1)?.[1], 'amended');
     h.tracker.dispose();
   });
+  it('the queue dropped as Strata quits: each waiting job ends cancelled, told and with the reason, and none starts', () => {
+    const h = harness(null);
+    h.tracker.begin('lab', 'vda', 'pull', { bandwidthBytesPerSec: 0 });
+    let started = 0;
+    const start = async (): Promise<void> => void started++;
+    h.tracker.enqueue('lab', 'vdb', 'copy', { requestedBandwidthBytesPerSec: 0 }, start);
+    h.tracker.enqueue('lab', 'vdc', 'commit', { requestedBandwidthBytesPerSec: 0 }, start);
+    h.tracker.dropQueued('not started: Strata quit');
+    assert.deepEqual(h.tracker.queued(), []);
+    assert.deepEqual(h.ended.map((j) => `${j.disk} ${j.phase} ${j.outcome}`), ['vdb cancelled not started: Strata quit', 'vdc cancelled not started: Strata quit']);
+    assert.deepEqual(h.emitted.filter(([, t]) => t === 'ended').map(([j]) => j.disk), ['vdb', 'vdc']);
+    assert.equal(h.tracker.active('lab', 'vda')?.phase, 'running', 'a running job is not the queue');
+    assert.equal(started, 0);
+    h.tracker.dispose();
+  });
 });

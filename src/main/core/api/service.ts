@@ -71,6 +71,8 @@ export class StrataService implements StrataApi {
     this.#backups.close();
     await Promise.all([...this.#hosts.values()].map((h) => h.stop()));
     this.#hosts.clear();
+    // After the hosts: stopping them drops their queues, and a queued backup's point settles then.
+    await this.#backups.flush();
     await this.#ssh.close();
   }
 
@@ -101,9 +103,12 @@ export class StrataService implements StrataApi {
   async 'hosts.remove'(p: ValidParams<'hosts.remove'>): Promise<Result<'hosts.remove'>> {
     const host = this.#host(p.hostId);
     if (!host.saved) throw new StrataError('conflict', `${host.label} is this run's default host and cannot be removed`);
-    const running = host.jobs.running();
-    if (running.length > 0) {
-      throw new StrataError('conflict', `${host.label} has ${running.length} job(s) running that Strata would stop tracking`, {
+    // Queued ones too: stopping the host drops its queue, and those jobs would never start.
+    const running = host.jobs.running().length;
+    const queued = host.jobs.queued().length;
+    if (running + queued > 0) {
+      const what = [running > 0 ? `${running} job(s) running that Strata would stop tracking` : null, queued > 0 ? `${queued} job(s) queued that would never start` : null];
+      throw new StrataError('conflict', `${host.label} has ${what.filter((w) => w !== null).join(' and ')}`, {
         hint: 'Wait for them to finish, or abort them, then remove the host.',
       });
     }

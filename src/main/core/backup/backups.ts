@@ -75,6 +75,11 @@ export class Backups {
     this.#schedules.close();
   }
 
+  /** Resolves once the backup points being settled are written (the quit waits for it). */
+  flush(): Promise<void> {
+    return this.#runner.flush();
+  }
+
   remove(host: BackupHost, p: ValidParams<'backup.remove'>): Promise<{ removed: string }> {
     return removeBackup(this.#ctx, host, p);
   }

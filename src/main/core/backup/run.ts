@@ -71,6 +71,8 @@ export class BackupRunner {
   readonly #completions = new WeakSet<LibvirtConnection>();
   /** libvirt's final statistics of a backup, from its job-completed event. */
   readonly #completedStats = new WeakMap<Running, DomainJobStats>();
+  /** Points being settled: a quit waits for their manifests (see flush()). */
+  readonly #settling = new Set<Promise<void>>();
 
   constructor(ctx: BackupContext) {
     this.#ctx = ctx;
@@ -369,7 +371,19 @@ export class BackupRunner {
       this.#unsubscribe?.();
       this.#unsubscribe = null;
     }
-    void this.#finish(running).catch((err: unknown) => log.error('could not settle a backup set', { host: running.hostId, domain: running.domain, set: running.setId, err }));
+    const settling = this.#finish(running)
+      .catch((err: unknown) => log.error('could not settle a backup set', { host: running.hostId, domain: running.domain, set: running.setId, err }))
+      .finally(() => this.#settling.delete(settling));
+    this.#settling.add(settling);
+  }
+
+  /**
+   * Resolves once every point being settled is written. Strata waits for it as it quits: a backup
+   * dropped from the queue then is settled as it ends, and a manifest left saying 'running' would
+   * be judged at the next start from whatever libvirt last kept of the domain's jobs.
+   */
+  async flush(): Promise<void> {
+    await Promise.all(this.#settling);
   }
 
   async #finish(running: Running): Promise<void> {
@@ -393,7 +407,8 @@ export class BackupRunner {
     const cancelled = jobs.some((j) => j.phase === 'cancelled');
     const why = stats?.errorMessage ?? jobs.find((j) => j.phase !== 'completed')?.outcome ?? 'ended without completing';
     const began = !running.offline && running.queued !== true;
-    const aborted = began || running.offline ? 'aborted before it completed' : 'removed from the queue before it started';
+    // Out of the queue: the job says how (the user removed it, or Strata quit before its turn).
+    const aborted = began || running.offline ? 'aborted before it completed' : (jobs.find((j) => j.phase === 'cancelled')?.outcome ?? 'removed from the queue before it started');
     this.#ctx.changed(running.hostId, running.domain, running.setId, running.point, await this.settle(running, cancelled ? 'cancelled' : 'failed', cancelled ? aborted : why, began));
   }
 

@@ -199,7 +199,8 @@ export class Host {
 
   async stop(): Promise<void> {
     this.#discovery.stop();
-    this.#runner.dispose();
+    // Before the ssh below: a remote restore it cancels is ended, and its file removed, over that ssh.
+    await this.#runner.close();
     this.#guard.dispose();
     // First: the connection's stop waits for an attempt, which may wait in ssh for the user.
     this.#env.ssh?.stop(this.id);

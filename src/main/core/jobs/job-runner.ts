@@ -63,12 +63,16 @@ const paths = (chain: readonly { path: string }[]): string[] => chain.map((l) =>
 
 /**
  * A job Strata runs itself outside libvirt and qemu-storage-daemon (a remote host's restore, by
- * qemu-img there): its progress read, and its cancel. Its end is told through `end` (startOwn).
+ * qemu-img there): its progress read, and its cancel, by the user ('abort') or because Strata
+ * quits ('quit'). Its end is told through `end` (startOwn).
  */
 export interface OwnRun {
   poll(): RawBlockJob;
-  cancel(): Promise<void>;
+  cancel(cause: 'abort' | 'quit'): Promise<void>;
 }
+
+/** How long closing waits for Strata's own jobs to end (below the 5 s the app gives the close). */
+const ownCloseMs = 4000;
 
 const isRunning = (state: string): boolean => state === 'running' || state === 'paused';
 
@@ -88,8 +92,10 @@ export class JobRunner {
   /** The new file each running Strata copy writes, by job id: what it leaves if it fails. */
   readonly #created = new Map<string, string>();
   readonly #offline: OfflineRuns | null;
-  /** Jobs of Strata's own outside libvirt and the offline engine, by disk (domain/disk). */
-  readonly #own = new Map<string, OwnRun>();
+  /** Jobs of Strata's own outside libvirt and the offline engine, by disk (domain/disk), and their ends. */
+  readonly #own = new Map<string, OwnRun & { ended: Promise<void> }>();
+  /** Set once closing began: nothing leaves the queue, and no limit moves. */
+  #closing = false;
 
   constructor(deps: JobRunnerDeps) {
     this.#deps = deps;
@@ -291,13 +297,17 @@ export class JobRunner {
       const requestedJob = this.jobs.request(domain, disk, type, options, queuedId);
       let ended: { status: 'completed' | 'failed' | 'cancelled'; words: string } | null = null;
       let begun = false;
+      let told = (): void => undefined;
+      const endTold = new Promise<void>((resolve) => (told = resolve));
       const end = (status: 'completed' | 'failed' | 'cancelled', words: string): void => {
         this.#own.delete(k);
         if (begun) this.jobs.conclude(domain, disk, status, words);
         else ended = { status, words };
+        told();
       };
       try {
-        this.#own.set(k, await launch(limit, end));
+        const run = await launch(limit, end);
+        this.#own.set(k, { poll: () => run.poll(), cancel: (cause) => run.cancel(cause), ended: endTold });
       } catch (err) {
         const e = toStrataError(err);
         this.jobs.fail(requestedJob.id, `could not start: ${e.message}`);
@@ -420,7 +430,7 @@ export class JobRunner {
     try {
       // ASYNC: a pull's abort otherwise waits for QEMU to stop; the 'cancelled' event ends it.
       const own = this.#own.get(diskKey(domain, disk));
-      if (own) await own.cancel();
+      if (own) await own.cancel('abort');
       else if (this.#offline?.has(domain, disk)) await this.#offline.cancel(domain, disk);
       else await this.#deps.call(`abort the job on ${domain}/${disk}`, (c) => c.blockJobAbort(domain, disk, { async: true }));
     } catch (err) {
@@ -459,8 +469,33 @@ export class JobRunner {
     if (live) this.jobs.observe(domain, disk, live);
   }
 
-  /** Strata stops following jobs: polling ends, and offline jobs' daemons are left to run on. */
-  dispose(): void {
+  /**
+   * Strata stops following jobs. What runs in libvirt or in an offline job's qemu-storage-daemon
+   * goes on, and the next start finds it again. What only this process holds cannot: the queue is
+   * dropped, each job ended (and recorded) as never started, and Strata's own jobs (a remote
+   * restore's qemu-img) are cancelled, since no one would publish or remove their partial file
+   * after the quit. Resolves once those have ended, or after `ownCloseMs` (logged, naming them).
+   */
+  async close(): Promise<void> {
+    this.#closing = true;
+    this.jobs.dropQueued('not started: Strata quit while it waited in the queue');
+    const ends = [...this.#own.entries()].map(([k, run]) =>
+      run.cancel('quit').then(
+        () => run.ended,
+        (err: unknown) => {
+          // Safe to go on: closing must not fail for one job; the log names the job whose file may stay.
+          log.warn("could not cancel a job of Strata's own as it quits; its partial file may stay on the host", { host: this.#deps.hostId, job: k, err });
+        },
+      ),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ownCloseMs)));
+    const outcome = await Promise.race([Promise.all(ends), late]);
+    clearTimeout(timer);
+    if (outcome === 'late') {
+      // Safe to go on: closing must not hang on a host that does not answer; the log names the jobs.
+      log.warn("Strata's own jobs did not end before the quit; their partial files may stay on the host", { host: this.#deps.hostId, jobs: [...this.#own.keys()] });
+    }
     this.jobs.dispose();
     this.#offline?.detachAll();
   }
@@ -513,7 +548,7 @@ export class JobRunner {
     this.#expected.delete(job.id);
     this.#created.delete(job.id);
     this.#deps.domainChanged(job.domain);
-    void this.#scheduler.pump().then(() => this.#scheduler.rebalance());
+    if (!this.#closing) void this.#scheduler.pump().then(() => this.#scheduler.rebalance());
   }
 
   // Only a destination on this machine can be looked at; a copy's expected chain begins with it.

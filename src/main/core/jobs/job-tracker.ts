@@ -71,6 +71,14 @@ export class JobTracker extends JobBook {
     return { ...tracked.job };
   }
 
+  /** Ends every waiting job cancelled with `why`: the queue lives only in this process. */
+  dropQueued(why: string): void {
+    for (const { tracked } of [...this.waiting]) {
+      this.neverRan.add(tracked.job);
+      this.#end(tracked, 'cancelled', why);
+    }
+  }
+
   /**
    * Strata is about to ask libvirt for a job (a queued one, by `queuedId`, or a new one). A fast
    * job can be ready or over before the call that starts it returns, and its events come first:
