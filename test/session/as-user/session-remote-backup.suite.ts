@@ -4,7 +4,7 @@
 // passphrase-protected key), so libvirt writes the images where that host's libvirt can, and Strata
 // lists, verifies and removes the sets over the host's ssh, without the machine's system daemon.
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -269,5 +269,29 @@ describe("backups of a remote host's running domain, over SSH to this user's own
     assert.deepEqual(await injected(), [], 'no word reached a shell unquoted');
     // libvirt's connection asked once; the files' commands went through its ssh and asked nothing.
     assert.equal(answered.size, 1, `passphrase questions: ${answered.size}`);
+  });
+  // Last: it closes the suite's Strata.
+  it('quitting Strata during a remote restore aborts it: the remote qemu-img ends, no file is left, whole or partial, and the history says why', async () => {
+    const [set] = await t!.client.call('backup.list', { hostId, domain });
+    assert.ok(set);
+    const target = join(remoteRoot, 'quit.qcow2');
+    // 1 MiB/s over the set's 512 MiB: it runs for minutes unless the quit ends it.
+    const started = await call(() => t!.client.call('backup.restore', { hostId, domain, setId: set.id, point: 0, disk: 'vda', destination: target, bandwidthBytesPerSec: MiB, wait: false }));
+    const partial = await waitFor(async () => (await readdir(remoteRoot)).find((f) => f.startsWith('.quit.qcow2.') && f.endsWith('.restoring')), {
+      timeoutMs: 30_000,
+      what: 'the remote qemu-img to create its partial file',
+    });
+    await t!.close();
+    assert.deepEqual((await readdir(remoteRoot)).filter((f) => f.startsWith('.quit.qcow2') || f === 'quit.qcow2'), [], 'no file is left');
+    const writers: string[] = [];
+    for (const pid of (await readdir('/proc')).filter((d) => /^\d+$/.test(d))) {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (cmdline.includes(partial)) writers.push(`${pid}: ${cmdline.replaceAll('\0', ' ')}`);
+    }
+    assert.deepEqual(writers, [], 'no process writes the partial file');
+    const history = JSON.parse(await readFile(join(dataDir, 'history.json'), 'utf8')) as { jobs: { id: string; phase: string; outcome: string | null }[] };
+    const recorded = history.jobs.find((j) => j.id === started.job.id);
+    assert.equal(recorded?.phase, 'cancelled', JSON.stringify(recorded));
+    assert.match(recorded?.outcome ?? '', /^cancelled as Strata quit \(nothing would finish it after\); the partial image was removed$/);
   });
 });

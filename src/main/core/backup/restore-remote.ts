@@ -3,8 +3,10 @@
 // the host's limits, with progress (qemu-img's -p) and abort (the process ended on the host). Its
 // limit is qemu-img's -r, given at the start: it cannot change while it runs, which the plan says.
 // The image is written under a temporary name beside the destination, checked, and only then
-// linked to its name, so a failed or aborted restore leaves no file that looks whole. Into the
-// domain is not offered: the domain's images are on that host, as for every offline operation there.
+// linked to its name, so a failed or aborted restore leaves no file that looks whole. Unlike a
+// block job it cannot outlive Strata (nothing would check and link the file after), so quitting
+// aborts it. Into the domain is not offered: the domain's images are on that host, as for every
+// offline operation there.
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { remoteRestoreIntoRefusal, type RestorePlan, type RestoreStarted } from '../../../shared/backup.ts';
@@ -77,25 +79,39 @@ export async function startRemoteRestore(host: BackupHost, store: BackupStore, f
     await checkNewRemoteFile(files, destination);
     const partial = join(dirname(destination), `.${basename(destination)}.${randomBytes(4).toString('hex')}.restoring`);
     const args = ['convert', '-p', ...(limit > 0 ? ['-r', String(limit)] : []), '-O', 'qcow2', chainSpec(folder, plan.images.map((i) => basename(i))), partial];
+    // The first cancel's: an abort the user asked for stays one if Strata quits before it ended.
+    let cause: 'abort' | 'quit' | null = null;
+    /** Removes the partial image; the words say whether it went, for the job's outcome. */
+    const removePartial = async (): Promise<string> => {
+      try {
+        await files.removeFile(partial);
+        return 'the partial image was removed';
+      } catch (e) {
+        // Safe to go on: the job ends either way, and its outcome names the file to remove by hand.
+        log.warn("could not remove a remote restore's partial image", { remote: files.remote, path: partial, err: e });
+        return `its partial image ${partial} could not be removed (${e instanceof Error ? e.message : String(e)}): remove it on ${files.remote}`;
+      }
+    };
     const onClose = (code: number | null, run: RemoteQemuImg) => {
       void (async () => {
-        if (run.cancelled || code !== 0) {
-          await files.removeFile(partial).catch(() => undefined);
-          end(run.cancelled ? 'cancelled' : 'failed', run.cancelled ? 'cancelled; the partial image was removed' : `failed: ${qemuImgMessage({ code: code ?? -1, stdout: '', stderr: run.stderr() })}; the partial image was removed`);
+        if (run.cancelled) {
+          end('cancelled', `${cause === 'quit' ? 'cancelled as Strata quit (nothing would finish it after)' : 'cancelled'}; ${await removePartial()}`);
+          return;
+        }
+        if (code !== 0) {
+          end('failed', `failed: ${qemuImgMessage({ code: code ?? -1, stdout: '', stderr: run.stderr() })}; ${await removePartial()}`);
           return;
         }
         const check = await files.qemuImg(['check', '--output=json', '-f', 'qcow2', '--', partial], 600_000);
         const checked = check.stdout.trim().startsWith('{') ? parseCheck(check.stdout) : null;
         if (checked === null || checked.corruptions + checked.checkErrors > 0) {
-          await files.removeFile(partial).catch(() => undefined);
-          end('failed', `failed: qemu-img check does not pass the restored image (${qemuImgMessage(check)}); it was removed`);
+          end('failed', `failed: qemu-img check does not pass the restored image (${qemuImgMessage(check)}); ${await removePartial()}`);
           return;
         }
         try {
           await files.publish(partial, destination);
         } catch (e) {
-          await files.removeFile(partial).catch(() => undefined);
-          end('failed', `failed: ${e instanceof Error ? e.message : String(e)}`);
+          end('failed', `failed: ${e instanceof Error ? e.message : String(e)}; ${await removePartial()}`);
           return;
         }
         end('completed', `completed: ${where} restored into ${destination} on ${files.remote}, which passes qemu-img check`);
@@ -104,7 +120,10 @@ export async function startRemoteRestore(host: BackupHost, store: BackupStore, f
     const started = watchRemoteQemuImg(files, files.startQemuImg(args), onClose);
     return {
       poll: () => ({ type: 'restore' as const, bandwidthBytesPerSec: limit, cur: Math.round((started.percent() / 100) * total), end: total }),
-      cancel: () => started.cancel(),
+      cancel: (why: 'abort' | 'quit') => {
+        cause ??= why;
+        return started.cancel();
+      },
     };
   };
 
