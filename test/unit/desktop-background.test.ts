@@ -21,16 +21,26 @@ describe('closing the window', () => {
   });
 
   it('with jobs running: says they go on in QEMU, offers the background (first), quit, or cancel', () => {
-    const p = closePrompt([job('web', 'running', 0.42), job('db', 'queued'), job('old', 'completed', 1)]);
+    const p = closePrompt([job('web', 'running', 0.42), job('db', 'ready', 1), job('old', 'completed', 1)]);
     assert.ok(p);
     assert.equal(p.message, '2 block jobs are still running');
-    assert.match(p.detail, /^Pull on web\/vda: 42 %\nPull on db\/vda: queued\n\n/);
-    assert.match(p.detail, /They go on in QEMU without Strata: quitting never stops them, and Strata shows them again when it next starts\./);
+    assert.match(p.detail, /^Pull on web\/vda: 42 %\nPull on db\/vda: ready to pivot\n\n/);
+    assert.match(p.detail, /\n\nThey go on in QEMU without Strata: quitting never stops them, and Strata shows them again when it next starts\. Kept in the background/);
     assert.deepEqual(p.buttons, ['Keep in Background', 'Quit', 'Cancel']);
     assert.equal(p.defaultId, 0);
     assert.equal(p.cancelId, 2);
     assert.ok(!p.buttons.some((b) => /abort|stop/i.test(b)), 'no choice aborts the jobs');
     assert.equal(closePrompt([job('web', 'ready', 1)])?.message, 'A block job is still running');
+  });
+
+  it('names what a quit ends: the queue, and a remote restore, which only Strata holds', () => {
+    const restore: Job = { ...job('far', 'running', 0.1), type: 'restore', engine: 'qemu-img' };
+    const mixed = closePrompt([job('web', 'running', 0.42), job('db', 'queued'), restore]);
+    assert.match(mixed?.detail ?? '', /\n\nThe others go on in QEMU without Strata, which shows them again when it next starts\. Quitting ends what only Strata holds: the queued job is dropped without starting, and the restore on a remote host is aborted and its partial image removed\. Kept in the background/);
+    assert.doesNotMatch(mixed?.detail ?? '', /never stops/);
+    const queue = closePrompt([job('a', 'queued'), job('b', 'queued')]);
+    assert.match(queue?.detail ?? '', /\n\nQuitting ends what only Strata holds: the 2 queued jobs are dropped without starting\. Kept/);
+    assert.doesNotMatch(queue?.detail ?? '', /others/);
   });
 
   it('names at most five jobs', () => {
