@@ -250,6 +250,57 @@ describe("backups of a remote host's running domain, over SSH to this user's own
     assert.equal(asked.size, 1, 'the new Strata asked for the passphrase once');
   });
 
+  it('quitting Strata during a remote restore aborts it (its qemu-img ends, no file is left) and settles a backup queued behind it as never started; the history says why', async (ctx) => {
+    // A Strata of its own, to quit, on the same remote folder: the suite's goes on.
+    const quitDir = await mkdtemp(join(homedir(), '.strata-data-'));
+    ctx.after(() => rm(quitDir, { recursive: true, force: true }));
+    await writeFile(join(quitDir, 'backups.json'), JSON.stringify({ version: 1, locations: [{ uri, path: remoteRoot }], retention: [], schedules: [] }));
+    const q = await startTestCore({ uri: TEST_URI, dataDir: quitDir });
+    ctx.after(() => q.close());
+    const quitHost = (await q.client.call('hosts.add', { uri, label: 'remote over SSH, to quit' })).id;
+    const asked = new Set<string>();
+    await waitFor(
+      async () => {
+        for (const e of q.events) {
+          const p = e.data as HostPrompt;
+          if (e.event !== 'host.prompt' || asked.has(p.promptId)) continue;
+          asked.add(p.promptId);
+          await q.client.call('host.answerPrompt', { hostId: quitHost, promptId: p.promptId, answer: sshd!.passphrase });
+        }
+        return q.events.some((e) => e.event === 'host' && (e.data as HostInfo).id === quitHost && (e.data as HostInfo).state === 'connected');
+      },
+      { timeoutMs: 30_000, what: 'the second Strata to connect to the remote host' },
+    );
+
+    const target = join(remoteRoot, 'quit.qcow2');
+    // 1 MiB/s over the point's 512 MiB: it runs for minutes unless the quit ends it.
+    const restore = await q.client.call('backup.restore', { hostId: quitHost, domain, setId: firstSet, point: 0, disk: 'vda', destination: target, bandwidthBytesPerSec: MiB, wait: false });
+    // The restore holds the disk in the job model: a backup asked for now waits behind it.
+    const queued = await q.client.call('backup.start', { hostId: quitHost, domain });
+    assert.equal(queued.jobs[0]?.phase, 'queued');
+    const partial = await waitFor(async () => (await readdir(remoteRoot)).find((f) => f.startsWith('.quit.qcow2.') && f.endsWith('.restoring')), {
+      timeoutMs: 30_000,
+      what: 'the remote qemu-img to create its partial file',
+    });
+
+    await q.close();
+    assert.deepEqual((await readdir(remoteRoot)).filter((f) => f.startsWith('.quit.qcow2') || f === 'quit.qcow2'), [], 'no file is left');
+    const writers: string[] = [];
+    for (const pid of (await readdir('/proc')).filter((d) => /^\d+$/.test(d))) {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (cmdline.includes(partial)) writers.push(`${pid}: ${cmdline.replaceAll('\0', ' ')}`);
+    }
+    assert.deepEqual(writers, [], 'no process writes the partial file');
+    const history = JSON.parse(await readFile(join(quitDir, 'history.json'), 'utf8')) as { jobs: { id: string; phase: string; outcome: string | null }[] };
+    const ended = (id: string | undefined) => history.jobs.find((j) => j.id === id);
+    assert.deepEqual([ended(restore.job.id)?.phase, ended(restore.job.id)?.outcome], ['cancelled', 'cancelled as Strata quit (nothing would finish it after); the partial image was removed']);
+    assert.deepEqual([ended(queued.jobs[0]?.id)?.phase, ended(queued.jobs[0]?.id)?.outcome], ['cancelled', 'not started: Strata quit while it waited in the queue']);
+    // Written on the remote host before the quit's ssh went.
+    const manifest = JSON.parse(await readFile(join(queued.set.folder, 'manifest.json'), 'utf8')) as { points: { index: number; status: string; reason: string | null }[] };
+    const point = manifest.points.find((p) => p.index === queued.point.index);
+    assert.deepEqual([point?.status, point?.reason], ['cancelled', 'not started: Strata quit while it waited in the queue']);
+  });
+
   it('retention on the remote folder keeps the newest good set only; that backup equals the disk byte for byte once QEMU stopped', async () => {
     await t!.client.call('backup.setRetention', { hostId, domain, keepSets: 1 });
     const full = await call(() => t!.client.call('backup.start', { hostId, domain, kind: 'full' }));
@@ -269,29 +320,5 @@ describe("backups of a remote host's running domain, over SSH to this user's own
     assert.deepEqual(await injected(), [], 'no word reached a shell unquoted');
     // libvirt's connection asked once; the files' commands went through its ssh and asked nothing.
     assert.equal(answered.size, 1, `passphrase questions: ${answered.size}`);
-  });
-  // Last: it closes the suite's Strata.
-  it('quitting Strata during a remote restore aborts it: the remote qemu-img ends, no file is left, whole or partial, and the history says why', async () => {
-    const [set] = await t!.client.call('backup.list', { hostId, domain });
-    assert.ok(set);
-    const target = join(remoteRoot, 'quit.qcow2');
-    // 1 MiB/s over the set's 512 MiB: it runs for minutes unless the quit ends it.
-    const started = await call(() => t!.client.call('backup.restore', { hostId, domain, setId: set.id, point: 0, disk: 'vda', destination: target, bandwidthBytesPerSec: MiB, wait: false }));
-    const partial = await waitFor(async () => (await readdir(remoteRoot)).find((f) => f.startsWith('.quit.qcow2.') && f.endsWith('.restoring')), {
-      timeoutMs: 30_000,
-      what: 'the remote qemu-img to create its partial file',
-    });
-    await t!.close();
-    assert.deepEqual((await readdir(remoteRoot)).filter((f) => f.startsWith('.quit.qcow2') || f === 'quit.qcow2'), [], 'no file is left');
-    const writers: string[] = [];
-    for (const pid of (await readdir('/proc')).filter((d) => /^\d+$/.test(d))) {
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-      if (cmdline.includes(partial)) writers.push(`${pid}: ${cmdline.replaceAll('\0', ' ')}`);
-    }
-    assert.deepEqual(writers, [], 'no process writes the partial file');
-    const history = JSON.parse(await readFile(join(dataDir, 'history.json'), 'utf8')) as { jobs: { id: string; phase: string; outcome: string | null }[] };
-    const recorded = history.jobs.find((j) => j.id === started.job.id);
-    assert.equal(recorded?.phase, 'cancelled', JSON.stringify(recorded));
-    assert.match(recorded?.outcome ?? '', /^cancelled as Strata quit \(nothing would finish it after\); the partial image was removed$/);
   });
 });

@@ -54,6 +54,7 @@ export class StrataService implements StrataApi {
       hub: this.#env.hub,
       ssh: this.#ssh,
       history: this.#env.history,
+      settled: () => this.#backups.flush(),
       labRoot: this.#env.labRoot,
       ...(this.#env.dataDir !== undefined ? { dataDir: this.#env.dataDir } : {}),
       ...(this.#env.keepAliveIntervalSeconds !== undefined ? { keepAliveIntervalSeconds: this.#env.keepAliveIntervalSeconds } : {}),
@@ -71,8 +72,6 @@ export class StrataService implements StrataApi {
     this.#backups.close();
     await Promise.all([...this.#hosts.values()].map((h) => h.stop()));
     this.#hosts.clear();
-    // After the hosts: stopping them drops their queues, and a queued backup's point settles then.
-    await this.#backups.flush();
     await this.#ssh.close();
   }
 

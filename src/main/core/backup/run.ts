@@ -378,9 +378,10 @@ export class BackupRunner {
   }
 
   /**
-   * Resolves once every point being settled is written. Strata waits for it as it quits: a backup
-   * dropped from the queue then is settled as it ends, and a manifest left saying 'running' would
-   * be judged at the next start from whatever libvirt last kept of the domain's jobs.
+   * Resolves once every point being settled is written. A host's stop waits for it before its ssh
+   * and libvirt links go: a backup dropped from the queue as Strata quits is settled then, and a
+   * manifest left saying 'running' would be judged at the next start from whatever libvirt last
+   * kept of the domain's jobs.
    */
   async flush(): Promise<void> {
     await Promise.all(this.#settling);

@@ -28,4 +28,6 @@ export interface HostEnv {
   discoveryIntervalMs?: number;
   /** Opens qemu+ssh hosts, asking the user about host keys and passphrases; absent, URIs open as they are. */
   ssh?: SshConnector;
+  /** Resolves once what jobs' ends set off is written (a backup point's manifest): a stop waits for it. */
+  settled?: () => Promise<void>;
 }

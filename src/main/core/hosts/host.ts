@@ -199,8 +199,9 @@ export class Host {
 
   async stop(): Promise<void> {
     this.#discovery.stop();
-    // Before the ssh below: a remote restore it cancels is ended, and its file removed, over that ssh.
+    // Before the links go: a remote restore's file is removed, and a dropped backup's point written, through them.
     await this.#runner.close();
+    await this.#env.settled?.();
     this.#guard.dispose();
     // First: the connection's stop waits for an attempt, which may wait in ssh for the user.
     this.#env.ssh?.stop(this.id);
