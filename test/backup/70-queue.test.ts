@@ -111,6 +111,7 @@ describe('backups in the host queue', { timeout: 300_000 }, () => {
     await t.client.call('job.abort', vda);
     assert.equal((await waitForEnd(t, pull.id)).phase, 'cancelled');
   });
+
   it('a backup waiting in the queue as Strata quits is settled as never started, saying so; the pull runs on in libvirt', async (ctx) => {
     const { t } = await backupCore(ctx);
     const lab = await useLabDomain(ctx, conn, { tag: 'quitqueue', virtualSize: 64 * MiB, baseDataBytes: 16 * MiB, overlayDataBytes: MiB });

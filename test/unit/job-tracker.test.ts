@@ -181,6 +181,7 @@ describe('JobTracker', () => {
     assert.deepEqual(h.emitted.at(-1)?.[1], 'amended');
     h.tracker.dispose();
   });
+
   it('the queue dropped as Strata quits: each waiting job ends cancelled, told and with the reason, and none starts', () => {
     const h = harness(null);
     h.tracker.begin('lab', 'vda', 'pull', { bandwidthBytesPerSec: 0 });

@@ -15,7 +15,6 @@ import { labDomainXml } from '../../../src/main/core/lab/lab-domain-xml.ts';
 import type { BackupEvents, BackupSet } from '../../../src/shared/backup.ts';
 import type { Events } from '../../../src/shared/contract.ts';
 import type { HostInfo } from '../../../src/shared/model.ts';
-import type { HostPrompt } from '../../../src/shared/ssh.ts';
 import { guestWrite, compareImages } from '../../backup/backup-harness.ts';
 import { startTestCore, type TestCore } from '../../core/core-harness.ts';
 import { libvirt, LAB_ROOT, sweepStaleLabDomains, TEST_URI, uniqueLabName, virsh, waitFor, type Connection } from '../../lab/harness.ts';
@@ -98,15 +97,17 @@ describe("backups of a remote host's running domain, over SSH to this user's own
   });
 
   const answered = new Set<string>();
-  const prompts = (core: TestCore): HostPrompt[] => core.events.filter((e) => e.event === 'host.prompt').map((e) => e.data as Events['host.prompt']).filter((p) => p.hostId === hostId);
-  /** Answers the passphrase questions asked so far. */
-  const answerPrompts = async (): Promise<void> => {
-    for (const p of prompts(t!)) {
-      if (answered.has(p.promptId)) continue;
-      answered.add(p.promptId);
-      await t!.client.call('host.answerPrompt', { hostId, promptId: p.promptId, answer: sshd!.passphrase });
+  /** Answers, with the key's passphrase, the questions `core` asked so far about `host` that are not in `seen`. */
+  const answerPassphrases = async (core: TestCore, host: string, seen: Set<string>): Promise<void> => {
+    for (const e of core.events) {
+      const p = e.data as Events['host.prompt'];
+      if (e.event !== 'host.prompt' || p.hostId !== host || seen.has(p.promptId)) continue;
+      seen.add(p.promptId);
+      await core.client.call('host.answerPrompt', { hostId: host, promptId: p.promptId, answer: sshd!.passphrase });
     }
   };
+  /** Answers the suite's Strata's passphrase questions asked so far. */
+  const answerPrompts = (): Promise<void> => answerPassphrases(t!, hostId, answered);
   /** Awaits `run` while answering any passphrase question (the files' own ssh login, should it ask). */
   async function call<R>(run: () => Promise<R>): Promise<R> {
     const done = run();
@@ -233,12 +234,7 @@ describe("backups of a remote host's running domain, over SSH to this user's own
     const asked = new Set<string>();
     const began = await waitFor(
       async () => {
-        for (const e of t2.events) {
-          const p = e.data as HostPrompt;
-          if (e.event !== 'host.prompt' || asked.has(p.promptId)) continue;
-          asked.add(p.promptId);
-          await t2.client.call('host.answerPrompt', { hostId: host2, promptId: p.promptId, answer: sshd!.passphrase });
-        }
+        await answerPassphrases(t2, host2, asked);
         return t2.events.map((e) => (e.event === 'backup.changed' ? (e.data as BackupEvents['backup.changed']) : null)).find((d) => d?.hostId === host2 && d.domain === domain && d.status === 'running');
       },
       { timeoutMs: 60_000, what: 'the missed scheduled backup of the remote host to start' },
@@ -261,12 +257,7 @@ describe("backups of a remote host's running domain, over SSH to this user's own
     const asked = new Set<string>();
     await waitFor(
       async () => {
-        for (const e of q.events) {
-          const p = e.data as HostPrompt;
-          if (e.event !== 'host.prompt' || asked.has(p.promptId)) continue;
-          asked.add(p.promptId);
-          await q.client.call('host.answerPrompt', { hostId: quitHost, promptId: p.promptId, answer: sshd!.passphrase });
-        }
+        await answerPassphrases(q, quitHost, asked);
         return q.events.some((e) => e.event === 'host' && (e.data as HostInfo).id === quitHost && (e.data as HostInfo).state === 'connected');
       },
       { timeoutMs: 30_000, what: 'the second Strata to connect to the remote host' },
